@@ -1,0 +1,2 @@
+//! moat: a Kubernetes operator that converges a network-isolated Azure Machine Learning workspace.
+pub mod api;
