@@ -1,0 +1,2 @@
+//! Subcommands of the `moat` binary; `main.rs` only parses and dispatches.
+pub mod crds;
