@@ -51,6 +51,10 @@ pub struct SecureWorkspaceSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("location is immutable: Azure cannot move these resources between regions"))]
     pub location: Location,
 
+    /// Microsoft Entra tenant of the key vault's access (default: the tenant of the credentials moat uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<SubscriptionId>,
+
     /// Secret with the Azure credentials to use (keys `tenantId`, `clientId`, and `clientSecret` or
     /// `federatedTokenFile`). Without it moat uses its own workload or managed identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
