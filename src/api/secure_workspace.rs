@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::types::{
     ArmId, Cidr, DeletionPolicy, DnsRecord, FindingStatus, Location, PendingOperation, ResourceStatus, SecretRef,
-    SubscriptionId,
+    SubscriptionId, TenantId,
 };
 
 /// Desired state of a network-isolated Azure Machine Learning workspace.
@@ -53,7 +53,7 @@ pub struct SecureWorkspaceSpec {
 
     /// Microsoft Entra tenant of the key vault's access (default: the tenant of the credentials moat uses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant_id: Option<SubscriptionId>,
+    pub tenant_id: Option<TenantId>,
 
     /// Secret with the Azure credentials to use (keys `tenantId`, `clientId`, and `clientSecret` or
     /// `federatedTokenFile`). Without it moat uses its own workload or managed identity.

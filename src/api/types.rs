@@ -100,6 +100,20 @@ string_newtype!(
 );
 
 string_newtype!(
+    /// A Microsoft Entra tenant id: a UUID.
+    TenantId,
+    "TenantId",
+    {
+        "type": "string",
+        "maxLength": 36,
+        "x-kubernetes-validations": [{
+            "rule": "self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",
+            "message": "must be a tenant id in UUID form, 8-4-4-4-12 hexadecimal digits"
+        }]
+    }
+);
+
+string_newtype!(
     /// An Azure Resource Manager resource id:
     /// `/subscriptions/{uuid}/resourceGroups/{rg}/providers/{Namespace}/{type}/{name}[/{childType}/{childName}...]`.
     ArmId,
