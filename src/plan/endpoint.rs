@@ -1,0 +1,1 @@
+//! Desired Azure resources of a PrivateEndpointBinding (filled in with the DNS work).

@@ -1,0 +1,1 @@
+//! Desired Azure resources of a ComputeSubnet (filled in with the NSG rules).
