@@ -13,6 +13,10 @@ pub enum Mode {
     Create,
     /// Someone else's resource, referenced by id: moat reads it and never writes or deletes it.
     Adopt,
+    /// Shared infrastructure (private DNS zones and their VNet links): created and tagged when
+    /// absent, used as it is when present whoever made it; deleted only by its tagged owner and
+    /// only when nobody else still uses it.
+    Shared,
     /// A child (NSG rule, route, subnet, zone group, VNet link) recognised as moat's by its name or
     /// its parent: created when absent, put back when drifted.
     Child,
@@ -75,7 +79,7 @@ pub fn decide(desired: &Desired, observed: Option<&Value>, owner: &Owner, stage:
     let Some(observed) = observed else {
         return match desired.mode {
             Mode::Adopt => Decision::Missing(format!("adopted {} {} does not exist", desired.kind, desired.id)),
-            Mode::Create | Mode::Child => Decision::Write(Action {
+            Mode::Create | Mode::Child | Mode::Shared => Decision::Write(Action {
                 verb: Verb::Create,
                 kind: desired.kind,
                 id: desired.id.clone(),
@@ -100,7 +104,7 @@ pub fn decide(desired: &Desired, observed: Option<&Value>, owner: &Owner, stage:
             provisioning_state(observed).unwrap_or("busy")
         ));
     }
-    if desired.mode == Mode::Adopt {
+    if desired.mode == Mode::Adopt || (desired.mode == Mode::Shared && !owner.owns(observed)) {
         return Decision::Converged;
     }
     let drifted = drift(observed, &desired.managed);

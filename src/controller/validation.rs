@@ -1,0 +1,12 @@
+//! Runs the constraint catalog for a reconciler and turns findings into status entries.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::api::{ComputeSubnet, FindingStatus, SecureWorkspace};
+
+/// Findings for a SecureWorkspace given its ComputeSubnets and what Azure returned.
+pub fn workspace(_ws: &SecureWorkspace, _subnets: &[ComputeSubnet], _observed: &HashMap<String, Option<Value>>) -> Vec<FindingStatus> {
+    Vec::new()
+}
