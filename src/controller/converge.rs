@@ -68,6 +68,8 @@ pub struct Converger<'a> {
     /// Interval between GETs while another operation holds a resource.
     pub busy_poll: Duration,
     pub resources: Mutex<Vec<ResourceStatus>>,
+    /// The last body seen of each resource (lower-cased id), for status.
+    pub bodies: Mutex<std::collections::HashMap<String, Value>>,
     /// ARM writes made (for tests and metrics).
     pub writes: std::sync::atomic::AtomicUsize,
 }
@@ -82,6 +84,7 @@ impl<'a> Converger<'a> {
             deadline: Instant::now() + budget,
             busy_poll: Duration::from_secs(5),
             resources: Mutex::new(Vec::new()),
+            bodies: Mutex::new(Default::default()),
             writes: Default::default(),
         }
     }
@@ -94,6 +97,17 @@ impl<'a> Converger<'a> {
         }
     }
 
+    fn keep(&self, id: &str, body: Option<Value>) {
+        if let (Some(b), Ok(mut m)) = (body, self.bodies.lock()) {
+            m.insert(id.to_ascii_lowercase(), b);
+        }
+    }
+
+    /// The last body seen of a resource.
+    pub fn body(&self, id: &str) -> Option<Value> {
+        self.bodies.lock().ok().and_then(|m| m.get(&id.to_ascii_lowercase()).cloned())
+    }
+
     pub fn resources(&self) -> Vec<ResourceStatus> {
         self.resources.lock().map(|r| r.clone()).unwrap_or_default()
     }
@@ -103,7 +117,8 @@ impl<'a> Converger<'a> {
         if let Some(op) = self.ops.find(&d.id).await {
             self.record(d, "Updating");
             return match self.wait(&op).await {
-                Ok(Some(_)) | Ok(None) => {
+                Ok(body) => {
+                    self.keep(&d.id, body);
                     self.record(d, "Succeeded");
                     NodeEnd::Done
                 }
@@ -112,6 +127,7 @@ impl<'a> Converger<'a> {
         }
         match decide(d, observed.as_ref(), self.owner, stage) {
             Decision::Converged => {
+                self.keep(&d.id, observed);
                 self.record(d, "Succeeded");
                 NodeEnd::Done
             }
@@ -151,7 +167,8 @@ impl<'a> Converger<'a> {
                     }
                 };
                 match result {
-                    Ok(_) => {
+                    Ok(body) => {
+                        self.keep(&d.id, body);
                         self.record(d, "Succeeded");
                         let note = format!("{} {} ({})", d.kind, d.id, action.reason);
                         self.events.publish(false, reason, verb, note).await;
@@ -243,6 +260,7 @@ impl<'a> Converger<'a> {
             match self.arm.get(&d.id).await {
                 Ok(Some(v)) if is_terminal(&v) => {
                     let ok = provisioning_state(&v).is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"));
+                    self.keep(&d.id, Some(v));
                     self.record(d, if ok { "Succeeded" } else { "Failed" });
                     return if ok { NodeEnd::Done } else { NodeEnd::NotDone(format!("{} {} failed", d.kind, d.id)) };
                 }
