@@ -72,6 +72,9 @@ pub struct Converger<'a> {
     pub bodies: Mutex<std::collections::HashMap<String, Value>>,
     /// ARM writes made (for tests and metrics).
     pub writes: std::sync::atomic::AtomicUsize,
+    /// Children and shared resources status already records as created by moat (lower-cased ids).
+    pub prior_owned: std::collections::HashSet<String>,
+    created: Mutex<std::collections::HashSet<String>>,
 }
 
 impl<'a> Converger<'a> {
@@ -86,11 +89,31 @@ impl<'a> Converger<'a> {
             resources: Mutex::new(Vec::new()),
             bodies: Mutex::new(Default::default()),
             writes: Default::default(),
+            prior_owned: Default::default(),
+            created: Mutex::new(Default::default()),
+        }
+    }
+
+    /// Remembers which children the object's status already records as moat's.
+    pub fn with_prior(mut self, resources: &[ResourceStatus]) -> Self {
+        self.prior_owned = resources.iter().filter(|r| r.owned).map(|r| r.id.to_ascii_lowercase()).collect();
+        self
+    }
+
+    /// True when moat created the resource: tagged types by mode, children by record.
+    pub fn is_owned(&self, d: &Desired) -> bool {
+        let id = d.id.to_ascii_lowercase();
+        match d.mode {
+            Mode::Create => true,
+            Mode::Adopt => false,
+            Mode::Shared | Mode::Child => {
+                self.prior_owned.contains(&id) || self.created.lock().map(|c| c.contains(&id)).unwrap_or(false)
+            }
         }
     }
 
     fn record(&self, d: &Desired, state: &str) {
-        let owned = d.mode != Mode::Adopt;
+        let owned = self.is_owned(d);
         if let Ok(mut r) = self.resources.lock() {
             r.retain(|x| !x.id.eq_ignore_ascii_case(&d.id));
             r.push(ResourceStatus { kind: d.kind.to_string(), id: d.id.clone(), state: state.to_string(), owned });
@@ -147,6 +170,11 @@ impl<'a> Converger<'a> {
             }
             Decision::Write(action) => {
                 let state = if action.verb == Verb::Create { "Creating" } else { "Updating" };
+                if action.verb == Verb::Create
+                    && let Ok(mut c) = self.created.lock()
+                {
+                    c.insert(d.id.to_ascii_lowercase());
+                }
                 self.record(d, state);
                 let body = action.body.clone().unwrap_or(Value::Null);
                 self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -100,7 +100,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
 
     let events = ObjectEvents { recorder: &ctx.recorder, object: peb.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget);
+    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
     let stages = stage_numbers(&wanted);
     let nodes: Vec<Node<'_>> = wanted
         .iter()
@@ -261,7 +261,7 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
     let observed = observe(arm.as_ref(), &wanted).await?;
     let events = ObjectEvents { recorder: &ctx.recorder, object: peb.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget);
+    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
     // The endpoint (its zone group goes with it), then zones and links moat created and that no
     // other endpoint still uses.
     let mut left = Vec::new();

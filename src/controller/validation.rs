@@ -15,3 +15,13 @@ pub fn workspace(_ws: &SecureWorkspace, _subnets: &[ComputeSubnet], _observed: &
 pub fn endpoint(_peb: &PrivateEndpointBinding, _observed: &HashMap<String, Option<Value>>) -> Vec<FindingStatus> {
     Vec::new()
 }
+
+/// Findings for a ComputeSubnet given its workspace, its sibling subnets and what Azure returned.
+pub fn compute_subnet(
+    _cs: &ComputeSubnet,
+    _ws: &SecureWorkspace,
+    _siblings: &[ComputeSubnet],
+    _observed: &HashMap<String, Option<Value>>,
+) -> Vec<FindingStatus> {
+    Vec::new()
+}

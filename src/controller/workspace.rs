@@ -128,7 +128,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
 
     // Apply: ARM resources and owned private endpoints, as one dependency graph.
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget);
+    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
     let bindings = owned_bindings(ctx, &ns, &name).await?;
     let wanted_endpoints = endpoints(&ws);
     let stages = stage_numbers(&wanted);
@@ -369,7 +369,7 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         .collect();
     let events = ObjectEvents { recorder: &ctx.recorder, object: ws.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget);
+    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
     // Reverse the dependencies: a resource goes only after everything that depends on it.
     let nodes: Vec<Node<'_>> = doomed
         .iter()
