@@ -113,11 +113,11 @@ func tryStart(ctx context.Context, binDir, dir string, creds *pki) (*controlPlan
 		err = waitFor(ctx, apiserver, readyz)
 	}
 	if err != nil {
+		if !apiserver.exited() { // timed out: etcd may be why
+			err = fmt.Errorf("%w\n%s", err, etcd.tail(10))
+		}
 		apiserver.stop(time.Second)
 		etcd.stop(time.Second)
-		if !errors.Is(err, errPortTaken) {
-			err = fmt.Errorf("%w\n%s", err, etcd.tail(15))
-		}
 		return nil, err
 	}
 	return &controlPlane{etcd: etcd, apiserver: apiserver, server: server}, nil
