@@ -98,7 +98,7 @@ func run(o options) error {
 
 	dir, err := os.MkdirTemp("", "moat-testenv-")
 	if err != nil {
-		return err
+		return fmt.Errorf("create a temporary directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
 
