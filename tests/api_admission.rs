@@ -216,9 +216,14 @@ async fn samples_apply_cleanly() {
 #[tokio::test]
 async fn explain_and_printer_columns() {
     let env = env().await;
-    let out = env.kubectl(["explain", "secureworkspace.spec.network.privateEndpointSubnet"]).await.expect("kubectl");
+    // The apiserver publishes a new CRD's OpenAPI a moment after it is Established.
+    let out = support::eventually(Duration::from_secs(60), || async {
+        let out = env.kubectl(["explain", "secureworkspace.spec.network.privateEndpointSubnet"]).await.expect("kubectl");
+        if out.status.success() { Ok(out) } else { Err(String::from_utf8_lossy(&out.stderr).to_string()) }
+    })
+    .await
+    .expect("kubectl explain works within 60 s");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("The subnet that holds the private endpoints"), "{text}");
     assert!(text.contains("addressPrefix") && text.contains("inside the VNet's address space"), "{text}");
     let out = env.kubectl(["explain", "computesubnet.spec.aks.dnsServiceIP"]).await.expect("kubectl");

@@ -100,6 +100,20 @@ string_newtype!(
 );
 
 string_newtype!(
+    /// A destination port: a number such as `443`, a range such as `8000-8100`, or `*` for all.
+    PortRange,
+    "PortRange",
+    {
+        "type": "string",
+        "maxLength": 11,
+        "x-kubernetes-validations": [{
+            "rule": "self == '*' || self.matches('^[0-9]{1,5}(-[0-9]{1,5})?$')",
+            "message": "must be a port number such as 443, a range such as 8000-8100, or *"
+        }]
+    }
+);
+
+string_newtype!(
     /// A Microsoft Entra tenant id: a UUID.
     TenantId,
     "TenantId",
