@@ -73,6 +73,7 @@ pub struct Source {
     /// Other documents that state the same or an older, different version of it.
     pub also: &'static [Citation],
     /// How disagreements between the documents were settled, when they disagree.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
 }
 
@@ -92,8 +93,9 @@ pub struct Rule {
 /// Which object a finding is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ObjectRef {
-    /// `SecureWorkspace`, `ComputeSubnet` or `PrivateEndpointBinding`.
-    pub kind: &'static str,
+    /// `SecureWorkspace`, `ComputeSubnet` or `PrivateEndpointBinding` (or the manifest's own kind
+    /// for a document that is not one of them).
+    pub kind: String,
     /// The namespace (`default` when the manifest has none).
     pub namespace: String,
     pub name: String,
@@ -112,13 +114,13 @@ pub(crate) fn namespace_of<K: ResourceExt>(o: &K) -> String {
 
 impl ObjectRef {
     pub fn workspace(o: &SecureWorkspace) -> Self {
-        Self { kind: "SecureWorkspace", namespace: namespace_of(o), name: o.name_any() }
+        Self { kind: "SecureWorkspace".into(), namespace: namespace_of(o), name: o.name_any() }
     }
     pub fn compute_subnet(o: &ComputeSubnet) -> Self {
-        Self { kind: "ComputeSubnet", namespace: namespace_of(o), name: o.name_any() }
+        Self { kind: "ComputeSubnet".into(), namespace: namespace_of(o), name: o.name_any() }
     }
     pub fn endpoint(o: &PrivateEndpointBinding) -> Self {
-        Self { kind: "PrivateEndpointBinding", namespace: namespace_of(o), name: o.name_any() }
+        Self { kind: "PrivateEndpointBinding".into(), namespace: namespace_of(o), name: o.name_any() }
     }
 }
 
