@@ -135,6 +135,12 @@ impl<'a> Converger<'a> {
         self.resources.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    /// Records that a constraint holds back the writes of `d`, and writes nothing.
+    pub fn hold(&self, d: &Desired, why: String) -> NodeEnd {
+        self.record(d, "Blocked");
+        NodeEnd::NotDone(why)
+    }
+
     /// Converges `d`, given what the GET at the start of the reconcile returned.
     pub async fn converge(&self, d: &Desired, observed: Option<Value>, stage: u8) -> NodeEnd {
         if let Some(op) = self.ops.find(&d.id).await {

@@ -14,7 +14,7 @@ use super::converge::{Converger, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
 use super::workspace::{FINALIZER, observe, stage_numbers};
-use crate::api::{DeletionPolicy, DnsRecord, EndpointDnsMode, PrivateEndpointBinding, PrivateEndpointBindingStatus, Severity};
+use crate::api::{DeletionPolicy, DnsRecord, EndpointDnsMode, PrivateEndpointBinding, PrivateEndpointBindingStatus};
 use crate::plan::endpoint::{EndpointIds, desired, subscription};
 use crate::plan::ownership::Owner;
 use crate::plan::Desired;
@@ -88,15 +88,12 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let mut observed = observe(arm.as_ref(), &wanted).await?;
     let target = arm.get(peb.spec.target.id.as_str()).await?;
     observed.insert(peb.spec.target.id.as_str().to_ascii_lowercase(), target);
-    let findings = super::validation::endpoint(&peb, &observed);
-    let errors: Vec<_> = findings.iter().filter(|f| f.severity == Severity::Error).collect();
-    if !errors.is_empty() {
-        let msg = errors.iter().map(|f| format!("{}: {}", f.id, f.message)).collect::<Vec<_>>().join("; ");
-        cond::set(&mut status.conditions, condition(cond::CONSTRAINTS_SATISFIED, false, "ConstraintViolation", msg.clone(), generation));
-        set_blocked(&api, &name, status, generation, "ConstraintViolation", &msg).await?;
-        return Ok(Action::requeue(ctx.settings.resync));
-    }
-    cond::set(&mut status.conditions, condition(cond::CONSTRAINTS_SATISFIED, true, "NoErrors", format!("{} warning(s)", findings.len()), generation));
+    let verdict = super::validation::endpoint(&peb, &observed);
+    let (constraints_ok, summary) = verdict.summary();
+    cond::set(
+        &mut status.conditions,
+        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { "ConstraintViolation" }, summary, generation),
+    );
 
     let events = ObjectEvents { recorder: &ctx.recorder, object: peb.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
@@ -108,7 +105,15 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
             let obs = observed.get(&d.id.to_ascii_lowercase()).cloned().flatten();
             let stage = stages.get(&d.id.to_ascii_lowercase()).copied().unwrap_or(0);
             let conv = &conv;
-            Node { key: d.id.clone(), deps: d.deps.clone(), run: Box::new(move || Box::pin(conv.converge(d, obs, stage))) }
+            let held = verdict.blocked(d.kind);
+            Node {
+                key: d.id.clone(),
+                deps: d.deps.clone(),
+                run: Box::new(move || match held {
+                    Some(why) => Box::pin(async move { conv.hold(d, why) }),
+                    None => Box::pin(conv.converge(d, obs, stage)),
+                }),
+            }
         })
         .collect();
     let ends = dag::run(nodes).await;
@@ -176,16 +181,15 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
         }
     };
     cond::set(&mut status.conditions, dns);
-    let ready = cond::is_true(&status.conditions, cond::ENDPOINT_READY) && cond::is_true(&status.conditions, cond::DNS_READY);
-    cond::set(
-        &mut status.conditions,
-        if ready {
-            condition(cond::READY, true, "Converged", "endpoint approved and resolvable", generation)
-        } else {
-            let why: Vec<String> = [cond::ENDPOINT_READY, cond::DNS_READY].iter().filter(|t| !cond::is_true(&status.conditions, t)).map(|t| t.to_string()).collect();
-            condition(cond::READY, false, "Converging", format!("waiting for {}", why.join(", ")), generation)
-        },
-    );
+    let why: Vec<String> =
+        [cond::ENDPOINT_READY, cond::DNS_READY].iter().filter(|t| !cond::is_true(&status.conditions, t)).map(|t| t.to_string()).collect();
+    let ready = why.is_empty();
+    let ready_condition = if ready {
+        condition(cond::READY, true, "Converged", "endpoint approved and resolvable", generation)
+    } else {
+        condition(cond::READY, false, "Converging", format!("waiting for {}", why.join(", ")), generation)
+    };
+    cond::set(&mut status.conditions, ready_condition);
     status.observed_generation = generation;
     write_status(&api, &name, &peb, &status).await?;
     Ok(if ready { Action::requeue(ctx.settings.resync) } else { retry })

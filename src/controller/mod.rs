@@ -6,7 +6,10 @@ pub mod conditions;
 pub mod context;
 pub mod converge;
 pub mod dag;
+pub mod endpoint;
 pub mod error;
+pub mod run;
+pub mod subnet;
 pub mod validation;
 pub mod workspace;
 

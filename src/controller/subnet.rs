@@ -15,7 +15,7 @@ use super::converge::{Converger, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
 use super::workspace::{FINALIZER, observe, stage_numbers};
-use crate::api::{ComputeSubnet, ComputeSubnetStatus, DeletionPolicy, SecureWorkspace, Severity};
+use crate::api::{ComputeSubnet, ComputeSubnetStatus, DeletionPolicy, SecureWorkspace};
 use crate::plan::ownership::Owner;
 use crate::plan::subnet::{SubnetIds, desired, rules_and_routes, stale_children};
 use crate::plan::{Desired, Mode};
@@ -99,16 +99,13 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let vnet = arm.get(&ids.vnet).await?;
     observed.insert(ids.vnet.to_ascii_lowercase(), vnet.clone());
     let sibs = siblings(ctx, &ns, &cs).await?;
-    let findings = super::validation::compute_subnet(&cs, &ws, &sibs, &observed);
-    let errors: Vec<_> = findings.iter().filter(|f| f.severity == Severity::Error).collect();
-    status.findings = findings.clone();
-    if !errors.is_empty() {
-        let msg = errors.iter().map(|f| format!("{}: {}", f.id, f.message)).collect::<Vec<_>>().join("; ");
-        cond::set(&mut status.conditions, condition(cond::CONSTRAINTS_SATISFIED, false, "ConstraintViolation", msg.clone(), generation));
-        set_blocked(&api, &name, status, generation, "ConstraintViolation", &format!("{} constraint error(s) block the Azure writes; see status.findings", errors.len())).await?;
-        return Ok(Action::requeue(ctx.settings.resync));
-    }
-    cond::set(&mut status.conditions, condition(cond::CONSTRAINTS_SATISFIED, true, "NoErrors", format!("{} warning(s)", findings.len()), generation));
+    let verdict = super::validation::compute_subnet(&cs, &ws, &sibs, &observed);
+    status.findings = verdict.status();
+    let (constraints_ok, summary) = verdict.summary();
+    cond::set(
+        &mut status.conditions,
+        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { "ConstraintViolation" }, summary, generation),
+    );
     if vnet.is_none() {
         let msg = format!("VNet {} does not exist yet (the SecureWorkspace creates it)", ids.vnet);
         set_blocked(&api, &name, status, generation, "WaitingForVnet", &msg).await?;
@@ -135,7 +132,15 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
             let obs = observed.get(&d.id.to_ascii_lowercase()).cloned().flatten();
             let stage = stages.get(&d.id.to_ascii_lowercase()).copied().unwrap_or(0);
             let conv = &conv;
-            Node { key: d.id.clone(), deps: d.deps.clone(), run: Box::new(move || Box::pin(conv.converge(d, obs, stage))) }
+            let held = verdict.blocked(d.kind);
+            Node {
+                key: d.id.clone(),
+                deps: d.deps.clone(),
+                run: Box::new(move || match held {
+                    Some(why) => Box::pin(async move { conv.hold(d, why) }),
+                    None => Box::pin(conv.converge(d, obs, stage)),
+                }),
+            }
         })
         .collect();
     for d in &stale {

@@ -19,7 +19,6 @@ use super::error::{Error, Result};
 use super::validation;
 use crate::api::{
     ComputeSubnet, DeletionPolicy, DnsMode, DnsRecord, PrivateEndpointBinding, SecureWorkspace, SecureWorkspaceStatus,
-    Severity,
 };
 use crate::plan::ownership::Owner;
 use crate::plan::workspace::{WorkspaceInputs, desired, endpoints};
@@ -103,28 +102,13 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
 
     // Observe, then validate with what Azure says.
     let observed = observe(arm.as_ref(), &wanted).await?;
-    let findings = validation::workspace(&ws, &subnets, &observed);
-    let errors: Vec<_> = findings.iter().filter(|f| f.severity == Severity::Error).collect();
-    status.findings = findings.clone();
-    let constraints_ok = errors.is_empty();
+    let verdict = validation::workspace(&ws, &subnets, &observed);
+    status.findings = verdict.status();
+    let (constraints_ok, summary) = verdict.summary();
     cond::set(
         &mut status.conditions,
-        if constraints_ok {
-            condition(cond::CONSTRAINTS_SATISFIED, true, "NoErrors", format!("{} warning(s)", findings.len()), generation)
-        } else {
-            condition(
-                cond::CONSTRAINTS_SATISFIED,
-                false,
-                "ConstraintViolation",
-                errors.iter().map(|f| format!("{}: {}", f.id, f.message)).collect::<Vec<_>>().join("; "),
-                generation,
-            )
-        },
+        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { "ConstraintViolation" }, summary, generation),
     );
-    if !constraints_ok {
-        let msg = format!("{} constraint error(s) block the Azure writes; see status.findings", errors.len());
-        return blocked(&api, &name, status, generation, "ConstraintViolation", &msg, ctx).await;
-    }
 
     // Apply: ARM resources and owned private endpoints, as one dependency graph.
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
@@ -137,7 +121,15 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         let obs = observed.get(&d.id.to_ascii_lowercase()).cloned().flatten();
         let stage = stages.get(&d.id.to_ascii_lowercase()).copied().unwrap_or(0);
         let conv = &conv;
-        nodes.push(Node { key: d.id.clone(), deps: d.deps.clone(), run: Box::new(move || Box::pin(conv.converge(d, obs, stage))) });
+        let held = verdict.blocked(d.kind);
+        nodes.push(Node {
+            key: d.id.clone(),
+            deps: d.deps.clone(),
+            run: Box::new(move || match held {
+                Some(why) => Box::pin(async move { conv.hold(d, why) }),
+                None => Box::pin(conv.converge(d, obs, stage)),
+            }),
+        });
     }
     let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
     for ep in &wanted_endpoints {
@@ -145,11 +137,15 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         let needs_write = existing.is_none_or(|b| b.spec != ep.spec);
         let obj = binding_object(&ws, ep)?;
         let pebs = pebs.clone();
+        let held = verdict.blocked("PrivateEndpointBinding");
         nodes.push(Node {
             key: format!("binding/{}", ep.name),
             deps: ep.deps.clone(),
             run: Box::new(move || {
                 Box::pin(async move {
+                    if let Some(why) = held {
+                        return NodeEnd::NotDone(why);
+                    }
                     if !needs_write {
                         return NodeEnd::Done;
                     }

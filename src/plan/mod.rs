@@ -10,7 +10,7 @@ pub mod diff;
 pub mod endpoint;
 pub mod ids;
 pub mod ownership;
-// pub mod subnet; (needs netrules)
+pub mod subnet;
 pub mod workspace;
 
 pub use decide::{Decision, Desired, Mode, decide};
