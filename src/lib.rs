@@ -1,2 +1,4 @@
 //! moat: a Kubernetes operator that converges a network-isolated Azure Machine Learning workspace.
 pub mod api;
+#[cfg(feature = "emulator")]
+pub mod emulator;
