@@ -204,6 +204,7 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
         (st.cfg.latency, st.cfg.require_token.clone(), delay, terminal, fail_lro)
     });
 
+    let mut rate_header: Option<(&'static str, String)> = None;
     let outcome: Result<ArmResponse, ArmError> = async {
         check_auth(require_token.as_deref(), &headers)?;
         let wait = latency + delay;
@@ -216,13 +217,12 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
         let body = body_bytes.map_err(ArmError::invalid_content)?;
         emu.with_state(|st| {
             let class = rate_class(&method);
-            let mut rate_header = None;
             if let Some(sub) = subscription_of(&parsed) {
                 let (allowed, remaining, wait) = st.take_token(sub, class);
+                rate_header = Some((class.header(), remaining.to_string()));
                 if !allowed && st.cfg.enforce_rate_limits {
                     return Err(throttle_error(sub, class, wait, None));
                 }
-                rate_header = Some((class.header(), remaining.to_string()));
             }
             let req = ArmRequest {
                 method: &method,
@@ -234,15 +234,12 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
                 base: &base,
                 fail_lro: fail_lro.as_ref().map(|(_, e)| e.clone()),
             };
-            let mut r = arm::dispatch(st, &req)?;
+            let r = arm::dispatch(st, &req)?;
             if r.used_fail_lro
                 && let Some((id, _)) = &fail_lro
                 && let Some(rule) = st.faults.iter_mut().find(|f| f.id == *id)
             {
                 rule.fired += 1;
-            }
-            if let Some((k, v)) = rate_header {
-                r.headers.push((k, v));
             }
             Ok(r)
         })
@@ -258,6 +255,9 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
     ];
     if let Some(c) = &client_request_id {
         common.push(("x-ms-client-request-id", c.clone()));
+    }
+    if let Some((k, v)) = rate_header {
+        common.push((k, v));
     }
     let response = match &outcome {
         Ok(r) => {
