@@ -365,22 +365,21 @@ fn resource(st: &mut State, req: &ArmRequest<'_>, p: &ResourcePath) -> ArmResult
     }
 }
 
-/// `ns/type/name/childType/childName` for `ResourceNotFound` messages.
+/// `(ns/type, name/childType/childName)` for `ResourceNotFound` messages
+/// (ARM writes nested resources as `Microsoft.X/type/name/childType/childName`).
 fn arm_name(p: &ResourcePath, spec: &TypeSpec, depth: usize) -> (String, String) {
     let mut tparts = spec.canonical.split('/');
-    let ns = tparts.next().unwrap_or_default().to_string();
+    let ns = tparts.next().unwrap_or_default();
     let types: Vec<&str> = tparts.collect();
-    let mut t = ns.clone();
-    let mut n = String::new();
-    for (i, ty) in types.iter().enumerate().take(depth) {
-        t.push('/');
-        t.push_str(ty);
-        if i > 0 {
-            n.push('/');
-        }
+    let first = types.first().copied().unwrap_or_default();
+    let mut n = p.names.first().cloned().unwrap_or_default();
+    for (i, ty) in types.iter().enumerate().take(depth).skip(1) {
+        n.push('/');
+        n.push_str(ty);
+        n.push('/');
         n.push_str(p.names.get(i).map(String::as_str).unwrap_or_default());
     }
-    (t, n)
+    (format!("{ns}/{first}"), n)
 }
 
 fn parent_spec(spec: &TypeSpec) -> Option<&'static TypeSpec> {
