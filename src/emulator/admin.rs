@@ -69,7 +69,8 @@ fn internal_code() -> String {
     "InternalServerError".into()
 }
 fn internal_message() -> String {
-    "Encountered internal server error. Diagnostic information: injected by the ARM emulator.".into()
+    "Encountered internal server error. Diagnostic information: injected by the ARM emulator."
+        .into()
 }
 fn fail_code() -> String {
     "InternalServerError".into()
@@ -88,12 +89,20 @@ fn de_fault<'de, D: Deserializer<'de>>(d: D) -> Result<Fault, D::Error> {
             let mut o = match inner {
                 Value::Object(o) => o,
                 Value::Null => Map::new(),
-                other => return Err(serde::de::Error::custom(format!("fault '{k}' must be an object, got {other}"))),
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "fault '{k}' must be an object, got {other}"
+                    )));
+                }
             };
             o.insert("kind".into(), Value::String(k));
             Value::Object(o)
         }
-        other => return Err(serde::de::Error::custom(format!("unrecognised fault {other}"))),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "unrecognised fault {other}"
+            )));
+        }
     };
     serde_json::from_value(tagged).map_err(serde::de::Error::custom)
 }
@@ -110,7 +119,11 @@ pub struct FaultRule {
     pub method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_type: Option<String>,
-    #[serde(default, alias = "nameContains", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "nameContains",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub path_contains: Option<String>,
     #[serde(deserialize_with = "de_fault")]
     pub fault: Fault,
@@ -203,10 +216,18 @@ impl State {
         for e in &entries {
             *counts.by_method.entry(e.method.clone()).or_default() += 1;
             let t = e.resource_type.clone().unwrap_or_else(|| "-".into());
-            *counts.by_method_and_type.entry(format!("{} {t}", e.method)).or_default() += 1;
+            *counts
+                .by_method_and_type
+                .entry(format!("{} {t}", e.method))
+                .or_default() += 1;
             *counts.by_status.entry(e.status.to_string()).or_default() += 1;
         }
-        RequestLog { total: entries.len(), entries, counts, last_seq: self.next_log_seq.saturating_sub(1) }
+        RequestLog {
+            total: entries.len(),
+            entries,
+            counts,
+            last_seq: self.next_log_seq.saturating_sub(1),
+        }
     }
 
     pub fn push_log(&mut self, mut e: LogEntry) {
@@ -275,7 +296,8 @@ impl State {
         prov: Option<&str>,
     ) -> Result<Value, String> {
         let parts = path::split_id(id).ok_or_else(|| format!("'{id}' is not a resource id"))?;
-        let spec = types::lookup(&parts.rtype).ok_or_else(|| format!("unknown resource type '{}'", parts.rtype))?;
+        let spec = types::lookup(&parts.rtype)
+            .ok_or_else(|| format!("unknown resource type '{}'", parts.rtype))?;
         let built = path::build_id(&parts.sub, &parts.rg, spec, &parts.names);
         let key = path::key_of(&built);
         let existing = self.get(&key).cloned();
@@ -289,7 +311,12 @@ impl State {
             (Some(Value::Object(b)), _) => b,
             (Some(_), _) => return Err("'body' must be an object".into()),
             (None, Some(p)) => {
-                let mut base = Value::Object(existing.as_ref().map(|e| e.body.clone()).unwrap_or_default());
+                let mut base = Value::Object(
+                    existing
+                        .as_ref()
+                        .map(|e| e.body.clone())
+                        .unwrap_or_default(),
+                );
                 super::json::merge_patch(&mut base, &p);
                 match base {
                     Value::Object(m) => m,
@@ -327,13 +354,25 @@ impl State {
                     return Err(format!("an element of '{field}' has no name"));
                 };
                 let mut b = Map::new();
-                b.insert("properties".into(), it.get("properties").cloned().unwrap_or(json!({})));
+                b.insert(
+                    "properties".into(),
+                    it.get("properties").cloned().unwrap_or(json!({})),
+                );
                 v.push((name, b));
             }
             children = Some(v);
         }
-        let mut meta = existing.as_ref().map(|e| e.meta.clone()).unwrap_or_default();
-        for k in ["resourceGuid", "workspaceId", "appId", "instrumentationKey", "internalId"] {
+        let mut meta = existing
+            .as_ref()
+            .map(|e| e.meta.clone())
+            .unwrap_or_default();
+        for k in [
+            "resourceGuid",
+            "workspaceId",
+            "appId",
+            "instrumentationKey",
+            "internalId",
+        ] {
             if !meta.contains_key(k) {
                 meta.insert(k.into(), json!(new_guid()));
             }
@@ -342,9 +381,15 @@ impl State {
             meta.insert("creationTime".into(), json!(now_rfc3339()));
             meta.insert("creationDate".into(), json!(now_rfc3339()));
         }
-        let seq = existing.as_ref().map(|e| e.seq).unwrap_or_else(|| self.next_seq());
+        let seq = existing
+            .as_ref()
+            .map(|e| e.seq)
+            .unwrap_or_else(|| self.next_seq());
         let entry = Entry {
-            id: existing.as_ref().map(|e| e.id.clone()).unwrap_or_else(|| built.clone()),
+            id: existing
+                .as_ref()
+                .map(|e| e.id.clone())
+                .unwrap_or_else(|| built.clone()),
             key: key.clone(),
             spec,
             name: existing
@@ -360,13 +405,20 @@ impl State {
             etag: State::new_etag(spec),
             prov: prov.map(Prov::from_label).unwrap_or(Prov::Succeeded),
             seq,
-            created_at: existing.as_ref().map(|e| e.created_at.clone()).unwrap_or_else(now_rfc3339),
+            created_at: existing
+                .as_ref()
+                .map(|e| e.created_at.clone())
+                .unwrap_or_else(now_rfc3339),
         };
         let entry_id = entry.id.clone();
         self.entries.insert(key.clone(), entry);
         if let (Some((child_type, _)), Some(children)) = (inline_field, children) {
             let child_spec = types::lookup(child_type).ok_or("child type")?;
-            let current: Vec<String> = self.children(&key, child_type).into_iter().map(|e| e.key.clone()).collect();
+            let current: Vec<String> = self
+                .children(&key, child_type)
+                .into_iter()
+                .map(|e| e.key.clone())
+                .collect();
             let wanted: Vec<String> = children
                 .iter()
                 .map(|(n, _)| path::key_of(&format!("{entry_id}/{}/{n}", child_spec.leaf())))
@@ -380,7 +432,10 @@ impl State {
                 let cid = format!("{entry_id}/{}/{n}", child_spec.leaf());
                 let ckey = path::key_of(&cid);
                 let old = self.get(&ckey).cloned();
-                let cseq = old.as_ref().map(|e| e.seq).unwrap_or_else(|| self.next_seq());
+                let cseq = old
+                    .as_ref()
+                    .map(|e| e.seq)
+                    .unwrap_or_else(|| self.next_seq());
                 self.entries.insert(
                     ckey.clone(),
                     Entry {
@@ -487,7 +542,11 @@ impl super::EmulatorConfig {
 // Routes
 
 fn bad(msg: impl Into<String>) -> Response {
-    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"code": "BadRequest", "message": msg.into()}}))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error": {"code": "BadRequest", "message": msg.into()}})),
+    )
+        .into_response()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(b: &Bytes) -> Result<T, String> {
@@ -496,13 +555,28 @@ fn parse<T: serde::de::DeserializeOwned>(b: &Bytes) -> Result<T, String> {
 
 pub fn routes() -> Router<Emulator> {
     Router::new()
-        .route("/_emulator/health", get(|| async { axum::Json(json!({"ok": true})) }))
-        .route("/_emulator/faults", get(get_faults).put(put_faults).post(post_fault).delete(delete_faults))
+        .route(
+            "/_emulator/health",
+            get(|| async { axum::Json(json!({"ok": true})) }),
+        )
+        .route(
+            "/_emulator/faults",
+            get(get_faults)
+                .put(put_faults)
+                .post(post_fault)
+                .delete(delete_faults),
+        )
         .route("/_emulator/faults/{id}", delete(delete_fault))
-        .route("/_emulator/requests", get(get_requests).delete(delete_requests))
+        .route(
+            "/_emulator/requests",
+            get(get_requests).delete(delete_requests),
+        )
         .route("/_emulator/state", get(get_state))
         .route("/_emulator/config", get(get_config).put(put_config))
-        .route("/_emulator/resources", post(post_resource).delete(delete_resource))
+        .route(
+            "/_emulator/resources",
+            post(post_resource).delete(delete_resource),
+        )
         .route("/_emulator/resource-groups", post(post_resource_group))
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/settle", post(settle))
@@ -545,7 +619,11 @@ async fn delete_faults(AxState(emu): AxState<Emulator>) -> Response {
 }
 
 async fn delete_fault(AxState(emu): AxState<Emulator>, Path(id): Path<u64>) -> Response {
-    if emu.remove_fault(id) { StatusCode::NO_CONTENT.into_response() } else { StatusCode::NOT_FOUND.into_response() }
+    if emu.remove_fault(id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
 }
 
 #[derive(Deserialize)]
@@ -598,9 +676,17 @@ async fn post_resource(AxState(emu): AxState<Emulator>, body: Bytes) -> Response
         Err(r) => return bad(r),
     };
     let result = if req.patch.is_some() && req.body.is_none() {
-        emu.patch_resource(&req.id, req.patch.unwrap_or(Value::Null), req.provisioning_state.as_deref())
+        emu.patch_resource(
+            &req.id,
+            req.patch.unwrap_or(Value::Null),
+            req.provisioning_state.as_deref(),
+        )
     } else {
-        emu.put_resource(&req.id, req.body.unwrap_or(Value::Null), req.provisioning_state.as_deref())
+        emu.put_resource(
+            &req.id,
+            req.body.unwrap_or(Value::Null),
+            req.provisioning_state.as_deref(),
+        )
     };
     match result {
         Ok(v) => axum::Json(v).into_response(),
@@ -614,7 +700,9 @@ struct IdQuery {
 }
 
 async fn delete_resource(AxState(emu): AxState<Emulator>, Query(q): Query<IdQuery>) -> Response {
-    let Some(id) = q.id else { return bad("give ?id=<resource id>") };
+    let Some(id) = q.id else {
+        return bad("give ?id=<resource id>");
+    };
     axum::Json(json!({"deleted": emu.delete_resource(&id)})).into_response()
 }
 
@@ -647,9 +735,14 @@ async fn settle(AxState(emu): AxState<Emulator>) -> Response {
 
 /// The resource-group render for `POST /_emulator/resource-groups`.
 pub(crate) fn seed_rg(st: &mut State, sub: &str, rg: &str, location: Option<&str>) -> Value {
-    let loc = location.map(str::to_string).unwrap_or_else(|| st.cfg.location_default.clone());
+    let loc = location
+        .map(str::to_string)
+        .unwrap_or_else(|| st.cfg.location_default.clone());
     st.ensure_rg(sub, rg, &loc);
-    st.rgs.get(&rg_key(sub, rg)).map(|r| r.render()).unwrap_or(Value::Null)
+    st.rgs
+        .get(&rg_key(sub, rg))
+        .map(|r| r.render())
+        .unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
@@ -658,12 +751,19 @@ mod tests {
 
     #[test]
     fn fault_forms() {
-        let a: FaultRule =
-            serde_json::from_value(json!({"method": "PUT", "fault": {"kind": "throttle", "retryAfterSeconds": 3}})).unwrap();
-        let b: FaultRule = serde_json::from_value(json!({"method": "PUT", "fault": {"throttle": {"retryAfterSeconds": 3}}})).unwrap();
+        let a: FaultRule = serde_json::from_value(
+            json!({"method": "PUT", "fault": {"kind": "throttle", "retryAfterSeconds": 3}}),
+        )
+        .unwrap();
+        let b: FaultRule = serde_json::from_value(
+            json!({"method": "PUT", "fault": {"throttle": {"retryAfterSeconds": 3}}}),
+        )
+        .unwrap();
         assert_eq!(a.fault, b.fault);
-        let c: FaultRule =
-            serde_json::from_value(json!({"fault": {"error": {"status": 503}}, "times": 2, "nameContains": "x"})).unwrap();
+        let c: FaultRule = serde_json::from_value(
+            json!({"fault": {"error": {"status": 503}}, "times": 2, "nameContains": "x"}),
+        )
+        .unwrap();
         assert!(matches!(c.fault, Fault::Error { status: 503, .. }));
         assert_eq!(c.path_contains.as_deref(), Some("x"));
         assert!(serde_json::from_value::<FaultRule>(json!({"fault": {"bogus": {}}})).is_err());
@@ -680,8 +780,16 @@ mod tests {
             times: Some(1),
             fired: 0,
         };
-        assert!(r.matches("PUT", Some("Microsoft.Network/virtualNetworks/subnets"), "/x/subnets/snet-a"));
-        assert!(!r.matches("GET", Some("Microsoft.Network/virtualNetworks/subnets"), "/x/subnets/snet-a"));
+        assert!(r.matches(
+            "PUT",
+            Some("Microsoft.Network/virtualNetworks/subnets"),
+            "/x/subnets/snet-a"
+        ));
+        assert!(!r.matches(
+            "GET",
+            Some("Microsoft.Network/virtualNetworks/subnets"),
+            "/x/subnets/snet-a"
+        ));
         assert!(!r.matches("PUT", Some("Microsoft.Network/virtualNetworks"), "/x/snet"));
         let spent = FaultRule { fired: 1, ..r };
         assert!(!spent.active());

@@ -40,7 +40,12 @@ pub struct ArmResponse {
 
 impl ArmResponse {
     fn new(status: StatusCode, body: Option<Value>) -> Self {
-        ArmResponse { status, headers: Vec::new(), body, used_fail_lro: false }
+        ArmResponse {
+            status,
+            headers: Vec::new(),
+            body,
+            used_fail_lro: false,
+        }
     }
 
     fn ok(body: Value) -> Self {
@@ -60,13 +65,20 @@ pub fn dispatch(st: &mut State, req: &ArmRequest<'_>) -> ArmResult {
         ArmPath::ResourceGroups { sub } => list_resource_groups(st, req, sub),
         ArmPath::ResourceGroup { sub, rg } => resource_group(st, req, sub, rg),
         ArmPath::Resource(p) => resource(st, req, p),
-        ArmPath::SubscriptionCollection { sub, ns, rtype } => subscription_list(st, req, sub, ns, rtype),
+        ArmPath::SubscriptionCollection { sub, ns, rtype } => {
+            subscription_list(st, req, sub, ns, rtype)
+        }
         ArmPath::Operation { kind, id, .. } => poll(st, req, kind, id),
         ArmPath::DeletedVaults { sub } => deleted_vaults(st, req, sub),
-        ArmPath::DeletedVault { sub, name, purge, .. } => deleted_vault(st, req, sub, name, *purge),
+        ArmPath::DeletedVault {
+            sub, name, purge, ..
+        } => deleted_vault(st, req, sub, name, *purge),
         ArmPath::Unknown => Err(ArmError::not_found(
             "NotFound",
-            format!("The requested path '{}' is not served by the ARM emulator.", req.path),
+            format!(
+                "The requested path '{}' is not served by the ARM emulator.",
+                req.path
+            ),
         )),
     }
 }
@@ -96,11 +108,16 @@ pub fn check_api_version(
     if !types::api_version_well_formed(v) {
         return Err(ArmError::bad_request(
             "InvalidApiVersionParameter",
-            format!("The api-version '{v}' is invalid. The supported versions are '{supported}'. The supported versions are listed in the resource provider's registration."),
+            format!(
+                "The api-version '{v}' is invalid. The supported versions are '{supported}'. The supported versions are listed in the resource provider's registration."
+            ),
         ));
     }
     if !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) {
-        let leaf = type_name.split_once('/').map(|(_, t)| t).unwrap_or(type_name);
+        let leaf = type_name
+            .split_once('/')
+            .map(|(_, t)| t)
+            .unwrap_or(type_name);
         return Err(ArmError::bad_request(
             "NoRegisteredProviderFound",
             format!(
@@ -151,10 +168,18 @@ fn precondition_failed() -> ArmError {
 }
 
 /// If-Match / If-None-Match per the ARM RPC table.
-fn check_preconditions(headers: &HeaderMap, existing: Option<&Entry>, allow_if_none_match: bool) -> Result<(), ArmError> {
+fn check_preconditions(
+    headers: &HeaderMap,
+    existing: Option<&Entry>,
+    allow_if_none_match: bool,
+) -> Result<(), ArmError> {
     if let Some(im) = header(headers, "if-match") {
-        let Some(e) = existing else { return Err(precondition_failed()) };
-        let ok = im.split(',').any(|t| t.trim() == "*" || etag_core(t) == etag_core(&e.etag));
+        let Some(e) = existing else {
+            return Err(precondition_failed());
+        };
+        let ok = im
+            .split(',')
+            .any(|t| t.trim() == "*" || etag_core(t) == etag_core(&e.etag));
         if !ok {
             return Err(precondition_failed());
         }
@@ -164,7 +189,10 @@ fn check_preconditions(headers: &HeaderMap, existing: Option<&Entry>, allow_if_n
         && existing.is_some()
     {
         let e = existing.map(|e| e.etag.as_str()).unwrap_or_default();
-        if inm.split(',').any(|t| t.trim() == "*" || etag_core(t) == etag_core(e)) {
+        if inm
+            .split(',')
+            .any(|t| t.trim() == "*" || etag_core(t) == etag_core(e))
+        {
             return Err(precondition_failed());
         }
     }
@@ -173,16 +201,26 @@ fn check_preconditions(headers: &HeaderMap, existing: Option<&Entry>, allow_if_n
 
 fn paged(st: &State, req: &ArmRequest<'_>, api: &str, items: Vec<Value>) -> ArmResponse {
     let page = st.cfg.page_size.max(1);
-    let skip: usize = req.query.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let skip: usize = req
+        .query
+        .get("$skiptoken")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let end = (skip + page).min(items.len());
-    let value: Vec<Value> = items.get(skip.min(items.len())..end).map(<[Value]>::to_vec).unwrap_or_default();
+    let value: Vec<Value> = items
+        .get(skip.min(items.len())..end)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default();
     let mut body = json!({ "value": value });
     if end < items.len()
         && let Some(o) = body.as_object_mut()
     {
         o.insert(
             "nextLink".into(),
-            Value::String(format!("{}{}?api-version={}&$skiptoken={}", req.base, req.path, api, end)),
+            Value::String(format!(
+                "{}{}?api-version={}&$skiptoken={}",
+                req.base, req.path, api, end
+            )),
         );
     }
     ArmResponse::ok(body)
@@ -209,20 +247,39 @@ fn subscription(st: &State, req: &ArmRequest<'_>, sub: &str) -> ArmResult {
 }
 
 fn list_resource_groups(st: &State, req: &ArmRequest<'_>, sub: &str) -> ArmResult {
-    let api = check_api_version(req.query, types::RESOURCES_VERSIONS, types::RESOURCE_GROUP, "")?;
+    let api = check_api_version(
+        req.query,
+        types::RESOURCES_VERSIONS,
+        types::RESOURCE_GROUP,
+        "",
+    )?;
     if req.method != Method::GET {
         return Err(method_not_allowed(req.method));
     }
-    let items = st.rgs.values().filter(|r| r.sub.eq_ignore_ascii_case(sub)).map(RgEntry::render).collect();
+    let items = st
+        .rgs
+        .values()
+        .filter(|r| r.sub.eq_ignore_ascii_case(sub))
+        .map(RgEntry::render)
+        .collect();
     Ok(paged(st, req, &api, items))
 }
 
 fn resource_group(st: &mut State, req: &ArmRequest<'_>, sub: &str, rg: &str) -> ArmResult {
-    let api = check_api_version(req.query, types::RESOURCES_VERSIONS, types::RESOURCE_GROUP, "")?;
+    let api = check_api_version(
+        req.query,
+        types::RESOURCES_VERSIONS,
+        types::RESOURCE_GROUP,
+        "",
+    )?;
     let key = rg_key(sub, rg);
     match *req.method {
         Method::GET | Method::HEAD => {
-            if let Some(op) = st.rgs.get(&key).and_then(|r| r.prov.op().map(str::to_string)) {
+            if let Some(op) = st
+                .rgs
+                .get(&key)
+                .and_then(|r| r.prov.op().map(str::to_string))
+            {
                 st.tick(&op);
             }
             match st.rgs.get(&key) {
@@ -234,8 +291,15 @@ fn resource_group(st: &mut State, req: &ArmRequest<'_>, sub: &str, rg: &str) -> 
         }
         Method::PUT => {
             let body = parse_body(req.body)?;
-            let Some(loc) = body.get("location").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
-                return Err(ArmError::bad_request("LocationRequired", "The location property is required for this definition."));
+            let Some(loc) = body
+                .get("location")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            else {
+                return Err(ArmError::bad_request(
+                    "LocationRequired",
+                    "The location property is required for this definition.",
+                ));
             };
             let loc = normalize_location(loc);
             let tags = body.get("tags").cloned();
@@ -257,7 +321,13 @@ fn resource_group(st: &mut State, req: &ArmRequest<'_>, sub: &str, rg: &str) -> 
                     Ok(ArmResponse::ok(existing.render()))
                 }
                 None => {
-                    let e = RgEntry { sub: sub.to_string(), name: rg.to_string(), location: loc, tags, prov: Prov::Succeeded };
+                    let e = RgEntry {
+                        sub: sub.to_string(),
+                        name: rg.to_string(),
+                        location: loc,
+                        tags,
+                        prov: Prov::Succeeded,
+                    };
                     let v = e.render();
                     st.rgs.insert(key, e);
                     Ok(ArmResponse::new(StatusCode::CREATED, Some(v)))
@@ -266,20 +336,25 @@ fn resource_group(st: &mut State, req: &ArmRequest<'_>, sub: &str, rg: &str) -> 
         }
         Method::PATCH => {
             let body = parse_body(req.body)?;
-            let Some(existing) = st.rgs.get_mut(&key) else { return Err(ArmError::resource_group_not_found(rg)) };
+            let Some(existing) = st.rgs.get_mut(&key) else {
+                return Err(ArmError::resource_group_not_found(rg));
+            };
             if let Some(t) = body.get("tags") {
                 existing.tags = Some(t.clone());
             }
             Ok(ArmResponse::ok(existing.render()))
         }
         Method::DELETE => {
-            let Some(existing) = st.rgs.get(&key) else { return Err(ArmError::resource_group_not_found(rg)) };
+            let Some(existing) = st.rgs.get(&key) else {
+                return Err(ArmError::resource_group_not_found(rg));
+            };
             if matches!(existing.prov, Prov::InFlight { .. }) {
                 let op = existing.prov.op().and_then(|o| st.ops.get(o)).cloned();
                 let mut r = ArmResponse::empty(StatusCode::ACCEPTED);
                 if let Some(op) = op {
                     r.headers.push(("Location", op.location_url(req.base)));
-                    r.headers.push(("Retry-After", st.cfg.retry_after_secs.to_string()));
+                    r.headers
+                        .push(("Retry-After", st.cfg.retry_after_secs.to_string()));
                 }
                 return Ok(r);
             }
@@ -302,7 +377,8 @@ fn resource_group(st: &mut State, req: &ArmRequest<'_>, sub: &str, rg: &str) -> 
             let mut r = ArmResponse::empty(StatusCode::ACCEPTED);
             if let Some(op) = st.ops.get(&op_id) {
                 r.headers.push(("Location", op.location_url(req.base)));
-                r.headers.push(("Retry-After", st.cfg.retry_after_secs.to_string()));
+                r.headers
+                    .push(("Retry-After", st.cfg.retry_after_secs.to_string()));
             }
             r.used_fail_lro = used;
             Ok(r)
@@ -314,7 +390,9 @@ fn resource_group(st: &mut State, req: &ArmRequest<'_>, sub: &str, rg: &str) -> 
 fn rg_being_deleted(rg: &str) -> ArmError {
     ArmError::conflict(
         "ResourceGroupBeingDeleted",
-        format!("The resource group '{rg}' is in deprovisioning state and cannot perform this operation."),
+        format!(
+            "The resource group '{rg}' is in deprovisioning state and cannot perform this operation."
+        ),
     )
 }
 
@@ -332,7 +410,10 @@ fn resource(st: &mut State, req: &ArmRequest<'_>, p: &ResourcePath) -> ArmResult
         let leaf = p.types.join("/");
         return Err(ArmError::bad_request(
             "InvalidResourceType",
-            format!("The resource type '{leaf}' could not be found in the namespace '{}' for api version '{v}'.", p.ns),
+            format!(
+                "The resource type '{leaf}' could not be found in the namespace '{}' for api version '{v}'.",
+                p.ns
+            ),
         ));
     };
     let api = check_api_version(req.query, spec.api_versions, spec.canonical, &location_hint)?;
@@ -397,11 +478,18 @@ fn missing(p: &ResourcePath, spec: &TypeSpec, id: &str) -> ArmError {
 }
 
 /// Checks the chain of parents exists; answers like ARM for nested resources.
-fn check_parents(st: &State, p: &ResourcePath, spec: &'static TypeSpec, for_write: bool) -> Result<Option<String>, ArmError> {
+fn check_parents(
+    st: &State,
+    p: &ResourcePath,
+    spec: &'static TypeSpec,
+    for_write: bool,
+) -> Result<Option<String>, ArmError> {
     if spec.depth() < 2 {
         return Ok(None);
     }
-    let Some(ps) = parent_spec(spec) else { return Ok(None) };
+    let Some(ps) = parent_spec(spec) else {
+        return Ok(None);
+    };
     let parent_names = &p.names[..spec.depth() - 1];
     let pid = path::build_id(&p.sub, &p.rg, ps, parent_names);
     let pkey = path::key_of(&pid);
@@ -427,17 +515,26 @@ fn etag_header(r: &mut ArmResponse, e: &Entry) {
     }
 }
 
-fn get(st: &mut State, req: &ArmRequest<'_>, p: &ResourcePath, spec: &'static TypeSpec) -> ArmResult {
+fn get(
+    st: &mut State,
+    req: &ArmRequest<'_>,
+    p: &ResourcePath,
+    spec: &'static TypeSpec,
+) -> ArmResult {
     let id = path::build_id(&p.sub, &p.rg, spec, &p.names);
     if spec.is(types::NSG_DEFAULT_RULE) {
         let pkey = check_parents(st, p, spec, false)?.unwrap_or_default();
         let parent = st.get(&pkey).cloned();
         let rule = parent.and_then(|n| {
             super::network::default_rules(&n).into_iter().find(|r| {
-                r.get("name").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(path::last_name(&id)))
+                r.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|x| x.eq_ignore_ascii_case(path::last_name(&id)))
             })
         });
-        return rule.map(ArmResponse::ok).ok_or_else(|| missing(p, spec, &id));
+        return rule
+            .map(ArmResponse::ok)
+            .ok_or_else(|| missing(p, spec, &id));
     }
     let key = path::key_of(&id);
     let Some(op) = st.get(&key).map(|e| e.prov.op().map(str::to_string)) else {
@@ -447,7 +544,9 @@ fn get(st: &mut State, req: &ArmRequest<'_>, p: &ResourcePath, spec: &'static Ty
     if let Some(op) = op {
         st.tick(&op);
     }
-    let Some(e) = st.get(&key) else { return Err(missing(p, spec, &id)) };
+    let Some(e) = st.get(&key) else {
+        return Err(missing(p, spec, &id));
+    };
     let mut r = if req.method == Method::HEAD {
         ArmResponse::empty(StatusCode::NO_CONTENT)
     } else {
@@ -457,7 +556,13 @@ fn get(st: &mut State, req: &ArmRequest<'_>, p: &ResourcePath, spec: &'static Ty
     Ok(r)
 }
 
-fn list(st: &mut State, req: &ArmRequest<'_>, p: &ResourcePath, spec: &'static TypeSpec, api: &str) -> ArmResult {
+fn list(
+    st: &mut State,
+    req: &ArmRequest<'_>,
+    p: &ResourcePath,
+    spec: &'static TypeSpec,
+    api: &str,
+) -> ArmResult {
     let items: Vec<Value> = if spec.depth() < 2 {
         st.of_type(spec.canonical)
             .into_iter()
@@ -467,23 +572,37 @@ fn list(st: &mut State, req: &ArmRequest<'_>, p: &ResourcePath, spec: &'static T
     } else {
         let pkey = check_parents(st, p, spec, false)?.unwrap_or_default();
         if spec.is(types::NSG_DEFAULT_RULE) {
-            st.get(&pkey).map(super::network::default_rules).unwrap_or_default()
+            st.get(&pkey)
+                .map(super::network::default_rules)
+                .unwrap_or_default()
         } else if spec.is(types::DNS_ALL) {
             let mut all: Vec<&Entry> = st
                 .entries
                 .values()
-                .filter(|e| e.parent.as_deref() == Some(pkey.as_str()) && super::services::is_record_type(e.spec))
+                .filter(|e| {
+                    e.parent.as_deref() == Some(pkey.as_str())
+                        && super::services::is_record_type(e.spec)
+                })
                 .collect();
             all.sort_by_key(|e| e.seq);
             all.into_iter().map(|e| st.render(e)).collect()
         } else {
-            st.children(&pkey, spec.canonical).into_iter().map(|e| st.render(e)).collect()
+            st.children(&pkey, spec.canonical)
+                .into_iter()
+                .map(|e| st.render(e))
+                .collect()
         }
     };
     Ok(paged(st, req, api, items))
 }
 
-fn subscription_list(st: &State, req: &ArmRequest<'_>, sub: &str, ns: &str, rtype: &str) -> ArmResult {
+fn subscription_list(
+    st: &State,
+    req: &ArmRequest<'_>,
+    sub: &str,
+    ns: &str,
+    rtype: &str,
+) -> ArmResult {
     let tstr = format!("{ns}/{rtype}");
     let Some(spec) = types::lookup(&tstr).filter(|s| s.depth() == 1) else {
         return Err(ArmError::bad_request(
@@ -491,7 +610,12 @@ fn subscription_list(st: &State, req: &ArmRequest<'_>, sub: &str, ns: &str, rtyp
             format!("The resource type '{rtype}' could not be found in the namespace '{ns}'."),
         ));
     };
-    let api = check_api_version(req.query, spec.api_versions, spec.canonical, &st.cfg.location_default)?;
+    let api = check_api_version(
+        req.query,
+        spec.api_versions,
+        spec.canonical,
+        &st.cfg.location_default,
+    )?;
     if req.method != Method::GET {
         return Err(method_not_allowed(req.method));
     }
@@ -518,7 +642,10 @@ fn write(
         if spec.read_only {
             return Err(ArmError::bad_request(
                 "OperationNotAllowed",
-                format!("Resources of type '{}' are managed by the platform and cannot be written directly.", spec.canonical),
+                format!(
+                    "Resources of type '{}' are managed by the platform and cannot be written directly.",
+                    spec.canonical
+                ),
             ));
         }
         return Err(method_not_allowed(req.method));
@@ -539,7 +666,9 @@ fn write(
 
     // Network PATCH on a parent with inline children only updates tags.
     if is_patch && (spec.is(types::VNET) || spec.is(types::NSG) || spec.is(types::ROUTE_TABLE)) {
-        let Some(mut e) = existing else { return Err(missing(p, spec, &built_id)) };
+        let Some(mut e) = existing else {
+            return Err(missing(p, spec, &built_id));
+        };
         if let Some(t) = body.get("tags") {
             e.body.insert("tags".into(), t.clone());
         }
@@ -552,7 +681,12 @@ fn write(
 
     if is_patch {
         // Merge the patch into what was written before, then validate as a PUT would.
-        let mut merged = Value::Object(existing.as_ref().map(|e| e.body.clone()).unwrap_or_default());
+        let mut merged = Value::Object(
+            existing
+                .as_ref()
+                .map(|e| e.body.clone())
+                .unwrap_or_default(),
+        );
         hooks::sanitize(spec, &mut body);
         super::json::merge_patch(&mut merged, &Value::Object(body));
         body = match merged {
@@ -563,18 +697,34 @@ fn write(
     hooks::sanitize(spec, &mut body);
 
     // Location.
-    let root_location = st.get(&root).and_then(|r| r.body.get("location")).and_then(Value::as_str).map(str::to_string);
+    let root_location = st
+        .get(&root)
+        .and_then(|r| r.body.get("location"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let location = if spec.tracked {
-        let given = body.get("location").and_then(Value::as_str).filter(|s| !s.is_empty()).map(normalize_location);
+        let given = body
+            .get("location")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(normalize_location);
         let loc = match given {
             Some(l) => l,
             None if spec.is(types::DNS_ZONE) || spec.is(types::DNS_LINK) => "global".to_string(),
-            None if spec.depth() > 1 => root_location.clone().unwrap_or_else(|| st.cfg.location_default.clone()),
+            None if spec.depth() > 1 => root_location
+                .clone()
+                .unwrap_or_else(|| st.cfg.location_default.clone()),
             None => {
-                return Err(ArmError::bad_request("LocationRequired", "The location property is required for this definition."));
+                return Err(ArmError::bad_request(
+                    "LocationRequired",
+                    "The location property is required for this definition.",
+                ));
             }
         };
-        if let Some(old) = existing.as_ref().and_then(|e| e.body.get("location")).and_then(Value::as_str)
+        if let Some(old) = existing
+            .as_ref()
+            .and_then(|e| e.body.get("location"))
+            .and_then(Value::as_str)
             && !old.eq_ignore_ascii_case(&loc)
         {
             return Err(ArmError::bad_request(
@@ -608,7 +758,10 @@ fn write(
         parent,
         root: root.clone(),
         body,
-        meta: existing.as_ref().map(|e| e.meta.clone()).unwrap_or_default(),
+        meta: existing
+            .as_ref()
+            .map(|e| e.meta.clone())
+            .unwrap_or_default(),
         existing: existing.clone(),
         location: location.clone(),
         affected: Vec::new(),
@@ -616,14 +769,23 @@ fn write(
     hooks::prepare(st, &mut w)?;
 
     let created = existing.is_none();
-    let seq = existing.as_ref().map(|e| e.seq).unwrap_or_else(|| st.next_seq());
+    let seq = existing
+        .as_ref()
+        .map(|e| e.seq)
+        .unwrap_or_else(|| st.next_seq());
     let entry = Entry {
         id: w.id.clone(),
         key: key.clone(),
         spec,
         name: w.name.clone(),
-        sub: existing.as_ref().map(|e| e.sub.clone()).unwrap_or_else(|| p.sub.clone()),
-        rg: existing.as_ref().map(|e| e.rg.clone()).unwrap_or_else(|| p.rg.clone()),
+        sub: existing
+            .as_ref()
+            .map(|e| e.sub.clone())
+            .unwrap_or_else(|| p.sub.clone()),
+        rg: existing
+            .as_ref()
+            .map(|e| e.rg.clone())
+            .unwrap_or_else(|| p.rg.clone()),
         parent: w.parent.clone(),
         root: root.clone(),
         body: w.body,
@@ -631,7 +793,10 @@ fn write(
         etag: State::new_etag(spec),
         prov: Prov::Succeeded,
         seq,
-        created_at: existing.as_ref().map(|e| e.created_at.clone()).unwrap_or_else(super::state::now_rfc3339),
+        created_at: existing
+            .as_ref()
+            .map(|e| e.created_at.clone())
+            .unwrap_or_else(super::state::now_rfc3339),
     };
     st.entries.insert(key.clone(), entry);
     hooks::after_write(st, &key);
@@ -643,18 +808,39 @@ fn write(
     let retry = st.cfg.retry_after_secs.to_string();
     let mut affected = vec![key.clone()];
     affected.extend(w.affected);
-    let label = if created { spec.creating_label } else { "Updating" };
+    let label = if created {
+        spec.creating_label
+    } else {
+        "Updating"
+    };
     let kind = if is_patch { OpKind::Patch } else { OpKind::Put };
     let mut resp = match mode {
         WriteMode::AsyncOp { with_location } => {
             let fail = req.fail_lro.clone();
             let used = fail.is_some();
-            let op_id = st.start_op(kind, spec.namespace(), &p.sub, &location, api, &key, Some(root), affected, label, fail, false);
-            let status = if created && !is_patch { StatusCode::CREATED } else { StatusCode::OK };
+            let op_id = st.start_op(
+                kind,
+                spec.namespace(),
+                &p.sub,
+                &location,
+                api,
+                &key,
+                Some(root),
+                affected,
+                label,
+                fail,
+                false,
+            );
+            let status = if created && !is_patch {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             let body = st.render_key(&key);
             let mut r = ArmResponse::new(status, body);
             if let Some(op) = st.ops.get(&op_id) {
-                r.headers.push(("Azure-AsyncOperation", op.async_url(req.base)));
+                r.headers
+                    .push(("Azure-AsyncOperation", op.async_url(req.base)));
                 if with_location {
                     r.headers.push(("Location", op.location_url(req.base)));
                 }
@@ -667,12 +853,25 @@ fn write(
             let fail = req.fail_lro.clone();
             let used = fail.is_some();
             let storage = spec.is(types::STORAGE);
-            let op_id = st.start_op(kind, spec.namespace(), &p.sub, &location, api, &key, Some(root), affected, label, fail, storage);
+            let op_id = st.start_op(
+                kind,
+                spec.namespace(),
+                &p.sub,
+                &location,
+                api,
+                &key,
+                Some(root),
+                affected,
+                label,
+                fail,
+                storage,
+            );
             let mut r = ArmResponse::empty(StatusCode::ACCEPTED);
             if let Some(op) = st.ops.get(&op_id) {
                 r.headers.push(("Location", op.location_url(req.base)));
                 if !storage {
-                    r.headers.push(("Azure-AsyncOperation", op.async_url(req.base)));
+                    r.headers
+                        .push(("Azure-AsyncOperation", op.async_url(req.base)));
                 }
             }
             r.headers.push(("Retry-After", retry));
@@ -695,11 +894,20 @@ fn write(
     Ok(resp)
 }
 
-fn delete(st: &mut State, req: &ArmRequest<'_>, p: &ResourcePath, spec: &'static TypeSpec, api: &str) -> ArmResult {
+fn delete(
+    st: &mut State,
+    req: &ArmRequest<'_>,
+    p: &ResourcePath,
+    spec: &'static TypeSpec,
+    api: &str,
+) -> ArmResult {
     if spec.read_only || spec.delete == DeleteMode::Unsupported {
         return Err(ArmError::bad_request(
             "OperationNotAllowed",
-            format!("Resources of type '{}' are managed by the platform and cannot be deleted directly.", spec.canonical),
+            format!(
+                "Resources of type '{}' are managed by the platform and cannot be deleted directly.",
+                spec.canonical
+            ),
         ));
     }
     let id = path::build_id(&p.sub, &p.rg, spec, &p.names);
@@ -711,13 +919,18 @@ fn delete(st: &mut State, req: &ArmRequest<'_>, p: &ResourcePath, spec: &'static
         check_preconditions(req.headers, Some(&e), false)?;
     }
     // A delete of something already being deleted answers like the first one did.
-    if let Prov::InFlight { op, label: "Deleting" } = &e.prov
+    if let Prov::InFlight {
+        op,
+        label: "Deleting",
+    } = &e.prov
         && let Some(op) = st.ops.get(op)
     {
         let mut r = ArmResponse::empty(StatusCode::ACCEPTED);
         r.headers.push(("Location", op.location_url(req.base)));
-        r.headers.push(("Azure-AsyncOperation", op.async_url(req.base)));
-        r.headers.push(("Retry-After", st.cfg.retry_after_secs.to_string()));
+        r.headers
+            .push(("Azure-AsyncOperation", op.async_url(req.base)));
+        r.headers
+            .push(("Retry-After", st.cfg.retry_after_secs.to_string()));
         return Ok(r);
     }
     st.check_lock(&e.root, req.base)?;
@@ -750,9 +963,11 @@ fn delete(st: &mut State, req: &ArmRequest<'_>, p: &ResourcePath, spec: &'static
             let mut r = ArmResponse::empty(StatusCode::ACCEPTED);
             if let Some(op) = st.ops.get(&op_id) {
                 r.headers.push(("Location", op.location_url(req.base)));
-                r.headers.push(("Azure-AsyncOperation", op.async_url(req.base)));
+                r.headers
+                    .push(("Azure-AsyncOperation", op.async_url(req.base)));
             }
-            r.headers.push(("Retry-After", st.cfg.retry_after_secs.to_string()));
+            r.headers
+                .push(("Retry-After", st.cfg.retry_after_secs.to_string()));
             r.used_fail_lro = used;
             Ok(r)
         }
@@ -775,16 +990,27 @@ fn poll(st: &mut State, req: &ArmRequest<'_>, kind: &str, id: &str) -> ArmResult
         check_api_version(req.query, &[], "operations", "")?;
     }
     if !st.ops.contains_key(id) {
-        return Err(ArmError::not_found("NotFound", format!("The operation '{id}' could not be found.")));
+        return Err(ArmError::not_found(
+            "NotFound",
+            format!("The operation '{id}' could not be found."),
+        ));
     }
     st.tick(id);
     let Some(op) = st.ops.get(id).cloned() else {
-        return Err(ArmError::not_found("NotFound", format!("The operation '{id}' could not be found.")));
+        return Err(ArmError::not_found(
+            "NotFound",
+            format!("The operation '{id}' could not be found."),
+        ));
     };
     let retry = st.cfg.retry_after_secs.to_string();
-    let is_status = ["operations", "operationstatuses", "workspaceoperationsstatus", "privatednsoperationstatuses"]
-        .iter()
-        .any(|k| kind.eq_ignore_ascii_case(k));
+    let is_status = [
+        "operations",
+        "operationstatuses",
+        "workspaceoperationsstatus",
+        "privatednsoperationstatuses",
+    ]
+    .iter()
+    .any(|k| kind.eq_ignore_ascii_case(k));
     if is_status {
         let mut r = ArmResponse::ok(op.status_body());
         if op.status == OpStatus::InProgress {
@@ -800,10 +1026,13 @@ fn poll(st: &mut State, req: &ArmRequest<'_>, kind: &str, id: &str) -> ArmResult
             r.headers.push(("Retry-After", retry));
             Ok(r)
         }
-        OpStatus::Failed => Err(op
-            .fail
-            .clone()
-            .unwrap_or_else(|| ArmError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "The operation failed."))),
+        OpStatus::Failed => Err(op.fail.clone().unwrap_or_else(|| {
+            ArmError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "The operation failed.",
+            )
+        })),
         OpStatus::Succeeded => match op.kind {
             OpKind::Put | OpKind::Patch => match st.render_key(&op.target) {
                 Some(body) => Ok(ArmResponse::ok(body)),
@@ -819,21 +1048,53 @@ fn poll(st: &mut State, req: &ArmRequest<'_>, kind: &str, id: &str) -> ArmResult
 // Soft-deleted key vaults
 
 fn deleted_vaults(st: &State, req: &ArmRequest<'_>, sub: &str) -> ArmResult {
-    let api = check_api_version(req.query, types::KEYVAULT_VERSIONS, "Microsoft.KeyVault/deletedVaults", "")?;
+    let api = check_api_version(
+        req.query,
+        types::KEYVAULT_VERSIONS,
+        "Microsoft.KeyVault/deletedVaults",
+        "",
+    )?;
     if req.method != Method::GET {
         return Err(method_not_allowed(req.method));
     }
-    let items = st.deleted_vaults.values().filter(|d| d.sub.eq_ignore_ascii_case(sub)).map(|d| d.render()).collect();
+    let items = st
+        .deleted_vaults
+        .values()
+        .filter(|d| d.sub.eq_ignore_ascii_case(sub))
+        .map(|d| d.render())
+        .collect();
     Ok(paged(st, req, &api, items))
 }
 
-fn deleted_vault(st: &mut State, req: &ArmRequest<'_>, sub: &str, name: &str, purge: bool) -> ArmResult {
-    check_api_version(req.query, types::KEYVAULT_VERSIONS, "Microsoft.KeyVault/deletedVaults", "")?;
+fn deleted_vault(
+    st: &mut State,
+    req: &ArmRequest<'_>,
+    sub: &str,
+    name: &str,
+    purge: bool,
+) -> ArmResult {
+    check_api_version(
+        req.query,
+        types::KEYVAULT_VERSIONS,
+        "Microsoft.KeyVault/deletedVaults",
+        "",
+    )?;
     let key = name.to_ascii_lowercase();
-    let found = st.deleted_vaults.get(&key).filter(|d| d.sub.eq_ignore_ascii_case(sub)).cloned();
-    let not_found = || ArmError::not_found("ResourceNotFound", format!("The deleted vault '{name}' could not be found."));
+    let found = st
+        .deleted_vaults
+        .get(&key)
+        .filter(|d| d.sub.eq_ignore_ascii_case(sub))
+        .cloned();
+    let not_found = || {
+        ArmError::not_found(
+            "ResourceNotFound",
+            format!("The deleted vault '{name}' could not be found."),
+        )
+    };
     match (req.method.clone(), purge) {
-        (Method::GET, false) => found.map(|d| ArmResponse::ok(d.render())).ok_or_else(not_found),
+        (Method::GET, false) => found
+            .map(|d| ArmResponse::ok(d.render()))
+            .ok_or_else(not_found),
         (Method::POST, true) => {
             if found.is_none() {
                 return Err(not_found());

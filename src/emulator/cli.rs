@@ -44,7 +44,9 @@ pub struct EmulatorArgs {
 
 fn parse_sub_rg(s: &str) -> Result<(String, String), String> {
     match s.split_once('/') {
-        Some((sub, rg)) if !sub.is_empty() && !rg.is_empty() && !rg.contains('/') => Ok((sub.to_string(), rg.to_string())),
+        Some((sub, rg)) if !sub.is_empty() && !rg.is_empty() && !rg.contains('/') => {
+            Ok((sub.to_string(), rg.to_string()))
+        }
         _ => Err(format!("expected SUBSCRIPTION/RESOURCE_GROUP, got '{s}'")),
     }
 }

@@ -69,11 +69,17 @@ impl ArmError {
 
     /// 400 `InvalidRequestFormat`, the Network RP's answer to a value it cannot parse.
     pub fn invalid_format(detail: impl std::fmt::Display) -> Self {
-        Self::bad_request("InvalidRequestFormat", format!("Cannot parse the request. {detail}"))
+        Self::bad_request(
+            "InvalidRequestFormat",
+            format!("Cannot parse the request. {detail}"),
+        )
     }
 
     pub fn resource_group_not_found(rg: &str) -> Self {
-        Self::not_found("ResourceGroupNotFound", format!("Resource group '{rg}' could not be found."))
+        Self::not_found(
+            "ResourceGroupNotFound",
+            format!("Resource group '{rg}' could not be found."),
+        )
     }
 
     /// 404 `ResourceNotFound` for a top-level resource (`type` like `Microsoft.Network/virtualNetworks`).
@@ -98,7 +104,13 @@ impl ArmError {
 
 impl std::fmt::Display for ArmError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -111,6 +123,9 @@ mod tests {
     #[test]
     fn body_shape() {
         let e = ArmError::bad_request("X", "y").with_target("t");
-        assert_eq!(e.body(), json!({"error": {"code": "X", "message": "y", "target": "t", "details": []}}));
+        assert_eq!(
+            e.body(),
+            json!({"error": {"code": "X", "message": "y", "target": "t", "details": []}})
+        );
     }
 }

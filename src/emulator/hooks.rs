@@ -68,7 +68,10 @@ pub fn sanitize(spec: &TypeSpec, body: &mut Map<String, Value>) {
         ],
         types::ROUTE_TABLE => &["properties.subnets", "properties.resourceGuid"],
         types::ROUTE => &["properties.hasBgpOverride"],
-        types::PRIVATE_ENDPOINT => &["properties.networkInterfaces", "properties.customDnsConfigs"],
+        types::PRIVATE_ENDPOINT => &[
+            "properties.networkInterfaces",
+            "properties.customDnsConfigs",
+        ],
         types::DNS_ZONE => &[
             "properties.maxNumberOfRecordSets",
             "properties.numberOfRecordSets",
@@ -116,7 +119,11 @@ pub fn sanitize(spec: &TypeSpec, body: &mut Map<String, Value>) {
             "identity.principalId",
             "identity.tenantId",
         ],
-        types::VAULT => &["properties.vaultUri", "properties.privateEndpointConnections", "properties.hsmPoolResourceId"],
+        types::VAULT => &[
+            "properties.vaultUri",
+            "properties.privateEndpointConnections",
+            "properties.hsmPoolResourceId",
+        ],
         types::REGISTRY => &[
             "properties.loginServer",
             "properties.creationDate",
@@ -166,7 +173,9 @@ pub fn prepare(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
 
 /// Runs after the written entry is stored (for fills that need it in the store).
 pub fn after_write(st: &mut State, key: &str) {
-    let Some(spec) = st.get(key).map(|e| e.spec) else { return };
+    let Some(spec) = st.get(key).map(|e| e.spec) else {
+        return;
+    };
     if spec.is(types::PRIVATE_ENDPOINT) {
         network::refresh_zone_groups_of(st, key);
     } else if spec.is(types::ZONE_GROUP) {

@@ -26,16 +26,28 @@ pub fn request_type(parsed: &ArmPath) -> Option<String> {
     match parsed {
         ArmPath::Resource(p) => {
             let t = p.type_string();
-            Some(types::lookup(&t).map(|s| s.canonical.to_string()).unwrap_or(t))
+            Some(
+                types::lookup(&t)
+                    .map(|s| s.canonical.to_string())
+                    .unwrap_or(t),
+            )
         }
-        ArmPath::ResourceGroup { .. } | ArmPath::ResourceGroups { .. } => Some(types::RESOURCE_GROUP.to_string()),
+        ArmPath::ResourceGroup { .. } | ArmPath::ResourceGroups { .. } => {
+            Some(types::RESOURCE_GROUP.to_string())
+        }
         ArmPath::Subscription { .. } => Some("Microsoft.Resources/subscriptions".into()),
         ArmPath::Operation { ns, kind, .. } => Some(format!("{ns}/locations/{kind}")),
         ArmPath::SubscriptionCollection { ns, rtype, .. } => {
             let t = format!("{ns}/{rtype}");
-            Some(types::lookup(&t).map(|s| s.canonical.to_string()).unwrap_or(t))
+            Some(
+                types::lookup(&t)
+                    .map(|s| s.canonical.to_string())
+                    .unwrap_or(t),
+            )
         }
-        ArmPath::DeletedVaults { .. } | ArmPath::DeletedVault { .. } => Some("Microsoft.KeyVault/deletedVaults".into()),
+        ArmPath::DeletedVaults { .. } | ArmPath::DeletedVault { .. } => {
+            Some("Microsoft.KeyVault/deletedVaults".into())
+        }
         ArmPath::Unknown => None,
     }
 }
@@ -63,7 +75,10 @@ fn rate_class(m: &Method) -> RateClass {
 }
 
 fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
     format!("http://{host}")
 }
 
@@ -88,7 +103,10 @@ fn check_auth(required: Option<&str>, headers: &HeaderMap) -> Result<(), ArmErro
         e.headers.push(www);
         return Err(e);
     };
-    let Some(given) = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")) else {
+    let Some(given) = h
+        .strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))
+    else {
         let mut e = ArmError::new(
             StatusCode::UNAUTHORIZED,
             "AuthenticationFailed",
@@ -97,9 +115,17 @@ fn check_auth(required: Option<&str>, headers: &HeaderMap) -> Result<(), ArmErro
         e.headers.push(www);
         return Err(e);
     };
-    let ok = if token == "*" { !given.trim().is_empty() } else { given.trim() == token };
+    let ok = if token == "*" {
+        !given.trim().is_empty()
+    } else {
+        given.trim() == token
+    };
     if !ok {
-        let mut e = ArmError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "The access token is invalid.");
+        let mut e = ArmError::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+        );
         e.headers.push(www);
         return Err(e);
     }
@@ -120,13 +146,18 @@ fn throttle_error(sub: &str, class: RateClass, secs: u64, code: Option<&str>) ->
 }
 
 fn set_header(h: &mut HeaderMap, name: &str, value: &str) {
-    if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
         h.insert(n, v);
     }
 }
 
 fn build(status: StatusCode, headers: &[(&str, String)], body: Option<&Value>) -> Response {
-    let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
+    let bytes = body
+        .map(|b| serde_json::to_vec(b).unwrap_or_default())
+        .unwrap_or_default();
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -149,13 +180,20 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path_only = parts.uri.path().to_string();
-    let path_and_query = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| path_only.clone());
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| path_only.clone());
     let headers = parts.headers;
     let base = base_url(&headers);
     let parsed = path::parse(&path_only);
     let rtype = request_type(&parsed);
     let query = parse_query(parts.uri.query());
-    let client_request_id = headers.get("x-ms-client-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let client_request_id = headers
+        .get("x-ms-client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let correlation = headers
         .get("x-ms-correlation-request-id")
         .and_then(|v| v.to_str().ok())
@@ -182,26 +220,54 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
                     rule.fired += 1;
                     applied.push("delay".into());
                 }
-                Fault::Throttle { retry_after_seconds, code } if terminal.is_none() => {
+                Fault::Throttle {
+                    retry_after_seconds,
+                    code,
+                } if terminal.is_none() => {
                     let sub = subscription_of(&parsed).unwrap_or("unknown");
-                    terminal = Some(throttle_error(sub, rate_class(&method), *retry_after_seconds, code.as_deref()));
+                    terminal = Some(throttle_error(
+                        sub,
+                        rate_class(&method),
+                        *retry_after_seconds,
+                        code.as_deref(),
+                    ));
                     rule.fired += 1;
                     applied.push("throttle".into());
                 }
-                Fault::Error { status, code, message } if terminal.is_none() => {
-                    let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Fault::Error {
+                    status,
+                    code,
+                    message,
+                } if terminal.is_none() => {
+                    let status =
+                        StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     terminal = Some(ArmError::new(status, code.clone(), message.clone()));
                     rule.fired += 1;
                     applied.push("error".into());
                 }
-                Fault::FailLro { code, message, status } if fail_lro.is_none() => {
-                    let status = status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::BAD_REQUEST);
-                    fail_lro = Some((rule.id, ArmError::new(status, code.clone(), message.clone())));
+                Fault::FailLro {
+                    code,
+                    message,
+                    status,
+                } if fail_lro.is_none() => {
+                    let status = status
+                        .and_then(|s| StatusCode::from_u16(s).ok())
+                        .unwrap_or(StatusCode::BAD_REQUEST);
+                    fail_lro = Some((
+                        rule.id,
+                        ArmError::new(status, code.clone(), message.clone()),
+                    ));
                 }
                 _ => {}
             }
         }
-        (st.cfg.latency, st.cfg.require_token.clone(), delay, terminal, fail_lro)
+        (
+            st.cfg.latency,
+            st.cfg.require_token.clone(),
+            delay,
+            terminal,
+            fail_lro,
+        )
     });
 
     let mut rate_header: Option<(&'static str, String)> = None;

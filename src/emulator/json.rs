@@ -33,7 +33,9 @@ pub fn str_in<'a>(m: &'a Map<String, Value>, path: &str) -> Option<&'a str> {
 
 /// The object at `key`, created (or replaced, if it is not an object) when needed.
 pub fn obj<'a>(m: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let slot = m.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
+    let slot = m
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
     if !slot.is_object() {
         *slot = Value::Object(Map::new());
     }

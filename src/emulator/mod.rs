@@ -172,8 +172,13 @@ impl Default for EmulatorConfig {
 
 impl EmulatorConfig {
     /// Adds a resource group to create at start.
-    pub fn with_resource_group(mut self, subscription: impl Into<String>, name: impl Into<String>) -> Self {
-        self.resource_groups.push((subscription.into(), name.into()));
+    pub fn with_resource_group(
+        mut self,
+        subscription: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
+        self.resource_groups
+            .push((subscription.into(), name.into()));
         self
     }
 }
@@ -186,7 +191,9 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn new(cfg: EmulatorConfig) -> Self {
-        Emulator { inner: Arc::new(Mutex::new(state::State::new(cfg))) }
+        Emulator {
+            inner: Arc::new(Mutex::new(state::State::new(cfg))),
+        }
     }
 
     pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut state::State) -> R) -> R {
@@ -268,17 +275,32 @@ impl Emulator {
         self.with_state(|s| s.render_key(&path::key_of(id)))
     }
 
-    pub fn seed_resource_group(&self, subscription: &str, name: &str, location: Option<&str>) -> Value {
+    pub fn seed_resource_group(
+        &self,
+        subscription: &str,
+        name: &str,
+        location: Option<&str>,
+    ) -> Value {
         self.with_state(|s| admin::seed_rg(s, subscription, name, location))
     }
 
     /// Writes a resource without ARM rules (replaces what is stored).
-    pub fn put_resource(&self, id: &str, body: Value, provisioning_state: Option<&str>) -> Result<Value, String> {
+    pub fn put_resource(
+        &self,
+        id: &str,
+        body: Value,
+        provisioning_state: Option<&str>,
+    ) -> Result<Value, String> {
         self.with_state(|s| s.admin_upsert(id, Some(body), None, provisioning_state))
     }
 
     /// Merges a JSON merge patch into a stored resource without ARM rules.
-    pub fn patch_resource(&self, id: &str, patch: Value, provisioning_state: Option<&str>) -> Result<Value, String> {
+    pub fn patch_resource(
+        &self,
+        id: &str,
+        patch: Value,
+        provisioning_state: Option<&str>,
+    ) -> Result<Value, String> {
         self.with_state(|s| s.admin_upsert(id, None, Some(patch), provisioning_state))
     }
 
@@ -300,7 +322,9 @@ impl Emulator {
 
 /// The emulator's routes (ARM surface + `/_emulator/` admin API) over `emulator`'s state.
 pub fn router(emulator: Emulator) -> axum::Router {
-    admin::routes().fallback(http::arm_handler).with_state(emulator)
+    admin::routes()
+        .fallback(http::arm_handler)
+        .with_state(emulator)
 }
 
 /// Serves until SIGINT/SIGTERM.
@@ -309,11 +333,17 @@ pub async fn serve(listener: TcpListener, cfg: EmulatorConfig) -> std::io::Resul
 }
 
 /// Serves `emulator` until `shutdown` resolves (then finishes in-flight requests).
-pub async fn serve_with_shutdown<F>(listener: TcpListener, emulator: Emulator, shutdown: F) -> std::io::Result<()>
+pub async fn serve_with_shutdown<F>(
+    listener: TcpListener,
+    emulator: Emulator,
+    shutdown: F,
+) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    axum::serve(listener, router(emulator)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(emulator))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// A running emulator on 127.0.0.1; stops when dropped.
@@ -358,7 +388,10 @@ pub async fn start(cfg: EmulatorConfig) -> std::io::Result<RunningEmulator> {
 }
 
 /// Serves in the background on a listener you bound.
-pub async fn start_on(listener: TcpListener, cfg: EmulatorConfig) -> std::io::Result<RunningEmulator> {
+pub async fn start_on(
+    listener: TcpListener,
+    cfg: EmulatorConfig,
+) -> std::io::Result<RunningEmulator> {
     let addr = listener.local_addr()?;
     let admin = Emulator::new(cfg);
     let (tx, rx) = oneshot::channel::<()>();

@@ -81,14 +81,22 @@ fn subnet_prefix_strings(props: &Map<String, Value>) -> Vec<String> {
 }
 
 fn subnet_nets(e: &Entry) -> Vec<IpNet> {
-    subnet_prefix_strings(&props_of(e)).iter().filter_map(|p| IpNet::from_str(p).ok()).collect()
+    subnet_prefix_strings(&props_of(e))
+        .iter()
+        .filter_map(|p| IpNet::from_str(p).ok())
+        .collect()
 }
 
 fn vnet_nets(e: &Entry) -> Vec<IpNet> {
     let p = props_of(e);
     super::json::get_map(&p, "addressSpace.addressPrefixes")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str()).filter_map(|s| IpNet::from_str(s).ok()).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .filter_map(|s| IpNet::from_str(s).ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -120,7 +128,9 @@ fn enum_prop(
                 allowed.join(", ")
             ))),
         },
-        Some(other) => Err(ArmError::invalid_format(format!("Property '{key}' has an invalid value {other}."))),
+        Some(other) => Err(ArmError::invalid_format(format!(
+            "Property '{key}' has an invalid value {other}."
+        ))),
     }
 }
 
@@ -140,22 +150,33 @@ fn upsert_child(
     let id = format!("{parent_id}/{}/{name}", spec.leaf());
     let key = path::key_of(&id);
     let existing = st.get(&key).cloned();
-    let seq = existing.as_ref().map(|e| e.seq).unwrap_or_else(|| st.next_seq());
+    let seq = existing
+        .as_ref()
+        .map(|e| e.seq)
+        .unwrap_or_else(|| st.next_seq());
     let entry = Entry {
         id: existing.as_ref().map(|e| e.id.clone()).unwrap_or(id),
         key: key.clone(),
         spec,
-        name: existing.as_ref().map(|e| e.name.clone()).unwrap_or_else(|| name.to_string()),
+        name: existing
+            .as_ref()
+            .map(|e| e.name.clone())
+            .unwrap_or_else(|| name.to_string()),
         sub: sub.to_string(),
         rg: rg.to_string(),
         parent: Some(parent_key.to_string()),
         root: root_key.to_string(),
         body,
-        meta: existing.as_ref().map(|e| e.meta.clone()).unwrap_or_default(),
+        meta: existing
+            .as_ref()
+            .map(|e| e.meta.clone())
+            .unwrap_or_default(),
         etag: State::new_etag(spec),
         prov: Prov::Succeeded,
         seq,
-        created_at: existing.map(|e| e.created_at).unwrap_or_else(super::state::now_rfc3339),
+        created_at: existing
+            .map(|e| e.created_at)
+            .unwrap_or_else(super::state::now_rfc3339),
     };
     st.entries.insert(key.clone(), entry);
     key
@@ -171,25 +192,43 @@ fn inline_children(props: &Map<String, Value>, field: &str) -> Result<Inline, Ar
         Some(Value::Array(items)) => {
             for item in items {
                 let Some(o) = item.as_object() else {
-                    return Err(ArmError::invalid_format(format!("Each element of '{field}' must be an object.")));
+                    return Err(ArmError::invalid_format(format!(
+                        "Each element of '{field}' must be an object."
+                    )));
                 };
-                let Some(name) = o.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
-                    return Err(ArmError::invalid_format(format!("An element of '{field}' has no name.")));
+                let Some(name) = o
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                else {
+                    return Err(ArmError::invalid_format(format!(
+                        "An element of '{field}' has no name."
+                    )));
                 };
                 if out.iter().any(|(n, _)| eq_ci(n, name)) {
-                    return Err(ArmError::invalid_format(format!("'{field}' contains '{name}' more than once.")));
+                    return Err(ArmError::invalid_format(format!(
+                        "'{field}' contains '{name}' more than once."
+                    )));
                 }
                 let mut body = Map::new();
                 let p = match o.get("properties") {
                     Some(Value::Object(p)) => p.clone(),
                     None | Some(Value::Null) => Map::new(),
-                    Some(_) => return Err(ArmError::invalid_format(format!("'{field}/{name}/properties' must be an object."))),
+                    Some(_) => {
+                        return Err(ArmError::invalid_format(format!(
+                            "'{field}/{name}/properties' must be an object."
+                        )));
+                    }
                 };
                 body.insert("properties".into(), Value::Object(p));
                 out.push((name.to_string(), body));
             }
         }
-        Some(_) => return Err(ArmError::invalid_format(format!("'{field}' must be an array."))),
+        Some(_) => {
+            return Err(ArmError::invalid_format(format!(
+                "'{field}' must be an array."
+            )));
+        }
     }
     Ok(out)
 }
@@ -210,7 +249,11 @@ pub fn subnet_users(st: &State, subnet_key: &str) -> Vec<String> {
         }
     }
     for pe in st.of_type(types::PRIVATE_ENDPOINT) {
-        let has_nic = pe.meta.get("nicKey").and_then(Value::as_str).is_some_and(|k| st.get(k).is_some());
+        let has_nic = pe
+            .meta
+            .get("nicKey")
+            .and_then(Value::as_str)
+            .is_some_and(|k| st.get(k).is_some());
         if !has_nic
             && pe
                 .body
@@ -258,14 +301,23 @@ struct VnetInfo {
     location: String,
 }
 
-const PE_POLICIES: &[&str] = &["Disabled", "Enabled", "NetworkSecurityGroupEnabled", "RouteTableEnabled"];
+const PE_POLICIES: &[&str] = &[
+    "Disabled",
+    "Enabled",
+    "NetworkSecurityGroupEnabled",
+    "RouteTableEnabled",
+];
 const PLS_POLICIES: &[&str] = &["Enabled", "Disabled"];
 
 fn delegation_actions(service: &str) -> Vec<&'static str> {
     match service.to_ascii_lowercase().as_str() {
-        "microsoft.containerinstance/containergroups" => vec!["Microsoft.Network/virtualNetworks/subnets/action"],
+        "microsoft.containerinstance/containergroups" => {
+            vec!["Microsoft.Network/virtualNetworks/subnets/action"]
+        }
         "microsoft.web/serverfarms" => vec!["Microsoft.Network/virtualNetworks/subnets/action"],
-        "microsoft.machinelearningservices/workspaces" => vec!["Microsoft.Network/virtualNetworks/subnets/join/action"],
+        "microsoft.machinelearningservices/workspaces" => {
+            vec!["Microsoft.Network/virtualNetworks/subnets/join/action"]
+        }
         _ => vec![
             "Microsoft.Network/virtualNetworks/subnets/join/action",
             "Microsoft.Network/virtualNetworks/subnets/prepareNetworkPolicies/action",
@@ -288,7 +340,10 @@ fn validate_subnet(
     if prefixes.is_empty() {
         return Err(ArmError::bad_request(
             "NetcfgInvalidSubnet",
-            format!("Subnet '{name}' is not valid in virtual network '{}'.", vnet.name),
+            format!(
+                "Subnet '{name}' is not valid in virtual network '{}'.",
+                vnet.name
+            ),
         ));
     }
     let mut nets = Vec::new();
@@ -305,7 +360,10 @@ fn validate_subnet(
                 ),
             ));
         }
-        if siblings.iter().any(|(_, sn)| sn.iter().any(|s| overlaps(s, n))) {
+        if siblings
+            .iter()
+            .any(|(_, sn)| sn.iter().any(|s| overlaps(s, n)))
+        {
             return Err(ArmError::bad_request(
                 "NetcfgSubnetRangesOverlap",
                 format!(
@@ -323,11 +381,17 @@ fn validate_subnet(
         if !users.is_empty() && !same {
             return Err(ArmError::bad_request(
                 "InUseSubnetCannotBeUpdated",
-                format!("Subnet {name} is in use by {} and its address prefix cannot be changed.", users[0]),
+                format!(
+                    "Subnet {name} is in use by {} and its address prefix cannot be changed.",
+                    users[0]
+                ),
             ));
         }
     }
-    for (field, spec) in [("networkSecurityGroup", types::NSG), ("routeTable", types::ROUTE_TABLE)] {
+    for (field, spec) in [
+        ("networkSecurityGroup", types::NSG),
+        ("routeTable", types::ROUTE_TABLE),
+    ] {
         match props.get(field) {
             None | Some(Value::Null) => {
                 props.remove(field);
@@ -336,21 +400,40 @@ fn validate_subnet(
                 let Some(rid) = o.get("id").and_then(Value::as_str) else {
                     return Err(ArmError::invalid_format(format!("'{field}' needs an id.")));
                 };
-                let ok = st
-                    .get_by_id(rid)
-                    .is_some_and(|t| t.spec.is(spec) && t.body.get("location").and_then(Value::as_str) == Some(vnet.location.as_str()));
+                let ok = st.get_by_id(rid).is_some_and(|t| {
+                    t.spec.is(spec)
+                        && t.body.get("location").and_then(Value::as_str)
+                            == Some(vnet.location.as_str())
+                });
                 if !ok {
                     return Err(ArmError::invalid_resource_reference(rid, subnet_id));
                 }
                 props.insert(field.into(), json!({"id": rid}));
             }
-            Some(_) => return Err(ArmError::invalid_format(format!("'{field}' must be an object."))),
+            Some(_) => {
+                return Err(ArmError::invalid_format(format!(
+                    "'{field}' must be an object."
+                )));
+            }
         }
     }
-    enum_prop(props, "privateEndpointNetworkPolicies", PE_POLICIES, Some("Disabled"))?;
-    enum_prop(props, "privateLinkServiceNetworkPolicies", PLS_POLICIES, Some("Enabled"))?;
+    enum_prop(
+        props,
+        "privateEndpointNetworkPolicies",
+        PE_POLICIES,
+        Some("Disabled"),
+    )?;
+    enum_prop(
+        props,
+        "privateLinkServiceNetworkPolicies",
+        PLS_POLICIES,
+        Some("Enabled"),
+    )?;
     if strict
-        && props.get("privateEndpointNetworkPolicies").and_then(Value::as_str) == Some("Enabled")
+        && props
+            .get("privateEndpointNetworkPolicies")
+            .and_then(Value::as_str)
+            == Some("Enabled")
         && let Some(pe) = private_endpoints_in(st, &subnet_key).first()
     {
         return Err(ArmError::bad_request(
@@ -363,24 +446,39 @@ fn validate_subnet(
     // Service endpoints.
     let mut ses = Vec::new();
     for se in array(props, "serviceEndpoints") {
-        let Some(service) = se.get("service").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
-            return Err(ArmError::invalid_format("A service endpoint has no 'service'."));
+        let Some(service) = se
+            .get("service")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        else {
+            return Err(ArmError::invalid_format(
+                "A service endpoint has no 'service'.",
+            ));
         };
         let locations = match se.get("locations").and_then(Value::as_array) {
             Some(l) if !l.is_empty() => Value::Array(l.clone()),
             _ => json!([vnet.location]),
         };
-        ses.push(json!({"service": service, "locations": locations, "provisioningState": "Succeeded"}));
+        ses.push(
+            json!({"service": service, "locations": locations, "provisioningState": "Succeeded"}),
+        );
     }
     props.insert("serviceEndpoints".into(), Value::Array(ses));
     // Delegations.
     let mut dels = Vec::new();
     for d in array(props, "delegations") {
-        let Some(dn) = d.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+        let Some(dn) = d
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        else {
             return Err(ArmError::invalid_format("A delegation has no name."));
         };
-        let Some(svc) = super::json::get_str(d, "properties.serviceName").filter(|s| !s.is_empty()) else {
-            return Err(ArmError::invalid_format(format!("Delegation '{dn}' has no serviceName.")));
+        let Some(svc) = super::json::get_str(d, "properties.serviceName").filter(|s| !s.is_empty())
+        else {
+            return Err(ArmError::invalid_format(format!(
+                "Delegation '{dn}' has no serviceName."
+            )));
         };
         dels.push(json!({
             "name": dn,
@@ -398,7 +496,12 @@ fn vnet_info(e: &Entry) -> VnetInfo {
         id: e.id.clone(),
         name: e.name.clone(),
         nets: vnet_nets(e),
-        location: e.body.get("location").and_then(Value::as_str).unwrap_or_default().to_string(),
+        location: e
+            .body
+            .get("location")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 
@@ -406,19 +509,35 @@ pub fn put_vnet(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     let props = w.props_ref();
     let prefixes: Vec<String> = super::json::get_map(&props, "addressSpace.addressPrefixes")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if prefixes.is_empty() {
-        return Err(ArmError::invalid_format("The virtual network needs addressSpace.addressPrefixes."));
+        return Err(ArmError::invalid_format(
+            "The virtual network needs addressSpace.addressPrefixes.",
+        ));
     }
     let mut nets = Vec::new();
     for p in &prefixes {
         nets.push(parse_cidr(p, &w.id)?);
     }
-    let vnet = VnetInfo { id: w.id.clone(), name: w.name.clone(), nets, location: w.location.clone() };
+    let vnet = VnetInfo {
+        id: w.id.clone(),
+        name: w.name.clone(),
+        nets,
+        location: w.location.clone(),
+    };
     let desired = inline_children(&props, "subnets")?;
-    let subnet_spec = types::lookup(types::SUBNET).ok_or_else(|| ArmError::invalid_format("subnet type"))?;
-    let existing_children: Vec<Entry> = st.children(&w.key, types::SUBNET).into_iter().cloned().collect();
+    let subnet_spec =
+        types::lookup(types::SUBNET).ok_or_else(|| ArmError::invalid_format("subnet type"))?;
+    let existing_children: Vec<Entry> = st
+        .children(&w.key, types::SUBNET)
+        .into_iter()
+        .cloned()
+        .collect();
     // Omitted subnets are deleted, unless in use.
     let mut to_remove = Vec::new();
     for ex in &existing_children {
@@ -445,7 +564,17 @@ pub fn put_vnet(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
         st.remove_with_effects(&k);
     }
     for (name, body) in validated {
-        let k = upsert_child(st, subnet_spec, &w.key, &w.id, &w.root, &name, body, &w.sub, &w.rg);
+        let k = upsert_child(
+            st,
+            subnet_spec,
+            &w.key,
+            &w.id,
+            &w.root,
+            &name,
+            body,
+            &w.sub,
+            &w.rg,
+        );
         w.affected.push(k);
     }
     let p = w.props();
@@ -459,7 +588,10 @@ pub fn put_vnet(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
 pub fn put_subnet(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     let parent = w.parent.clone().unwrap_or_default();
     let Some(vnet_entry) = st.get(&parent).cloned() else {
-        return Err(ArmError::not_found("ParentResourceNotFound", "Parent virtual network not found."));
+        return Err(ArmError::not_found(
+            "ParentResourceNotFound",
+            "Parent virtual network not found.",
+        ));
     };
     let vnet = vnet_info(&vnet_entry);
     let siblings: Vec<(String, Vec<IpNet>)> = st
@@ -509,17 +641,32 @@ fn validate_rule(
     let Some(prio) = prio else {
         return Err(ArmError::bad_request(
             "SecurityRuleInvalidPriority",
-            format!("Security rule has invalid Priority. Value provided: {prio_val} Allowed range 100-4096."),
+            format!(
+                "Security rule has invalid Priority. Value provided: {prio_val} Allowed range 100-4096."
+            ),
         ));
     };
-    for (key, allowed) in [("direction", DIRECTIONS), ("access", ACCESS), ("protocol", PROTOCOLS)] {
+    for (key, allowed) in [
+        ("direction", DIRECTIONS),
+        ("access", ACCESS),
+        ("protocol", PROTOCOLS),
+    ] {
         if props.get(key).is_none_or(Value::is_null) {
-            return Err(ArmError::invalid_format(format!("Security rule {name} has no '{key}'.")));
+            return Err(ArmError::invalid_format(format!(
+                "Security rule {name} has no '{key}'."
+            )));
         }
         enum_prop(props, key, allowed, None)?;
     }
-    let direction = props.get("direction").and_then(Value::as_str).unwrap_or_default().to_string();
-    if let Some((other, _, _)) = siblings.iter().find(|(_, p, d)| *p == prio && *d == direction) {
+    let direction = props
+        .get("direction")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if let Some((other, _, _)) = siblings
+        .iter()
+        .find(|(_, p, d)| *p == prio && *d == direction)
+    {
         return Err(ArmError::bad_request(
             "SecurityRuleConflict",
             format!(
@@ -527,7 +674,12 @@ fn validate_rule(
             ),
         ));
     }
-    for k in ["sourcePortRanges", "destinationPortRanges", "sourceAddressPrefixes", "destinationAddressPrefixes"] {
+    for k in [
+        "sourcePortRanges",
+        "destinationPortRanges",
+        "sourceAddressPrefixes",
+        "destinationAddressPrefixes",
+    ] {
         super::json::default(props, k, json!([]));
     }
     Ok((prio, direction))
@@ -538,14 +690,18 @@ fn rule_key(e: &Entry) -> (String, i64, String) {
     (
         e.name.clone(),
         p.get("priority").and_then(Value::as_i64).unwrap_or(-1),
-        p.get("direction").and_then(Value::as_str).unwrap_or_default().to_string(),
+        p.get("direction")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
     )
 }
 
 pub fn put_nsg(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     let props = w.props_ref();
     let desired = inline_children(&props, "securityRules")?;
-    let rule_spec = types::lookup(types::NSG_RULE).ok_or_else(|| ArmError::invalid_format("rule type"))?;
+    let rule_spec =
+        types::lookup(types::NSG_RULE).ok_or_else(|| ArmError::invalid_format("rule type"))?;
     let mut validated = Vec::new();
     let mut siblings: Vec<(String, i64, String)> = Vec::new();
     for (name, mut body) in desired {
@@ -554,14 +710,20 @@ pub fn put_nsg(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
         siblings.push((name.clone(), prio, dir));
         validated.push((name, body));
     }
-    let existing: Vec<Entry> = st.children(&w.key, types::NSG_RULE).into_iter().cloned().collect();
+    let existing: Vec<Entry> = st
+        .children(&w.key, types::NSG_RULE)
+        .into_iter()
+        .cloned()
+        .collect();
     for ex in existing {
         if !validated.iter().any(|(n, _)| eq_ci(n, &ex.name)) {
             st.remove_with_effects(&ex.key);
         }
     }
     for (name, body) in validated {
-        let k = upsert_child(st, rule_spec, &w.key, &w.id, &w.root, &name, body, &w.sub, &w.rg);
+        let k = upsert_child(
+            st, rule_spec, &w.key, &w.id, &w.root, &name, body, &w.sub, &w.rg,
+        );
         w.affected.push(k);
     }
     w.props().remove("securityRules");
@@ -585,12 +747,60 @@ pub fn put_rule(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
 /// The six platform rules every NSG returns in `defaultSecurityRules`.
 pub fn default_rules(nsg: &Entry) -> Vec<Value> {
     let defs: [(&str, &str, &str, &str, &str, i64, &str); 6] = [
-        ("AllowVnetInBound", "Allow inbound traffic from all VMs in VNET", "VirtualNetwork", "VirtualNetwork", "Allow", 65000, "Inbound"),
-        ("AllowAzureLoadBalancerInBound", "Allow inbound traffic from azure load balancer", "AzureLoadBalancer", "*", "Allow", 65001, "Inbound"),
-        ("DenyAllInBound", "Deny all inbound traffic", "*", "*", "Deny", 65500, "Inbound"),
-        ("AllowVnetOutBound", "Allow outbound traffic from all VMs to all VMs in VNET", "VirtualNetwork", "VirtualNetwork", "Allow", 65000, "Outbound"),
-        ("AllowInternetOutBound", "Allow outbound traffic from all VMs to Internet", "*", "Internet", "Allow", 65001, "Outbound"),
-        ("DenyAllOutBound", "Deny all outbound traffic", "*", "*", "Deny", 65500, "Outbound"),
+        (
+            "AllowVnetInBound",
+            "Allow inbound traffic from all VMs in VNET",
+            "VirtualNetwork",
+            "VirtualNetwork",
+            "Allow",
+            65000,
+            "Inbound",
+        ),
+        (
+            "AllowAzureLoadBalancerInBound",
+            "Allow inbound traffic from azure load balancer",
+            "AzureLoadBalancer",
+            "*",
+            "Allow",
+            65001,
+            "Inbound",
+        ),
+        (
+            "DenyAllInBound",
+            "Deny all inbound traffic",
+            "*",
+            "*",
+            "Deny",
+            65500,
+            "Inbound",
+        ),
+        (
+            "AllowVnetOutBound",
+            "Allow outbound traffic from all VMs to all VMs in VNET",
+            "VirtualNetwork",
+            "VirtualNetwork",
+            "Allow",
+            65000,
+            "Outbound",
+        ),
+        (
+            "AllowInternetOutBound",
+            "Allow outbound traffic from all VMs to Internet",
+            "*",
+            "Internet",
+            "Allow",
+            65001,
+            "Outbound",
+        ),
+        (
+            "DenyAllOutBound",
+            "Deny all outbound traffic",
+            "*",
+            "*",
+            "Deny",
+            65500,
+            "Outbound",
+        ),
     ];
     defs.iter()
         .map(|(name, desc, src, dst, access, prio, dir)| {
@@ -653,23 +863,48 @@ pub fn check_delete_nsg(st: &State, e: &Entry) -> Result<(), ArmError> {
 // ---------------------------------------------------------------------------------------------
 // Route tables and routes
 
-const NEXT_HOPS: &[&str] = &["VirtualNetworkGateway", "VnetLocal", "Internet", "VirtualAppliance", "None"];
+const NEXT_HOPS: &[&str] = &[
+    "VirtualNetworkGateway",
+    "VnetLocal",
+    "Internet",
+    "VirtualAppliance",
+    "None",
+];
 
 fn validate_route(name: &str, props: &mut Map<String, Value>) -> Result<(), ArmError> {
     if props.get("nextHopType").is_none_or(Value::is_null) {
-        return Err(ArmError::invalid_format(format!("Route {name} has no 'nextHopType'.")));
+        return Err(ArmError::invalid_format(format!(
+            "Route {name} has no 'nextHopType'."
+        )));
     }
     enum_prop(props, "nextHopType", NEXT_HOPS, None)?;
-    let Some(prefix) = props.get("addressPrefix").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
-        return Err(ArmError::invalid_format(format!("Route {name} has no 'addressPrefix'.")));
+    let Some(prefix) = props
+        .get("addressPrefix")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return Err(ArmError::invalid_format(format!(
+            "Route {name} has no 'addressPrefix'."
+        )));
     };
-    let is_tag = prefix.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    let is_tag = prefix
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
     if !is_tag {
         parse_cidr(prefix, name)?;
     }
-    let hop = props.get("nextHopType").and_then(Value::as_str).unwrap_or_default();
-    let ip = props.get("nextHopIpAddress").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let hop = props
+        .get("nextHopType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let ip = props
+        .get("nextHopIpAddress")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     match (hop, ip) {
         ("VirtualAppliance", None) => {
             return Err(ArmError::invalid_format(format!(
@@ -677,7 +912,9 @@ fn validate_route(name: &str, props: &mut Map<String, Value>) -> Result<(), ArmE
             )));
         }
         ("VirtualAppliance", Some(ip)) if ip.parse::<std::net::IpAddr>().is_err() => {
-            return Err(ArmError::invalid_format(format!("Route {name} has an invalid nextHopIpAddress '{ip}'.")));
+            return Err(ArmError::invalid_format(format!(
+                "Route {name} has an invalid nextHopIpAddress '{ip}'."
+            )));
         }
         (h, Some(_)) if h != "VirtualAppliance" => {
             return Err(ArmError::invalid_format(format!(
@@ -692,21 +929,28 @@ fn validate_route(name: &str, props: &mut Map<String, Value>) -> Result<(), ArmE
 pub fn put_route_table(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     let props = w.props_ref();
     let desired = inline_children(&props, "routes")?;
-    let route_spec = types::lookup(types::ROUTE).ok_or_else(|| ArmError::invalid_format("route type"))?;
+    let route_spec =
+        types::lookup(types::ROUTE).ok_or_else(|| ArmError::invalid_format("route type"))?;
     let mut validated = Vec::new();
     for (name, mut body) in desired {
         sanitize(route_spec, &mut body);
         validate_route(&name, obj(&mut body, "properties"))?;
         validated.push((name, body));
     }
-    let existing: Vec<Entry> = st.children(&w.key, types::ROUTE).into_iter().cloned().collect();
+    let existing: Vec<Entry> = st
+        .children(&w.key, types::ROUTE)
+        .into_iter()
+        .cloned()
+        .collect();
     for ex in existing {
         if !validated.iter().any(|(n, _)| eq_ci(n, &ex.name)) {
             st.remove_with_effects(&ex.key);
         }
     }
     for (name, body) in validated {
-        let k = upsert_child(st, route_spec, &w.key, &w.id, &w.root, &name, body, &w.sub, &w.rg);
+        let k = upsert_child(
+            st, route_spec, &w.key, &w.id, &w.root, &name, body, &w.sub, &w.rg,
+        );
         w.affected.push(k);
     }
     let p = w.props();
@@ -765,10 +1009,20 @@ pub fn valid_group_ids(target: &TypeSpec) -> &'static [&'static str] {
 /// (memberName, fqdns) per private IP the target needs for a group.
 fn dns_members(st: &State, target: &Entry, group: &str) -> Vec<(String, Vec<String>)> {
     let name = target.name.to_ascii_lowercase();
-    let loc = target.body.get("location").and_then(Value::as_str).unwrap_or(&st.cfg.location_default).to_string();
+    let loc = target
+        .body
+        .get("location")
+        .and_then(Value::as_str)
+        .unwrap_or(&st.cfg.location_default)
+        .to_string();
     match target.spec.canonical {
         types::WORKSPACE => {
-            let wsid = target.meta.get("workspaceId").and_then(Value::as_str).unwrap_or_default().to_string();
+            let wsid = target
+                .meta
+                .get("workspaceId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let fixed = 3 + 1 + loc.len() + 1 + wsid.len();
             let room = 63usize.saturating_sub(fixed).max(1);
             let short: String = name.chars().take(room).collect();
@@ -780,8 +1034,14 @@ fn dns_members(st: &State, target: &Entry, group: &str) -> Vec<(String, Vec<Stri
                         format!("{wsid}.workspace.{loc}.cert.api.azureml.ms"),
                     ],
                 ),
-                ("notebook".into(), vec![format!("ml-{short}-{loc}-{wsid}.{loc}.notebooks.azure.net")]),
-                ("inference".into(), vec![format!("*.{wsid}.inference.{loc}.api.azureml.ms")]),
+                (
+                    "notebook".into(),
+                    vec![format!("ml-{short}-{loc}-{wsid}.{loc}.notebooks.azure.net")],
+                ),
+                (
+                    "inference".into(),
+                    vec![format!("*.{wsid}.inference.{loc}.api.azureml.ms")],
+                ),
             ]
         }
         types::STORAGE => {
@@ -789,19 +1049,28 @@ fn dns_members(st: &State, target: &Entry, group: &str) -> Vec<(String, Vec<Stri
                 Some(svc) => (svc.to_string(), format!("{name}-secondary")),
                 None => (group.to_string(), name.clone()),
             };
-            vec![(group.to_string(), vec![format!("{host}.{svc}.core.windows.net")])]
+            vec![(
+                group.to_string(),
+                vec![format!("{host}.{svc}.core.windows.net")],
+            )]
         }
         types::VAULT => vec![("default".into(), vec![format!("{name}.vault.azure.net")])],
         types::REGISTRY => vec![
             ("registry".into(), vec![format!("{name}.azurecr.io")]),
-            (format!("registry_data_{loc}"), vec![format!("{name}.{loc}.data.azurecr.io")]),
+            (
+                format!("registry_data_{loc}"),
+                vec![format!("{name}.{loc}.data.azurecr.io")],
+            ),
         ],
         _ => Vec::new(),
     }
 }
 
 fn call_failed(target_type: &str, msg: impl std::fmt::Display) -> ArmError {
-    ArmError::bad_request("PrivateEndpointBadRequest", format!("Call to {target_type} failed. Error message: {msg}"))
+    ArmError::bad_request(
+        "PrivateEndpointBadRequest",
+        format!("Call to {target_type} failed. Error message: {msg}"),
+    )
 }
 
 /// IPv4 addresses allocated in a subnet -> the ip configuration that holds them.
@@ -816,7 +1085,9 @@ fn used_ips(st: &State, subnet_key: &str, exclude_nic: Option<&str>) -> HashMap<
             if ref_id(o, "properties.subnet").is_none_or(|s| path::key_of(s) != subnet_key) {
                 continue;
             }
-            if let Some(ip) = str_in(o, "properties.privateIPAddress").and_then(|s| s.parse::<Ipv4Addr>().ok()) {
+            if let Some(ip) =
+                str_in(o, "properties.privateIPAddress").and_then(|s| s.parse::<Ipv4Addr>().ok())
+            {
                 let name = o.get("name").and_then(Value::as_str).unwrap_or("ipconfig");
                 used.insert(ip, format!("{}/ipConfigurations/{name}", nic.id));
             }
@@ -849,9 +1120,15 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
     let pe_id = w.id.clone();
     // Subnet.
     let Some(subnet_ref) = ref_id(&props, "subnet").map(str::to_string) else {
-        return Err(ArmError::invalid_format("The private endpoint needs properties.subnet.id."));
+        return Err(ArmError::invalid_format(
+            "The private endpoint needs properties.subnet.id.",
+        ));
     };
-    let Some(subnet) = st.get_by_id(&subnet_ref).filter(|s| s.spec.is(types::SUBNET)).cloned() else {
+    let Some(subnet) = st
+        .get_by_id(&subnet_ref)
+        .filter(|s| s.spec.is(types::SUBNET))
+        .cloned()
+    else {
         return Err(ArmError::invalid_resource_reference(&subnet_ref, &pe_id));
     };
     let vnet_loc = subnet
@@ -869,10 +1146,18 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
     if !array(&sprops, "delegations").is_empty() {
         return Err(ArmError::bad_request(
             "PrivateEndpointCreationNotAllowedAsSubnetIsDelegated",
-            format!("Private endpoint {pe_id} cannot be created as subnet {} is delegated.", subnet.id),
+            format!(
+                "Private endpoint {pe_id} cannot be created as subnet {} is delegated.",
+                subnet.id
+            ),
         ));
     }
-    if st.cfg.strict_pe_network_policies && sprops.get("privateEndpointNetworkPolicies").and_then(Value::as_str) == Some("Enabled") {
+    if st.cfg.strict_pe_network_policies
+        && sprops
+            .get("privateEndpointNetworkPolicies")
+            .and_then(Value::as_str)
+            == Some("Enabled")
+    {
         return Err(ArmError::bad_request(
             "PrivateEndpointCannotBeCreatedInSubnetThatHasNetworkPoliciesEnabled",
             format!(
@@ -883,41 +1168,75 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
     }
     // Connections.
     let mut conns: Vec<Conn> = Vec::new();
-    for field in ["privateLinkServiceConnections", "manualPrivateLinkServiceConnections"] {
+    for field in [
+        "privateLinkServiceConnections",
+        "manualPrivateLinkServiceConnections",
+    ] {
         let items = match props.get(field) {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(a)) => a.clone(),
-            Some(_) => return Err(ArmError::invalid_format(format!("'{field}' must be an array."))),
+            Some(_) => {
+                return Err(ArmError::invalid_format(format!(
+                    "'{field}' must be an array."
+                )));
+            }
         };
         for item in items {
             let Some(o) = item.as_object() else {
-                return Err(ArmError::invalid_format(format!("Each element of '{field}' must be an object.")));
+                return Err(ArmError::invalid_format(format!(
+                    "Each element of '{field}' must be an object."
+                )));
             };
-            let Some(cname) = o.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
-                return Err(ArmError::invalid_format(format!("An element of '{field}' has no name.")));
+            let Some(cname) = o
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            else {
+                return Err(ArmError::invalid_format(format!(
+                    "An element of '{field}' has no name."
+                )));
             };
             let conn_id = format!("{pe_id}/{field}/{cname}");
-            let cprops = o.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
-            let Some(target_id) = cprops.get("privateLinkServiceId").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+            let cprops = o
+                .get("properties")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let Some(target_id) = cprops
+                .get("privateLinkServiceId")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            else {
                 return Err(ArmError::bad_request(
                     "MissingParameterOnPrivateLinkServiceConnection",
-                    format!("Private link service connection {conn_id} is missing required parameter 'private link service id'."),
+                    format!(
+                        "Private link service connection {conn_id} is missing required parameter 'private link service id'."
+                    ),
                 ));
             };
-            let groups: Vec<String> =
-                array(&cprops, "groupIds").iter().filter_map(|g| g.as_str().map(str::to_string)).collect();
+            let groups: Vec<String> = array(&cprops, "groupIds")
+                .iter()
+                .filter_map(|g| g.as_str().map(str::to_string))
+                .collect();
             if groups.is_empty() {
                 return Err(ArmError::bad_request(
                     "MissingParameterOnPrivateLinkServiceConnection",
-                    format!("Private link service connection {conn_id} is missing required parameter 'group Id'."),
+                    format!(
+                        "Private link service connection {conn_id} is missing required parameter 'group Id'."
+                    ),
                 ));
             }
-            let ttype = path::split_id(target_id).map(|p| p.rtype).unwrap_or_else(|| "unknown".into());
+            let ttype = path::split_id(target_id)
+                .map(|p| p.rtype)
+                .unwrap_or_else(|| "unknown".into());
             let Some(target) = st.get_by_id(target_id).cloned() else {
                 let rg = path::split_id(target_id).map(|p| p.rg).unwrap_or_default();
                 return Err(call_failed(
                     &ttype,
-                    format!("The Resource '{ttype}/{}' under resource group '{rg}' was not found.", path::last_name(target_id)),
+                    format!(
+                        "The Resource '{ttype}/{}' under resource group '{rg}' was not found.",
+                        path::last_name(target_id)
+                    ),
                 ));
             };
             if groups.len() > 1 {
@@ -958,11 +1277,18 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
             let old_state = w.existing.as_ref().and_then(|e| {
                 array(&props_of(e), field)
                     .iter()
-                    .find(|c| c.get("name").and_then(Value::as_str).is_some_and(|n| eq_ci(n, cname)))
-                    .filter(|c| {
-                        super::json::get_str(c, "properties.privateLinkServiceId").is_some_and(|t| eq_ci(t, target_id))
+                    .find(|c| {
+                        c.get("name")
+                            .and_then(Value::as_str)
+                            .is_some_and(|n| eq_ci(n, cname))
                     })
-                    .and_then(|c| super::json::get(c, "properties.privateLinkServiceConnectionState"))
+                    .filter(|c| {
+                        super::json::get_str(c, "properties.privateLinkServiceId")
+                            .is_some_and(|t| eq_ci(t, target_id))
+                    })
+                    .and_then(|c| {
+                        super::json::get(c, "properties.privateLinkServiceConnectionState")
+                    })
                     .cloned()
             });
             let state = old_state.unwrap_or_else(|| {
@@ -974,7 +1300,10 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
                 }
             });
             let mut cp = cprops.clone();
-            cp.insert("privateLinkServiceId".into(), Value::String(target_id.to_string()));
+            cp.insert(
+                "privateLinkServiceId".into(),
+                Value::String(target_id.to_string()),
+            );
             cp.insert("groupIds".into(), json!([group]));
             cp.insert("privateLinkServiceConnectionState".into(), state);
             cp.insert("provisioningState".into(), json!("Succeeded"));
@@ -1004,7 +1333,10 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
         IpNet::V4(v4) => Some(v4),
         IpNet::V6(_) => None,
     }) else {
-        return Err(ArmError::bad_request("SubnetIsFull", format!("Subnet {} has no IPv4 address range.", subnet.name)));
+        return Err(ArmError::bad_request(
+            "SubnetIsFull",
+            format!("Subnet {} has no IPv4 address range.", subnet.name),
+        ));
     };
     let nic_guid = guid_meta(&mut w.meta, "nicGuid");
     let nic_name = props
@@ -1013,40 +1345,69 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}.nic.{nic_guid}", w.name));
-    let nic_id = format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkInterfaces/{nic_name}", w.sub, w.rg);
+    let nic_id = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkInterfaces/{nic_name}",
+        w.sub, w.rg
+    );
     let nic_key = path::key_of(&nic_id);
-    let old_nic_key = w.meta.get("nicKey").and_then(Value::as_str).map(str::to_string);
+    let old_nic_key = w
+        .meta
+        .get("nicKey")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let used = used_ips(st, &subnet.key, old_nic_key.as_deref());
     // Static addresses requested through properties.ipConfigurations (by memberName).
     let mut statics: HashMap<String, Ipv4Addr> = HashMap::new();
     for ipc in array(&props, "ipConfigurations") {
-        let Some(ip_s) = super::json::get_str(ipc, "properties.privateIPAddress") else { continue };
-        let member = super::json::get_str(ipc, "properties.memberName").unwrap_or("default").to_ascii_lowercase();
-        let ipc_name = ipc.get("name").and_then(Value::as_str).unwrap_or("ipconfig");
+        let Some(ip_s) = super::json::get_str(ipc, "properties.privateIPAddress") else {
+            continue;
+        };
+        let member = super::json::get_str(ipc, "properties.memberName")
+            .unwrap_or("default")
+            .to_ascii_lowercase();
+        let ipc_name = ipc
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("ipconfig");
         let Ok(ip) = ip_s.parse::<Ipv4Addr>() else {
-            return Err(ArmError::invalid_format(format!("'{ip_s}' is not a valid IPv4 address.")));
+            return Err(ArmError::invalid_format(format!(
+                "'{ip_s}' is not a valid IPv4 address."
+            )));
         };
         if !net.contains(&ip) {
             return Err(ArmError::bad_request(
                 "PrivateIPAddressNotInSubnet",
-                format!("IP configuration {pe_id}/ipConfigurations/{ipc_name} has private IP address {ip} which does not belong to subnet {}.", subnet.id),
+                format!(
+                    "IP configuration {pe_id}/ipConfigurations/{ipc_name} has private IP address {ip} which does not belong to subnet {}.",
+                    subnet.id
+                ),
             ));
         }
         if reserved(&net, ip) {
             return Err(ArmError::bad_request(
                 "PrivateIPAddressIsReserved",
-                format!("IP address {ip} is reserved by Azure in subnet {}.", subnet.id),
+                format!(
+                    "IP address {ip} is reserved by Azure in subnet {}.",
+                    subnet.id
+                ),
             ));
         }
         if let Some(owner) = used.get(&ip) {
             return Err(ArmError::bad_request(
                 "PrivateIPAddressInUse",
-                format!("IP configuration {pe_id}/ipConfigurations/{ipc_name} is using the private IP address {ip} which is already allocated to resource {owner}."),
+                format!(
+                    "IP configuration {pe_id}/ipConfigurations/{ipc_name} is using the private IP address {ip} which is already allocated to resource {owner}."
+                ),
             ));
         }
         statics.insert(member, ip);
     }
-    let old_allocs: Vec<Value> = w.meta.get("allocations").and_then(Value::as_array).cloned().unwrap_or_default();
+    let old_allocs: Vec<Value> = w
+        .meta
+        .get("allocations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let same_subnet = w.meta.get("subnetKey").and_then(Value::as_str) == Some(subnet.key.as_str());
     let mut allocs: Vec<Value> = Vec::new();
     let mut taken: Vec<Ipv4Addr> = statics.values().copied().collect();
@@ -1060,7 +1421,8 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
                         old_allocs.iter().find(|a| {
                             a.get("group").and_then(Value::as_str) == Some(c.group.as_str())
                                 && a.get("member").and_then(Value::as_str) == Some(member.as_str())
-                                && a.get("target").and_then(Value::as_str) == Some(c.target.key.as_str())
+                                && a.get("target").and_then(Value::as_str)
+                                    == Some(c.target.key.as_str())
                         })
                     })
                     .flatten()
@@ -1070,7 +1432,8 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
                 match reuse {
                     Some(ip) => (ip, "Dynamic"),
                     None => {
-                        let free = usable(&net).find(|ip| !used.contains_key(ip) && !taken.contains(ip));
+                        let free =
+                            usable(&net).find(|ip| !used.contains_key(ip) && !taken.contains(ip));
                         let Some(ip) = free else {
                             return Err(ArmError::bad_request(
                                 "SubnetIsFull",
@@ -1132,9 +1495,15 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
         .collect();
     let nic_spec = types::lookup(types::NIC).ok_or_else(|| ArmError::invalid_format("nic type"))?;
     let existing_nic = st.get(&nic_key).cloned();
-    let nic_seq = existing_nic.as_ref().map(|e| e.seq).unwrap_or_else(|| st.next_seq());
+    let nic_seq = existing_nic
+        .as_ref()
+        .map(|e| e.seq)
+        .unwrap_or_else(|| st.next_seq());
     let nic = Entry {
-        id: existing_nic.as_ref().map(|e| e.id.clone()).unwrap_or_else(|| nic_id.clone()),
+        id: existing_nic
+            .as_ref()
+            .map(|e| e.id.clone())
+            .unwrap_or_else(|| nic_id.clone()),
         key: nic_key.clone(),
         spec: nic_spec,
         name: nic_name.clone(),
@@ -1165,19 +1534,29 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
         etag: State::new_etag(nic_spec),
         prov: Prov::Succeeded,
         seq: nic_seq,
-        created_at: existing_nic.map(|e| e.created_at).unwrap_or_else(super::state::now_rfc3339),
+        created_at: existing_nic
+            .map(|e| e.created_at)
+            .unwrap_or_else(super::state::now_rfc3339),
     };
     st.entries.insert(nic_key.clone(), nic);
     w.affected.push(nic_key.clone());
     w.meta.insert("nicKey".into(), Value::String(nic_key));
     w.meta.insert("nicId".into(), Value::String(nic_id));
-    w.meta.insert("subnetKey".into(), Value::String(subnet.key.clone()));
+    w.meta
+        .insert("subnetKey".into(), Value::String(subnet.key.clone()));
     w.meta.insert("allocations".into(), Value::Array(allocs));
     guid_meta(&mut w.meta, "resourceGuid");
     let p = w.props();
     p.insert("subnet".into(), json!({"id": subnet_ref}));
-    for field in ["privateLinkServiceConnections", "manualPrivateLinkServiceConnections"] {
-        let list: Vec<Value> = conns.iter().filter(|c| c.field == field).map(|c| Value::Object(c.body.clone())).collect();
+    for field in [
+        "privateLinkServiceConnections",
+        "manualPrivateLinkServiceConnections",
+    ] {
+        let list: Vec<Value> = conns
+            .iter()
+            .filter(|c| c.field == field)
+            .map(|c| Value::Object(c.body.clone()))
+            .collect();
         p.insert(field.into(), Value::Array(list));
     }
     super::json::default(p, "ipConfigurations", json!([]));
@@ -1205,24 +1584,42 @@ pub fn put_zone_group(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> 
     let items = match props.get("privateDnsZoneConfigs") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
-        Some(_) => return Err(ArmError::invalid_format("'privateDnsZoneConfigs' must be an array.")),
+        Some(_) => {
+            return Err(ArmError::invalid_format(
+                "'privateDnsZoneConfigs' must be an array.",
+            ));
+        }
     };
     for item in items {
         let Some(o) = item.as_object() else {
-            return Err(ArmError::invalid_format("Each privateDnsZoneConfig must be an object."));
+            return Err(ArmError::invalid_format(
+                "Each privateDnsZoneConfig must be an object.",
+            ));
         };
-        let Some(name) = o.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
-            return Err(ArmError::invalid_format("A privateDnsZoneConfig has no name."));
+        let Some(name) = o
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        else {
+            return Err(ArmError::invalid_format(
+                "A privateDnsZoneConfig has no name.",
+            ));
         };
         let Some(zone_id) = super::json::get_str(&item, "properties.privateDnsZoneId") else {
-            return Err(ArmError::invalid_format(format!("privateDnsZoneConfig '{name}' has no privateDnsZoneId.")));
+            return Err(ArmError::invalid_format(format!(
+                "privateDnsZoneConfig '{name}' has no privateDnsZoneId."
+            )));
         };
-        if !st.get_by_id(zone_id).is_some_and(|z| z.spec.is(types::DNS_ZONE)) {
+        if !st
+            .get_by_id(zone_id)
+            .is_some_and(|z| z.spec.is(types::DNS_ZONE))
+        {
             return Err(ArmError::invalid_resource_reference(zone_id, &zg_id));
         }
         configs.push(json!({"name": name, "properties": {"privateDnsZoneId": zone_id}}));
     }
-    w.props().insert("privateDnsZoneConfigs".into(), Value::Array(configs));
+    w.props()
+        .insert("privateDnsZoneConfigs".into(), Value::Array(configs));
     Ok(())
 }
 
@@ -1238,10 +1635,20 @@ fn zone_suffixes(zone: &str) -> Vec<String> {
 
 /// (Re)computes a zone group's record sets from its endpoint's addresses and writes the A records.
 pub fn apply_zone_group(st: &mut State, zg_key: &str) {
-    let Some(zg) = st.get(zg_key).cloned() else { return };
-    let Some(pe) = zg.parent.as_deref().and_then(|k| st.get(k)).cloned() else { return };
+    let Some(zg) = st.get(zg_key).cloned() else {
+        return;
+    };
+    let Some(pe) = zg.parent.as_deref().and_then(|k| st.get(k)).cloned() else {
+        return;
+    };
     // Drop the records written last time.
-    for r in zg.meta.get("records").and_then(Value::as_array).cloned().unwrap_or_default() {
+    for r in zg
+        .meta
+        .get("records")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
         if let Some(k) = r.get("recordKey").and_then(Value::as_str) {
             st.entries.remove(k);
         }
@@ -1259,13 +1666,35 @@ pub fn apply_zone_group(st: &mut State, zg_key: &str) {
         .iter()
         .filter_map(|(n, zid)| st.get_by_id(zid).cloned().map(|z| (n.clone(), z)))
         .collect();
-    let guid = pe.meta.get("resourceGuid").and_then(Value::as_str).unwrap_or_default().to_string();
+    let guid = pe
+        .meta
+        .get("resourceGuid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let a_spec = types::lookup("Microsoft.Network/privateDnsZones/A");
     let mut records = Vec::new();
-    for alloc in pe.meta.get("allocations").and_then(Value::as_array).cloned().unwrap_or_default() {
-        let ip = alloc.get("ip").and_then(Value::as_str).unwrap_or_default().to_string();
-        for fqdn in alloc.get("fqdns").and_then(Value::as_array).cloned().unwrap_or_default() {
-            let Some(fqdn) = fqdn.as_str().map(str::to_ascii_lowercase) else { continue };
+    for alloc in pe
+        .meta
+        .get("allocations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
+        let ip = alloc
+            .get("ip")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        for fqdn in alloc
+            .get("fqdns")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let Some(fqdn) = fqdn.as_str().map(str::to_ascii_lowercase) else {
+                continue;
+            };
             // The zone with the longest matching suffix wins.
             let best = zones
                 .iter()
@@ -1277,13 +1706,18 @@ pub fn apply_zone_group(st: &mut State, zg_key: &str) {
                         .map(|s| (cfg, z, s))
                 })
                 .max_by_key(|(_, _, s)| s.len());
-            let Some((cfg, zone, suffix)) = best else { continue };
+            let Some((cfg, zone, suffix)) = best else {
+                continue;
+            };
             let rs_name = fqdn[..fqdn.len() - suffix.len() - 1].to_string();
             let Some(a_spec) = a_spec else { continue };
             let rid = format!("{}/A/{rs_name}", zone.id);
             let rkey = path::key_of(&rid);
             let existing = st.get(&rkey).cloned();
-            let seq = existing.as_ref().map(|e| e.seq).unwrap_or_else(|| st.next_seq());
+            let seq = existing
+                .as_ref()
+                .map(|e| e.seq)
+                .unwrap_or_else(|| st.next_seq());
             let body = json!({
                 "properties": {
                     "ttl": 10,
@@ -1308,7 +1742,9 @@ pub fn apply_zone_group(st: &mut State, zg_key: &str) {
                     etag: State::new_etag(a_spec),
                     prov: Prov::Succeeded,
                     seq,
-                    created_at: existing.map(|e| e.created_at).unwrap_or_else(super::state::now_rfc3339),
+                    created_at: existing
+                        .map(|e| e.created_at)
+                        .unwrap_or_else(super::state::now_rfc3339),
                 },
             );
             records.push(json!({
@@ -1326,14 +1762,24 @@ pub fn apply_zone_group(st: &mut State, zg_key: &str) {
 }
 
 pub fn refresh_zone_groups_of(st: &mut State, pe_key: &str) {
-    let groups: Vec<String> = st.children(pe_key, types::ZONE_GROUP).into_iter().map(|e| e.key.clone()).collect();
+    let groups: Vec<String> = st
+        .children(pe_key, types::ZONE_GROUP)
+        .into_iter()
+        .map(|e| e.key.clone())
+        .collect();
     for g in groups {
         apply_zone_group(st, &g);
     }
 }
 
 pub fn on_zone_group_removed(st: &mut State, e: &Entry) {
-    for r in e.meta.get("records").and_then(Value::as_array).cloned().unwrap_or_default() {
+    for r in e
+        .meta
+        .get("records")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
         if let Some(k) = r.get("recordKey").and_then(Value::as_str) {
             st.entries.remove(k);
         }
@@ -1355,7 +1801,11 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
     let resource_guid = e.meta.get("resourceGuid").cloned();
     match e.spec.canonical {
         types::VNET => {
-            let subnets: Vec<Value> = st.children(&e.key, types::SUBNET).into_iter().map(|s| st.render(s)).collect();
+            let subnets: Vec<Value> = st
+                .children(&e.key, types::SUBNET)
+                .into_iter()
+                .map(|s| st.render(s))
+                .collect();
             let p = props_mut(obj);
             p.insert("subnets".into(), Value::Array(subnets));
             super::json::default(p, "virtualNetworkPeerings", json!([]));
@@ -1364,7 +1814,10 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             }
         }
         types::SUBNET => {
-            let users: Vec<String> = subnet_users(st, &e.key).into_iter().filter(|u| u.contains("/ipConfigurations/")).collect();
+            let users: Vec<String> = subnet_users(st, &e.key)
+                .into_iter()
+                .filter(|u| u.contains("/ipConfigurations/"))
+                .collect();
             let pes = private_endpoints_in(st, &e.key);
             let p = props_mut(obj);
             if !users.is_empty() {
@@ -1375,7 +1828,11 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             }
         }
         types::NSG => {
-            let rules: Vec<Value> = st.children(&e.key, types::NSG_RULE).into_iter().map(|s| st.render(s)).collect();
+            let rules: Vec<Value> = st
+                .children(&e.key, types::NSG_RULE)
+                .into_iter()
+                .map(|s| st.render(s))
+                .collect();
             let subnets = subnets_referencing(st, "networkSecurityGroup", &e.key);
             let defaults = default_rules(e);
             let p = props_mut(obj);
@@ -1389,7 +1846,11 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             }
         }
         types::ROUTE_TABLE => {
-            let routes: Vec<Value> = st.children(&e.key, types::ROUTE).into_iter().map(|s| st.render(s)).collect();
+            let routes: Vec<Value> = st
+                .children(&e.key, types::ROUTE)
+                .into_iter()
+                .map(|s| st.render(s))
+                .collect();
             let subnets = subnets_referencing(st, "routeTable", &e.key);
             let p = props_mut(obj);
             p.insert("routes".into(), Value::Array(routes));
@@ -1404,11 +1865,26 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             super::json::default(props_mut(obj), "hasBgpOverride", json!(false));
         }
         types::PRIVATE_ENDPOINT => {
-            let nic = e.meta.get("nicId").and_then(Value::as_str).map(str::to_string);
+            let nic = e
+                .meta
+                .get("nicId")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             let mut dns = Vec::new();
-            for a in e.meta.get("allocations").and_then(Value::as_array).cloned().unwrap_or_default() {
+            for a in e
+                .meta
+                .get("allocations")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
                 let ip = a.get("ip").cloned().unwrap_or(Value::Null);
-                for f in a.get("fqdns").and_then(Value::as_array).cloned().unwrap_or_default() {
+                for f in a
+                    .get("fqdns")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
                     dns.push(json!({"fqdn": f, "ipAddresses": [ip.clone()]}));
                 }
             }
@@ -1416,10 +1892,14 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             p.insert("networkInterfaces".into(), ids(nic.into_iter().collect()));
             p.insert("customDnsConfigs".into(), Value::Array(dns));
             // A connection whose target is gone shows Disconnected.
-            for field in ["privateLinkServiceConnections", "manualPrivateLinkServiceConnections"] {
+            for field in [
+                "privateLinkServiceConnections",
+                "manualPrivateLinkServiceConnections",
+            ] {
                 if let Some(Value::Array(conns)) = p.get_mut(field) {
                     for c in conns.iter_mut() {
-                        let target = super::json::get_str(c, "properties.privateLinkServiceId").map(str::to_string);
+                        let target = super::json::get_str(c, "properties.privateLinkServiceId")
+                            .map(str::to_string);
                         if target.is_some_and(|t| st.get_by_id(&t).is_none())
                             && let Some(cp) = c.get_mut("properties").and_then(Value::as_object_mut)
                         {
@@ -1433,12 +1913,21 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             }
         }
         types::ZONE_GROUP => {
-            let records = e.meta.get("records").and_then(Value::as_array).cloned().unwrap_or_default();
+            let records = e
+                .meta
+                .get("records")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let zg_id = e.id.clone();
             let p = props_mut(obj);
             if let Some(Value::Array(configs)) = p.get_mut("privateDnsZoneConfigs") {
                 for c in configs.iter_mut() {
-                    let name = c.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+                    let name = c
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
                     let sets: Vec<Value> = records
                         .iter()
                         .filter(|r| r.get("config").and_then(Value::as_str) == Some(name.as_str()))
@@ -1454,7 +1943,10 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
                         })
                         .collect();
                     if let Some(co) = c.as_object_mut() {
-                        co.insert("id".into(), Value::String(format!("{zg_id}/privateDnsZoneConfigs/{name}")));
+                        co.insert(
+                            "id".into(),
+                            Value::String(format!("{zg_id}/privateDnsZoneConfigs/{name}")),
+                        );
                         if let Some(cp) = co.get_mut("properties").and_then(Value::as_object_mut) {
                             cp.insert("recordSets".into(), Value::Array(sets));
                         }
@@ -1481,14 +1973,29 @@ mod tests {
 
     #[test]
     fn suffixes() {
-        assert_eq!(zone_suffixes("privatelink.vaultcore.azure.net"), vec!["vaultcore.azure.net", "vault.azure.net"]);
-        assert_eq!(zone_suffixes("eastus.data.privatelink.azurecr.io"), vec!["eastus.data.azurecr.io"]);
+        assert_eq!(
+            zone_suffixes("privatelink.vaultcore.azure.net"),
+            vec!["vaultcore.azure.net", "vault.azure.net"]
+        );
+        assert_eq!(
+            zone_suffixes("eastus.data.privatelink.azurecr.io"),
+            vec!["eastus.data.azurecr.io"]
+        );
     }
 
     #[test]
     fn cidr_errors() {
-        assert_eq!(parse_cidr("10.0.0.1/24", "x").unwrap_err().code, "InvalidCIDRNotation");
-        assert_eq!(parse_cidr("10.0.0.0", "x").unwrap_err().code, "InvalidAddressPrefixFormat");
-        assert_eq!(parse_cidr("10.0.0.0/33", "x").unwrap_err().code, "InvalidAddressPrefixFormat");
+        assert_eq!(
+            parse_cidr("10.0.0.1/24", "x").unwrap_err().code,
+            "InvalidCIDRNotation"
+        );
+        assert_eq!(
+            parse_cidr("10.0.0.0", "x").unwrap_err().code,
+            "InvalidAddressPrefixFormat"
+        );
+        assert_eq!(
+            parse_cidr("10.0.0.0/33", "x").unwrap_err().code,
+            "InvalidAddressPrefixFormat"
+        );
     }
 }

@@ -33,18 +33,42 @@ impl ResourcePath {
 /// What an ARM path addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArmPath {
-    Subscription { sub: String },
-    ResourceGroups { sub: String },
-    ResourceGroup { sub: String, rg: String },
+    Subscription {
+        sub: String,
+    },
+    ResourceGroups {
+        sub: String,
+    },
+    ResourceGroup {
+        sub: String,
+        rg: String,
+    },
     Resource(ResourcePath),
     /// `/subscriptions/{s}/providers/{ns}/{type}`: a subscription-wide list.
-    SubscriptionCollection { sub: String, ns: String, rtype: String },
+    SubscriptionCollection {
+        sub: String,
+        ns: String,
+        rtype: String,
+    },
     /// `/subscriptions/{s}/providers/{ns}/locations/{loc}/{kind}/{id}`: an LRO poll URL.
-    Operation { sub: String, ns: String, location: String, kind: String, id: String },
+    Operation {
+        sub: String,
+        ns: String,
+        location: String,
+        kind: String,
+        id: String,
+    },
     /// `/subscriptions/{s}/providers/Microsoft.KeyVault/deletedVaults`.
-    DeletedVaults { sub: String },
+    DeletedVaults {
+        sub: String,
+    },
     /// `/subscriptions/{s}/providers/Microsoft.KeyVault/locations/{loc}/deletedVaults/{name}[/purge]`.
-    DeletedVault { sub: String, location: String, name: String, purge: bool },
+    DeletedVault {
+        sub: String,
+        location: String,
+        name: String,
+        purge: bool,
+    },
     Unknown,
 }
 
@@ -86,7 +110,12 @@ pub fn parse(path: &str) -> ArmPath {
     if eq(2, "resourcegroups") {
         match segs.len() {
             3 => return ArmPath::ResourceGroups { sub },
-            4 => return ArmPath::ResourceGroup { sub, rg: segs[3].clone() },
+            4 => {
+                return ArmPath::ResourceGroup {
+                    sub,
+                    rg: segs[3].clone(),
+                };
+            }
             n if n >= 7 && eq(4, "providers") => {
                 let rest = &segs[6..];
                 let mut types = Vec::new();
@@ -98,7 +127,13 @@ pub fn parse(path: &str) -> ArmPath {
                         names.push(s.clone());
                     }
                 }
-                return ArmPath::Resource(ResourcePath { sub, rg: segs[3].clone(), ns: segs[5].clone(), types, names });
+                return ArmPath::Resource(ResourcePath {
+                    sub,
+                    rg: segs[3].clone(),
+                    ns: segs[5].clone(),
+                    types,
+                    names,
+                });
             }
             _ => return ArmPath::Unknown,
         }
@@ -107,7 +142,12 @@ pub fn parse(path: &str) -> ArmPath {
         let ns = segs[3].clone();
         if eq(4, "locations") && segs.len() == 8 {
             if segs[6].eq_ignore_ascii_case("deletedVaults") {
-                return ArmPath::DeletedVault { sub, location: segs[5].clone(), name: segs[7].clone(), purge: false };
+                return ArmPath::DeletedVault {
+                    sub,
+                    location: segs[5].clone(),
+                    name: segs[7].clone(),
+                    purge: false,
+                };
             }
             return ArmPath::Operation {
                 sub,
@@ -117,14 +157,29 @@ pub fn parse(path: &str) -> ArmPath {
                 id: segs[7].clone(),
             };
         }
-        if eq(4, "locations") && segs.len() == 9 && segs[6].eq_ignore_ascii_case("deletedVaults") && eq(8, "purge") {
-            return ArmPath::DeletedVault { sub, location: segs[5].clone(), name: segs[7].clone(), purge: true };
+        if eq(4, "locations")
+            && segs.len() == 9
+            && segs[6].eq_ignore_ascii_case("deletedVaults")
+            && eq(8, "purge")
+        {
+            return ArmPath::DeletedVault {
+                sub,
+                location: segs[5].clone(),
+                name: segs[7].clone(),
+                purge: true,
+            };
         }
         if segs.len() == 5 {
-            if ns.eq_ignore_ascii_case("Microsoft.KeyVault") && segs[4].eq_ignore_ascii_case("deletedVaults") {
+            if ns.eq_ignore_ascii_case("Microsoft.KeyVault")
+                && segs[4].eq_ignore_ascii_case("deletedVaults")
+            {
                 return ArmPath::DeletedVaults { sub };
             }
-            return ArmPath::SubscriptionCollection { sub, ns, rtype: segs[4].clone() };
+            return ArmPath::SubscriptionCollection {
+                sub,
+                ns,
+                rtype: segs[4].clone(),
+            };
         }
     }
     ArmPath::Unknown
@@ -159,7 +214,11 @@ pub fn parent_id(id: &str) -> Option<String> {
         return None;
     }
     let keep = segs.len() - 2;
-    Some(format!("{}/providers/{}", &id[..idx], segs[..keep].join("/")))
+    Some(format!(
+        "{}/providers/{}",
+        &id[..idx],
+        segs[..keep].join("/")
+    ))
 }
 
 /// The top-level resource id of a (possibly nested) resource id.
@@ -187,9 +246,12 @@ pub struct IdParts {
 
 pub fn split_id(id: &str) -> Option<IdParts> {
     match parse(id) {
-        ArmPath::Resource(p) if !p.is_collection() => {
-            Some(IdParts { rtype: p.type_string(), sub: p.sub, rg: p.rg, names: p.names })
-        }
+        ArmPath::Resource(p) if !p.is_collection() => Some(IdParts {
+            rtype: p.type_string(),
+            sub: p.sub,
+            rg: p.rg,
+            names: p.names,
+        }),
         _ => None,
     }
 }
@@ -205,13 +267,18 @@ mod tests {
 
     #[test]
     fn parses_resources_and_collections() {
-        let p = parse("/subscriptions/S/resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/v/subnets/s");
-        let ArmPath::Resource(r) = p else { panic!("{p:?}") };
+        let p = parse(
+            "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/v/subnets/s",
+        );
+        let ArmPath::Resource(r) = p else {
+            panic!("{p:?}")
+        };
         assert_eq!(r.type_string(), "Microsoft.Network/virtualNetworks/subnets");
         assert_eq!(r.names, vec!["v", "s"]);
         assert!(!r.is_collection());
-        let ArmPath::Resource(c) = parse("/subscriptions/S/resourcegroups/RG/providers/Microsoft.Network/virtualNetworks/v/subnets")
-        else {
+        let ArmPath::Resource(c) = parse(
+            "/subscriptions/S/resourcegroups/RG/providers/Microsoft.Network/virtualNetworks/v/subnets",
+        ) else {
             panic!()
         };
         assert!(c.is_collection());
@@ -225,7 +292,13 @@ mod tests {
                 id: "abc".into()
             }
         );
-        assert_eq!(parse("/subscriptions/S/resourcegroups/rg"), ArmPath::ResourceGroup { sub: "S".into(), rg: "rg".into() });
+        assert_eq!(
+            parse("/subscriptions/S/resourcegroups/rg"),
+            ArmPath::ResourceGroup {
+                sub: "S".into(),
+                rg: "rg".into()
+            }
+        );
         assert_eq!(parse("/foo"), ArmPath::Unknown);
     }
 
@@ -234,10 +307,20 @@ mod tests {
         let id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/a";
         assert_eq!(
             parent_id(id).as_deref(),
-            Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v")
+            Some(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"
+            )
         );
-        assert_eq!(root_id(id), "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v");
-        assert_eq!(parent_id("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"), None);
+        assert_eq!(
+            root_id(id),
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"
+        );
+        assert_eq!(
+            parent_id(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"
+            ),
+            None
+        );
         assert_eq!(last_name(id), "a");
         assert_eq!(percent_decode("a%2Ab%zz"), "a*b%zz");
     }

@@ -27,7 +27,13 @@ fn guid_meta(meta: &mut Map<String, Value>, key: &str) -> String {
     g
 }
 
-fn enum_value(m: &mut Map<String, Value>, key: &str, allowed: &[&'static str], dflt: Option<&'static str>, code: &str) -> Result<(), ArmError> {
+fn enum_value(
+    m: &mut Map<String, Value>,
+    key: &str,
+    allowed: &[&'static str],
+    dflt: Option<&'static str>,
+    code: &str,
+) -> Result<(), ArmError> {
     match m.get(key) {
         None | Some(Value::Null) => {
             if let Some(d) = dflt {
@@ -40,14 +46,24 @@ fn enum_value(m: &mut Map<String, Value>, key: &str, allowed: &[&'static str], d
                 m.insert(key.into(), json!(c));
                 Ok(())
             }
-            None => Err(ArmError::bad_request(code, format!("The value '{s}' is not valid for '{key}'. Allowed values: {}.", allowed.join(", ")))),
+            None => Err(ArmError::bad_request(
+                code,
+                format!(
+                    "The value '{s}' is not valid for '{key}'. Allowed values: {}.",
+                    allowed.join(", ")
+                ),
+            )),
         },
-        Some(other) => Err(ArmError::bad_request(code, format!("The value {other} is not valid for '{key}'."))),
+        Some(other) => Err(ArmError::bad_request(
+            code,
+            format!("The value {other} is not valid for '{key}'."),
+        )),
     }
 }
 
 pub fn is_record_type(spec: &TypeSpec) -> bool {
-    spec.canonical.starts_with("Microsoft.Network/privateDnsZones/")
+    spec.canonical
+        .starts_with("Microsoft.Network/privateDnsZones/")
         && types::DNS_RECORD_TYPES.iter().any(|t| spec.leaf() == *t)
 }
 
@@ -56,16 +72,29 @@ fn pe_connections(st: &State, target: &Entry) -> Vec<Value> {
     let mut out = Vec::new();
     for pe in st.of_type(types::PRIVATE_ENDPOINT) {
         let p = props_of(pe);
-        let guid = pe.meta.get("resourceGuid").and_then(Value::as_str).unwrap_or_default();
-        for field in ["privateLinkServiceConnections", "manualPrivateLinkServiceConnections"] {
+        let guid = pe
+            .meta
+            .get("resourceGuid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        for field in [
+            "privateLinkServiceConnections",
+            "manualPrivateLinkServiceConnections",
+        ] {
             for c in array(&p, field) {
-                let Some(t) = super::json::get_str(c, "properties.privateLinkServiceId") else { continue };
+                let Some(t) = super::json::get_str(c, "properties.privateLinkServiceId") else {
+                    continue;
+                };
                 if path::key_of(t) != target.key {
                     continue;
                 }
                 let name = format!("{}.{guid}", pe.name);
-                let state = super::json::get(c, "properties.privateLinkServiceConnectionState").cloned().unwrap_or(json!({}));
-                let groups = super::json::get(c, "properties.groupIds").cloned().unwrap_or(json!([]));
+                let state = super::json::get(c, "properties.privateLinkServiceConnectionState")
+                    .cloned()
+                    .unwrap_or(json!({}));
+                let groups = super::json::get(c, "properties.groupIds")
+                    .cloned()
+                    .unwrap_or(json!([]));
                 out.push(json!({
                     "id": format!("{}/privateEndpointConnections/{name}", target.id),
                     "name": name,
@@ -84,7 +113,11 @@ fn pe_connections(st: &State, target: &Entry) -> Vec<Value> {
 }
 
 fn location_of(e: &Entry, st: &State) -> String {
-    e.body.get("location").and_then(Value::as_str).unwrap_or(&st.cfg.location_default).to_string()
+    e.body
+        .get("location")
+        .and_then(Value::as_str)
+        .unwrap_or(&st.cfg.location_default)
+        .to_string()
 }
 
 fn check_global(w: &WriteCtx) -> Result<(), ArmError> {
@@ -112,8 +145,12 @@ pub fn put_dns_zone(_st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
 
 /// Every zone starts with an SOA record set at `@`.
 pub fn ensure_soa(st: &mut State, zone_key: &str) {
-    let Some(zone) = st.get(zone_key).cloned() else { return };
-    let Some(spec) = types::lookup("Microsoft.Network/privateDnsZones/SOA") else { return };
+    let Some(zone) = st.get(zone_key).cloned() else {
+        return;
+    };
+    let Some(spec) = types::lookup("Microsoft.Network/privateDnsZones/SOA") else {
+        return;
+    };
     let id = format!("{}/SOA/@", zone.id);
     let key = path::key_of(&id);
     if st.get(&key).is_some() {
@@ -164,13 +201,22 @@ pub fn put_dns_link(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     check_global(w)?;
     let props = w.props_ref();
     let Some(vnet_id) = ref_id(&props, "virtualNetwork").map(str::to_string) else {
-        return Err(ArmError::bad_request("BadRequest", "The virtual network link needs properties.virtualNetwork.id."));
+        return Err(ArmError::bad_request(
+            "BadRequest",
+            "The virtual network link needs properties.virtualNetwork.id.",
+        ));
     };
-    if !st.get_by_id(&vnet_id).is_some_and(|v| v.spec.is(types::VNET)) {
+    if !st
+        .get_by_id(&vnet_id)
+        .is_some_and(|v| v.spec.is(types::VNET))
+    {
         return Err(ArmError::invalid_resource_reference(&vnet_id, &w.id));
     }
     let zone_key = w.parent.clone().unwrap_or_default();
-    let zone_name = st.get(&zone_key).map(|z| z.name.clone()).unwrap_or_default();
+    let zone_name = st
+        .get(&zone_key)
+        .map(|z| z.name.clone())
+        .unwrap_or_default();
     let vnet_key = path::key_of(&vnet_id);
     for link in st.of_type(types::DNS_LINK) {
         if link.key == w.key {
@@ -180,11 +226,19 @@ pub fn put_dns_link(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
         if ref_id(&lp, "virtualNetwork").map(path::key_of) != Some(vnet_key.clone()) {
             continue;
         }
-        let other_zone = link.parent.as_deref().and_then(|k| st.get(k)).map(|z| z.name.clone()).unwrap_or_default();
+        let other_zone = link
+            .parent
+            .as_deref()
+            .and_then(|k| st.get(k))
+            .map(|z| z.name.clone())
+            .unwrap_or_default();
         if link.parent.as_deref() == Some(zone_key.as_str()) {
             return Err(ArmError::conflict(
                 "Conflict",
-                format!("A virtual network cannot be linked to the same zone more than once. Virtual network '{vnet_id}' is already linked to zone '{zone_name}' by link '{}'.", link.name),
+                format!(
+                    "A virtual network cannot be linked to the same zone more than once. Virtual network '{vnet_id}' is already linked to zone '{zone_name}' by link '{}'.",
+                    link.name
+                ),
             ));
         }
         if namespaces_overlap(&zone_name, &other_zone) {
@@ -204,10 +258,19 @@ pub fn put_dns_link(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
         }
         Some(Value::Bool(_)) => {}
         Some(other) => {
-            return Err(ArmError::bad_request("BadRequest", format!("registrationEnabled must be a boolean, got {other}.")));
+            return Err(ArmError::bad_request(
+                "BadRequest",
+                format!("registrationEnabled must be a boolean, got {other}."),
+            ));
         }
     }
-    enum_value(p, "resolutionPolicy", &["Default", "NxDomainRedirect"], Some("Default"), "BadRequest")?;
+    enum_value(
+        p,
+        "resolutionPolicy",
+        &["Default", "NxDomainRedirect"],
+        Some("Default"),
+        "BadRequest",
+    )?;
     Ok(())
 }
 
@@ -219,9 +282,15 @@ pub fn put_record(_st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     p.remove("isAutoRegistered");
     if leaf == "A" {
         for r in array(p, "aRecords") {
-            let ip = r.get("ipv4Address").and_then(Value::as_str).unwrap_or_default();
+            let ip = r
+                .get("ipv4Address")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if ip.parse::<std::net::Ipv4Addr>().is_err() {
-                return Err(ArmError::bad_request("BadRequest", format!("'{ip}' is not a valid IPv4 address.")));
+                return Err(ArmError::bad_request(
+                    "BadRequest",
+                    format!("'{ip}' is not a valid IPv4 address."),
+                ));
             }
         }
     }
@@ -250,11 +319,19 @@ fn ml_validation(msg: impl Into<String>) -> ArmError {
 }
 
 /// A linked resource id (a plain string property) that must exist with the given type.
-fn check_linked(st: &State, p: &Map<String, Value>, field: &str, spec: &str, required: bool) -> Result<(), ArmError> {
+fn check_linked(
+    st: &State,
+    p: &Map<String, Value>,
+    field: &str,
+    spec: &str,
+    required: bool,
+) -> Result<(), ArmError> {
     match p.get(field) {
         None | Some(Value::Null) => {
             if required {
-                Err(ml_validation(format!("The workspace property '{field}' is required.")))
+                Err(ml_validation(format!(
+                    "The workspace property '{field}' is required."
+                )))
             } else {
                 Ok(())
             }
@@ -270,11 +347,15 @@ fn check_linked(st: &State, p: &Map<String, Value>, field: &str, spec: &str, req
                 ));
             }
             if !st.get_by_id(s).is_some_and(|e| e.spec.is(spec)) {
-                return Err(ml_validation(format!("The {field} '{s}' of the workspace could not be found.")));
+                return Err(ml_validation(format!(
+                    "The {field} '{s}' of the workspace could not be found."
+                )));
             }
             Ok(())
         }
-        Some(other) => Err(ml_validation(format!("The workspace property '{field}' must be a resource id string, got {other}."))),
+        Some(other) => Err(ml_validation(format!(
+            "The workspace property '{field}' must be a resource id string, got {other}."
+        ))),
     }
 }
 
@@ -282,10 +363,25 @@ fn identity_fill(w: &mut WriteCtx) -> Result<(), ArmError> {
     let Some(Value::Object(id)) = w.body.get("identity").cloned() else {
         return Ok(());
     };
-    let t = id.get("type").and_then(Value::as_str).unwrap_or("None").to_string();
-    let allowed = ["None", "SystemAssigned", "UserAssigned", "SystemAssigned,UserAssigned"];
-    let Some(canon) = allowed.iter().find(|a| a.replace(' ', "").eq_ignore_ascii_case(&t.replace(' ', ""))) else {
-        return Err(ArmError::bad_request("InvalidIdentityType", format!("The identity type '{t}' is not supported.")));
+    let t = id
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("None")
+        .to_string();
+    let allowed = [
+        "None",
+        "SystemAssigned",
+        "UserAssigned",
+        "SystemAssigned,UserAssigned",
+    ];
+    let Some(canon) = allowed
+        .iter()
+        .find(|a| a.replace(' ', "").eq_ignore_ascii_case(&t.replace(' ', "")))
+    else {
+        return Err(ArmError::bad_request(
+            "InvalidIdentityType",
+            format!("The identity type '{t}' is not supported."),
+        ));
     };
     if canon.contains("SystemAssigned") {
         guid_meta(&mut w.meta, "principalId");
@@ -296,9 +392,18 @@ fn identity_fill(w: &mut WriteCtx) -> Result<(), ArmError> {
 
 pub fn put_workspace(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     identity_fill(w)?;
-    let kind = w.body.get("kind").and_then(Value::as_str).unwrap_or("Default").to_string();
+    let kind = w
+        .body
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("Default")
+        .to_string();
     default(&mut w.body, "kind", json!("Default"));
-    default(&mut w.body, "sku", json!({"name": "Basic", "tier": "Basic"}));
+    default(
+        &mut w.body,
+        "sku",
+        json!({"name": "Basic", "tier": "Basic"}),
+    );
     let p = w.props_ref();
     let needs_deps = eq_ci(&kind, "Default") || eq_ci(&kind, "Hub");
     check_linked(st, &p, "storageAccount", types::STORAGE, needs_deps)?;
@@ -319,7 +424,13 @@ pub fn put_workspace(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     }
     let name = w.name.clone();
     let pm = w.props();
-    enum_value(pm, "publicNetworkAccess", &["Enabled", "Disabled"], Some("Enabled"), "ValidationError")?;
+    enum_value(
+        pm,
+        "publicNetworkAccess",
+        &["Enabled", "Disabled"],
+        Some("Enabled"),
+        "ValidationError",
+    )?;
     default(pm, "friendlyName", json!(name));
     default(pm, "v1LegacyMode", json!(false));
     default(pm, "hbiWorkspace", json!(false));
@@ -329,7 +440,11 @@ pub fn put_workspace(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
         enum_value(
             mn,
             "isolationMode",
-            &["Disabled", "AllowInternetOutbound", "AllowOnlyApprovedOutbound"],
+            &[
+                "Disabled",
+                "AllowInternetOutbound",
+                "AllowOnlyApprovedOutbound",
+            ],
             Some("Disabled"),
             "ValidationError",
         )?;
@@ -355,26 +470,39 @@ pub fn put_compute(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     identity_fill(w)?;
     let location = w.location.clone();
     let sub = w.sub.clone();
-    let old_type = w.existing.as_ref().and_then(|e| str_in(&props_of(e), "computeType").map(str::to_string));
+    let old_type = w
+        .existing
+        .as_ref()
+        .and_then(|e| str_in(&props_of(e), "computeType").map(str::to_string));
     let p = w.props();
     if p.get("computeType").is_none_or(Value::is_null) {
         return Err(ml_validation("properties.computeType is required."));
     }
     enum_value(p, "computeType", COMPUTE_TYPES, None, "ValidationError")?;
-    let ctype = p.get("computeType").and_then(Value::as_str).unwrap_or_default().to_string();
+    let ctype = p
+        .get("computeType")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if let Some(old) = old_type
         && !eq_ci(&old, &ctype)
     {
-        return Err(ml_validation(format!("The computeType of an existing compute cannot change from {old} to {ctype}.")));
+        return Err(ml_validation(format!(
+            "The computeType of an existing compute cannot change from {old} to {ctype}."
+        )));
     }
     default(p, "disableLocalAuth", json!(false));
     let inner = obj(p, "properties");
     if let Some(sid) = ref_id(inner, "subnet").map(str::to_string) {
         let Some(subnet) = st.get_by_id(&sid).filter(|s| s.spec.is(types::SUBNET)) else {
-            return Err(ml_validation(format!("The subnet '{sid}' of the compute could not be found.")));
+            return Err(ml_validation(format!(
+                "The subnet '{sid}' of the compute could not be found."
+            )));
         };
         if !eq_ci(&subnet.sub, &sub) {
-            return Err(ml_validation(format!("The virtual network of subnet '{sid}' must be in the workspace's subscription.")));
+            return Err(ml_validation(format!(
+                "The virtual network of subnet '{sid}' must be in the workspace's subscription."
+            )));
         }
         let vnet_loc = subnet
             .parent
@@ -388,12 +516,19 @@ pub fn put_compute(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
             )));
         }
         if !array(&props_of(subnet), "delegations").is_empty() {
-            return Err(ml_validation(format!("The subnet '{sid}' is delegated to another service and cannot host compute.")));
+            return Err(ml_validation(format!(
+                "The subnet '{sid}' is delegated to another service and cannot host compute."
+            )));
         }
     }
     if eq_ci(&ctype, "AmlCompute") {
-        if get_map(inner, "scaleSettings.maxNodeCount").and_then(Value::as_i64).is_none() {
-            return Err(ml_validation("AmlCompute needs properties.properties.scaleSettings.maxNodeCount."));
+        if get_map(inner, "scaleSettings.maxNodeCount")
+            .and_then(Value::as_i64)
+            .is_none()
+        {
+            return Err(ml_validation(
+                "AmlCompute needs properties.properties.scaleSettings.maxNodeCount.",
+            ));
         }
         default(inner, "osType", json!("Linux"));
         default(inner, "vmPriority", json!("Dedicated"));
@@ -408,7 +543,9 @@ pub fn put_compute(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
 // Storage
 
 fn storage_name_valid(n: &str) -> bool {
-    (3..=24).contains(&n.len()) && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    (3..=24).contains(&n.len())
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 pub fn put_storage(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
@@ -423,17 +560,26 @@ pub fn put_storage(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
         .with_target(w.name.clone()));
     }
     if w.existing.is_none()
-        && let Some(other) = st.of_type(types::STORAGE).into_iter().find(|e| eq_ci(&e.name, &w.name) && e.key != w.key)
+        && let Some(other) = st
+            .of_type(types::STORAGE)
+            .into_iter()
+            .find(|e| eq_ci(&e.name, &w.name) && e.key != w.key)
     {
         if eq_ci(&other.sub, &w.sub) {
             return Err(ArmError::conflict(
                 "StorageAccountInAnotherResourceGroup",
-                format!("The account {} is already in another resource group in this subscription.", w.name),
+                format!(
+                    "The account {} is already in another resource group in this subscription.",
+                    w.name
+                ),
             )
             .with_target(w.name.clone()));
         }
-        return Err(ArmError::conflict("StorageAccountAlreadyTaken", format!("The storage account named {} is already taken.", w.name))
-            .with_target(w.name.clone()));
+        return Err(ArmError::conflict(
+            "StorageAccountAlreadyTaken",
+            format!("The storage account named {} is already taken.", w.name),
+        )
+        .with_target(w.name.clone()));
     }
     identity_fill(w)?;
     default(&mut w.body, "kind", json!("StorageV2"));
@@ -441,40 +587,72 @@ pub fn put_storage(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     if let Some(Value::Object(sku)) = w.body.get_mut("sku")
         && let Some(n) = sku.get("name").and_then(Value::as_str).map(str::to_string)
     {
-        let tier = if n.starts_with("Premium") { "Premium" } else { "Standard" };
+        let tier = if n.starts_with("Premium") {
+            "Premium"
+        } else {
+            "Standard"
+        };
         sku.insert("tier".into(), json!(tier));
     }
-    let kind = w.body.get("kind").and_then(Value::as_str).unwrap_or("StorageV2").to_string();
+    let kind = w
+        .body
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("StorageV2")
+        .to_string();
     let p = w.props();
     default(p, "supportsHttpsTrafficOnly", json!(true));
     default(p, "allowBlobPublicAccess", json!(false));
-    default(p, "encryption", json!({
-        "services": {"blob": {"enabled": true, "keyType": "Account"}, "file": {"enabled": true, "keyType": "Account"}},
-        "keySource": "Microsoft.Storage",
-    }));
+    default(
+        p,
+        "encryption",
+        json!({
+            "services": {"blob": {"enabled": true, "keyType": "Account"}, "file": {"enabled": true, "keyType": "Account"}},
+            "keySource": "Microsoft.Storage",
+        }),
+    );
     if eq_ci(&kind, "StorageV2") || eq_ci(&kind, "BlobStorage") {
         default(p, "accessTier", json!("Hot"));
     }
     let acls = obj(p, "networkAcls");
     default(acls, "bypass", json!("AzureServices"));
-    enum_value(acls, "defaultAction", &["Allow", "Deny"], Some("Allow"), "InvalidValuesForRequestParameters")?;
+    enum_value(
+        acls,
+        "defaultAction",
+        &["Allow", "Deny"],
+        Some("Allow"),
+        "InvalidValuesForRequestParameters",
+    )?;
     default(acls, "ipRules", json!([]));
     let mut vnet_rules = Vec::new();
     for r in array(acls, "virtualNetworkRules") {
         let Some(sid) = r.get("id").and_then(Value::as_str) else {
-            return Err(ArmError::bad_request("InvalidValuesForRequestParameters", "A virtual network rule has no id."));
+            return Err(ArmError::bad_request(
+                "InvalidValuesForRequestParameters",
+                "A virtual network rule has no id.",
+            ));
         };
         let Some(subnet) = st.get_by_id(sid).filter(|s| s.spec.is(types::SUBNET)) else {
             return Err(ArmError::bad_request(
                 "NetworkAclsValidationFailure",
-                format!("Validation of network acls failure: SubnetsNotFound:Subnet {sid} could not be found.."),
+                format!(
+                    "Validation of network acls failure: SubnetsNotFound:Subnet {sid} could not be found.."
+                ),
             ));
         };
         let has_ep = array(&props_of(subnet), "serviceEndpoints")
             .iter()
-            .any(|se| se.get("service").and_then(Value::as_str).is_some_and(|s| eq_ci(s, "Microsoft.Storage") || eq_ci(s, "Microsoft.Storage.Global")));
+            .any(|se| {
+                se.get("service").and_then(Value::as_str).is_some_and(|s| {
+                    eq_ci(s, "Microsoft.Storage") || eq_ci(s, "Microsoft.Storage.Global")
+                })
+            });
         if !has_ep {
-            let vnet = subnet.parent.as_deref().map(|k| path::last_name(k).to_string()).unwrap_or_default();
+            let vnet = subnet
+                .parent
+                .as_deref()
+                .map(|k| path::last_name(k).to_string())
+                .unwrap_or_default();
             return Err(ArmError::bad_request(
                 "NetworkAclsValidationFailure",
                 format!(
@@ -515,10 +693,16 @@ pub fn put_vault(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
             ),
         ));
     }
-    let create_mode = str_in(&w.props_ref(), "createMode").unwrap_or("default").to_string();
+    let create_mode = str_in(&w.props_ref(), "createMode")
+        .unwrap_or("default")
+        .to_string();
     let lname = w.name.to_ascii_lowercase();
     if w.existing.is_none() {
-        if st.of_type(types::VAULT).into_iter().any(|e| eq_ci(&e.name, &w.name) && e.key != w.key) {
+        if st
+            .of_type(types::VAULT)
+            .into_iter()
+            .any(|e| eq_ci(&e.name, &w.name) && e.key != w.key)
+        {
             return Err(vault_taken(&w.name));
         }
         if let Some(d) = st.deleted_vaults.get(&lname).cloned() {
@@ -557,10 +741,28 @@ pub fn put_vault(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     default(p, "enabledForDeployment", json!(false));
     default(p, "enabledForDiskEncryption", json!(false));
     default(p, "enabledForTemplateDeployment", json!(false));
-    enum_value(p, "publicNetworkAccess", &["Enabled", "Disabled"], Some("Enabled"), "BadRequest")?;
+    enum_value(
+        p,
+        "publicNetworkAccess",
+        &["Enabled", "Disabled"],
+        Some("Enabled"),
+        "BadRequest",
+    )?;
     if let Some(Value::Object(acls)) = p.get_mut("networkAcls") {
-        enum_value(acls, "bypass", &["AzureServices", "None"], Some("AzureServices"), "BadRequest")?;
-        enum_value(acls, "defaultAction", &["Allow", "Deny"], Some("Allow"), "BadRequest")?;
+        enum_value(
+            acls,
+            "bypass",
+            &["AzureServices", "None"],
+            Some("AzureServices"),
+            "BadRequest",
+        )?;
+        enum_value(
+            acls,
+            "defaultAction",
+            &["Allow", "Deny"],
+            Some("Allow"),
+            "BadRequest",
+        )?;
         default(acls, "ipRules", json!([]));
         default(acls, "virtualNetworkRules", json!([]));
     }
@@ -578,7 +780,9 @@ fn vault_taken(name: &str) -> ArmError {
 
 /// A deleted vault with soft delete on stays reserved until purged.
 pub fn on_vault_removed(st: &mut State, e: Entry) {
-    let soft = get_map(&e.body, "properties.enableSoftDelete").and_then(Value::as_bool).unwrap_or(true);
+    let soft = get_map(&e.body, "properties.enableSoftDelete")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     if !st.cfg.key_vault_soft_delete || !soft {
         return;
     }
@@ -600,7 +804,12 @@ pub fn on_vault_removed(st: &mut State, e: Entry) {
 // Container Registry
 
 pub fn put_registry(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
-    if w.existing.is_none() && st.of_type(types::REGISTRY).into_iter().any(|e| eq_ci(&e.name, &w.name) && e.key != w.key) {
+    if w.existing.is_none()
+        && st
+            .of_type(types::REGISTRY)
+            .into_iter()
+            .any(|e| eq_ci(&e.name, &w.name) && e.key != w.key)
+    {
         return Err(ArmError::conflict(
             "AlreadyInUse",
             format!(
@@ -612,37 +821,74 @@ pub fn put_registry(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     identity_fill(w)?;
     let sku = obj(&mut w.body, "sku");
     if sku.get("name").is_none_or(Value::is_null) {
-        return Err(ArmError::bad_request("InvalidSku", "The registry needs sku.name (Basic, Standard or Premium)."));
+        return Err(ArmError::bad_request(
+            "InvalidSku",
+            "The registry needs sku.name (Basic, Standard or Premium).",
+        ));
     }
-    enum_value(sku, "name", &["Basic", "Standard", "Premium"], None, "InvalidSku")?;
-    let sku_name = sku.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    enum_value(
+        sku,
+        "name",
+        &["Basic", "Standard", "Premium"],
+        None,
+        "InvalidSku",
+    )?;
+    let sku_name = sku
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     sku.insert("tier".into(), json!(sku_name));
     let premium = sku_name == "Premium";
     let p = w.props();
-    enum_value(p, "publicNetworkAccess", &["Enabled", "Disabled"], Some("Enabled"), "InvalidPublicNetworkAccess")?;
+    enum_value(
+        p,
+        "publicNetworkAccess",
+        &["Enabled", "Disabled"],
+        Some("Enabled"),
+        "InvalidPublicNetworkAccess",
+    )?;
     if !premium && p.get("publicNetworkAccess").and_then(Value::as_str) == Some("Disabled") {
         return Err(ArmError::bad_request(
             "DisablingPublicNetworkAccessNotSupported",
-            format!("Disabling public network access is not supported for the SKU {sku_name}. For more information, please visit https://aka.ms/acr/private-link."),
+            format!(
+                "Disabling public network access is not supported for the SKU {sku_name}. For more information, please visit https://aka.ms/acr/private-link."
+            ),
         ));
     }
     match p.get("networkRuleSet") {
         Some(Value::Object(rs)) => {
-            let restrictive = rs.get("defaultAction").and_then(Value::as_str).is_some_and(|a| eq_ci(a, "Deny"))
+            let restrictive = rs
+                .get("defaultAction")
+                .and_then(Value::as_str)
+                .is_some_and(|a| eq_ci(a, "Deny"))
                 || !array(rs, "ipRules").is_empty();
             if !premium && restrictive {
                 return Err(ArmError::bad_request(
                     "NetworkRuleSetNotSupported",
-                    format!("Network rule sets are only supported for registries in the Premium SKU; registry '{}' is {sku_name}.", w.name),
+                    format!(
+                        "Network rule sets are only supported for registries in the Premium SKU; registry '{}' is {sku_name}.",
+                        w.name
+                    ),
                 ));
             }
         }
         None | Some(Value::Null) => {}
-        Some(_) => return Err(ArmError::invalid_content("networkRuleSet must be an object")),
+        Some(_) => {
+            return Err(ArmError::invalid_content(
+                "networkRuleSet must be an object",
+            ));
+        }
     }
     if premium {
         let rs = obj(p, "networkRuleSet");
-        enum_value(rs, "defaultAction", &["Allow", "Deny"], Some("Allow"), "InvalidNetworkRuleSet")?;
+        enum_value(
+            rs,
+            "defaultAction",
+            &["Allow", "Deny"],
+            Some("Allow"),
+            "InvalidNetworkRuleSet",
+        )?;
         default(rs, "ipRules", json!([]));
     } else {
         p.remove("networkRuleSet");
@@ -653,12 +899,16 @@ pub fn put_registry(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     default(p, "zoneRedundancy", json!("Disabled"));
     default(p, "anonymousPullEnabled", json!(false));
     default(p, "encryption", json!({"status": "disabled"}));
-    default(p, "policies", json!({
-        "quarantinePolicy": {"status": "disabled"},
-        "trustPolicy": {"type": "Notary", "status": "disabled"},
-        "retentionPolicy": {"days": 7, "status": "disabled"},
-        "exportPolicy": {"status": "enabled"},
-    }));
+    default(
+        p,
+        "policies",
+        json!({
+            "quarantinePolicy": {"status": "disabled"},
+            "trustPolicy": {"type": "Notary", "status": "disabled"},
+            "retentionPolicy": {"days": 7, "status": "disabled"},
+            "exportPolicy": {"status": "enabled"},
+        }),
+    );
     if !w.meta.contains_key("creationDate") {
         w.meta.insert("creationDate".into(), json!(now_rfc3339()));
     }
@@ -677,7 +927,11 @@ pub fn put_app_insights(_st: &mut State, w: &mut WriteCtx) -> Result<(), ArmErro
     default(p, "RetentionInDays", json!(90));
     default(p, "publicNetworkAccessForIngestion", json!("Enabled"));
     default(p, "publicNetworkAccessForQuery", json!("Enabled"));
-    let mode = if p.get("WorkspaceResourceId").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+    let mode = if p
+        .get("WorkspaceResourceId")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
         "LogAnalytics"
     } else {
         "ApplicationInsights"
@@ -699,13 +953,20 @@ fn props_mut(obj: &mut Map<String, Value>) -> &mut Map<String, Value> {
 }
 
 fn meta_str(e: &Entry, k: &str) -> String {
-    e.meta.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+    e.meta
+        .get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn identity_decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
     if let Some(pid) = e.meta.get("principalId").cloned()
         && let Some(Value::Object(id)) = obj.get_mut("identity")
-        && id.get("type").and_then(Value::as_str).is_some_and(|t| t.contains("SystemAssigned"))
+        && id
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.contains("SystemAssigned"))
     {
         id.insert("principalId".into(), pid);
         id.insert("tenantId".into(), json!(st.cfg.tenant_id));
@@ -716,11 +977,19 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
     let loc = location_of(e, st);
     match e.spec.canonical {
         types::DNS_ZONE => {
-            let records = st.entries.values().filter(|r| r.parent.as_deref() == Some(e.key.as_str()) && is_record_type(r.spec)).count();
+            let records = st
+                .entries
+                .values()
+                .filter(|r| r.parent.as_deref() == Some(e.key.as_str()) && is_record_type(r.spec))
+                .count();
             let links = st.children(&e.key, types::DNS_LINK);
             let with_reg = links
                 .iter()
-                .filter(|l| get_map(&l.body, "properties.registrationEnabled").and_then(Value::as_bool).unwrap_or(false))
+                .filter(|l| {
+                    get_map(&l.body, "properties.registrationEnabled")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                })
                 .count();
             let internal = meta_str(e, "internalId");
             let p = props_mut(obj);
@@ -728,12 +997,22 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             p.insert("numberOfRecordSets".into(), json!(records));
             p.insert("maxNumberOfVirtualNetworkLinks".into(), json!(1000));
             p.insert("numberOfVirtualNetworkLinks".into(), json!(links.len()));
-            p.insert("maxNumberOfVirtualNetworkLinksWithRegistration".into(), json!(100));
-            p.insert("numberOfVirtualNetworkLinksWithRegistration".into(), json!(with_reg));
+            p.insert(
+                "maxNumberOfVirtualNetworkLinksWithRegistration".into(),
+                json!(100),
+            );
+            p.insert(
+                "numberOfVirtualNetworkLinksWithRegistration".into(),
+                json!(with_reg),
+            );
             p.insert("internalId".into(), json!(internal));
         }
         types::DNS_LINK => {
-            let state = if matches!(e.prov, Prov::InFlight { .. }) { "InProgress" } else { "Completed" };
+            let state = if matches!(e.prov, Prov::InFlight { .. }) {
+                "InProgress"
+            } else {
+                "Completed"
+            };
             props_mut(obj).insert("virtualNetworkLinkState".into(), json!(state));
         }
         types::WORKSPACE => {
@@ -742,7 +1021,10 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             let wsid = meta_str(e, "workspaceId");
             let p = props_mut(obj);
             p.insert("workspaceId".into(), json!(wsid));
-            p.insert("discoveryUrl".into(), json!(format!("https://{loc}.api.azureml.ms/discovery")));
+            p.insert(
+                "discoveryUrl".into(),
+                json!(format!("https://{loc}.api.azureml.ms/discovery")),
+            );
             p.insert(
                 "mlFlowTrackingUri".into(),
                 json!(format!(
@@ -767,7 +1049,9 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             let is_aml = p.get("computeType").and_then(Value::as_str) == Some("AmlCompute");
             if is_aml {
                 let inner = super::json::obj(p, "properties");
-                let min = get_map(inner, "scaleSettings.minNodeCount").and_then(Value::as_i64).unwrap_or(0);
+                let min = get_map(inner, "scaleSettings.minNodeCount")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
                 inner.insert("allocationState".into(), json!("Steady"));
                 inner.insert("allocationStateTransitionTime".into(), json!(created));
                 inner.insert("currentNodeCount".into(), json!(min));
@@ -805,7 +1089,10 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             let conns = pe_connections(st, e);
             let n = e.name.to_ascii_lowercase();
             let p = props_mut(obj);
-            p.insert("vaultUri".into(), json!(format!("https://{n}.vault.azure.net/")));
+            p.insert(
+                "vaultUri".into(),
+                json!(format!("https://{n}.vault.azure.net/")),
+            );
             p.insert("privateEndpointConnections".into(), Value::Array(conns));
         }
         types::REGISTRY => {
@@ -814,10 +1101,17 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             let n = e.name.to_ascii_lowercase();
             let created = meta_str(e, "creationDate");
             let p = props_mut(obj);
-            let data = p.get("dataEndpointEnabled").and_then(Value::as_bool).unwrap_or(false);
+            let data = p
+                .get("dataEndpointEnabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             p.insert("loginServer".into(), json!(format!("{n}.azurecr.io")));
             p.insert("creationDate".into(), json!(created));
-            let hosts: Vec<String> = if data { vec![format!("{n}.{loc}.data.azurecr.io")] } else { Vec::new() };
+            let hosts: Vec<String> = if data {
+                vec![format!("{n}.{loc}.data.azurecr.io")]
+            } else {
+                Vec::new()
+            };
             p.insert("dataEndpointHostNames".into(), json!(hosts));
             p.insert("privateEndpointConnections".into(), Value::Array(conns));
         }
@@ -842,8 +1136,17 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
             p.insert("Ver".into(), json!("v2"));
         }
         _ if is_record_type(e.spec) => {
-            let zone = e.parent.as_deref().and_then(|k| st.get(k)).map(|z| z.name.to_ascii_lowercase()).unwrap_or_default();
-            let fqdn = if e.name == "@" { format!("{zone}.") } else { format!("{}.{zone}.", e.name) };
+            let zone = e
+                .parent
+                .as_deref()
+                .and_then(|k| st.get(k))
+                .map(|z| z.name.to_ascii_lowercase())
+                .unwrap_or_default();
+            let fqdn = if e.name == "@" {
+                format!("{zone}.")
+            } else {
+                format!("{}.{zone}.", e.name)
+            };
             let p = props_mut(obj);
             p.remove("provisioningState");
             p.insert("fqdn".into(), json!(fqdn));
@@ -870,7 +1173,13 @@ mod tests {
 
     #[test]
     fn overlap() {
-        assert!(namespaces_overlap("privatelink.blob.core.windows.net", "blob.core.windows.net"));
-        assert!(!namespaces_overlap("privatelink.api.azureml.ms", "privatelink.notebooks.azure.net"));
+        assert!(namespaces_overlap(
+            "privatelink.blob.core.windows.net",
+            "blob.core.windows.net"
+        ));
+        assert!(!namespaces_overlap(
+            "privatelink.api.azureml.ms",
+            "privatelink.notebooks.azure.net"
+        ));
     }
 }

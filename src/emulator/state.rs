@@ -18,7 +18,10 @@ pub enum Prov {
     Succeeded,
     Failed,
     /// An operation is running; `label` is what GET shows (`Updating`, `Creating`, `Deleting`).
-    InFlight { op: String, label: &'static str },
+    InFlight {
+        op: String,
+        label: &'static str,
+    },
     /// Set through the admin API; shown as is and never changes by itself.
     Static(String),
 }
@@ -160,20 +163,38 @@ pub struct Operation {
 
 impl Operation {
     fn url_prefix(&self, base: &str) -> String {
-        format!("{base}/subscriptions/{}/providers/{}/locations/{}", self.sub, self.ns, self.location)
+        format!(
+            "{base}/subscriptions/{}/providers/{}/locations/{}",
+            self.sub, self.ns, self.location
+        )
     }
 
     /// The `Azure-AsyncOperation` URL.
     pub fn async_url(&self, base: &str) -> String {
-        format!("{}/operations/{}?api-version={}", self.url_prefix(base), self.id, self.api_version)
+        format!(
+            "{}/operations/{}?api-version={}",
+            self.url_prefix(base),
+            self.id,
+            self.api_version
+        )
     }
 
     /// The `Location` URL.
     pub fn location_url(&self, base: &str) -> String {
         if self.storage_style {
-            format!("{}/asyncoperations/{}?monitor=true&api-version={}", self.url_prefix(base), self.id, self.api_version)
+            format!(
+                "{}/asyncoperations/{}?monitor=true&api-version={}",
+                self.url_prefix(base),
+                self.id,
+                self.api_version
+            )
         } else {
-            format!("{}/operationResults/{}?api-version={}", self.url_prefix(base), self.id, self.api_version)
+            format!(
+                "{}/operationResults/{}?api-version={}",
+                self.url_prefix(base),
+                self.id,
+                self.api_version
+            )
         }
     }
 
@@ -221,9 +242,10 @@ pub struct DeletedVault {
 impl DeletedVault {
     pub fn render(&self) -> Value {
         let tags = self.entry.body.get("tags").cloned().unwrap_or(json!({}));
-        let purge_protection = super::json::get_map(&self.entry.body, "properties.enablePurgeProtection")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let purge_protection =
+            super::json::get_map(&self.entry.body, "properties.enablePurgeProtection")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
         json!({
             "id": format!("/subscriptions/{}/providers/Microsoft.KeyVault/locations/{}/deletedVaults/{}", self.sub, self.location, self.name),
             "name": self.name,
@@ -251,7 +273,12 @@ pub struct Bucket {
 
 impl Bucket {
     pub fn new(cap: f64, refill_per_sec: f64) -> Self {
-        Bucket { tokens: cap, cap, refill_per_sec, last: Instant::now() }
+        Bucket {
+            tokens: cap,
+            cap,
+            refill_per_sec,
+            last: Instant::now(),
+        }
     }
 
     /// Takes one token; returns (allowed, remaining, seconds until one token is back).
@@ -404,7 +431,11 @@ impl State {
 
     /// Every entry of a type, in creation order.
     pub fn of_type(&self, canonical: &str) -> Vec<&Entry> {
-        let mut v: Vec<&Entry> = self.entries.values().filter(|e| e.spec.is(canonical)).collect();
+        let mut v: Vec<&Entry> = self
+            .entries
+            .values()
+            .filter(|e| e.spec.is(canonical))
+            .collect();
         v.sort_by_key(|e| e.seq);
         v
     }
@@ -462,13 +493,19 @@ impl State {
         let id = new_guid();
         for k in &affected {
             if let Some(e) = self.entries.get_mut(k) {
-                e.prov = Prov::InFlight { op: id.clone(), label };
+                e.prov = Prov::InFlight {
+                    op: id.clone(),
+                    label,
+                };
             }
         }
         if kind == OpKind::DeleteResourceGroup
             && let Some(rg) = self.rgs.get_mut(target)
         {
-            rg.prov = Prov::InFlight { op: id.clone(), label };
+            rg.prov = Prov::InFlight {
+                op: id.clone(),
+                label,
+            };
         }
         if let Some(l) = &lock {
             self.locks.insert(l.clone(), id.clone());
@@ -477,7 +514,11 @@ impl State {
             id: id.clone(),
             ns: ns.to_string(),
             sub: sub.to_string(),
-            location: if location.is_empty() { self.cfg.location_default.clone() } else { location.to_string() },
+            location: if location.is_empty() {
+                self.cfg.location_default.clone()
+            } else {
+                location.to_string()
+            },
             api_version: api_version.to_string(),
             kind,
             target: target.to_string(),
@@ -501,7 +542,9 @@ impl State {
 
     /// One poll of an operation: counts down, then completes it.
     pub fn tick(&mut self, op_id: &str) {
-        let Some(op) = self.ops.get_mut(op_id) else { return };
+        let Some(op) = self.ops.get_mut(op_id) else {
+            return;
+        };
         if op.status != OpStatus::InProgress {
             return;
         }
@@ -514,14 +557,25 @@ impl State {
 
     /// Finishes an operation (Succeeded, or Failed when a fault said so) and applies its effect.
     pub fn complete_op(&mut self, op_id: &str) {
-        let Some(op) = self.ops.get_mut(op_id) else { return };
+        let Some(op) = self.ops.get_mut(op_id) else {
+            return;
+        };
         if op.status != OpStatus::InProgress {
             return;
         }
         let failed = op.fail.is_some();
-        op.status = if failed { OpStatus::Failed } else { OpStatus::Succeeded };
+        op.status = if failed {
+            OpStatus::Failed
+        } else {
+            OpStatus::Succeeded
+        };
         op.end = Some(now_rfc3339());
-        let (kind, target, affected, lock) = (op.kind, op.target.clone(), op.affected.clone(), op.lock.clone());
+        let (kind, target, affected, lock) = (
+            op.kind,
+            op.target.clone(),
+            op.affected.clone(),
+            op.lock.clone(),
+        );
         self.in_progress.remove(op_id);
         if let Some(l) = lock
             && self.locks.get(&l).map(String::as_str) == Some(op_id)
@@ -534,7 +588,11 @@ impl State {
                     if let Some(e) = self.entries.get_mut(&k)
                         && e.prov.op() == Some(op_id)
                     {
-                        e.prov = if failed { Prov::Failed } else { Prov::Succeeded };
+                        e.prov = if failed {
+                            Prov::Failed
+                        } else {
+                            Prov::Succeeded
+                        };
                         e.etag = Self::new_etag(e.spec);
                     }
                 }
@@ -566,11 +624,17 @@ impl State {
 
     /// Completes every running operation older than `lro_max_duration`, if that is set.
     pub fn expire_ops(&mut self) {
-        let Some(max) = self.cfg.lro_max_duration else { return };
+        let Some(max) = self.cfg.lro_max_duration else {
+            return;
+        };
         let due: Vec<String> = self
             .in_progress
             .iter()
-            .filter(|id| self.ops.get(*id).is_some_and(|o| o.started_at.elapsed() >= max))
+            .filter(|id| {
+                self.ops
+                    .get(*id)
+                    .is_some_and(|o| o.started_at.elapsed() >= max)
+            })
             .cloned()
             .collect();
         for id in due {
@@ -610,7 +674,9 @@ impl State {
     }
 
     fn remove_rg(&mut self, rg_key_: &str) {
-        let Some(rg) = self.rgs.get(rg_key_).cloned() else { return };
+        let Some(rg) = self.rgs.get(rg_key_).cloned() else {
+            return;
+        };
         let mut keys: Vec<String> = self
             .entries
             .values()
@@ -644,7 +710,10 @@ impl State {
             Some(Value::Object(p)) => p.clone(),
             _ => Map::new(),
         };
-        props.insert("provisioningState".into(), Value::String(e.prov.label().to_string()));
+        props.insert(
+            "provisioningState".into(),
+            Value::String(e.prov.label().to_string()),
+        );
         obj.insert("properties".into(), Value::Object(props));
         hooks::decorate(self, e, &mut obj);
         Value::Object(obj)
@@ -692,5 +761,8 @@ impl RateClass {
 
 /// `East US` -> `eastus`.
 pub fn normalize_location(loc: &str) -> String {
-    loc.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
+    loc.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
 }

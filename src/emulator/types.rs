@@ -54,7 +54,12 @@ pub const STORAGE_VERSIONS: &[&str] = &[
 /// Key Vault api-versions.
 pub const KEYVAULT_VERSIONS: &[&str] = &["2022-07-01", "2023-02-01", "2023-07-01", "2024-11-01"];
 /// Container Registry api-versions.
-pub const ACR_VERSIONS: &[&str] = &["2022-12-01", "2023-07-01", "2023-11-01-preview", "2025-04-01"];
+pub const ACR_VERSIONS: &[&str] = &[
+    "2022-12-01",
+    "2023-07-01",
+    "2023-11-01-preview",
+    "2025-04-01",
+];
 /// Application Insights components api-versions.
 pub const APPINSIGHTS_VERSIONS: &[&str] = &["2015-05-01", "2020-02-02"];
 /// Resource groups (Microsoft.Resources) api-versions.
@@ -135,8 +140,12 @@ pub struct TypeSpec {
     pub read_only: bool,
 }
 
-const NET_ASYNC: WriteMode = WriteMode::AsyncOp { with_location: false };
-const NET_TAGS_PATCH: WriteMode = WriteMode::Sync { created_status: 200 };
+const NET_ASYNC: WriteMode = WriteMode::AsyncOp {
+    with_location: false,
+};
+const NET_TAGS_PATCH: WriteMode = WriteMode::Sync {
+    created_status: 200,
+};
 
 macro_rules! spec {
     ($canonical:expr, $versions:expr, put: $put:expr, patch: $patch:expr, delete: $del:expr, etag: $etag:expr,
@@ -222,8 +231,12 @@ macro_rules! dns_record {
         TypeSpec {
             canonical: concat!("Microsoft.Network/privateDnsZones/", $name),
             api_versions: PRIVATE_DNS_VERSIONS,
-            put: WriteMode::Sync { created_status: 201 },
-            patch: WriteMode::Sync { created_status: 200 },
+            put: WriteMode::Sync {
+                created_status: 201,
+            },
+            patch: WriteMode::Sync {
+                created_status: 200,
+            },
             delete: DeleteMode::Sync,
             etag: EtagKind::Strong,
             if_match: true,
@@ -287,7 +300,10 @@ pub static TYPES: &[TypeSpec] = &[
                 patch: WriteMode::AsyncOp { with_location: true }, delete: DeleteMode::Accepted,
                 etag: EtagKind::Strong, tracked: true, creating: "Creating")
     },
-    TypeSpec { read_only: true, ..dns_record!("ALL") },
+    TypeSpec {
+        read_only: true,
+        ..dns_record!("ALL")
+    },
     dns_record!("A"),
     dns_record!("AAAA"),
     dns_record!("CNAME"),
@@ -301,7 +317,9 @@ pub static TYPES: &[TypeSpec] = &[
     spec!(COMPUTE, ML_VERSIONS, put: NET_ASYNC, patch: WriteMode::Sync { created_status: 200 },
           delete: DeleteMode::Accepted, etag: EtagKind::None, tracked: true, creating: "Creating"),
     TypeSpec {
-        put_update: Some(WriteMode::Sync { created_status: 200 }),
+        put_update: Some(WriteMode::Sync {
+            created_status: 200,
+        }),
         ..spec!(STORAGE, STORAGE_VERSIONS, put: WriteMode::Accepted, patch: WriteMode::Sync { created_status: 200 },
                 delete: DeleteMode::Sync, etag: EtagKind::None, tracked: true, creating: "Creating")
     },
@@ -316,7 +334,9 @@ pub static TYPES: &[TypeSpec] = &[
 
 /// Looks a type up case-insensitively (`Microsoft.Network/virtualNetworks/subnets`).
 pub fn lookup(canonical: &str) -> Option<&'static TypeSpec> {
-    TYPES.iter().find(|t| t.canonical.eq_ignore_ascii_case(canonical))
+    TYPES
+        .iter()
+        .find(|t| t.canonical.eq_ignore_ascii_case(canonical))
 }
 
 /// The api-versions the emulator accepts for a resource type (case-insensitive), e.g.
@@ -343,7 +363,9 @@ pub fn api_version_well_formed(v: &str) -> bool {
     }
     let rest = &v[10..];
     rest.is_empty()
-        || (rest.starts_with('-') && rest.len() > 1 && rest[1..].chars().all(|c| c.is_ascii_alphanumeric()))
+        || (rest.starts_with('-')
+            && rest.len() > 1
+            && rest[1..].chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 #[cfg(test)]
@@ -352,8 +374,14 @@ mod tests {
 
     #[test]
     fn lookup_is_case_insensitive() {
-        assert_eq!(lookup("microsoft.network/VIRTUALNETWORKS/subnets").map(|t| t.canonical), Some(SUBNET));
-        assert_eq!(lookup("Microsoft.Insights/components").map(|t| t.canonical), Some(APP_INSIGHTS));
+        assert_eq!(
+            lookup("microsoft.network/VIRTUALNETWORKS/subnets").map(|t| t.canonical),
+            Some(SUBNET)
+        );
+        assert_eq!(
+            lookup("Microsoft.Insights/components").map(|t| t.canonical),
+            Some(APP_INSIGHTS)
+        );
         assert!(lookup("Microsoft.Network/loadBalancers").is_none());
     }
 

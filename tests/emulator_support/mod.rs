@@ -30,19 +30,31 @@ pub struct Resp {
 impl Resp {
     /// `error.code` of an ARM error body.
     pub fn code(&self) -> &str {
-        self.body.pointer("/error/code").and_then(Value::as_str).unwrap_or("")
+        self.body
+            .pointer("/error/code")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     pub fn message(&self) -> &str {
-        self.body.pointer("/error/message").and_then(Value::as_str).unwrap_or("")
+        self.body
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 
     pub fn str(&self, pointer: &str) -> &str {
-        self.body.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+        self.body
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     pub fn prov(&self) -> &str {
@@ -51,14 +63,27 @@ impl Resp {
 
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "unexpected answer: {} {}", self.status, self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected answer: {} {}",
+            self.status, self.body
+        );
         self
     }
 
     #[track_caller]
     pub fn expect_err(&self, status: u16, code: &str) -> &Self {
-        assert_eq!((self.status, self.code()), (status, code), "unexpected answer: {}", self.body);
-        assert!(!self.message().is_empty(), "ARM errors carry a message: {}", self.body);
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "unexpected answer: {}",
+            self.body
+        );
+        assert!(
+            !self.message().is_empty(),
+            "ARM errors carry a message: {}",
+            self.body
+        );
         self
     }
 }
@@ -71,13 +96,24 @@ pub struct Arm {
 impl Arm {
     /// An emulator with `RG` in `SUB`, Retry-After 0 and `polls` polls per operation.
     pub async fn new(polls: u32) -> Arm {
-        Self::with(EmulatorConfig { polls_to_complete: polls, retry_after_secs: 0, ..Default::default() }).await
+        Self::with(EmulatorConfig {
+            polls_to_complete: polls,
+            retry_after_secs: 0,
+            ..Default::default()
+        })
+        .await
     }
 
     pub async fn with(cfg: EmulatorConfig) -> Arm {
         let cfg = cfg.with_resource_group(SUB, RG);
         let emu = start(cfg).await.expect("emulator starts");
-        Arm { emu, http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client") }
+        Arm {
+            emu,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -90,7 +126,11 @@ impl Arm {
     }
 
     pub fn url(&self, path_or_url: &str, api: Option<&str>) -> String {
-        let mut u = if path_or_url.starts_with("http") { path_or_url.to_string() } else { format!("{}{path_or_url}", self.base()) };
+        let mut u = if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{path_or_url}", self.base())
+        };
         if let Some(a) = api {
             u.push(if u.contains('?') { '&' } else { '?' });
             u.push_str("api-version=");
@@ -104,16 +144,26 @@ impl Arm {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let bytes = r.bytes().await.expect("body read");
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
-        Resp { status, headers, body }
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn put(&self, id: &str, api: &str, body: Value) -> Resp {
-        self.send(self.http.put(self.url(id, Some(api))).json(&body)).await
+        self.send(self.http.put(self.url(id, Some(api))).json(&body))
+            .await
     }
 
     pub async fn patch(&self, id: &str, api: &str, body: Value) -> Resp {
-        self.send(self.http.patch(self.url(id, Some(api))).json(&body)).await
+        self.send(self.http.patch(self.url(id, Some(api))).json(&body))
+            .await
     }
 
     pub async fn get(&self, id: &str, api: &str) -> Resp {
@@ -151,16 +201,30 @@ impl Arm {
             }
             panic!("operation never finished");
         }
-        Resp { status: r.status, headers: r.headers.clone(), body: r.body.clone() }
+        Resp {
+            status: r.status,
+            headers: r.headers.clone(),
+            body: r.body.clone(),
+        }
     }
 
     /// PUT, follow the operation, assert success, return the final GET.
     pub async fn put_ok(&self, id: &str, api: &str, body: Value) -> Value {
         let r = self.put(id, api, body).await;
-        assert!(matches!(r.status, 200 | 201 | 202), "PUT {id} failed: {} {}", r.status, r.body);
+        assert!(
+            matches!(r.status, 200..=202),
+            "PUT {id} failed: {} {}",
+            r.status,
+            r.body
+        );
         let done = self.wait(&r).await;
         if done.body.get("status").is_some() {
-            assert_eq!(done.str("/status"), "Succeeded", "operation failed: {}", done.body);
+            assert_eq!(
+                done.str("/status"),
+                "Succeeded",
+                "operation failed: {}",
+                done.body
+            );
         }
         let g = self.get(id, api).await;
         g.expect(200);
@@ -171,24 +235,44 @@ impl Arm {
     /// DELETE and follow to completion; returns the final answer.
     pub async fn delete_ok(&self, id: &str, api: &str) -> Resp {
         let r = self.delete(id, api).await;
-        assert!(matches!(r.status, 200 | 202 | 204), "DELETE {id} failed: {} {}", r.status, r.body);
+        assert!(
+            matches!(r.status, 200 | 202 | 204),
+            "DELETE {id} failed: {} {}",
+            r.status,
+            r.body
+        );
         self.wait(&r).await
     }
 
     pub async fn admin_get(&self, path: &str) -> Resp {
-        self.send(self.http.get(format!("{}/_emulator/{path}", self.base()))).await
+        self.send(self.http.get(format!("{}/_emulator/{path}", self.base())))
+            .await
     }
 
     pub async fn admin_put(&self, path: &str, body: Value) -> Resp {
-        self.send(self.http.put(format!("{}/_emulator/{path}", self.base())).json(&body)).await
+        self.send(
+            self.http
+                .put(format!("{}/_emulator/{path}", self.base()))
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn admin_post(&self, path: &str, body: Value) -> Resp {
-        self.send(self.http.post(format!("{}/_emulator/{path}", self.base())).json(&body)).await
+        self.send(
+            self.http
+                .post(format!("{}/_emulator/{path}", self.base()))
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn admin_delete(&self, path: &str) -> Resp {
-        self.send(self.http.delete(format!("{}/_emulator/{path}", self.base()))).await
+        self.send(
+            self.http
+                .delete(format!("{}/_emulator/{path}", self.base())),
+        )
+        .await
     }
 
     // ---- resource builders ------------------------------------------------------------------
@@ -203,8 +287,10 @@ impl Arm {
 
     /// A VNet 10.10.0.0/16 with the given inline subnets `(name, prefix)`.
     pub async fn vnet(&self, name: &str, subnets: &[(&str, &str)]) -> Value {
-        let subnets: Vec<Value> =
-            subnets.iter().map(|(n, p)| json!({"name": n, "properties": {"addressPrefix": p}})).collect();
+        let subnets: Vec<Value> = subnets
+            .iter()
+            .map(|(n, p)| json!({"name": n, "properties": {"addressPrefix": p}}))
+            .collect();
         self.put_ok(
             &self.vnet_id(name),
             NET,
@@ -240,7 +326,12 @@ impl Arm {
     }
 
     pub async fn registry(&self, name: &str, sku: &str) -> Value {
-        self.put_ok(&self.registry_id(name), ACR, json!({"location": "eastus", "sku": {"name": sku}, "properties": {}})).await
+        self.put_ok(
+            &self.registry_id(name),
+            ACR,
+            json!({"location": "eastus", "sku": {"name": sku}, "properties": {}}),
+        )
+        .await
     }
 
     pub fn insights_id(&self, name: &str) -> String {
@@ -248,12 +339,18 @@ impl Arm {
     }
 
     pub async fn insights(&self, name: &str) -> Value {
-        self.put_ok(&self.insights_id(name), AI, json!({"location": "eastus", "kind": "web", "properties": {"Application_Type": "web"}}))
-            .await
+        self.put_ok(
+            &self.insights_id(name),
+            AI,
+            json!({"location": "eastus", "kind": "web", "properties": {"Application_Type": "web"}}),
+        )
+        .await
     }
 
     pub fn workspace_id(&self, name: &str) -> String {
-        self.rid(&format!("Microsoft.MachineLearningServices/workspaces/{name}"))
+        self.rid(&format!(
+            "Microsoft.MachineLearningServices/workspaces/{name}"
+        ))
     }
 
     /// Storage, vault, insights, Premium registry and a workspace linking them.
@@ -299,6 +396,7 @@ impl Arm {
     }
 
     pub async fn zone(&self, name: &str) -> Value {
-        self.put_ok(&self.zone_id(name), DNS, json!({"location": "global"})).await
+        self.put_ok(&self.zone_id(name), DNS, json!({"location": "global"}))
+            .await
     }
 }
