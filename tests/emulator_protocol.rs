@@ -577,6 +577,8 @@ async fn request_log_counts_and_cursor() {
             .unwrap_or(0)
             >= 1
     );
+    arm.admin_get("nope").await.expect_err(404, "NotFound");
+    let log = arm.admin_get("requests").await;
     let entries = log.body["entries"].as_array().unwrap();
     assert!(
         entries
