@@ -823,7 +823,7 @@ async fn arm_headers_and_rate_limits() {
     );
     // Drain the read bucket: 429 with Retry-After.
     let mut throttled = None;
-    for _ in 0..400 {
+    for _ in 0..1500 {
         let g = arm.get(&id, NET).await;
         if g.status == 429 {
             throttled = Some(g);

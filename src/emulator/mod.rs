@@ -171,6 +171,11 @@ impl Default for EmulatorConfig {
 }
 
 impl EmulatorConfig {
+    /// Defaults for tests: one poll per operation, `Retry-After: 0`.
+    pub fn for_tests() -> Self {
+        EmulatorConfig { polls_to_complete: 1, retry_after_secs: 0, ..Default::default() }
+    }
+
     /// Adds a resource group to create at start.
     pub fn with_resource_group(
         mut self,
