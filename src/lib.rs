@@ -5,6 +5,8 @@ pub mod cidr;
 pub mod cli;
 pub mod constraints;
 pub mod controller;
+#[cfg(feature = "emulator")]
+pub mod emulator;
 pub mod netrules;
 pub mod plan;
 pub mod privatelink;

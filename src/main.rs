@@ -16,6 +16,13 @@ enum Command {
     Crds(moat::cli::crds::CrdsArgs),
     /// Check manifests against the CRD schemas and the constraint catalog, offline.
     Validate(moat::cli::validate::ValidateArgs),
+    /// Run the local ARM emulator (tests, benchmarks, demo; not in the production image).
+    #[cfg(feature = "emulator")]
+    Emulator(moat::emulator::EmulatorArgs),
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
 fn main() -> ExitCode {
@@ -23,5 +30,19 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Crds(args) => moat::cli::crds::run(&args),
         Command::Validate(args) => moat::cli::validate::run(&args),
+        #[cfg(feature = "emulator")]
+        Command::Emulator(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+                .with_writer(std::io::stderr)
+                .init();
+            match runtime().and_then(|rt| rt.block_on(moat::emulator::run_cli(args))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: emulator: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
