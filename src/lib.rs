@@ -1,3 +1,4 @@
 //! moat: a Kubernetes operator that converges a network-isolated Azure Machine Learning workspace.
 pub mod api;
 pub mod cli;
+pub mod runtime;
