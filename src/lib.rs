@@ -1,4 +1,11 @@
 //! moat: a Kubernetes operator that converges a network-isolated Azure Machine Learning workspace.
+#![allow(clippy::duplicated_attributes)] // kube-derive printcolumn attributes repeat `type_`
 pub mod api;
+pub mod cidr;
 pub mod cli;
+pub mod constraints;
+pub mod controller;
+pub mod netrules;
+pub mod plan;
+pub mod privatelink;
 pub mod runtime;

@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::types::{ArmId, Cidr, FindingStatus, Ipv4, LocalObjectRef, PendingOperation, ResourceStatus};
+use super::types::{ArmId, Cidr, FindingStatus, Ipv4, LocalObjectRef, PendingOperation, PortRange, ResourceStatus};
 
 /// Desired state of a compute subnet.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -169,8 +169,7 @@ pub struct OutboundRule {
     pub destination: String,
     /// Destination ports: numbers or ranges such as `443` or `8000-8100`; `*` for all.
     #[schemars(length(min = 1, max = 16))]
-    #[x_kube(validation = Rule::new("self.all(p, p == '*' || p.matches('^[0-9]{1,5}(-[0-9]{1,5})?$'))").message("extraRules[].ports must be port numbers, ranges like 8000-8100, or *"))]
-    pub ports: Vec<String>,
+    pub ports: Vec<PortRange>,
     /// `Tcp` (default), `Udp` or `Any`.
     #[serde(default)]
     pub protocol: RuleProtocol,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::types::{
     ArmId, Cidr, DeletionPolicy, DnsRecord, FindingStatus, Location, PendingOperation, ResourceStatus, SecretRef,
-    SubscriptionId,
+    SubscriptionId, TenantId,
 };
 
 /// Desired state of a network-isolated Azure Machine Learning workspace.
@@ -50,6 +50,10 @@ pub struct SecureWorkspaceSpec {
     /// Azure region of the workspace, its VNet and its resources, for example `westeurope`. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("location is immutable: Azure cannot move these resources between regions"))]
     pub location: Location,
+
+    /// Microsoft Entra tenant of the key vault's access (default: the tenant of the credentials moat uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<TenantId>,
 
     /// Secret with the Azure credentials to use (keys `tenantId`, `clientId`, and `clientSecret` or
     /// `federatedTokenFile`). Without it moat uses its own workload or managed identity.

@@ -25,6 +25,25 @@ macro_rules! string_newtype {
             }
         }
 
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
@@ -95,6 +114,34 @@ string_newtype!(
         "x-kubernetes-validations": [{
             "rule": "self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",
             "message": "must be a subscription id in UUID form, 8-4-4-4-12 hexadecimal digits, such as 00000000-0000-0000-0000-000000000000"
+        }]
+    }
+);
+
+string_newtype!(
+    /// A destination port: a number such as `443`, a range such as `8000-8100`, or `*` for all.
+    PortRange,
+    "PortRange",
+    {
+        "type": "string",
+        "maxLength": 11,
+        "x-kubernetes-validations": [{
+            "rule": "self == '*' || self.matches('^[0-9]{1,5}(-[0-9]{1,5})?$')",
+            "message": "must be a port number such as 443, a range such as 8000-8100, or *"
+        }]
+    }
+);
+
+string_newtype!(
+    /// A Microsoft Entra tenant id: a UUID.
+    TenantId,
+    "TenantId",
+    {
+        "type": "string",
+        "maxLength": 36,
+        "x-kubernetes-validations": [{
+            "rule": "self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",
+            "message": "must be a tenant id in UUID form, 8-4-4-4-12 hexadecimal digits"
         }]
     }
 );

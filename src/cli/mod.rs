@@ -1,2 +1,3 @@
 //! Subcommands of the `moat` binary; `main.rs` only parses and dispatches.
 pub mod crds;
+pub mod validate;

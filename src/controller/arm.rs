@@ -1,0 +1,56 @@
+//! The ARM operations the reconcilers use, as a trait: the real client implements it (see
+//! `crate::azure`), and so can a test double. Bodies are JSON; api-versions are chosen by the
+//! implementation from the resource type, in one place.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::api::PendingOperation;
+
+/// An ARM failure as the reconcilers need it: the code and message ARM sent, and whether
+/// retrying later can help.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{method} {id}: {code}: {message}")]
+pub struct ArmFailure {
+    pub method: String,
+    pub id: String,
+    /// ARM error code, e.g. `InUseSubnetCannotBeDeleted`, or the HTTP status for transport errors.
+    pub code: String,
+    pub message: String,
+    /// True for throttling, 5xx, conflicts with another operation, transport errors.
+    pub retryable: bool,
+}
+
+/// A write that ARM accepted.
+#[derive(Debug, Clone)]
+pub enum Started {
+    /// Finished already; the body when there is one.
+    Done(Option<Value>),
+    /// Running; poll it (and record it so a restart resumes it).
+    Pending(PendingOperation),
+}
+
+/// One poll of a running operation.
+#[derive(Debug, Clone)]
+pub enum Polled {
+    /// Still running: poll again after this long.
+    Running(Duration),
+    /// Finished: the resource as a final GET returned it (None after a delete).
+    Done(Option<Value>),
+}
+
+#[async_trait]
+pub trait Arm: Send + Sync {
+    /// GET a resource; `Ok(None)` on 404.
+    async fn get(&self, id: &str) -> Result<Option<Value>, ArmFailure>;
+    /// GET a collection, following nextLink.
+    async fn list(&self, collection_id: &str) -> Result<Vec<Value>, ArmFailure>;
+    /// PUT or PATCH.
+    async fn write(&self, method: &str, id: &str, body: &Value) -> Result<Started, ArmFailure>;
+    /// DELETE; `Done(None)` when it was already gone.
+    async fn delete(&self, id: &str) -> Result<Started, ArmFailure>;
+    /// Poll a running operation once.
+    async fn poll(&self, op: &PendingOperation) -> Result<Polled, ArmFailure>;
+}

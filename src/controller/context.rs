@@ -1,0 +1,134 @@
+//! What every reconciler shares: the kube client, the ARM access, the event recorder, settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::arm::Arm;
+use super::converge::EventSink;
+use super::error::{Error, Result};
+use crate::api::SecretRef;
+
+/// Field manager of every write moat makes to the Kubernetes API.
+pub const MANAGER: &str = "moat";
+
+/// Gives the ARM access for an object: its credentialRef's Secret, or moat's own identity.
+#[async_trait]
+pub trait ArmProvider: Send + Sync {
+    async fn arm_for(&self, namespace: &str, credential_ref: Option<&SecretRef>) -> Result<Arc<dyn Arm>>;
+    /// Tenant of moat's own identity, when known (the key vault needs one).
+    fn default_tenant(&self) -> Option<String>;
+}
+
+/// Reconciler settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Subscriptions moat may touch; empty = any.
+    pub allowed_subscriptions: Vec<String>,
+    /// Re-read period at steady state.
+    pub resync: Duration,
+    /// Longest a reconcile waits on Azure operations before requeueing (they stay recorded).
+    pub operation_budget: Duration,
+    /// Requeue interval while converging.
+    pub retry: Duration,
+    /// GET interval while another operation holds a resource.
+    pub busy_poll: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            allowed_subscriptions: vec![],
+            resync: Duration::from_secs(300),
+            operation_budget: Duration::from_secs(600),
+            retry: Duration::from_secs(10),
+            busy_poll: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Settings {
+    pub fn subscription_allowed(&self, sub: &str) -> bool {
+        self.allowed_subscriptions.is_empty() || self.allowed_subscriptions.iter().any(|s| s.eq_ignore_ascii_case(sub))
+    }
+}
+
+pub struct Context {
+    pub client: kube::Client,
+    pub arm: Arc<dyn ArmProvider>,
+    pub recorder: Recorder,
+    pub settings: Settings,
+}
+
+impl Context {
+    pub fn new(client: kube::Client, arm: Arc<dyn ArmProvider>, settings: Settings) -> Self {
+        let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+        let recorder = Recorder::new(client.clone(), reporter);
+        Self { client, arm, recorder, settings }
+    }
+}
+
+/// Publishes events about one object through the shared recorder.
+pub struct ObjectEvents<'a> {
+    pub recorder: &'a Recorder,
+    pub object: k8s_openapi::api::core::v1::ObjectReference,
+}
+
+impl EventSink for ObjectEvents<'_> {
+    fn publish(&self, warning: bool, reason: &str, action: &str, note: String) -> BoxFuture<'_, ()> {
+        let ev = Event {
+            type_: if warning { EventType::Warning } else { EventType::Normal },
+            reason: reason.into(),
+            note: Some(note.chars().take(1000).collect()),
+            action: action.into(),
+            secondary: None,
+        };
+        Box::pin(async move {
+            if let Err(e) = self.recorder.publish(&ev, &self.object).await {
+                tracing::warn!(error = %e, "could not publish event");
+            }
+        })
+    }
+}
+
+/// Merge-patches `status` of an object (the whole status moat computed).
+pub async fn patch_status<K>(api: &Api<K>, name: &str, status: &impl Serialize) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let patch = serde_json::json!({ "status": status });
+    api.patch_status(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .map_err(Error::kube(format!("patch status of {name}")))?;
+    Ok(())
+}
+
+/// A closure that saves in-flight operations into `status.operations`.
+pub fn ops_persister<K>(api: Api<K>, name: String) -> super::converge::PersistOps
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    Box::new(move |ops| {
+        let api = api.clone();
+        let name = name.clone();
+        Box::pin(async move {
+            let patch = serde_json::json!({ "status": { "operations": ops } });
+            api.patch_status(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    })
+}
+
+/// Namespace and name of an object, or an error.
+pub fn ns_name<K: ResourceExt>(obj: &K) -> Result<(String, String)> {
+    let ns = obj.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    Ok((ns, obj.name_any()))
+}

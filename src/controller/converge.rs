@@ -1,0 +1,307 @@
+//! Converges one desired Azure resource: decide, write, wait for the long-running operation
+//! (recording it first, so a restart resumes it instead of starting it again), and report.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::arm::{Arm, ArmFailure, Polled, Started};
+use super::dag::NodeEnd;
+use crate::api::{PendingOperation, ResourceStatus};
+use crate::plan::decide::{is_terminal, provisioning_state};
+use crate::plan::ownership::Owner;
+use crate::plan::{Decision, Desired, Mode, Verb, decide};
+
+/// Where events about the object go (a kube Recorder in the controller, a Vec in tests).
+pub trait EventSink: Send + Sync {
+    fn publish(&self, warning: bool, reason: &str, action: &str, note: String) -> BoxFuture<'_, ()>;
+}
+
+/// Saves the list of in-flight operations in the object's status.
+pub type PersistOps = Box<dyn Fn(Vec<PendingOperation>) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// In-flight operations of one object, persisted on every change.
+pub struct OpsTracker {
+    ops: tokio::sync::Mutex<Vec<PendingOperation>>,
+    persist: PersistOps,
+}
+
+impl OpsTracker {
+    pub fn new(initial: Vec<PendingOperation>, persist: PersistOps) -> Self {
+        Self { ops: tokio::sync::Mutex::new(initial), persist }
+    }
+
+    pub async fn find(&self, id: &str) -> Option<PendingOperation> {
+        self.ops.lock().await.iter().find(|o| o.resource_id.eq_ignore_ascii_case(id)).cloned()
+    }
+
+    async fn add(&self, op: PendingOperation) -> Result<(), String> {
+        let mut ops = self.ops.lock().await;
+        ops.retain(|o| !o.resource_id.eq_ignore_ascii_case(&op.resource_id));
+        ops.push(op);
+        (self.persist)(ops.clone()).await
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), String> {
+        let mut ops = self.ops.lock().await;
+        let before = ops.len();
+        ops.retain(|o| !o.resource_id.eq_ignore_ascii_case(id));
+        if ops.len() != before { (self.persist)(ops.clone()).await } else { Ok(()) }
+    }
+
+    pub async fn snapshot(&self) -> Vec<PendingOperation> {
+        self.ops.lock().await.clone()
+    }
+}
+
+/// Converges the resources of one object during one reconcile.
+pub struct Converger<'a> {
+    pub arm: &'a dyn Arm,
+    pub owner: &'a Owner,
+    pub ops: &'a OpsTracker,
+    pub events: &'a dyn EventSink,
+    /// Stop waiting on operations at this instant; they stay recorded and the next reconcile resumes them.
+    pub deadline: Instant,
+    /// Interval between GETs while another operation holds a resource.
+    pub busy_poll: Duration,
+    pub resources: Mutex<Vec<ResourceStatus>>,
+    /// The last body seen of each resource (lower-cased id), for status.
+    pub bodies: Mutex<std::collections::HashMap<String, Value>>,
+    /// ARM writes made (for tests and metrics).
+    pub writes: std::sync::atomic::AtomicUsize,
+    /// Children and shared resources status already records as created by moat (lower-cased ids).
+    pub prior_owned: std::collections::HashSet<String>,
+    created: Mutex<std::collections::HashSet<String>>,
+}
+
+impl<'a> Converger<'a> {
+    pub fn new(arm: &'a dyn Arm, owner: &'a Owner, ops: &'a OpsTracker, events: &'a dyn EventSink, budget: Duration) -> Self {
+        Self {
+            arm,
+            owner,
+            ops,
+            events,
+            deadline: Instant::now() + budget,
+            busy_poll: Duration::from_secs(5),
+            resources: Mutex::new(Vec::new()),
+            bodies: Mutex::new(Default::default()),
+            writes: Default::default(),
+            prior_owned: Default::default(),
+            created: Mutex::new(Default::default()),
+        }
+    }
+
+    /// Remembers which children the object's status already records as moat's.
+    pub fn with_prior(mut self, resources: &[ResourceStatus]) -> Self {
+        self.prior_owned = resources.iter().filter(|r| r.owned).map(|r| r.id.to_ascii_lowercase()).collect();
+        self
+    }
+
+    /// True when moat created the resource: tagged types by mode, children by record.
+    pub fn is_owned(&self, d: &Desired) -> bool {
+        let id = d.id.to_ascii_lowercase();
+        match d.mode {
+            Mode::Create => true,
+            Mode::Adopt => false,
+            Mode::Shared | Mode::Child => {
+                self.prior_owned.contains(&id) || self.created.lock().map(|c| c.contains(&id)).unwrap_or(false)
+            }
+        }
+    }
+
+    fn record(&self, d: &Desired, state: &str) {
+        let owned = self.is_owned(d);
+        if let Ok(mut r) = self.resources.lock() {
+            r.retain(|x| !x.id.eq_ignore_ascii_case(&d.id));
+            r.push(ResourceStatus { kind: d.kind.to_string(), id: d.id.clone(), state: state.to_string(), owned });
+        }
+    }
+
+    fn keep(&self, id: &str, body: Option<Value>) {
+        if let (Some(b), Ok(mut m)) = (body, self.bodies.lock()) {
+            m.insert(id.to_ascii_lowercase(), b);
+        }
+    }
+
+    /// The last body seen of a resource.
+    pub fn body(&self, id: &str) -> Option<Value> {
+        self.bodies.lock().ok().and_then(|m| m.get(&id.to_ascii_lowercase()).cloned())
+    }
+
+    pub fn resources(&self) -> Vec<ResourceStatus> {
+        self.resources.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Records that a constraint holds back the writes of `d`, and writes nothing.
+    pub fn hold(&self, d: &Desired, why: String) -> NodeEnd {
+        self.record(d, "Blocked");
+        NodeEnd::NotDone(why)
+    }
+
+    /// Converges `d`, given what the GET at the start of the reconcile returned.
+    pub async fn converge(&self, d: &Desired, observed: Option<Value>, stage: u8) -> NodeEnd {
+        if let Some(op) = self.ops.find(&d.id).await {
+            self.record(d, "Updating");
+            return match self.wait(&op).await {
+                Ok(body) => {
+                    self.keep(&d.id, body);
+                    self.record(d, "Succeeded");
+                    NodeEnd::Done
+                }
+                Err(end) => end,
+            };
+        }
+        match decide(d, observed.as_ref(), self.owner, stage) {
+            Decision::Converged => {
+                self.keep(&d.id, observed);
+                self.record(d, "Succeeded");
+                NodeEnd::Done
+            }
+            Decision::Refuse(msg) => {
+                self.record(d, "Refused");
+                self.events.publish(true, "NotOwned", "Reconcile", msg.clone()).await;
+                NodeEnd::NotDone(msg)
+            }
+            Decision::Missing(msg) => {
+                self.record(d, "Missing");
+                self.events.publish(true, "AdoptedResourceMissing", "Reconcile", msg.clone()).await;
+                NodeEnd::NotDone(msg)
+            }
+            Decision::Wait(msg) => {
+                self.record(d, "Updating");
+                self.wait_until_terminal(d, msg).await
+            }
+            Decision::Write(action) => {
+                let state = if action.verb == Verb::Create { "Creating" } else { "Updating" };
+                if action.verb == Verb::Create
+                    && let Ok(mut c) = self.created.lock()
+                {
+                    c.insert(d.id.to_ascii_lowercase());
+                }
+                self.record(d, state);
+                let body = action.body.clone().unwrap_or(Value::Null);
+                self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let started = self.arm.write(action.method, &d.id, &body).await;
+                let (reason, verb) = match action.verb {
+                    Verb::Create => ("Created", "Create"),
+                    Verb::Update => ("Updated", "Update"),
+                    Verb::Delete => ("Deleted", "Delete"),
+                };
+                let result = match started {
+                    Err(e) => Err(self.failed(d, verb, e).await),
+                    Ok(Started::Done(v)) => Ok(v),
+                    Ok(Started::Pending(op)) => {
+                        if let Err(e) = self.ops.add(op.clone()).await {
+                            tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
+                        }
+                        self.wait(&op).await
+                    }
+                };
+                match result {
+                    Ok(body) => {
+                        self.keep(&d.id, body);
+                        self.record(d, "Succeeded");
+                        let note = format!("{} {} ({})", d.kind, d.id, action.reason);
+                        self.events.publish(false, reason, verb, note).await;
+                        NodeEnd::Done
+                    }
+                    Err(end) => end,
+                }
+            }
+        }
+    }
+
+    /// Deletes a resource moat owns and waits for ARM to finish.
+    pub async fn delete(&self, d: &Desired) -> NodeEnd {
+        if let Some(op) = self.ops.find(&d.id).await.filter(|o| o.method == "DELETE") {
+            return match self.wait(&op).await {
+                Ok(_) => NodeEnd::Done,
+                Err(end) => end,
+            };
+        }
+        self.record(d, "Deleting");
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let result = match self.arm.delete(&d.id).await {
+            Err(e) => Err(self.failed(d, "Delete", e).await),
+            Ok(Started::Done(_)) => Ok(None),
+            Ok(Started::Pending(op)) => {
+                if let Err(e) = self.ops.add(op.clone()).await {
+                    tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
+                }
+                self.wait(&op).await
+            }
+        };
+        match result {
+            Ok(_) => {
+                self.record(d, "Deleted");
+                self.events.publish(false, "Deleted", "Delete", format!("{} {}", d.kind, d.id)).await;
+                NodeEnd::Done
+            }
+            Err(end) => end,
+        }
+    }
+
+    async fn failed(&self, d: &Desired, verb: &str, e: ArmFailure) -> NodeEnd {
+        self.record(d, "Failed");
+        let msg = format!("{verb} {} {}: {}: {}", d.kind, d.id, e.code, e.message);
+        self.events.publish(true, "AzureError", verb, msg.clone()).await;
+        NodeEnd::NotDone(msg)
+    }
+
+    /// Polls a recorded operation until it ends or the deadline passes.
+    async fn wait(&self, op: &PendingOperation) -> Result<Option<Value>, NodeEnd> {
+        loop {
+            match self.arm.poll(op).await {
+                Ok(Polled::Done(v)) => {
+                    if let Err(e) = self.ops.remove(&op.resource_id).await {
+                        tracing::warn!(id = %op.resource_id, error = %e, "could not clear the operation in status");
+                    }
+                    return Ok(v);
+                }
+                Ok(Polled::Running(after)) => {
+                    if Instant::now() + after > self.deadline {
+                        return Err(NodeEnd::NotDone(format!("{} {} is still running", op.method, op.resource_id)));
+                    }
+                    tokio::time::sleep(after).await;
+                }
+                Err(e) if e.retryable => {
+                    if Instant::now() + self.busy_poll > self.deadline {
+                        return Err(NodeEnd::NotDone(format!("polling {}: {}", op.resource_id, e)));
+                    }
+                    tokio::time::sleep(self.busy_poll).await;
+                }
+                Err(e) => {
+                    // The operation failed: forget it, so the next reconcile decides afresh.
+                    let _ = self.ops.remove(&op.resource_id).await;
+                    let msg = format!("{} {} failed: {}: {}", op.method, op.resource_id, e.code, e.message);
+                    self.events.publish(true, "OperationFailed", &op.method, msg.clone()).await;
+                    return Err(NodeEnd::NotDone(msg));
+                }
+            }
+        }
+    }
+
+    /// Someone else's operation holds the resource: re-read until it ends.
+    async fn wait_until_terminal(&self, d: &Desired, msg: String) -> NodeEnd {
+        loop {
+            if Instant::now() + self.busy_poll > self.deadline {
+                return NodeEnd::NotDone(msg);
+            }
+            tokio::time::sleep(self.busy_poll).await;
+            match self.arm.get(&d.id).await {
+                Ok(Some(v)) if is_terminal(&v) => {
+                    let ok = provisioning_state(&v).is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"));
+                    self.keep(&d.id, Some(v));
+                    self.record(d, if ok { "Succeeded" } else { "Failed" });
+                    return if ok { NodeEnd::Done } else { NodeEnd::NotDone(format!("{} {} failed", d.kind, d.id)) };
+                }
+                Ok(_) => {}
+                Err(e) if e.retryable => {}
+                Err(e) => return self.failed(d, "Get", e).await,
+            }
+        }
+    }
+}

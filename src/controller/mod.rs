@@ -1,0 +1,17 @@
+//! Reconcilers: one controller per kind, each a staged pipeline
+//! (validate -> observe -> plan -> apply -> status).
+
+pub mod arm;
+pub mod conditions;
+pub mod context;
+pub mod converge;
+pub mod dag;
+pub mod endpoint;
+pub mod error;
+pub mod run;
+pub mod subnet;
+pub mod validation;
+pub mod workspace;
+
+pub use context::{ArmProvider, Context, Settings};
+pub use error::{Error, Result};

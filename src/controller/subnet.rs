@@ -1,0 +1,271 @@
+//! The ComputeSubnet reconciler: NSG with the documented rules, route table with the
+//! forced-tunneling routes, and the subnet attached to both.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::Value;
+
+use super::conditions::{self as cond, condition};
+use super::context::{Context, ObjectEvents, ns_name, ops_persister, patch_status};
+use super::converge::{Converger, OpsTracker};
+use super::dag::{self, Node, NodeEnd};
+use super::error::{Error, Result};
+use super::workspace::{FINALIZER, observe, stage_numbers};
+use crate::api::{ComputeSubnet, ComputeSubnetStatus, DeletionPolicy, SecureWorkspace};
+use crate::plan::ownership::Owner;
+use crate::plan::subnet::{SubnetIds, desired, rules_and_routes, stale_children};
+use crate::plan::{Desired, Mode};
+
+pub async fn reconcile(cs: Arc<ComputeSubnet>, ctx: Arc<Context>) -> Result<Action> {
+    let (ns, _) = ns_name(cs.as_ref())?;
+    let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, cs, |event| async {
+        match event {
+            Finalizer::Apply(c) => apply(c, &ctx).await,
+            Finalizer::Cleanup(c) => cleanup(c, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+fn owner_of(cs: &ComputeSubnet, ns: &str) -> Result<Owner> {
+    let uid = cs.uid().ok_or(Error::MissingMetadata("uid"))?;
+    Ok(Owner::new("ComputeSubnet", ns, &cs.name_any(), &uid))
+}
+
+async fn set_blocked(api: &Api<ComputeSubnet>, name: &str, mut status: ComputeSubnetStatus, generation: Option<i64>, reason: &str, message: &str) -> Result<()> {
+    cond::set(&mut status.conditions, condition(cond::READY, false, reason, message, generation));
+    status.observed_generation = generation;
+    patch_status(api, name, &status).await
+}
+
+/// Usable addresses of a prefix: its size minus the five Azure keeps.
+pub fn usable(prefix: &str) -> Option<i64> {
+    let net: ipnet::Ipv4Net = prefix.parse().ok()?;
+    Some((1i64 << (32 - net.prefix_len())) - 5).map(|n| n.max(0))
+}
+
+async fn workspace_of(ctx: &Context, ns: &str, cs: &ComputeSubnet) -> Result<Option<SecureWorkspace>> {
+    let api: Api<SecureWorkspace> = Api::namespaced(ctx.client.clone(), ns);
+    api.get_opt(&cs.spec.workspace_ref.name).await.map_err(Error::kube("get SecureWorkspace"))
+}
+
+async fn siblings(ctx: &Context, ns: &str, cs: &ComputeSubnet) -> Result<Vec<ComputeSubnet>> {
+    let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), ns);
+    let all = api.list(&Default::default()).await.map_err(Error::kube("list ComputeSubnets"))?;
+    Ok(all.items.into_iter().filter(|c| c.name_any() != cs.name_any() && c.spec.workspace_ref == cs.spec.workspace_ref).collect())
+}
+
+async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
+    let (ns, name) = ns_name(cs.as_ref())?;
+    let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), &ns);
+    let generation = cs.metadata.generation;
+    let mut status = cs.status.clone().unwrap_or_default();
+    let retry = Action::requeue(ctx.settings.retry);
+    status.usable_ips = usable(cs.spec.address_prefix.as_str());
+
+    let Some(ws) = workspace_of(ctx, &ns, &cs).await? else {
+        let msg = format!("SecureWorkspace {} not found in namespace {ns}: create it, or fix workspaceRef", cs.spec.workspace_ref.name);
+        set_blocked(&api, &name, status, generation, "WorkspaceNotFound", &msg).await?;
+        return Ok(retry);
+    };
+    if !ctx.settings.subscription_allowed(ws.spec.subscription_id.as_str()) {
+        let msg = format!("subscription {} is not in the operator's allowed subscriptions", ws.spec.subscription_id);
+        set_blocked(&api, &name, status, generation, "SubscriptionNotAllowed", &msg).await?;
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
+    let arm = match ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await {
+        Ok(a) => a,
+        Err(e) => {
+            set_blocked(&api, &name, status, generation, "CredentialsUnavailable", &e.to_string()).await?;
+            return Ok(retry);
+        }
+    };
+    let owner = owner_of(&cs, &ns)?;
+    let ids = SubnetIds::of(&cs.spec, &ws.spec);
+    let wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags);
+    let (rules, routes) = rules_and_routes(&cs.spec, &ws.spec);
+    status.nsg_rules = rules.iter().map(|r| r.to_rendered()).collect();
+    status.routes = routes.iter().map(|r| r.to_rendered()).collect();
+    status.subnet_id = Some(ids.subnet.clone());
+
+    // Observe, including the VNet (address space, other subnets) for the catalog.
+    let mut observed = observe(arm.as_ref(), &wanted).await?;
+    let vnet = arm.get(&ids.vnet).await?;
+    observed.insert(ids.vnet.to_ascii_lowercase(), vnet.clone());
+    let sibs = siblings(ctx, &ns, &cs).await?;
+    let verdict = super::validation::compute_subnet(&cs, &ws, &sibs, &observed);
+    status.findings = verdict.status();
+    let (constraints_ok, summary) = verdict.summary();
+    cond::set(
+        &mut status.conditions,
+        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { "ConstraintViolation" }, summary, generation),
+    );
+    if vnet.is_none() {
+        let msg = format!("VNet {} does not exist yet (the SecureWorkspace creates it)", ids.vnet);
+        set_blocked(&api, &name, status, generation, "WaitingForVnet", &msg).await?;
+        return Ok(retry);
+    }
+
+    let events = ObjectEvents { recorder: &ctx.recorder, object: cs.object_ref(&()) };
+    let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
+    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
+    let stages = stage_numbers(&wanted);
+    // moat-named rules and routes the spec no longer asks for go.
+    let mut stale: Vec<Desired> = Vec::new();
+    for (parent, collection, kind) in [(Some(&ids.nsg), "securityRules", "SecurityRule"), (ids.route_table.as_ref(), "routes", "Route")] {
+        let Some(parent) = parent else { continue };
+        if let Some(Some(body)) = observed.get(&parent.to_ascii_lowercase()) {
+            for id in stale_children(body, collection, parent, &wanted) {
+                stale.push(Desired { kind, id, mode: Mode::Child, body: Value::Null, managed: Value::Null, update: crate::plan::decide::UpdateStyle::MergePut, deps: vec![] });
+            }
+        }
+    }
+    let mut nodes: Vec<Node<'_>> = wanted
+        .iter()
+        .map(|d| {
+            let obs = observed.get(&d.id.to_ascii_lowercase()).cloned().flatten();
+            let stage = stages.get(&d.id.to_ascii_lowercase()).copied().unwrap_or(0);
+            let conv = &conv;
+            let held = verdict.blocked(d.kind);
+            Node {
+                key: d.id.clone(),
+                deps: d.deps.clone(),
+                run: Box::new(move || match held {
+                    Some(why) => Box::pin(async move { conv.hold(d, why) }),
+                    None => Box::pin(conv.converge(d, obs, stage)),
+                }),
+            }
+        })
+        .collect();
+    for d in &stale {
+        let conv = &conv;
+        nodes.push(Node { key: d.id.clone(), deps: vec![], run: Box::new(move || Box::pin(conv.delete(d))) });
+    }
+    let ends = dag::run(nodes).await;
+
+    status.resources = conv.resources().into_iter().filter(|r| r.state != "Deleted").collect();
+    status.resources.sort_by_key(|r| r.id.to_ascii_lowercase());
+    status.operations = ops.snapshot().await;
+    let problems = |pred: &dyn Fn(&Desired) -> bool| -> Vec<String> {
+        wanted
+            .iter()
+            .chain(stale.iter())
+            .filter(|d| pred(d))
+            .filter_map(|d| match ends.get(&d.id.to_ascii_lowercase()) {
+                Some(NodeEnd::Done) => None,
+                Some(NodeEnd::NotDone(m)) | Some(NodeEnd::Blocked(m)) => Some(m.clone()),
+                None => Some(format!("{} not reached", d.id)),
+            })
+            .collect()
+    };
+    let parts: [(&str, Vec<String>, &str); 3] = [
+        (cond::NSG_READY, problems(&|d| matches!(d.kind, "NetworkSecurityGroup" | "SecurityRule")), "NSG carries every required rule"),
+        (cond::ROUTES_READY, problems(&|d| matches!(d.kind, "RouteTable" | "Route")), "forced-tunneling routes in place"),
+        (cond::SUBNET_READY, problems(&|d| d.kind == "Subnet"), "subnet attached to its NSG and route table"),
+    ];
+    let mut pending = Vec::new();
+    for (t, p, ok) in parts {
+        if !p.is_empty() {
+            pending.push(t);
+        }
+        cond::set(
+            &mut status.conditions,
+            if p.is_empty() { condition(t, true, "Converged", ok, generation) } else { condition(t, false, "Pending", p.join("; "), generation) },
+        );
+    }
+    let ready = pending.is_empty();
+    cond::set(
+        &mut status.conditions,
+        if ready {
+            condition(cond::READY, true, "Converged", "subnet, NSG and routes match the spec", generation)
+        } else {
+            condition(cond::READY, false, "Converging", format!("waiting for {}", pending.join(", ")), generation)
+        },
+    );
+    status.observed_generation = generation;
+    write_status(&api, &name, &cs, &status).await?;
+    Ok(if ready { Action::requeue(ctx.settings.resync) } else { retry })
+}
+
+async fn write_status(api: &Api<ComputeSubnet>, name: &str, cs: &ComputeSubnet, status: &ComputeSubnetStatus) -> Result<()> {
+    if let Some(old) = &cs.status {
+        let (mut a, mut b) = (old.clone(), status.clone());
+        let same = cond::same(&a.conditions, &b.conditions);
+        a.conditions.clear();
+        b.conditions.clear();
+        if same && a == b {
+            return Ok(());
+        }
+    }
+    patch_status(api, name, status).await
+}
+
+async fn cleanup(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
+    let (ns, name) = ns_name(cs.as_ref())?;
+    let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), &ns);
+    let status = cs.status.clone().unwrap_or_default();
+    let Some(ws) = workspace_of(ctx, &ns, &cs).await? else {
+        if status.resources.iter().all(|r| !r.owned) {
+            return Ok(Action::await_change());
+        }
+        let msg = format!(
+            "SecureWorkspace {} is gone, so moat cannot reach Azure to delete what it created here; recreate the workspace object, or remove the finalizer {FINALIZER} to leave the Azure resources",
+            cs.spec.workspace_ref.name
+        );
+        set_blocked(&api, &name, status, cs.metadata.generation, "Deleting", &msg).await?;
+        return Err(Error::Waiting(msg));
+    };
+    if ws.spec.deletion_policy == DeletionPolicy::Orphan {
+        return Ok(Action::await_change());
+    }
+    let arm = ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await?;
+    let owner = owner_of(&cs, &ns)?;
+    let ids = SubnetIds::of(&cs.spec, &ws.spec);
+    let wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags);
+    let observed: HashMap<String, Option<Value>> = observe(arm.as_ref(), &wanted).await?;
+    let events = ObjectEvents { recorder: &ctx.recorder, object: cs.object_ref(&()) };
+    let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
+    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
+    let exists = |d: &Desired| matches!(observed.get(&d.id.to_ascii_lowercase()), Some(Some(_)));
+    let tagged = |d: &Desired| matches!(observed.get(&d.id.to_ascii_lowercase()), Some(Some(v)) if owner.owns(v));
+    // What goes: the subnet if moat created it; moat-named rules and routes (even on adopted
+    // NSGs and route tables); the NSG and route table if they carry this object's tags.
+    let doomed: Vec<&Desired> = wanted
+        .iter()
+        .filter(|d| exists(d))
+        .filter(|d| match d.kind {
+            "Subnet" => conv.is_owned(d),
+            "SecurityRule" | "Route" => true,
+            _ => d.mode == Mode::Create && tagged(d),
+        })
+        .collect();
+    let subnet_stays = !doomed.iter().any(|d| d.kind == "Subnet") && wanted.iter().any(|d| d.kind == "Subnet" && exists(d));
+    let nodes: Vec<Node<'_>> = doomed
+        .iter()
+        .filter(|d| !(subnet_stays && matches!(d.kind, "NetworkSecurityGroup" | "RouteTable")))
+        .map(|d| {
+            // Reverse order: a resource goes after what depends on it.
+            let dependents: Vec<String> = doomed.iter().filter(|o| o.deps.iter().any(|x| x.eq_ignore_ascii_case(&d.id))).map(|o| o.id.clone()).collect();
+            let conv = &conv;
+            let d: &Desired = d;
+            Node { key: d.id.clone(), deps: dependents, run: Box::new(move || Box::pin(conv.delete(d))) }
+        })
+        .collect();
+    let ends = dag::run(nodes).await;
+    let left: Vec<String> = ends.iter().filter(|(_, e)| **e != NodeEnd::Done).map(|(k, e)| format!("{k}: {e:?}")).collect();
+    if left.is_empty() {
+        if subnet_stays {
+            tracing::info!(subnet = %ids.subnet, "subnet was not created by moat; left in place with its NSG and route table");
+        }
+        return Ok(Action::await_change());
+    }
+    let msg = format!("deleting: {}", left.join("; "));
+    set_blocked(&api, &name, status, cs.metadata.generation, "Deleting", &msg).await?;
+    Err(Error::Waiting(msg))
+}

@@ -1,0 +1,201 @@
+//! Runs the constraint catalog for a reconciler: builds the catalog's view of Azure from the
+//! bodies a reconcile GETs, and tells which writes an Error finding holds back.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::api::{ComputeSubnet, FindingStatus, PrivateEndpointBinding, SecureWorkspace, Severity};
+use crate::constraints::{
+    self, Finding, Observed, ObservedRegistry, ObservedResource, ObservedRouteTable, ObservedSubnet, ObservedVnet, Scope,
+};
+
+/// The findings of one object.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub findings: Vec<Finding>,
+}
+
+/// The scope of writes a desired resource's kind belongs to.
+pub fn scope_of(kind: &str) -> Scope {
+    match kind {
+        "VirtualNetwork" | "Subnet" => Scope::Network,
+        "NetworkSecurityGroup" | "SecurityRule" => Scope::Nsg,
+        "RouteTable" | "Route" => Scope::Routes,
+        "PrivateEndpoint" | "PrivateEndpointBinding" => Scope::Endpoint,
+        "PrivateDnsZone" | "VirtualNetworkLink" | "PrivateDnsZoneGroup" => Scope::Dns,
+        _ => Scope::Workspace,
+    }
+}
+
+impl Verdict {
+    pub fn status(&self) -> Vec<FindingStatus> {
+        self.findings.iter().map(Finding::to_status).collect()
+    }
+
+    pub fn errors(&self) -> Vec<&Finding> {
+        self.findings.iter().filter(|f| f.severity == Severity::Error).collect()
+    }
+
+    /// Why writes of this kind are held back, when an Error finding blocks them.
+    pub fn blocked(&self, kind: &str) -> Option<String> {
+        let scope = scope_of(kind);
+        let ids: Vec<&str> = self.findings.iter().filter(|f| f.blocks(scope)).map(|f| f.rule_id).collect();
+        (!ids.is_empty()).then(|| format!("{kind} writes held back by constraint {}", ids.join(", ")))
+    }
+
+    /// One line for the ConstraintsSatisfied condition.
+    pub fn summary(&self) -> (bool, String) {
+        let errors = self.errors();
+        if errors.is_empty() {
+            let warnings = self.findings.iter().filter(|f| f.severity == Severity::Warning).count();
+            (true, format!("no constraint errors, {warnings} warning(s)"))
+        } else {
+            (false, errors.iter().map(|f| format!("{}: {}", f.rule_id, f.message)).collect::<Vec<_>>().join("; "))
+        }
+    }
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |cur, k| cur.get(*k)).and_then(Value::as_str)
+}
+
+fn strings_at(v: &Value, path: &[&str], field: &[&str]) -> Vec<String> {
+    path.iter()
+        .try_fold(v, |cur, k| cur.get(*k))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|x| if field.is_empty() { x.as_str() } else { str_at(x, field) })
+        .map(str::to_string)
+        .collect()
+}
+
+/// `{name, ...properties}`: ARM's child shape flattened, as the catalog's rule and route types read it.
+fn flatten(child: &Value) -> Value {
+    let mut m = Map::new();
+    if let Some(n) = child.get("name") {
+        m.insert("name".into(), n.clone());
+    }
+    if let Some(Value::Object(p)) = child.get("properties") {
+        m.extend(p.clone());
+    }
+    Value::Object(m)
+}
+
+fn subnet_of(s: &Value) -> ObservedSubnet {
+    ObservedSubnet {
+        name: s.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        address_prefix: str_at(s, &["properties", "addressPrefix"]).map(str::to_string),
+        address_prefixes: strings_at(s, &["properties", "addressPrefixes"], &[]),
+        delegations: strings_at(s, &["properties", "delegations"], &["properties", "serviceName"]),
+        service_endpoints: strings_at(s, &["properties", "serviceEndpoints"], &["service"]),
+        private_endpoint_network_policies: str_at(s, &["properties", "privateEndpointNetworkPolicies"]).map(str::to_string),
+        network_security_group_id: str_at(s, &["properties", "networkSecurityGroup", "id"]).map(str::to_string),
+        route_table_id: str_at(s, &["properties", "routeTable", "id"]).map(str::to_string),
+    }
+}
+
+fn is_type(id: &str, t: &str) -> bool {
+    let lower = id.to_ascii_lowercase();
+    let marker = format!("/providers/{}/", t.to_ascii_lowercase());
+    lower.find(&marker).is_some_and(|i| lower[i + marker.len()..].matches('/').count() == 0)
+}
+
+/// The catalog's view of what ARM returned (keys are ARM ids; absent resources are skipped).
+pub fn observed_from(bodies: &HashMap<String, Option<Value>>) -> Observed {
+    let mut o = Observed::default();
+    for (id, body) in bodies {
+        let Some(b) = body else { continue };
+        let location = b.get("location").and_then(Value::as_str).map(str::to_string);
+        if is_type(id, "Microsoft.Network/virtualNetworks") {
+            let subnets = b.get("properties").and_then(|p| p.get("subnets")).and_then(Value::as_array).map(|a| a.iter().map(subnet_of).collect()).unwrap_or_default();
+            o.virtual_networks.insert(
+                id.clone(),
+                ObservedVnet {
+                    location,
+                    address_space: strings_at(b, &["properties", "addressSpace", "addressPrefixes"], &[]),
+                    dns_servers: strings_at(b, &["properties", "dhcpOptions", "dnsServers"], &[]),
+                    subnets,
+                },
+            );
+        } else if is_type(id, "Microsoft.Network/networkSecurityGroups") {
+            let rules = b.get("properties").and_then(|p| p.get("securityRules")).and_then(Value::as_array).cloned().unwrap_or_default();
+            let security_rules = rules.iter().filter_map(|r| serde_json::from_value(flatten(r)).ok()).collect();
+            o.network_security_groups.insert(id.clone(), constraints::ObservedNsg { security_rules });
+        } else if is_type(id, "Microsoft.Network/routeTables") {
+            let routes = b.get("properties").and_then(|p| p.get("routes")).and_then(Value::as_array).cloned().unwrap_or_default();
+            let routes = routes.iter().filter_map(|r| serde_json::from_value(flatten(r)).ok()).collect();
+            o.route_tables.insert(id.clone(), ObservedRouteTable { routes });
+        } else if is_type(id, "Microsoft.ContainerRegistry/registries") {
+            let sku = str_at(b, &["sku", "name"]).map(str::to_string);
+            o.container_registries.insert(id.clone(), ObservedRegistry { sku, location });
+        } else if is_type(id, "Microsoft.Storage/storageAccounts") {
+            o.storage_accounts.insert(id.clone(), ObservedResource { location });
+        } else if is_type(id, "Microsoft.KeyVault/vaults") {
+            o.key_vaults.insert(id.clone(), ObservedResource { location });
+        }
+    }
+    o
+}
+
+/// Findings for a SecureWorkspace given its ComputeSubnets and what Azure returned.
+pub fn workspace(ws: &SecureWorkspace, subnets: &[ComputeSubnet], observed: &HashMap<String, Option<Value>>) -> Verdict {
+    Verdict { findings: constraints::evaluate_workspace(ws, subnets, &[], &observed_from(observed)) }
+}
+
+/// Findings for a PrivateEndpointBinding given what Azure returned (its target among them).
+pub fn endpoint(peb: &PrivateEndpointBinding, observed: &HashMap<String, Option<Value>>) -> Verdict {
+    Verdict { findings: constraints::evaluate_endpoint(peb, &[], &[], &observed_from(observed)) }
+}
+
+/// Findings for a ComputeSubnet given its workspace, its sibling subnets and what Azure returned.
+pub fn compute_subnet(
+    cs: &ComputeSubnet,
+    ws: &SecureWorkspace,
+    siblings: &[ComputeSubnet],
+    observed: &HashMap<String, Option<Value>>,
+) -> Verdict {
+    Verdict { findings: constraints::evaluate_compute_subnet(cs, Some(ws), siblings, &observed_from(observed)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn arm_bodies_become_catalog_facts() {
+        let vnet = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v";
+        let nsg = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n";
+        let acr = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r";
+        let bodies: HashMap<String, Option<Value>> = [
+            (vnet.to_string(), Some(json!({"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                "subnets": [{"name": "a", "properties": {"addressPrefix": "10.0.1.0/24", "delegations": [{"name": "d", "properties": {"serviceName": "Microsoft.ContainerInstance/containerGroups"}}],
+                "serviceEndpoints": [{"service": "Microsoft.Storage"}], "networkSecurityGroup": {"id": nsg}}}]}}))),
+            (nsg.to_string(), Some(json!({"properties": {"securityRules": [{"name": "deny-all", "properties": {"priority": 100, "direction": "Inbound", "access": "Deny", "protocol": "*", "sourceAddressPrefix": "*", "destinationAddressPrefix": "*", "destinationPortRange": "*"}}]}}))),
+            (acr.to_string(), Some(json!({"location": "westeurope", "sku": {"name": "Basic"}}))),
+            (format!("{vnet}/subnets/a"), None),
+        ]
+        .into_iter()
+        .collect();
+        let o = observed_from(&bodies);
+        let v = o.vnet(vnet).expect("vnet");
+        assert_eq!(v.address_space, vec!["10.0.0.0/16"]);
+        assert_eq!(v.subnets[0].delegations, vec!["Microsoft.ContainerInstance/containerGroups"]);
+        assert_eq!(v.subnets[0].service_endpoints, vec!["Microsoft.Storage"]);
+        assert_eq!(v.subnets[0].network_security_group_id.as_deref(), Some(nsg));
+        let rules = &o.nsg(nsg).expect("nsg").security_rules;
+        assert_eq!((rules[0].name.as_str(), rules[0].priority, rules[0].access.as_str()), ("deny-all", 100, "Deny"));
+        assert_eq!(o.registry(acr).and_then(|r| r.sku.as_deref()), Some("Basic"));
+    }
+
+    #[test]
+    fn kinds_map_to_the_scopes_findings_block() {
+        assert_eq!(scope_of("Subnet"), Scope::Network);
+        assert_eq!(scope_of("SecurityRule"), Scope::Nsg);
+        assert_eq!(scope_of("Route"), Scope::Routes);
+        assert_eq!(scope_of("PrivateDnsZoneGroup"), Scope::Dns);
+        assert_eq!(scope_of("Workspace"), Scope::Workspace);
+    }
+}

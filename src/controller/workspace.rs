@@ -1,0 +1,388 @@
+//! The SecureWorkspace reconciler: validate -> observe -> plan -> apply -> status.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::Value;
+
+use super::arm::Arm;
+use super::conditions::{self as cond, condition};
+use super::context::{Context, MANAGER, ObjectEvents, ns_name, ops_persister, patch_status};
+use super::converge::{Converger, OpsTracker};
+use super::dag::{self, Node, NodeEnd};
+use super::error::{Error, Result};
+use super::validation;
+use crate::api::{
+    ComputeSubnet, DeletionPolicy, DnsMode, DnsRecord, PrivateEndpointBinding, SecureWorkspace, SecureWorkspaceStatus,
+};
+use crate::plan::ownership::Owner;
+use crate::plan::workspace::{WorkspaceInputs, desired, endpoints};
+use crate::plan::{Desired, Mode};
+
+pub const FINALIZER: &str = "moat.dev/cleanup";
+/// Label on the PrivateEndpointBindings a SecureWorkspace owns.
+pub const WORKSPACE_LABEL: &str = "moat.dev/secure-workspace";
+
+pub async fn reconcile(ws: Arc<SecureWorkspace>, ctx: Arc<Context>) -> Result<Action> {
+    let (ns, _) = ns_name(ws.as_ref())?;
+    let api: Api<SecureWorkspace> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, ws, |event| async {
+        match event {
+            Finalizer::Apply(ws) => apply(ws, &ctx).await,
+            Finalizer::Cleanup(ws) => cleanup(ws, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+fn owner_of(ws: &SecureWorkspace, ns: &str) -> Result<Owner> {
+    let uid = ws.uid().ok_or(Error::MissingMetadata("uid"))?;
+    Ok(Owner::new("SecureWorkspace", ns, &ws.name_any(), &uid))
+}
+
+/// The ComputeSubnets in the namespace that point at this workspace.
+async fn compute_subnets(ctx: &Context, ns: &str, name: &str) -> Result<Vec<ComputeSubnet>> {
+    let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), ns);
+    let list = api.list(&ListParams::default()).await.map_err(Error::kube("list ComputeSubnets"))?;
+    Ok(list.items.into_iter().filter(|c| c.spec.workspace_ref.name == name).collect())
+}
+
+async fn owned_bindings(ctx: &Context, ns: &str, name: &str) -> Result<Vec<PrivateEndpointBinding>> {
+    let api: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), ns);
+    let lp = ListParams::default().labels(&format!("{WORKSPACE_LABEL}={name}"));
+    Ok(api.list(&lp).await.map_err(Error::kube("list PrivateEndpointBindings"))?.items)
+}
+
+/// GETs every desired resource at once.
+pub async fn observe(arm: &dyn Arm, desired: &[Desired]) -> Result<HashMap<String, Option<Value>>> {
+    let gets = join_all(desired.iter().map(|d| async move { (d.id.to_ascii_lowercase(), arm.get(&d.id).await) })).await;
+    let mut out = HashMap::new();
+    for (id, r) in gets {
+        out.insert(id, r?);
+    }
+    Ok(out)
+}
+
+async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
+    let (ns, name) = ns_name(ws.as_ref())?;
+    let api: Api<SecureWorkspace> = Api::namespaced(ctx.client.clone(), &ns);
+    let generation = ws.metadata.generation;
+    let mut status = ws.status.clone().unwrap_or_default();
+    let events = ObjectEvents { recorder: &ctx.recorder, object: ws.object_ref(&()) };
+
+    // Gate: the operator may only touch listed subscriptions.
+    if !ctx.settings.subscription_allowed(ws.spec.subscription_id.as_str()) {
+        let msg = format!(
+            "subscription {} is not in the operator's allowed subscriptions; ask the platform team to add it (--allowed-subscriptions)",
+            ws.spec.subscription_id
+        );
+        return blocked(&api, &name, status, generation, "SubscriptionNotAllowed", &msg, ctx).await;
+    }
+
+    // Validate against the spec and the sibling objects first: an Error here writes nothing.
+    let subnets = compute_subnets(ctx, &ns, &name).await?;
+    let arm = match ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await {
+        Ok(a) => a,
+        Err(e) => return blocked(&api, &name, status, generation, "CredentialsUnavailable", &e.to_string(), ctx).await,
+    };
+    let owner = owner_of(&ws, &ns)?;
+    let compute_subnet_ids: Vec<String> = subnets.iter().filter_map(|c| c.status.as_ref()?.subnet_id.clone()).collect();
+    let tenant = ctx.arm.default_tenant();
+    let inputs = WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: tenant.as_deref(), compute_subnet_ids: &compute_subnet_ids };
+    let wanted = match desired(&inputs) {
+        Ok(d) => d,
+        Err(e) => return blocked(&api, &name, status, generation, "InvalidSpec", &e.to_string(), ctx).await,
+    };
+
+    // Observe, then validate with what Azure says.
+    let observed = observe(arm.as_ref(), &wanted).await?;
+    let verdict = validation::workspace(&ws, &subnets, &observed);
+    status.findings = verdict.status();
+    let (constraints_ok, summary) = verdict.summary();
+    cond::set(
+        &mut status.conditions,
+        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { "ConstraintViolation" }, summary, generation),
+    );
+
+    // Apply: ARM resources and owned private endpoints, as one dependency graph.
+    let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
+    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
+    let bindings = owned_bindings(ctx, &ns, &name).await?;
+    let wanted_endpoints = endpoints(&ws);
+    let stages = stage_numbers(&wanted);
+    let mut nodes: Vec<Node<'_>> = Vec::new();
+    for d in &wanted {
+        let obs = observed.get(&d.id.to_ascii_lowercase()).cloned().flatten();
+        let stage = stages.get(&d.id.to_ascii_lowercase()).copied().unwrap_or(0);
+        let conv = &conv;
+        let held = verdict.blocked(d.kind);
+        nodes.push(Node {
+            key: d.id.clone(),
+            deps: d.deps.clone(),
+            run: Box::new(move || match held {
+                Some(why) => Box::pin(async move { conv.hold(d, why) }),
+                None => Box::pin(conv.converge(d, obs, stage)),
+            }),
+        });
+    }
+    let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
+    for ep in &wanted_endpoints {
+        let existing = bindings.iter().find(|b| b.name_any() == ep.name);
+        let needs_write = existing.is_none_or(|b| b.spec != ep.spec);
+        let obj = binding_object(&ws, ep)?;
+        let pebs = pebs.clone();
+        let held = verdict.blocked("PrivateEndpointBinding");
+        nodes.push(Node {
+            key: format!("binding/{}", ep.name),
+            deps: ep.deps.clone(),
+            run: Box::new(move || {
+                Box::pin(async move {
+                    if let Some(why) = held {
+                        return NodeEnd::NotDone(why);
+                    }
+                    if !needs_write {
+                        return NodeEnd::Done;
+                    }
+                    match pebs.patch(&ep.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&obj)).await {
+                        Ok(_) => NodeEnd::Done,
+                        Err(e) => NodeEnd::NotDone(format!("apply PrivateEndpointBinding {}: {e}", ep.name)),
+                    }
+                })
+            }),
+        });
+    }
+    let ends = dag::run(nodes).await;
+
+    // Status.
+    status.operations = ops.snapshot().await;
+    status.resources = conv.resources();
+    status.resources.sort_by_key(|r| r.id.to_ascii_lowercase());
+    status.workspace_id = Some(crate::plan::ids::WorkspaceIds::of(&ws.spec).workspace);
+    let not_done = |keys: &[&str]| -> Vec<String> {
+        keys.iter()
+            .filter_map(|k| match ends.get(&k.to_ascii_lowercase()) {
+                Some(NodeEnd::Done) => None,
+                Some(NodeEnd::NotDone(m)) | Some(NodeEnd::Blocked(m)) => Some(m.clone()),
+                None => Some(format!("{k} not reached")),
+            })
+            .collect()
+    };
+    let ids = crate::plan::ids::WorkspaceIds::of(&ws.spec);
+    let net = not_done(&[&ids.vnet, &ids.pe_subnet]);
+    let res = not_done(&[&ids.storage, &ids.key_vault, &ids.registry, &ids.insights, &ids.workspace]);
+    set_part(&mut status, cond::NETWORK_READY, &net, "VNet and private-endpoint subnet converged", generation);
+    set_part(&mut status, cond::RESOURCES_READY, &res, "workspace and associated resources converged", generation);
+
+    let fresh = owned_bindings(ctx, &ns, &name).await?;
+    let mut ep_missing = Vec::new();
+    let mut dns_missing = Vec::new();
+    let mut records: Vec<DnsRecord> = Vec::new();
+    for ep in &wanted_endpoints {
+        match fresh.iter().find(|b| b.name_any() == ep.name) {
+            None => ep_missing.push(format!("{} not created yet", ep.name)),
+            Some(b) => {
+                let st = b.status.clone().unwrap_or_default();
+                let current = st.observed_generation == b.metadata.generation;
+                if !(current && cond::is_true(&st.conditions, cond::ENDPOINT_READY)) {
+                    ep_missing.push(format!("{}: {}", ep.name, reason_of(&st.conditions, cond::ENDPOINT_READY)));
+                }
+                if !(current && cond::is_true(&st.conditions, cond::DNS_READY)) {
+                    dns_missing.push(format!("{}: {}", ep.name, reason_of(&st.conditions, cond::DNS_READY)));
+                }
+                records.extend(st.fqdns.iter().cloned());
+            }
+        }
+    }
+    set_part(&mut status, cond::PRIVATE_ENDPOINTS_READY, &ep_missing, "all private endpoints approved and provisioned", generation);
+    set_part(&mut status, cond::DNS_READY, &dns_missing, "private DNS resolves every endpoint", generation);
+    status.dns_records = if ws.spec.dns.mode == DnsMode::Custom { records } else { vec![] };
+    let pending: Vec<String> = [cond::NETWORK_READY, cond::RESOURCES_READY, cond::PRIVATE_ENDPOINTS_READY, cond::DNS_READY]
+        .iter()
+        .filter(|t| !cond::is_true(&status.conditions, t))
+        .map(|t| t.to_string())
+        .collect();
+    let ready = pending.is_empty();
+    cond::set(
+        &mut status.conditions,
+        if ready {
+            condition(cond::READY, true, "Converged", "the secure workspace matches its spec", generation)
+        } else {
+            condition(cond::READY, false, "Converging", format!("waiting for {}", pending.join(", ")), generation)
+        },
+    );
+    status.observed_generation = generation;
+    write_status(&api, &name, &ws, &status).await?;
+    Ok(if ready { Action::requeue(ctx.settings.resync) } else { Action::requeue(ctx.settings.retry) })
+}
+
+fn reason_of(conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], t: &str) -> String {
+    conds.iter().find(|c| c.type_ == t).map(|c| format!("{} ({})", c.reason, c.message)).unwrap_or_else(|| "not reported yet".into())
+}
+
+fn set_part(status: &mut SecureWorkspaceStatus, type_: &str, problems: &[String], ok_msg: &str, generation: Option<i64>) {
+    let c = if problems.is_empty() {
+        condition(type_, true, "Converged", ok_msg, generation)
+    } else {
+        condition(type_, false, "Pending", problems.join("; "), generation)
+    };
+    cond::set(&mut status.conditions, c);
+}
+
+/// Stage of each desired resource: its depth in the dependency graph.
+pub fn stage_numbers(desired: &[Desired]) -> HashMap<String, u8> {
+    let deps: HashMap<String, Vec<String>> =
+        desired.iter().map(|d| (d.id.to_ascii_lowercase(), d.deps.iter().map(|x| x.to_ascii_lowercase()).collect())).collect();
+    fn depth(k: &str, deps: &HashMap<String, Vec<String>>, seen: &mut HashMap<String, u8>, guard: u8) -> u8 {
+        if let Some(v) = seen.get(k) {
+            return *v;
+        }
+        if guard > 32 {
+            return 0;
+        }
+        let v = deps.get(k).map(|ds| ds.iter().filter(|d| deps.contains_key(*d)).map(|d| depth(d, deps, seen, guard + 1) + 1).max().unwrap_or(0)).unwrap_or(0);
+        seen.insert(k.to_string(), v);
+        v
+    }
+    let mut seen = HashMap::new();
+    for k in deps.keys() {
+        depth(k, &deps, &mut seen, 0);
+    }
+    seen
+}
+
+fn binding_object(ws: &SecureWorkspace, ep: &crate::plan::workspace::WantedEndpoint) -> Result<PrivateEndpointBinding> {
+    let mut obj = PrivateEndpointBinding::new(&ep.name, ep.spec.clone());
+    obj.metadata.namespace = ws.namespace();
+    obj.metadata.owner_references = Some(vec![ws.controller_owner_ref(&()).ok_or(Error::MissingMetadata("uid"))?]);
+    obj.metadata.labels = Some([(WORKSPACE_LABEL.to_string(), ws.name_any())].into_iter().collect());
+    Ok(obj)
+}
+
+/// Writes status only when something other than transition times changed.
+async fn write_status(api: &Api<SecureWorkspace>, name: &str, ws: &SecureWorkspace, status: &SecureWorkspaceStatus) -> Result<()> {
+    if let Some(old) = &ws.status {
+        let mut a = old.clone();
+        let mut b = status.clone();
+        let same_conditions = cond::same(&a.conditions, &b.conditions);
+        a.conditions.clear();
+        b.conditions.clear();
+        if same_conditions && a == b {
+            return Ok(());
+        }
+    }
+    patch_status(api, name, status).await
+}
+
+/// Reports a reason nothing is written, and requeues.
+async fn blocked(
+    api: &Api<SecureWorkspace>,
+    name: &str,
+    mut status: SecureWorkspaceStatus,
+    generation: Option<i64>,
+    reason: &str,
+    message: &str,
+    ctx: &Context,
+) -> Result<Action> {
+    cond::set(&mut status.conditions, condition(cond::READY, false, reason, message, generation));
+    status.observed_generation = generation;
+    let patch = serde_json::json!({ "status": status });
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(Error::kube("patch status"))?;
+    Ok(Action::requeue(ctx.settings.resync.min(std::time::Duration::from_secs(60))))
+}
+
+async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
+    let (ns, name) = ns_name(ws.as_ref())?;
+    let api: Api<SecureWorkspace> = Api::namespaced(ctx.client.clone(), &ns);
+    let generation = ws.metadata.generation;
+    let status = ws.status.clone().unwrap_or_default();
+    if ws.spec.deletion_policy == DeletionPolicy::Orphan {
+        // Owned bindings are garbage-collected by Kubernetes and carry deletionPolicy Orphan too.
+        ctx.recorder
+            .publish(
+                &kube::runtime::events::Event {
+                    type_: kube::runtime::events::EventType::Normal,
+                    reason: "Orphaned".into(),
+                    note: Some("deletionPolicy Orphan: Azure resources left as they are".into()),
+                    action: "Delete".into(),
+                    secondary: None,
+                },
+                &ws.object_ref(&()),
+            )
+            .await
+            .ok();
+        return Ok(Action::await_change());
+    }
+    // Private endpoints first: their bindings delete them in Azure, then go.
+    let bindings = owned_bindings(ctx, &ns, &name).await?;
+    if !bindings.is_empty() {
+        let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
+        for b in bindings.iter().filter(|b| b.metadata.deletion_timestamp.is_none()) {
+            pebs.delete(&b.name_any(), &DeleteParams::background()).await.map_err(Error::kube("delete PrivateEndpointBinding"))?;
+        }
+        let names: Vec<String> = bindings.iter().map(|b| b.name_any()).collect();
+        let msg = format!("waiting for private endpoints to be deleted: {}", names.join(", "));
+        blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+        return Err(Error::Waiting(msg));
+    }
+    let subnets = compute_subnets(ctx, &ns, &name).await?;
+    if !subnets.is_empty() {
+        let names: Vec<String> = subnets.iter().map(|c| c.name_any()).collect();
+        let msg = format!("waiting for ComputeSubnets that use this workspace's VNet to be deleted: {}", names.join(", "));
+        blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+        return Err(Error::Waiting(msg));
+    }
+    let arm = match ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await {
+        Ok(a) => a,
+        Err(e) => {
+            blocked(&api, &name, status, generation, "CredentialsUnavailable", &e.to_string(), ctx).await?;
+            return Err(e);
+        }
+    };
+    let owner = owner_of(&ws, &ns)?;
+    let tenant = ctx.arm.default_tenant().or_else(|| Some(String::new()));
+    let inputs = WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: tenant.as_deref(), compute_subnet_ids: &[] };
+    let wanted = desired(&inputs).unwrap_or_default();
+    let vnet_owned = ws.spec.network.vnet.id.is_none();
+    let recorded_owned = |id: &str| status.resources.iter().any(|r| r.owned && r.id.eq_ignore_ascii_case(id));
+    // What moat created: tagged resources (checked again on a fresh GET) and the subnet it made.
+    let observed = observe(arm.as_ref(), &wanted).await?;
+    let doomed: Vec<Desired> = wanted
+        .into_iter()
+        .filter(|d| match observed.get(&d.id.to_ascii_lowercase()) {
+            Some(Some(v)) => match d.mode {
+                Mode::Create | Mode::Shared => owner.owns(v),
+                Mode::Child => vnet_owned || recorded_owned(&d.id),
+                Mode::Adopt => false,
+            },
+            _ => false,
+        })
+        .collect();
+    let events = ObjectEvents { recorder: &ctx.recorder, object: ws.object_ref(&()) };
+    let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
+    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
+    // Reverse the dependencies: a resource goes only after everything that depends on it.
+    let nodes: Vec<Node<'_>> = doomed
+        .iter()
+        .map(|d| {
+            let dependents: Vec<String> = doomed.iter().filter(|o| o.deps.iter().any(|x| x.eq_ignore_ascii_case(&d.id))).map(|o| o.id.clone()).collect();
+            let conv = &conv;
+            Node { key: d.id.clone(), deps: dependents, run: Box::new(move || Box::pin(conv.delete(d))) }
+        })
+        .collect();
+    let ends = dag::run(nodes).await;
+    let left: Vec<String> = ends.iter().filter(|(_, e)| **e != NodeEnd::Done).map(|(k, e)| format!("{k}: {e:?}")).collect();
+    if left.is_empty() {
+        return Ok(Action::await_change());
+    }
+    let mut status = status;
+    status.operations = ops.snapshot().await;
+    let msg = format!("deleting: {}", left.join("; "));
+    blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+    Err(Error::Waiting(msg))
+}

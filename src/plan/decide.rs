@@ -1,0 +1,186 @@
+//! The per-resource decision: compare one desired resource with what ARM returned.
+
+use serde_json::Value;
+
+use super::diff::{drift, merge};
+use super::ownership::Owner;
+use super::{Action, Verb};
+
+/// How moat relates to a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// moat creates it and tags it with its owner; a same-named resource without that tag is refused.
+    Create,
+    /// Someone else's resource, referenced by id: moat reads it and never writes or deletes it.
+    Adopt,
+    /// Shared infrastructure (private DNS zones and their VNet links): created and tagged when
+    /// absent, used as it is when present whoever made it; deleted only by its tagged owner and
+    /// only when nobody else still uses it.
+    Shared,
+    /// A child (NSG rule, route, subnet, zone group, VNet link) recognised as moat's by its name or
+    /// its parent: created when absent, put back when drifted.
+    Child,
+}
+
+/// How a drifted resource is written back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateStyle {
+    /// PUT the writable part of what was observed with the desired body merged over it, so
+    /// nothing moat does not manage is dropped (read-merge-write).
+    MergePut,
+    /// PATCH only the managed fields (types whose ARM API supports PATCH).
+    Patch,
+}
+
+/// One Azure resource as moat wants it.
+#[derive(Clone, Debug)]
+pub struct Desired {
+    pub kind: &'static str,
+    pub id: String,
+    pub mode: Mode,
+    /// The body of the create PUT.
+    pub body: Value,
+    /// The fields moat manages; checked on every reconcile (drift) and sent on update.
+    pub managed: Value,
+    pub update: UpdateStyle,
+    /// ARM ids of the desired resources that must exist first.
+    pub deps: Vec<String>,
+}
+
+/// What to do about one resource.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Nothing to write.
+    Converged,
+    /// Write (create or update).
+    Write(Action),
+    /// An operation is running on it (provisioningState not terminal): wait, do not write.
+    Wait(String),
+    /// moat must not touch it (name taken by a resource moat does not own).
+    Refuse(String),
+    /// An adopted resource does not exist.
+    Missing(String),
+}
+
+/// True for provisioning states that end an operation (a missing state means Succeeded).
+pub fn is_terminal(observed: &Value) -> bool {
+    match provisioning_state(observed) {
+        None => true,
+        Some(s) => ["succeeded", "failed", "canceled"].iter().any(|t| s.eq_ignore_ascii_case(t)),
+    }
+}
+
+pub fn provisioning_state(observed: &Value) -> Option<&str> {
+    observed.get("properties").and_then(|p| p.get("provisioningState")).and_then(Value::as_str)
+}
+
+/// Decides what to do with `desired` given what a GET returned (`None`: 404).
+pub fn decide(desired: &Desired, observed: Option<&Value>, owner: &Owner, stage: u8) -> Decision {
+    let Some(observed) = observed else {
+        return match desired.mode {
+            Mode::Adopt => Decision::Missing(format!("adopted {} {} does not exist", desired.kind, desired.id)),
+            Mode::Create | Mode::Child | Mode::Shared => Decision::Write(Action {
+                verb: Verb::Create,
+                kind: desired.kind,
+                id: desired.id.clone(),
+                method: "PUT",
+                body: Some(desired.body.clone()),
+                reason: "absent".into(),
+                stage,
+            }),
+        };
+    };
+    if desired.mode == Mode::Create && !owner.owns(observed) {
+        return Decision::Refuse(format!(
+            "{} {} exists but is not tagged as created by this {}: moat does not take over resources it did not create; adopt it by id, or choose another name",
+            desired.kind, desired.id, owner.kind
+        ));
+    }
+    if !is_terminal(observed) {
+        return Decision::Wait(format!(
+            "{} {} is {}",
+            desired.kind,
+            desired.id,
+            provisioning_state(observed).unwrap_or("busy")
+        ));
+    }
+    if desired.mode == Mode::Adopt || (desired.mode == Mode::Shared && !owner.owns(observed)) {
+        return Decision::Converged;
+    }
+    let drifted = drift(observed, &desired.managed);
+    if drifted.is_empty() {
+        return Decision::Converged;
+    }
+    let (method, body) = match desired.update {
+        UpdateStyle::Patch => {
+            let mut body = super::diff::project(&writable(observed), &desired.managed);
+            merge(&mut body, &desired.managed);
+            ("PATCH", body)
+        }
+        UpdateStyle::MergePut => {
+            let mut body = writable(observed);
+            merge(&mut body, &desired.body);
+            merge(&mut body, &desired.managed);
+            ("PUT", body)
+        }
+    };
+    Decision::Write(Action {
+        verb: Verb::Update,
+        kind: desired.kind,
+        id: desired.id.clone(),
+        method,
+        body: Some(body),
+        reason: format!("drift in {}", drifted.join(", ")),
+        stage,
+    })
+}
+
+/// Fields ARM fills in and never accepts back.
+const READONLY_TOP: &[&str] = &["id", "name", "type", "etag", "systemData", "managedBy"];
+const READONLY_PROPS: &[&str] = &[
+    "provisioningState",
+    "resourceGuid",
+    "ipConfigurations",
+    "ipConfigurationProfiles",
+    "privateEndpoints",
+    "serviceAssociationLinks",
+    "resourceNavigationLinks",
+    "purpose",
+    "networkInterfaces",
+    "subnets",
+    "defaultSecurityRules",
+    "flowLogs",
+    "customDnsConfigs",
+    "virtualNetworkLinkState",
+];
+
+/// The writable part of an observed resource: readonly keys removed at the top and under
+/// `properties`. Inline subnets of a VNet are kept (each stripped the same way, name kept) so a
+/// VNet PUT never drops a subnet.
+pub fn writable(observed: &Value) -> Value {
+    strip(observed, false)
+}
+
+fn strip(observed: &Value, keep_name: bool) -> Value {
+    let mut v = observed.clone();
+    let Value::Object(m) = &mut v else { return v };
+    let is_vnet = m
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Network/virtualNetworks"));
+    for k in READONLY_TOP {
+        if !(keep_name && *k == "name") {
+            m.remove(*k);
+        }
+    }
+    if let Some(Value::Object(p)) = m.get_mut("properties") {
+        let subnets = p.remove("subnets");
+        for k in READONLY_PROPS {
+            p.remove(*k);
+        }
+        if let (true, Some(Value::Array(subnets))) = (is_vnet, subnets) {
+            p.insert("subnets".into(), Value::Array(subnets.iter().map(|s| strip(s, true)).collect()));
+        }
+    }
+    v
+}

@@ -1,0 +1,56 @@
+//! Desired state -> ordered ARM actions. Pure: no I/O.
+//!
+//! Each reconciler builds the [`Desired`] resources of its object (`workspace`, `endpoint`,
+//! `subnet` submodules), pairs them with what a GET observed, and [`decide`]s per resource:
+//! create, update (only when a field moat manages drifted), wait, leave alone, or refuse (the name
+//! is taken by a resource moat does not own). A converged object yields no writes.
+
+pub mod decide;
+pub mod diff;
+pub mod endpoint;
+pub mod ids;
+pub mod ownership;
+pub mod subnet;
+pub mod workspace;
+
+pub use decide::{Decision, Desired, Mode, decide};
+
+use serde::Serialize;
+
+/// One ARM write the plan asks for.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Action {
+    /// Create, Update or Delete.
+    pub verb: Verb,
+    /// Short kind, e.g. `VirtualNetwork`.
+    pub kind: &'static str,
+    /// ARM id of the resource.
+    pub id: String,
+    /// HTTP method the action uses.
+    pub method: &'static str,
+    /// Request body (PUT / PATCH).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+    /// Why: "absent", or the drifted fields.
+    pub reason: String,
+    /// Steps of one stage are independent and may run in parallel; stages run in order.
+    pub stage: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Verb {
+    Create,
+    Update,
+    Delete,
+}
+
+impl std::fmt::Display for Verb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Delete => "delete",
+        })
+    }
+}
