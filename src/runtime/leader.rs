@@ -8,9 +8,10 @@
 //!
 //! kube-lease-manager reports a loss only once it can read the Lease again; while the API server
 //! is unreachable its renew loop backs off (up to 30 s) without telling anyone. The guard
-//! therefore runs its own watchdog: it re-reads the Lease around each renewal and declares the
-//! leadership lost when the last renewal it saw expires (our clock wrote `renewTime`), when the
-//! holder changes, or when the lease manager says so.
+//! therefore runs its own watchdog: it re-reads the Lease after each renewal is due and declares
+//! the leadership lost half a grace period before the last renewal it saw expires (our clock wrote
+//! `renewTime`), when the holder changes, or when the lease manager says so. With the default
+//! 15 s / 5 s timing that leaves 2.5 s between stepping down and the earliest take-over.
 //!
 //! Identity: `POD_NAME`, else the host name plus a random suffix. Namespace: the
 //! `--leader-election-namespace` flag, `POD_NAMESPACE`, the in-cluster service-account
@@ -98,7 +99,8 @@ pub enum LossReason {
     TakenBy(String),
     /// The Lease has no holder any more.
     Released,
-    /// No renewal was confirmed before the last one expired.
+    /// No renewal was confirmed in time: stepped down half a grace period before the lease
+    /// expires for the other replicas (API server unreachable, renewals failing).
     Expired,
 }
 
@@ -168,8 +170,9 @@ pub async fn acquire_with(
         name: lease_name.to_owned(),
         identity: identity.to_owned(),
         grace: Duration::from_secs(timing.grace_secs),
-        // The lease was renewed moments ago, so it is valid for at least `grace` more.
-        deadline: SystemTime::now() + Duration::from_secs(timing.grace_secs),
+        // The lease was renewed moments ago, so it is valid for at least `grace` more; the first
+        // check reads the real renewal time.
+        expiry: SystemTime::now() + Duration::from_secs(timing.grace_secs),
     };
     let manager_rx = rx.clone();
     let handle = tokio::spawn(async move {
@@ -250,29 +253,41 @@ impl Drop for LeaderGuard {
 }
 
 /// Confirms leadership independently of kube-lease-manager's renew loop.
+///
+/// The holder renews at `expiry - grace`. The watchdog reads the Lease shortly after, and steps
+/// down at `expiry - grace / 2` unless it has seen a renewal by then: half a grace before any
+/// other replica may take the lease over (as controller-runtime's renew deadline does).
 struct Watchdog {
     api: Api<Lease>,
     name: String,
     identity: String,
     grace: Duration,
-    /// When the last confirmed renewal expires.
-    deadline: SystemTime,
+    /// When the last confirmed renewal expires for the other replicas.
+    expiry: SystemTime,
 }
 
 impl Watchdog {
+    fn step_down_at(&self) -> SystemTime {
+        self.expiry.checked_sub(self.grace / 2).unwrap_or(self.expiry)
+    }
+
+    fn until(t: SystemTime) -> Duration {
+        t.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
+    }
+
     async fn run(mut self, mut manager: watch::Receiver<bool>) -> LossReason {
         loop {
-            let remaining = self.deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
-            if remaining.is_zero() {
+            let until_step_down = Self::until(self.step_down_at());
+            if until_step_down.is_zero() {
                 return LossReason::Expired;
             }
-            // The holder renews at `deadline - grace`: look half a grace later, then at shrinking
-            // intervals until a renewal shows up or the deadline passes.
-            let nap = if remaining > self.grace {
-                remaining - self.grace / 2
+            let until_renewal = Self::until(self.expiry.checked_sub(self.grace).unwrap_or(self.expiry));
+            let nap = if until_renewal.is_zero() {
+                (until_step_down / 2).max(Duration::from_millis(100))
             } else {
-                (remaining / 2).max(Duration::from_millis(200)).min(remaining)
-            };
+                until_renewal + self.grace / 4
+            }
+            .min(until_step_down);
             tokio::select! {
                 changed = manager.changed() => {
                     if changed.is_err() {
@@ -291,16 +306,16 @@ impl Watchdog {
         }
     }
 
-    /// Reads the Lease; moves the deadline on a confirmed renewal, returns a loss if it sees one.
+    /// Reads the Lease; moves the expiry on a confirmed renewal, returns a loss if it sees one.
     async fn check(&mut self) -> Option<LossReason> {
-        let remaining = self.deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
-        let lease = match tokio::time::timeout(remaining, self.api.get(&self.name)).await {
+        let budget = Self::until(self.step_down_at());
+        let lease = match tokio::time::timeout(budget, self.api.get(&self.name)).await {
             Ok(Ok(lease)) => lease,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, lease = %self.name, "cannot read the leader lease");
                 return None;
             }
-            Err(_) => return None, // Timed out: the next loop turn sees the deadline passed.
+            Err(_) => return None, // Timed out: the next loop turn sees the step-down time passed.
         };
         let spec = lease.spec.unwrap_or_default();
         match spec.holder_identity {
@@ -310,7 +325,7 @@ impl Watchdog {
                 if let (Some(renew), Some(secs)) = (spec.renew_time, spec.lease_duration_seconds) {
                     let secs = u64::try_from(secs).unwrap_or(0);
                     let renewed: SystemTime = renew.0.into();
-                    self.deadline = self.deadline.max(renewed + Duration::from_secs(secs));
+                    self.expiry = self.expiry.max(renewed + Duration::from_secs(secs));
                 }
                 None
             }

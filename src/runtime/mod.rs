@@ -42,9 +42,10 @@ pub use telemetry::TelemetryError;
 /// `terminationGracePeriodSeconds` (30 s) leaves room for releasing the lease after it.
 pub const SIGNAL_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// How long the controllers get after leadership is lost: short, since another replica may
-/// already be reconciling.
-pub const LEADERSHIP_LOST_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the controllers get after leadership is lost before they are dropped mid-flight
+/// (reconcilers are idempotent; the next leader redoes the work). Shorter than half the default
+/// lease grace (2.5 s), the time between stepping down and the earliest take-over.
+pub const LEADERSHIP_LOST_DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The kinds moat reconciles, whose metric series are created at start.
 pub const KINDS: [&str; 3] = ["SecureWorkspace", "PrivateEndpointBinding", "ComputeSubnet"];
