@@ -242,6 +242,15 @@ impl RunArgs {
         Duration::from_secs(self.resync_seconds)
     }
 
+    /// The reconcilers' settings from these flags (the rest keep their defaults).
+    pub fn controller_settings(&self) -> crate::controller::Settings {
+        crate::controller::Settings {
+            allowed_subscriptions: self.allowed_subscriptions.clone(),
+            resync: self.resync(),
+            ..crate::controller::Settings::default()
+        }
+    }
+
     /// Whether moat may act in `subscription_id` (case-insensitive; an empty allow-list allows all).
     pub fn subscription_allowed(&self, subscription_id: &str) -> bool {
         self.allowed_subscriptions.is_empty()
@@ -294,6 +303,9 @@ mod tests {
         assert_eq!(a.credential, CredentialKind::Workload);
         assert_eq!(a.arm_endpoint().as_str(), "https://management.azure.com/");
         assert!(a.subscription_allowed("anything"));
+        let settings = a.controller_settings();
+        assert_eq!(settings.resync, Duration::from_secs(300));
+        assert!(settings.allowed_subscriptions.is_empty());
     }
 
     #[test]

@@ -264,6 +264,20 @@ impl Metrics {
     }
 }
 
+/// The controllers' per-reconcile hook (`controller::run::run(.., Some(Arc::new(metrics.clone())), ..)`):
+/// `moat_reconcile_total`, the duration histogram, and `moat_reconcile_errors_total` with the
+/// error's `metric_label` as `reason`.
+impl crate::controller::run::Observer for Metrics {
+    fn reconciled(&self, kind: &str, ok: bool, duration: Duration, error: Option<&crate::controller::Error>) {
+        if ok {
+            self.observe_reconcile(kind, ReconcileResult::Success, duration);
+        } else {
+            self.observe_reconcile(kind, ReconcileResult::Error, duration);
+            self.reconcile_error(kind, error.map_or("unknown", crate::controller::Error::metric_label));
+        }
+    }
+}
+
 /// Measures one reconcile; see [`Metrics::reconcile_timer`].
 #[derive(Debug)]
 #[must_use = "finish the timer with success() or failure(); dropping it records `aborted`"]
@@ -412,6 +426,19 @@ mod tests {
         m.init_kinds(&["SecureWorkspace"]);
         let text = m.encode_prometheus().expect("encode");
         assert!(text.contains(r#"moat_reconcile_total{kind="SecureWorkspace",result="error"} 0"#), "{text}");
+    }
+
+    #[test]
+    fn controller_observer_records_results_and_reasons() {
+        use crate::controller::run::Observer;
+        let m = Metrics::new();
+        m.reconciled("ComputeSubnet", true, Duration::from_millis(5), None);
+        let err = crate::controller::Error::Credentials("no secret".into());
+        m.reconciled("ComputeSubnet", false, Duration::from_millis(5), Some(&err));
+        let text = m.encode_prometheus().expect("encode");
+        assert!(text.contains(r#"moat_reconcile_total{kind="ComputeSubnet",result="success"} 1"#), "{text}");
+        assert!(text.contains(r#"moat_reconcile_total{kind="ComputeSubnet",result="error"} 1"#), "{text}");
+        assert!(text.contains(r#"moat_reconcile_errors_total{kind="ComputeSubnet",reason="credentials"} 1"#), "{text}");
     }
 
     #[test]

@@ -18,6 +18,11 @@
 //! moat::runtime::run_blocking(args, |ctx| controllers(ctx))
 //! # }
 //! ```
+//!
+//! With the reconcilers of `crate::controller`, `controllers` is
+//! `controller::run::run(context, ctx.args.namespace.clone(), ctx.args.concurrency,
+//! Some(Arc::new(ctx.metrics.clone())), ctx.stopped())`, where `context` is built from
+//! `ctx.client`, `ctx.args.controller_settings()` and an ARM client recording into `ctx.metrics.arm()`.
 
 pub mod config;
 pub mod health;
