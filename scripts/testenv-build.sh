@@ -95,9 +95,16 @@ build "kube-apiserver $k8s_version, kubectl, etcd and testenv" "$src" "$bin" "$k
 
 if [[ -f "$src/helm/go.mod" && "${MOAT_TESTENV_SKIP_HELM:-}" != 1 ]]; then
 	helm_version="$(module_version "$src/helm" helm.sh/helm/v3)"
+	client_go="$(module_version "$src/helm" k8s.io/client-go)"
+	[[ "$client_go" =~ ^v0\.([0-9]+)\. ]] || die "unexpected k8s.io/client-go version $client_go in helm/go.mod"
+	# As helm's Makefile does: its version, and the Kubernetes version that
+	# `helm template` and `helm lint` assume (that of its k8s.io modules).
+	helm_ldflags="-X helm.sh/helm/v3/internal/version.version=$helm_version -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+	for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+		helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=${BASH_REMATCH[1]}"
+	done
 	helm_bin="$cache/helm-$helm_version/bin"
-	build "helm $helm_version" "$src/helm" "$helm_bin" "-X helm.sh/helm/v3/internal/version.version=$helm_version" \
-		helm.sh/helm/v3/cmd/helm
+	build "helm $helm_version" "$src/helm" "$helm_bin" "$helm_ldflags" helm.sh/helm/v3/cmd/helm
 	ln -sfn "$helm_bin/helm" "$bin/helm"
 else
 	rm -f "$bin/helm"

@@ -10,3 +10,4 @@ pub mod emulator;
 pub mod netrules;
 pub mod plan;
 pub mod privatelink;
+pub mod runtime;

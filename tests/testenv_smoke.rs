@@ -185,3 +185,78 @@ async fn rbac_is_enforced() {
         .await
         .expect("listing secrets is allowed once the RoleBinding exists");
 }
+
+#[tokio::test]
+async fn helm_installs_a_chart() {
+    let env = support::testenv::shared().await;
+    if env.helm.is_none() {
+        eprintln!("helm was not built (MOAT_TESTENV_SKIP_HELM=1?): skipping");
+        return;
+    }
+    let ns = env.namespace("helm").await.expect("create namespace");
+    let chart = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(chart.path().join("templates")).expect("create templates/");
+    std::fs::write(
+        chart.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: smoke\nversion: 0.1.0\nkubeVersion: \">=1.36.0-0\"\n",
+    )
+    .expect("write Chart.yaml");
+    std::fs::write(
+        chart.path().join("templates/configmap.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n",
+    )
+    .expect("write the template");
+
+    let out = env
+        .helm(["version", "--short"])
+        .await
+        .expect("run helm version");
+    assert!(
+        out.status.success(),
+        "helm version: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("v3."),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // `helm template` assumes the Kubernetes version of its own k8s.io modules (1.36).
+    let chart_dir = chart.path().to_str().expect("a UTF-8 temp path");
+    let out = env
+        .helm(["template", "smoke", chart_dir])
+        .await
+        .expect("run helm template");
+    assert!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("kube: \"v1.36."),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let out = env
+        .helm(["install", "smoke", chart_dir, "--namespace", &ns])
+        .await
+        .expect("run helm install");
+    assert!(
+        out.status.success(),
+        "helm install: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed = Api::<ConfigMap>::namespaced(env.client(), &ns)
+        .get("smoke")
+        .await
+        .expect("the chart's ConfigMap exists");
+    assert_eq!(
+        installed
+            .data
+            .and_then(|d| d.get("kube").cloned())
+            .as_deref(),
+        Some("v1.36.3")
+    );
+}

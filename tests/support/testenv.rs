@@ -126,7 +126,7 @@ impl TestEnv {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.run(&self.kubectl, args, None).await
+        run(self.command(&self.kubectl, args), None).await
     }
 
     /// Runs kubectl with `input` on its stdin (`apply -f -`).
@@ -135,10 +135,11 @@ impl TestEnv {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.run(&self.kubectl, args, Some(input)).await
+        run(self.command(&self.kubectl, args), Some(input)).await
     }
 
-    /// Runs helm against this control plane; fails with `NotFound` if helm was not built.
+    /// Runs helm against this control plane, with its config, cache and data
+    /// homes in [`TestEnv::dir`]; fails with `NotFound` if helm was not built.
     pub async fn helm<I, S>(&self, args: I) -> io::Result<Output>
     where
         I: IntoIterator<Item = S>,
@@ -150,33 +151,56 @@ impl TestEnv {
                 "helm was not built (see scripts/testenv-build.sh)",
             )
         })?;
-        self.run(helm, args, None).await
+        let home = self.dir.join("helm");
+        let mut command = self.command(helm, args);
+        command
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_DATA_HOME", home.join("data"));
+        run(command, None).await
     }
 
-    async fn run<I, S>(&self, program: &Path, args: I, input: Option<&[u8]>) -> io::Result<Output>
+    /// `program --kubeconfig <ours> args...`
+    fn command<I, S>(&self, program: &Path, args: I) -> tokio::process::Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        use tokio::io::AsyncWriteExt;
+        let mut command = tokio::process::Command::new(program);
+        command.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        command
+    }
+}
 
-        let mut child = tokio::process::Command::new(program)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+/// Runs `command` to completion with `input` (if any) on its stdin, capturing its output.
+async fn run(mut command: tokio::process::Command, input: Option<&[u8]>) -> io::Result<Output> {
+    use tokio::io::AsyncWriteExt;
+
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = command
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdin = child.stdin.take();
+    // Write and read at once: a child may answer before it has read all its input.
+    let write = async move {
+        if let (Some(input), Some(mut stdin)) = (input, stdin) {
             stdin.write_all(input).await?;
-        } // stdin dropped: EOF
-        child.wait_with_output().await
+        } // stdin dropped here: EOF
+        io::Result::Ok(())
+    };
+    let (written, output) = tokio::join!(write, child.wait_with_output());
+    match written {
+        // It exited without reading everything; its output says why.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => output,
+        Err(e) => Err(e),
+        Ok(()) => output,
     }
 }
 

@@ -1,0 +1,372 @@
+//! `moat run` flags: [`RunArgs`].
+//!
+//! Only the flags live here; the reconcilers' wiring turns them into controllers. Every flag has a
+//! default that suits an in-cluster Deployment, so the Helm chart passes only what its values set.
+//! Secrets (the static ARM token) are wrapped in [`SecretToken`], whose `Debug` and `Display` never
+//! show the value, so `?args` is safe to log.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, ValueEnum};
+use url::Url;
+
+/// Environment variable that can carry the static ARM token (emulator only).
+pub const STATIC_TOKEN_ENV: &str = "MOAT_ARM_STATIC_TOKEN";
+
+/// Default lease name for leader election.
+pub const DEFAULT_LEASE_NAME: &str = "moat-leader";
+
+/// Flags of `moat run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Kubeconfig file to use. Without it: KUBECONFIG, ~/.kube/config, then the in-cluster
+    /// service account (`kube::Config::infer`).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// ARM base URL. Defaults to the endpoint of `--cloud`; set it for the emulator or a private cloud.
+    #[arg(long, value_name = "URL")]
+    pub arm_endpoint: Option<Url>,
+
+    /// Azure cloud: selects the default ARM endpoint, the Entra ID authority and the token audience.
+    #[arg(long, value_enum, default_value_t = Cloud::Public)]
+    pub cloud: Cloud,
+
+    /// Subscriptions moat may touch, comma separated. Empty means any. The reconcilers refuse any
+    /// other subscription with a condition.
+    #[arg(long, value_delimiter = ',', value_name = "UUID,...", value_parser = parse_subscription)]
+    pub allowed_subscriptions: Vec<String>,
+
+    /// Steady-state re-read period of every object, in seconds.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub resync_seconds: u64,
+
+    /// Address of the health and metrics server (`/healthz`, `/readyz`, `/metrics`).
+    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR:PORT")]
+    pub metrics_addr: SocketAddr,
+
+    /// Elect a leader through a coordination.k8s.io Lease before reconciling. Turn off
+    /// (`--leader-elect=false`) only for local runs and tests with a single instance.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub leader_elect: bool,
+
+    /// Namespace of the leader-election Lease. Defaults to POD_NAMESPACE, then the in-cluster
+    /// service-account namespace, then `default`.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = DEFAULT_LEASE_NAME, value_name = "NAME")]
+    pub lease_name: String,
+
+    /// Watch only this namespace. Default: all namespaces.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Objects reconciled at the same time, per controller.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Static ARM bearer token, for the emulator only (`--credential static`). Never logged.
+    #[arg(long, env = STATIC_TOKEN_ENV, hide_env_values = true, value_name = "TOKEN")]
+    pub arm_token: Option<SecretToken>,
+
+    /// How moat authenticates to ARM. Explicit: there is no credential chain.
+    #[arg(long, value_enum, default_value_t = CredentialKind::Workload)]
+    pub credential: CredentialKind,
+}
+
+/// Azure clouds with built-in endpoints.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[value(rename_all = "PascalCase")]
+pub enum Cloud {
+    /// Azure public cloud.
+    #[default]
+    Public,
+    /// Azure US Government.
+    UsGov,
+    /// Azure China (21Vianet).
+    China,
+}
+
+impl Cloud {
+    /// ARM base URL of the cloud, with a trailing slash.
+    pub fn arm_endpoint(self) -> Url {
+        let s = match self {
+            Cloud::Public => "https://management.azure.com/",
+            Cloud::UsGov => "https://management.usgovcloudapi.net/",
+            Cloud::China => "https://management.chinacloudapi.cn/",
+        };
+        // The literals are valid URLs; `cloud_urls_parse` checks them.
+        Url::parse(s).unwrap_or_else(|e| panic!("built-in URL {s}: {e}"))
+    }
+
+    /// Entra ID authority host of the cloud.
+    pub fn authority_host(self) -> Url {
+        let s = match self {
+            Cloud::Public => "https://login.microsoftonline.com/",
+            Cloud::UsGov => "https://login.microsoftonline.us/",
+            Cloud::China => "https://login.chinacloudapi.cn/",
+        };
+        Url::parse(s).unwrap_or_else(|e| panic!("built-in URL {s}: {e}"))
+    }
+
+    /// OAuth scope for ARM tokens of the cloud (`{arm endpoint}/.default`).
+    pub fn arm_scope(self) -> String {
+        format!("{}/.default", self.arm_endpoint().as_str().trim_end_matches('/'))
+    }
+}
+
+/// `--log-format`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// `--credential`: where the ARM token comes from.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CredentialKind {
+    /// AKS workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE).
+    #[default]
+    Workload,
+    /// The node's or pod's managed identity (IMDS).
+    Managed,
+    /// A service principal secret (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET).
+    ClientSecret,
+    /// A fixed bearer token from `--arm-token` / MOAT_ARM_STATIC_TOKEN: the emulator only.
+    Static,
+}
+
+/// A bearer token that never shows up in logs, `Debug` output or error messages.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretToken(String);
+
+impl SecretToken {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself; use it only to build an `Authorization` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretToken(<redacted>)")
+    }
+}
+
+impl fmt::Display for SecretToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for SecretToken {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Inconsistent `moat run` flags.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `--credential static` without a token.
+    #[error("--credential static needs --arm-token or {STATIC_TOKEN_ENV}")]
+    MissingStaticToken,
+    /// A static token given with another credential kind: refused so it is never sent by accident.
+    #[error("--arm-token / {STATIC_TOKEN_ENV} is only accepted with --credential static (got --credential {0:?})")]
+    UnexpectedStaticToken(CredentialKind),
+    /// A namespace flag that is not a DNS-1123 label.
+    #[error("{flag} {value:?} is not a valid namespace name (DNS-1123 label)")]
+    InvalidNamespace {
+        /// The flag carrying the value.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// The ARM endpoint must be http(s).
+    #[error("--arm-endpoint {0} must be an http or https URL")]
+    InvalidArmEndpoint(String),
+}
+
+impl RunArgs {
+    /// Checks the flags that clap cannot check one by one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match (self.credential, &self.arm_token) {
+            (CredentialKind::Static, None) => return Err(ConfigError::MissingStaticToken),
+            (CredentialKind::Static, Some(_)) | (_, None) => {}
+            (other, Some(_)) => return Err(ConfigError::UnexpectedStaticToken(other)),
+        }
+        for (flag, value) in [
+            ("--namespace", &self.namespace),
+            ("--leader-election-namespace", &self.leader_election_namespace),
+        ] {
+            if let Some(v) = value
+                && !is_dns1123_label(v)
+            {
+                return Err(ConfigError::InvalidNamespace { flag, value: v.clone() });
+            }
+        }
+        if let Some(u) = &self.arm_endpoint
+            && !matches!(u.scheme(), "http" | "https")
+        {
+            return Err(ConfigError::InvalidArmEndpoint(u.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The ARM base URL: `--arm-endpoint`, else the cloud's.
+    pub fn arm_endpoint(&self) -> Url {
+        self.arm_endpoint.clone().unwrap_or_else(|| self.cloud.arm_endpoint())
+    }
+
+    /// The steady-state resync period.
+    pub fn resync(&self) -> Duration {
+        Duration::from_secs(self.resync_seconds)
+    }
+
+    /// The reconcilers' settings from these flags (the rest keep their defaults).
+    pub fn controller_settings(&self) -> crate::controller::Settings {
+        crate::controller::Settings {
+            allowed_subscriptions: self.allowed_subscriptions.clone(),
+            resync: self.resync(),
+            ..crate::controller::Settings::default()
+        }
+    }
+
+    /// Whether moat may act in `subscription_id` (case-insensitive; an empty allow-list allows all).
+    pub fn subscription_allowed(&self, subscription_id: &str) -> bool {
+        self.allowed_subscriptions.is_empty()
+            || self.allowed_subscriptions.iter().any(|s| s.eq_ignore_ascii_case(subscription_id))
+    }
+}
+
+/// Parses one `--allowed-subscriptions` entry: a subscription id in UUID form, lower-cased.
+fn parse_subscription(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    uuid::Uuid::try_parse(s)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| format!("{s:?} is not a subscription id (UUID such as 00000000-0000-0000-0000-000000000000)"))
+}
+
+/// A DNS-1123 label: what Kubernetes accepts as a namespace name.
+fn is_dns1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("moat").chain(args.iter().copied())).map(|c| c.run)
+    }
+
+    #[test]
+    fn defaults_suit_a_deployment() {
+        // SAFETY-free: the env var is only read, and no test sets it.
+        let a = parse(&[]).expect("defaults parse");
+        assert!(a.leader_elect);
+        assert_eq!(a.lease_name, "moat-leader");
+        assert_eq!(a.resync_seconds, 300);
+        assert_eq!(a.concurrency, 4);
+        assert_eq!(a.metrics_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(a.cloud, Cloud::Public);
+        assert_eq!(a.credential, CredentialKind::Workload);
+        assert_eq!(a.arm_endpoint().as_str(), "https://management.azure.com/");
+        assert!(a.subscription_allowed("anything"));
+        let settings = a.controller_settings();
+        assert_eq!(settings.resync, Duration::from_secs(300));
+        assert!(settings.allowed_subscriptions.is_empty());
+    }
+
+    #[test]
+    fn leader_elect_takes_an_explicit_bool() {
+        assert!(!parse(&["--leader-elect=false"]).expect("parse").leader_elect);
+        assert!(parse(&["--leader-elect"]).expect("parse").leader_elect);
+    }
+
+    #[test]
+    fn cloud_selects_endpoint_unless_overridden() {
+        let a = parse(&["--cloud", "UsGov"]).expect("parse");
+        assert_eq!(a.arm_endpoint().as_str(), "https://management.usgovcloudapi.net/");
+        assert_eq!(a.cloud.arm_scope(), "https://management.usgovcloudapi.net/.default");
+        let a = parse(&["--cloud", "China", "--arm-endpoint", "http://127.0.0.1:9000/"]).expect("parse");
+        assert_eq!(a.arm_endpoint().as_str(), "http://127.0.0.1:9000/");
+    }
+
+    #[test]
+    fn cloud_urls_parse() {
+        for c in Cloud::value_variants() {
+            let _ = c.arm_endpoint();
+            let _ = c.authority_host();
+        }
+    }
+
+    #[test]
+    fn allowed_subscriptions_are_uuids_compared_case_insensitively() {
+        let a = parse(&[
+            "--allowed-subscriptions",
+            "AAAAAAAA-0000-0000-0000-000000000001, 00000000-0000-0000-0000-000000000002",
+        ])
+        .expect("parse");
+        assert_eq!(a.allowed_subscriptions.len(), 2);
+        assert!(a.subscription_allowed("aaaaaaaa-0000-0000-0000-000000000001"));
+        assert!(a.subscription_allowed("00000000-0000-0000-0000-000000000002"));
+        assert!(!a.subscription_allowed("00000000-0000-0000-0000-000000000003"));
+        assert!(parse(&["--allowed-subscriptions", "prod"]).is_err());
+    }
+
+    #[test]
+    fn static_token_only_with_static_credential_and_never_printed() {
+        let a = parse(&["--credential", "static", "--arm-token", "s3cr3t"]).expect("parse");
+        assert_eq!(a.validate(), Ok(()));
+        let debug = format!("{a:?}");
+        assert!(!debug.contains("s3cr3t"), "token leaked into Debug: {debug}");
+        assert_eq!(a.arm_token.as_ref().map(SecretToken::expose), Some("s3cr3t"));
+
+        let a = parse(&["--credential", "static"]).expect("parse");
+        assert_eq!(a.validate(), Err(ConfigError::MissingStaticToken));
+        let a = parse(&["--arm-token", "s3cr3t"]).expect("parse");
+        assert_eq!(a.validate(), Err(ConfigError::UnexpectedStaticToken(CredentialKind::Workload)));
+        assert!(!a.validate().expect_err("refused").to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn bounds_and_namespaces_are_checked() {
+        assert!(parse(&["--concurrency", "0"]).is_err());
+        assert!(parse(&["--resync-seconds", "1"]).is_err());
+        let a = parse(&["--namespace", "Bad_NS"]).expect("parse");
+        assert!(matches!(a.validate(), Err(ConfigError::InvalidNamespace { flag: "--namespace", .. })));
+        let a = parse(&["--credential", "client-secret", "--namespace", "team-a"]).expect("parse");
+        assert_eq!(a.validate(), Ok(()));
+    }
+}

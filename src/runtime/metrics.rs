@@ -1,0 +1,471 @@
+//! Prometheus metrics of the operator.
+//!
+//! [`Metrics`] owns the registry and is a cheap clonable handle (`Arc` inside): put one in the
+//! controllers' context and hand [`Metrics::arm`] to the ARM client. Series:
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `moat_reconcile_total` | counter | `kind`, `result` (`success`, `error`, `aborted`) |
+//! | `moat_reconcile_duration_seconds` | histogram | `kind` |
+//! | `moat_reconcile_errors_total` | counter | `kind`, `reason` |
+//! | `moat_arm_requests_total` | counter | `method`, `resource_type`, `status` |
+//! | `moat_arm_request_duration_seconds` | histogram | `method`, `resource_type` |
+//! | `moat_constraint_findings` | gauge | `kind`, `severity` |
+//! | `moat_leader` | gauge | — (1 while this replica leads, or when election is off) |
+//!
+//! Label values must have a small, bounded set of values: `kind` is the CR kind, `reason` an error
+//! variant name, `resource_type` an ARM type (`Microsoft.Network/privateEndpoints`, see
+//! [`arm_resource_type`]), never a resource id or name.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Content type of [`Metrics::encode_openmetrics`].
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of [`Metrics::encode_prometheus`].
+pub const PROMETHEUS_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Reconcile durations: 10 ms .. ~5 min (ARM long-running operations are polled across reconciles).
+const RECONCILE_BUCKETS: [f64; 12] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0];
+/// ARM request durations: 25 ms .. 60 s.
+const ARM_BUCKETS: [f64; 11] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// How one reconcile ended, the `result` label of `moat_reconcile_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReconcileResult {
+    /// The reconciler returned `Ok`.
+    Success,
+    /// The reconciler returned an error.
+    Error,
+    /// The reconcile future was dropped before it finished (shutdown, leadership lost).
+    Aborted,
+}
+
+impl ReconcileResult {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReconcileResult::Success => "success",
+            ReconcileResult::Error => "error",
+            ReconcileResult::Aborted => "aborted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReconcileLabels {
+    kind: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    kind: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ArmRequestLabels {
+    method: String,
+    resource_type: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ArmDurationLabels {
+    method: String,
+    resource_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    kind: String,
+    severity: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn reconcile_histogram() -> Histogram {
+    Histogram::new(RECONCILE_BUCKETS)
+}
+
+fn arm_histogram() -> Histogram {
+    Histogram::new(ARM_BUCKETS)
+}
+
+/// The ARM series, shared by [`Metrics`] and every [`ArmMetrics`] clone.
+#[derive(Debug)]
+struct ArmFamilies {
+    requests: Family<ArmRequestLabels, Counter>,
+    duration: HistogramFamily<ArmDurationLabels>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    reconciles: Family<ReconcileLabels, Counter>,
+    reconcile_duration: HistogramFamily<KindLabels>,
+    reconcile_errors: Family<ErrorLabels, Counter>,
+    arm: Arc<ArmFamilies>,
+    findings: Family<FindingLabels, Gauge>,
+    leader: Gauge,
+}
+
+/// The operator's metrics: a cheap clonable handle around one registry.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry holding every moat series, all empty.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        registry.register("moat_reconcile", "Reconciles by kind and result", reconciles.clone());
+        let reconcile_duration = HistogramFamily::<KindLabels>::new_with_constructor(reconcile_histogram as fn() -> _);
+        registry.register(
+            "moat_reconcile_duration_seconds",
+            "Duration of one reconcile, in seconds",
+            reconcile_duration.clone(),
+        );
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "moat_reconcile_errors",
+            "Failed reconciles by kind and error reason",
+            reconcile_errors.clone(),
+        );
+        let arm = Arc::new(ArmFamilies {
+            requests: Family::default(),
+            duration: HistogramFamily::new_with_constructor(arm_histogram as fn() -> _),
+        });
+        registry.register(
+            "moat_arm_requests",
+            "Azure Resource Manager requests by method, resource type and HTTP status",
+            arm.requests.clone(),
+        );
+        registry.register(
+            "moat_arm_request_duration_seconds",
+            "Duration of one Azure Resource Manager request, in seconds",
+            arm.duration.clone(),
+        );
+        let findings = Family::<FindingLabels, Gauge>::default();
+        registry.register(
+            "moat_constraint_findings",
+            "Constraint findings currently reported, by object kind and severity",
+            findings.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "moat_leader",
+            "1 while this replica holds the leader lease (or runs without leader election), else 0",
+            leader.clone(),
+        );
+        Self {
+            inner: Arc::new(Inner { registry, reconciles, reconcile_duration, reconcile_errors, arm, findings, leader }),
+        }
+    }
+
+    /// Creates the zero-valued series of `kinds` so that dashboards and `rate()` see them from
+    /// the start (the Prometheus advice for known label values).
+    pub fn init_kinds(&self, kinds: &[&str]) {
+        for kind in kinds {
+            for result in [ReconcileResult::Success, ReconcileResult::Error] {
+                let _ = self.inner.reconciles.get_or_create(&ReconcileLabels {
+                    kind: (*kind).to_owned(),
+                    result: result.as_str().to_owned(),
+                });
+            }
+            let _ = self.inner.reconcile_duration.get_or_create(&KindLabels { kind: (*kind).to_owned() });
+        }
+    }
+
+    /// Starts timing a reconcile of `kind`; finish it with [`ReconcileTimer::success`] or
+    /// [`ReconcileTimer::failure`]. A timer dropped unfinished counts as `aborted`.
+    pub fn reconcile_timer(&self, kind: &str) -> ReconcileTimer {
+        ReconcileTimer { metrics: self.clone(), kind: kind.to_owned(), start: Instant::now(), done: false }
+    }
+
+    /// Records a finished reconcile: `moat_reconcile_total` and the duration histogram.
+    pub fn observe_reconcile(&self, kind: &str, result: ReconcileResult, duration: Duration) {
+        self.inner
+            .reconciles
+            .get_or_create(&ReconcileLabels { kind: kind.to_owned(), result: result.as_str().to_owned() })
+            .inc();
+        self.inner
+            .reconcile_duration
+            .get_or_create(&KindLabels { kind: kind.to_owned() })
+            .observe(duration.as_secs_f64());
+    }
+
+    /// Counts one failed reconcile in `moat_reconcile_errors_total`. [`ReconcileTimer::failure`]
+    /// already calls it: do not call both for the same failure.
+    pub fn reconcile_error(&self, kind: &str, reason: &str) {
+        self.inner
+            .reconcile_errors
+            .get_or_create(&ErrorLabels { kind: kind.to_owned(), reason: reason.to_owned() })
+            .inc();
+    }
+
+    /// The recorder the ARM client calls for each HTTP request.
+    pub fn arm(&self) -> ArmMetrics {
+        ArmMetrics { families: Some(self.inner.arm.clone()) }
+    }
+
+    /// Sets `moat_constraint_findings{kind,severity}` to the current count.
+    pub fn set_constraint_findings(&self, kind: &str, severity: &str, count: u64) {
+        let value = i64::try_from(count).unwrap_or(i64::MAX);
+        self.inner
+            .findings
+            .get_or_create(&FindingLabels { kind: kind.to_owned(), severity: severity.to_owned() })
+            .set(value);
+    }
+
+    /// Sets `moat_leader` to 1 or 0.
+    pub fn set_leader(&self, leading: bool) {
+        self.inner.leader.set(i64::from(leading));
+    }
+
+    /// The current `moat_leader` value.
+    pub fn is_leader(&self) -> bool {
+        self.inner.leader.get() == 1
+    }
+
+    /// The registry in OpenMetrics text (`# EOF` terminated).
+    pub fn encode_openmetrics(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)?;
+        Ok(out)
+    }
+
+    /// The registry in the Prometheus text format 0.0.4.
+    pub fn encode_prometheus(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.inner.registry)?;
+        Ok(out)
+    }
+}
+
+/// The controllers' per-reconcile hook (`controller::run::run(.., Some(Arc::new(metrics.clone())), ..)`):
+/// `moat_reconcile_total`, the duration histogram, and `moat_reconcile_errors_total` with the
+/// error's `metric_label` as `reason`.
+impl crate::controller::run::Observer for Metrics {
+    fn reconciled(&self, kind: &str, ok: bool, duration: Duration, error: Option<&crate::controller::Error>) {
+        if ok {
+            self.observe_reconcile(kind, ReconcileResult::Success, duration);
+        } else {
+            self.observe_reconcile(kind, ReconcileResult::Error, duration);
+            self.reconcile_error(kind, error.map_or("unknown", crate::controller::Error::metric_label));
+        }
+    }
+}
+
+/// Measures one reconcile; see [`Metrics::reconcile_timer`].
+#[derive(Debug)]
+#[must_use = "finish the timer with success() or failure(); dropping it records `aborted`"]
+pub struct ReconcileTimer {
+    metrics: Metrics,
+    kind: String,
+    start: Instant,
+    done: bool,
+}
+
+impl ReconcileTimer {
+    /// Records a successful reconcile.
+    pub fn success(mut self) {
+        self.finish(ReconcileResult::Success);
+    }
+
+    /// Records a failed reconcile and its `reason` (an error variant name, low cardinality).
+    pub fn failure(mut self, reason: &str) {
+        self.metrics.reconcile_error(&self.kind, reason);
+        self.finish(ReconcileResult::Error);
+    }
+
+    fn finish(&mut self, result: ReconcileResult) {
+        if !self.done {
+            self.done = true;
+            self.metrics.observe_reconcile(&self.kind, result, self.start.elapsed());
+        }
+    }
+}
+
+impl Drop for ReconcileTimer {
+    fn drop(&mut self) {
+        self.finish(ReconcileResult::Aborted);
+    }
+}
+
+/// What the ARM client records per HTTP request: a cheap clonable handle.
+///
+/// [`ArmMetrics::disabled`] records nothing (unit tests, tools without a registry).
+#[derive(Clone, Debug, Default)]
+pub struct ArmMetrics {
+    families: Option<Arc<ArmFamilies>>,
+}
+
+impl ArmMetrics {
+    /// A recorder that drops every observation.
+    pub fn disabled() -> Self {
+        Self { families: None }
+    }
+
+    /// Records one ARM request that got an HTTP response.
+    ///
+    /// `method` is the HTTP method (`GET`, `PUT`, ...); `resource_type` the ARM type such as
+    /// `Microsoft.Network/privateEndpoints` (use [`arm_resource_type`] on a resource id), never an
+    /// id; `status` the HTTP status code; `duration` the time until the response headers.
+    pub fn observe(&self, method: &str, resource_type: &str, status: u16, duration: Duration) {
+        self.record(method, resource_type, &status.to_string(), duration);
+    }
+
+    /// Records one ARM request that got no HTTP response (connect error, timeout, TLS):
+    /// `status="error"`.
+    pub fn observe_transport_error(&self, method: &str, resource_type: &str, duration: Duration) {
+        self.record(method, resource_type, "error", duration);
+    }
+
+    fn record(&self, method: &str, resource_type: &str, status: &str, duration: Duration) {
+        let Some(f) = &self.families else { return };
+        f.requests
+            .get_or_create(&ArmRequestLabels {
+                method: method.to_owned(),
+                resource_type: resource_type.to_owned(),
+                status: status.to_owned(),
+            })
+            .inc();
+        f.duration
+            .get_or_create(&ArmDurationLabels { method: method.to_owned(), resource_type: resource_type.to_owned() })
+            .observe(duration.as_secs_f64());
+    }
+}
+
+/// The ARM resource type of a resource id or request path, for the `resource_type` label.
+///
+/// `/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/x`
+/// gives `Microsoft.Network/virtualNetworks/subnets`; a resource-group path gives
+/// `resourceGroups`, a subscription path `subscriptions`; anything else `other`. Query strings
+/// are ignored. Nested providers (extension resources) use the last provider segment.
+pub fn arm_resource_type(id: &str) -> String {
+    let path = id.split(['?', '#']).next().unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(p) = segments.iter().rposition(|s| s.eq_ignore_ascii_case("providers")) {
+        let rest = &segments[p + 1..];
+        if let Some(namespace) = rest.first() {
+            // rest = [Namespace, type, name, childType, childName, ...]: types at odd positions.
+            let types: Vec<&str> = rest.iter().skip(1).step_by(2).copied().collect();
+            if types.is_empty() {
+                return (*namespace).to_owned();
+            }
+            return format!("{namespace}/{}", types.join("/"));
+        }
+    }
+    match segments.as_slice() {
+        [s, _, rg, ..] if s.eq_ignore_ascii_case("subscriptions") && rg.eq_ignore_ascii_case("resourceGroups") => {
+            "resourceGroups".to_owned()
+        }
+        [s, ..] if s.eq_ignore_ascii_case("subscriptions") => "subscriptions".to_owned(),
+        _ => "other".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_series_is_encoded_once_observed() {
+        let m = Metrics::new();
+        m.reconcile_timer("SecureWorkspace").success();
+        m.reconcile_timer("ComputeSubnet").failure("ArmError");
+        drop(m.reconcile_timer("PrivateEndpointBinding"));
+        m.arm().observe("PUT", "Microsoft.Network/privateEndpoints", 201, Duration::from_millis(40));
+        m.arm().observe_transport_error("GET", "resourceGroups", Duration::from_secs(1));
+        m.set_constraint_findings("SecureWorkspace", "error", 2);
+        m.set_leader(true);
+        let text = m.encode_prometheus().expect("encode");
+        for needle in [
+            r#"moat_reconcile_total{kind="SecureWorkspace",result="success"} 1"#,
+            r#"moat_reconcile_total{kind="ComputeSubnet",result="error"} 1"#,
+            r#"moat_reconcile_total{kind="PrivateEndpointBinding",result="aborted"} 1"#,
+            r#"moat_reconcile_errors_total{kind="ComputeSubnet",reason="ArmError"} 1"#,
+            r#"moat_reconcile_duration_seconds_count{kind="SecureWorkspace"} 1"#,
+            r#"moat_arm_requests_total{method="PUT",resource_type="Microsoft.Network/privateEndpoints",status="201"} 1"#,
+            r#"moat_arm_requests_total{method="GET",resource_type="resourceGroups",status="error"} 1"#,
+            r#"moat_arm_request_duration_seconds_bucket{method="PUT",resource_type="Microsoft.Network/privateEndpoints",le="0.05"} 1"#,
+            r#"moat_constraint_findings{kind="SecureWorkspace",severity="error"} 2"#,
+            "moat_leader 1",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+        let om = m.encode_openmetrics().expect("encode");
+        assert!(om.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn init_kinds_creates_zero_series() {
+        let m = Metrics::new();
+        m.init_kinds(&["SecureWorkspace"]);
+        let text = m.encode_prometheus().expect("encode");
+        assert!(text.contains(r#"moat_reconcile_total{kind="SecureWorkspace",result="error"} 0"#), "{text}");
+    }
+
+    #[test]
+    fn controller_observer_records_results_and_reasons() {
+        use crate::controller::run::Observer;
+        let m = Metrics::new();
+        m.reconciled("ComputeSubnet", true, Duration::from_millis(5), None);
+        let err = crate::controller::Error::Credentials("no secret".into());
+        m.reconciled("ComputeSubnet", false, Duration::from_millis(5), Some(&err));
+        let text = m.encode_prometheus().expect("encode");
+        assert!(text.contains(r#"moat_reconcile_total{kind="ComputeSubnet",result="success"} 1"#), "{text}");
+        assert!(text.contains(r#"moat_reconcile_total{kind="ComputeSubnet",result="error"} 1"#), "{text}");
+        assert!(text.contains(r#"moat_reconcile_errors_total{kind="ComputeSubnet",reason="credentials"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn disabled_arm_metrics_is_a_no_op() {
+        ArmMetrics::disabled().observe("GET", "x", 200, Duration::ZERO);
+    }
+
+    #[test]
+    fn resource_types_from_ids() {
+        let sub = "/subscriptions/00000000-0000-0000-0000-000000000000";
+        assert_eq!(
+            arm_resource_type(&format!(
+                "{sub}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/s?api-version=2024-05-01"
+            )),
+            "Microsoft.Network/virtualNetworks/subnets"
+        );
+        assert_eq!(
+            arm_resource_type(&format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe")),
+            "Microsoft.Network/privateEndpoints"
+        );
+        assert_eq!(
+            arm_resource_type(&format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints")),
+            "Microsoft.Network/privateEndpoints"
+        );
+        assert_eq!(arm_resource_type(&format!("{sub}/providers/Microsoft.Network")), "Microsoft.Network");
+        assert_eq!(arm_resource_type(&format!("{sub}/resourceGroups/rg")), "resourceGroups");
+        assert_eq!(arm_resource_type(sub), "subscriptions");
+        assert_eq!(arm_resource_type("https://example/"), "other");
+    }
+}

@@ -1,0 +1,380 @@
+//! The packaging against a real kube-apiserver (tests/support/testenv): the Helm chart and the
+//! kustomize tree render, apply, and give moat's ServiceAccount exactly the access it needs.
+//!
+//! Access is checked with `kubectl auth can-i --as=system:serviceaccount:<ns>:<sa>`, which asks
+//! the apiserver's RBAC authorizer (a SubjectAccessReview), for both what moat must be able to do
+//! and what it must not. The Helm tests need the helm binary that scripts/testenv-build.sh builds;
+//! without it they print a loud SKIPPED message and pass. The kustomize tests only need kubectl.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use support::testenv::TestEnv;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chart() -> PathBuf {
+    repo().join("charts/moat")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn ok(what: &str, out: std::io::Result<Output>) -> String {
+    let out = out.unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(out.status.success(), "{what} failed ({}):\n{}", out.status, text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether helm is there; prints why a test is skipped when it is not.
+fn helm_or_skip(env: &TestEnv, test: &str) -> bool {
+    if env.helm.is_some() {
+        return true;
+    }
+    eprintln!(
+        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+         !!! SKIPPED {test}: no helm binary in the test environment.\n\
+         !!! scripts/testenv-build.sh builds it unless MOAT_TESTENV_SKIP_HELM=1.\n\
+         !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+    );
+    false
+}
+
+/// `helm template` of the chart as release `moat` in `namespace` with extra `--set`s.
+async fn helm_template(env: &TestEnv, namespace: &str, sets: &[&str]) -> String {
+    let mut args: Vec<String> = vec!["template".into(), "moat".into(), chart().display().to_string()];
+    args.extend(["--namespace".into(), namespace.into()]);
+    for s in sets {
+        args.extend(["--set".into(), (*s).into()]);
+    }
+    ok("helm template", env.helm(&args).await)
+}
+
+async fn apply(env: &TestEnv, manifests: &str) {
+    ok(
+        "kubectl apply",
+        env.kubectl_with_stdin(["apply", "--server-side", "--force-conflicts", "-f", "-"], manifests.as_bytes()).await,
+    );
+}
+
+async fn apply_crds(env: &TestEnv) {
+    let dir = chart().join("crds");
+    ok(
+        "kubectl apply CRDs",
+        env.kubectl(["apply", "--server-side", "--force-conflicts", "-f", &dir.display().to_string()]).await,
+    );
+}
+
+/// Parses a multi-document YAML stream into its non-empty documents.
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(yaml)
+        .unwrap_or_else(|e| panic!("rendered manifests are not YAML: {e}\n{yaml}"))
+        .into_iter()
+        .filter(|d| d.is_object())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+/// One `kubectl auth can-i` question and the answer moat's RBAC must give.
+#[derive(Clone, Debug)]
+struct Check {
+    verb: &'static str,
+    /// `resource.group` or `resource.group/name`.
+    resource: String,
+    subresource: Option<&'static str>,
+    namespace: String,
+    allowed: bool,
+}
+
+fn check(verb: &'static str, resource: &str, namespace: &str, allowed: bool) -> Check {
+    Check { verb, resource: resource.into(), subresource: None, namespace: namespace.into(), allowed }
+}
+
+fn sub(verb: &'static str, resource: &str, subresource: &'static str, namespace: &str, allowed: bool) -> Check {
+    Check { subresource: Some(subresource), ..check(verb, resource, namespace, allowed) }
+}
+
+const MOAT_KINDS: [&str; 3] = ["secureworkspaces.moat.dev", "privateendpointbindings.moat.dev", "computesubnets.moat.dev"];
+const LEASES: &str = "leases.coordination.k8s.io";
+
+/// What moat needs in `watched` (objects) with its lease `lease` in `lease_ns`, and what it must
+/// never be able to do there or in `elsewhere`.
+fn moat_access(watched: &str, lease_ns: &str, lease: &str, elsewhere: &str) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for kind in MOAT_KINDS {
+        for verb in ["get", "list", "watch", "patch", "update"] {
+            checks.push(check(verb, kind, watched, true));
+        }
+        checks.push(sub("patch", kind, "status", watched, true));
+        checks.push(sub("update", kind, "status", watched, true));
+        checks.push(sub("update", kind, "finalizers", watched, true));
+    }
+    checks.extend([
+        check("create", "privateendpointbindings.moat.dev", watched, true),
+        check("delete", "privateendpointbindings.moat.dev", watched, true),
+        check("create", "events.events.k8s.io", watched, true),
+        check("patch", "events.events.k8s.io", watched, true),
+        check("get", "secrets", watched, true),
+        check("create", LEASES, lease_ns, true),
+        check("get", &format!("{LEASES}/{lease}"), lease_ns, true),
+        check("update", &format!("{LEASES}/{lease}"), lease_ns, true),
+        check("patch", &format!("{LEASES}/{lease}"), lease_ns, true),
+        // Must not:
+        check("create", "secureworkspaces.moat.dev", watched, false),
+        check("delete", "secureworkspaces.moat.dev", watched, false),
+        check("create", "computesubnets.moat.dev", watched, false),
+        check("delete", "computesubnets.moat.dev", watched, false),
+        check("deletecollection", "privateendpointbindings.moat.dev", watched, false),
+        check("delete", "secrets", watched, false),
+        check("list", "secrets", watched, false),
+        check("watch", "secrets", watched, false),
+        check("create", "secrets", watched, false),
+        check("update", "secrets", watched, false),
+        check("list", "pods", watched, false),
+        check("get", "pods", watched, false),
+        check("get", "configmaps", watched, false),
+        check("delete", "events.events.k8s.io", watched, false),
+        check("update", &format!("{LEASES}/{lease}"), elsewhere, false),
+        check("create", LEASES, elsewhere, false),
+        check("update", &format!("{LEASES}/someone-elses-lease"), lease_ns, false),
+        check("delete", &format!("{LEASES}/{lease}"), lease_ns, false),
+        check("create", "customresourcedefinitions.apiextensions.k8s.io", watched, false),
+        check("create", "clusterrolebindings.rbac.authorization.k8s.io", watched, false),
+        check("create", "rolebindings.rbac.authorization.k8s.io", watched, false),
+        check("impersonate", "serviceaccounts", watched, false),
+    ]);
+    checks
+}
+
+async fn can_i(env: &TestEnv, user: &str, c: &Check) -> Result<bool, String> {
+    let mut args = vec!["auth".to_owned(), "can-i".into(), c.verb.into(), c.resource.clone()];
+    if let Some(s) = c.subresource {
+        args.push(format!("--subresource={s}"));
+    }
+    args.extend(["-n".into(), c.namespace.clone(), format!("--as={user}")]);
+    let out = env.kubectl(&args).await.map_err(|e| format!("run kubectl: {e}"))?;
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("kubectl {}: {}", args.join(" "), text(&out))),
+    }
+}
+
+/// Asks every check (8 at a time) and fails with the full list of wrong answers.
+async fn assert_access(env: &TestEnv, user: &str, checks: &[Check]) {
+    // New bindings reach the authorizer through an informer: wait for the first grant.
+    let first = checks.iter().find(|c| c.allowed).expect("at least one allowed check");
+    support::eventually(Duration::from_secs(15), || async {
+        match can_i(env, user, first).await {
+            Ok(true) => Ok(()),
+            other => Err(format!("{first:?}: {other:?}")),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{user} never got its first permission: {e}"));
+
+    let answers: Vec<(Check, Result<bool, String>)> = futures::stream::iter(checks.iter().cloned())
+        .map(|c| async move {
+            let answer = can_i(env, user, &c).await;
+            (c, answer)
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let wrong: Vec<String> = answers
+        .iter()
+        .filter(|(c, a)| a.as_ref().ok() != Some(&c.allowed))
+        .map(|(c, a)| {
+            format!(
+                "{} {}{} -n {}: want {}, got {a:?}",
+                c.verb,
+                c.resource,
+                c.subresource.map(|s| format!(" --subresource={s}")).unwrap_or_default(),
+                c.namespace,
+                if c.allowed { "yes" } else { "no" },
+            )
+        })
+        .collect();
+    assert!(wrong.is_empty(), "RBAC of {user} is wrong for {} of {} checks:\n  {}", wrong.len(), answers.len(), wrong.join("\n  "));
+}
+
+#[tokio::test]
+async fn chart_rbac_grants_exactly_what_moat_needs() {
+    let env = support::testenv::shared().await;
+    if !helm_or_skip(env, "chart_rbac_grants_exactly_what_moat_needs") {
+        return;
+    }
+    let ns = env.namespace("moat-chart").await.expect("namespace");
+    let other = env.namespace("other").await.expect("namespace");
+    apply_crds(env).await;
+    let rendered = helm_template(env, &ns, &[]).await;
+    apply(env, &rendered).await;
+
+    let docs = documents(&rendered);
+    let sa = find(&docs, "ServiceAccount");
+    assert_eq!(sa.len(), 1);
+    let sa_name = sa[0]["metadata"]["name"].as_str().expect("sa name");
+    let user = format!("system:serviceaccount:{ns}:{sa_name}");
+    // Cluster-wide: the objects may live in any namespace, the lease only in the release namespace.
+    let mut checks = moat_access(&ns, &ns, "moat-leader", &other);
+    checks.extend(moat_access(&other, &ns, "moat-leader", &other).into_iter().filter(|c| c.namespace == other));
+    assert_access(env, &user, &checks).await;
+}
+
+#[tokio::test]
+async fn chart_with_watch_namespace_grants_access_there_only() {
+    let env = support::testenv::shared().await;
+    if !helm_or_skip(env, "chart_with_watch_namespace_grants_access_there_only") {
+        return;
+    }
+    let ns = env.namespace("moat-scoped").await.expect("namespace");
+    let watched = env.namespace("team-a").await.expect("namespace");
+    let other = env.namespace("team-b").await.expect("namespace");
+    apply_crds(env).await;
+    let rendered = helm_template(env, &ns, &[&format!("watchNamespace={watched}"), "leaderElection.leaseName=scoped"]).await;
+    let docs = documents(&rendered);
+    assert!(find(&docs, "ClusterRoleBinding").is_empty(), "watchNamespace must not bind cluster-wide");
+    let bindings = find(&docs, "RoleBinding");
+    assert!(bindings.iter().any(|b| b["metadata"]["namespace"] == watched.as_str() && b["roleRef"]["kind"] == "ClusterRole"));
+    apply(env, &rendered).await;
+    assert!(
+        rendered.contains(&format!("--namespace={watched}")),
+        "the Deployment passes --namespace:\n{rendered}"
+    );
+
+    let user = format!("system:serviceaccount:{ns}:moat");
+    let mut checks = moat_access(&watched, &ns, "scoped", &other);
+    checks.extend([
+        check("get", "secureworkspaces.moat.dev", &other, false),
+        check("list", "secureworkspaces.moat.dev", &other, false),
+        check("get", "secrets", &other, false),
+        check("get", "secrets", &ns, false),
+        check("create", "events.events.k8s.io", &other, false),
+    ]);
+    assert_access(env, &user, &checks).await;
+}
+
+#[tokio::test]
+async fn chart_renders_deterministically_with_hardened_pod_and_options() {
+    let env = support::testenv::shared().await;
+    if !helm_or_skip(env, "chart_renders_deterministically_with_hardened_pod_and_options") {
+        return;
+    }
+    ok("helm lint", env.helm(["lint", "--strict", &chart().display().to_string()]).await);
+    let sets = [
+        "azure.workloadIdentity.clientId=11111111-2222-3333-4444-555555555555",
+        "metrics.serviceMonitor.enabled=true",
+        "allowedSubscriptions={00000000-0000-0000-0000-000000000001,00000000-0000-0000-0000-000000000002}",
+        "armEndpoint=http://127.0.0.1:9000",
+        "watchNamespace=ml",
+    ];
+    let a = helm_template(env, "moat-system", &sets).await;
+    let b = helm_template(env, "moat-system", &sets).await;
+    assert_eq!(a, b, "two renders differ: the chart must be deterministic for Argo CD");
+    assert!(!a.contains("helm.sh/hook"), "no hooks");
+
+    let docs = documents(&a);
+    let sa = find(&docs, "ServiceAccount")[0];
+    assert_eq!(sa["metadata"]["annotations"]["azure.workload.identity/client-id"], "11111111-2222-3333-4444-555555555555");
+    assert_eq!(find(&docs, "ServiceMonitor").len(), 1);
+    let deploy = find(&docs, "Deployment")[0];
+    let pod = &deploy["spec"]["template"];
+    assert_eq!(pod["metadata"]["labels"]["azure.workload.identity/use"], "true");
+    assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["spec"]["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let env_names: Vec<&str> = c["env"].as_array().expect("env").iter().filter_map(|e| e["name"].as_str()).collect();
+    assert!(env_names.contains(&"POD_NAME") && env_names.contains(&"POD_NAMESPACE"), "{env_names:?}");
+    let args: Vec<&str> = c["args"].as_array().expect("args").iter().filter_map(Value::as_str).collect();
+    for want in [
+        "run",
+        "--leader-elect=true",
+        "--leader-election-namespace=moat-system",
+        "--arm-endpoint=http://127.0.0.1:9000",
+        "--allowed-subscriptions=00000000-0000-0000-0000-000000000001,00000000-0000-0000-0000-000000000002",
+        "--namespace=ml",
+        "--resync-seconds=300",
+    ] {
+        assert!(args.contains(&want), "missing {want} in {args:?}");
+    }
+
+    // The default render has no ServiceMonitor and no workload-identity label.
+    let plain = documents(&helm_template(env, "moat-system", &[]).await);
+    assert!(find(&plain, "ServiceMonitor").is_empty());
+    assert!(find(&plain, "Deployment")[0]["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"].is_null());
+}
+
+#[tokio::test]
+async fn chart_values_schema_rejects_bad_values() {
+    let env = support::testenv::shared().await;
+    if !helm_or_skip(env, "chart_values_schema_rejects_bad_values") {
+        return;
+    }
+    for bad in ["cloud=Mars", "resyncSeconds=1", "logFormat=xml", "allowedSubscriptions={prod}", "typo=1"] {
+        let out = env
+            .helm(["template", "moat", &chart().display().to_string(), "--set", bad])
+            .await
+            .expect("run helm");
+        assert!(!out.status.success(), "helm accepted --set {bad}");
+    }
+    let out = env
+        .helm(["template", "moat", &chart().display().to_string(), "--set", "leaderElection.enabled=false", "--set", "replicaCount=2"])
+        .await
+        .expect("run helm");
+    assert!(!out.status.success(), "two replicas without leader election must be refused");
+}
+
+/// The kustomize tree: renders with the testenv's kubectl, applies, and grants the same access.
+#[tokio::test]
+async fn kustomize_default_renders_applies_and_grants_moat_access() {
+    let env = support::testenv::shared().await;
+    let rendered = ok(
+        "kubectl kustomize config/default",
+        env.kubectl(["kustomize", &repo().join("config/default").display().to_string()]).await,
+    );
+    let docs = documents(&rendered);
+    assert_eq!(find(&docs, "CustomResourceDefinition").len(), 3);
+    let deploy = find(&docs, "Deployment")[0];
+    assert_eq!(deploy["metadata"]["namespace"], "moat-system");
+    assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["image"], "moat:0.1.0");
+    apply(env, &rendered).await;
+
+    let other = env.namespace("kustomize-other").await.expect("namespace");
+    let checks = moat_access(&other, "moat-system", "moat-leader", &other);
+    assert_access(env, "system:serviceaccount:moat-system:moat", &checks).await;
+}
+
+/// `config/rbac` and the chart grant the same rules.
+#[tokio::test]
+async fn kustomize_rbac_matches_the_chart() {
+    let env = support::testenv::shared().await;
+    if !helm_or_skip(env, "kustomize_rbac_matches_the_chart") {
+        return;
+    }
+    let chart_docs = documents(&helm_template(env, "moat-system", &[]).await);
+    let kustomize_docs = documents(&ok(
+        "kubectl kustomize config/rbac",
+        env.kubectl(["kustomize", &repo().join("config/rbac").display().to_string()]).await,
+    ));
+    for kind in ["ClusterRole", "Role"] {
+        let from_chart = &find(&chart_docs, kind)[0]["rules"];
+        let from_kustomize = &find(&kustomize_docs, kind)[0]["rules"];
+        assert_eq!(from_chart, from_kustomize, "{kind} rules differ between charts/moat and config/rbac");
+    }
+}
