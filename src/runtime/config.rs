@@ -41,8 +41,26 @@ pub struct RunArgs {
     pub allowed_subscriptions: Vec<String>,
 
     /// Steady-state re-read period of every object, in seconds.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub resync_seconds: u64,
+
+    /// Requeue interval, in seconds, while an object is still converging.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub retry_seconds: u64,
+
+    /// Interval, in seconds, between reads of a resource that another operation holds.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub busy_poll_seconds: u64,
+
+    /// Longest a reconcile waits on Azure operations before requeueing, in seconds; the
+    /// operations stay recorded in status and are resumed, never started again.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub operation_budget_seconds: u64,
+
+    /// Microsoft Entra tenant for the key vaults moat creates when a SecureWorkspace sets no
+    /// `spec.tenantId`. Defaults to AZURE_TENANT_ID.
+    #[arg(long, env = "AZURE_TENANT_ID", value_name = "UUID")]
+    pub tenant_id: Option<String>,
 
     /// Address of the health and metrics server (`/healthz`, `/readyz`, `/metrics`).
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR:PORT")]
@@ -247,7 +265,9 @@ impl RunArgs {
         crate::controller::Settings {
             allowed_subscriptions: self.allowed_subscriptions.clone(),
             resync: self.resync(),
-            ..crate::controller::Settings::default()
+            retry: Duration::from_secs(self.retry_seconds),
+            busy_poll: Duration::from_secs(self.busy_poll_seconds),
+            operation_budget: Duration::from_secs(self.operation_budget_seconds),
         }
     }
 
