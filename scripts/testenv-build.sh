@@ -7,9 +7,9 @@
 #   ${MOAT_CACHE:-$HOME/.cache/moat}/testenv/helm-<version>/bin/helm (linked as bin/helm)
 #
 # A build is skipped when its binaries exist and the hash of its inputs (go.mod,
-# go.sum, Go sources, Go version) matches the one stored beside them. Go's own
-# module and build caches make a rebuild fast too. Progress goes to stderr; the
-# bin dir is printed on stdout at the end.
+# go.sum, Go sources, Go version, linker flags) matches the one stored beside
+# them. Go's own module and build caches make a rebuild fast too. Progress goes
+# to stderr; the bin dir is printed on stdout at the end.
 #
 # MOAT_TESTENV_SKIP_HELM=1 skips helm.
 set -euo pipefail
@@ -59,18 +59,22 @@ build() {
 		return
 	fi
 	say "building $name into $out (the first build takes several minutes)"
-	local start=$SECONDS tmp
+	local start=$SECONDS
 	mkdir -p "$(dirname "$out")"
-	tmp="$(mktemp -d "$out.tmp.XXXXXX")"
-	if ! (cd "$dir" && go build -trimpath -ldflags="$ldflags" -o "$tmp/" "$@"); then
-		rm -rf "$tmp"
-		die "building $name failed"
-	fi
-	printf '%s\n' "$hash" >"$tmp/.inputs-hash"
+	partial="$(mktemp -d "$out.tmp.XXXXXX")"
+	(cd "$dir" && go build -trimpath -ldflags="$ldflags" -o "$partial/" "$@") || die "building $name failed"
+	printf '%s\n' "$hash" >"$partial/.inputs-hash"
 	rm -rf "$out"
-	mv "$tmp" "$out"
+	mv "$partial" "$out"
+	partial=""
 	say "built $name in $((SECONDS - start)) s"
 }
+
+# A build in progress goes to a temporary folder, removed if the script stops early.
+partial=""
+trap '[[ -z "$partial" ]] || rm -rf "$partial"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 mkdir -p "$cache"
 # One build at a time: parallel test binaries may all call this script.

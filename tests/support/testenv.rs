@@ -27,7 +27,7 @@
 //! and Deployments get no Pods.
 
 use std::ffi::OsStr;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -274,7 +274,7 @@ fn launch() -> Result<(Ready, (Child, ChildStdin)), String> {
         return Err("the launcher's pipes were not set up".to_owned());
     };
 
-    // Keep draining the launcher's stderr so it never blocks on it; keep the text for errors.
+    // Keep draining the launcher's stderr so it never blocks on it.
     let log = Arc::new(Mutex::new(String::new()));
     let stderr_thread = drain(stderr, log.clone());
     let (line_tx, line_rx) = mpsc::channel();
@@ -331,13 +331,19 @@ fn build() -> Result<PathBuf, String> {
         .ok_or_else(|| format!("{} printed no bin dir", script.display()))
 }
 
-/// Reads `from` to its end on a thread, appending the text to `into`.
+/// Reads the launcher's stderr to its end on a thread, passing it on to this
+/// process's stderr (past the test harness's capture, so that a server that
+/// dies mid-test is reported) and keeping its start in `into` for errors.
 fn drain(from: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> JoinHandle<()> {
+    const KEEP: usize = 64 * 1024;
     std::thread::spawn(move || {
         let mut reader = BufReader::new(from);
         let mut line = String::new();
         while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
-            if let Ok(mut text) = into.lock() {
+            let _ = io::stderr().write_all(line.as_bytes());
+            if let Ok(mut text) = into.lock()
+                && text.len() < KEEP
+            {
                 text.push_str(&line);
             }
             line.clear();
