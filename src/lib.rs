@@ -1,2 +1,3 @@
 //! moat: a Kubernetes operator that converges a network-isolated Azure Machine Learning workspace.
 pub mod api;
+pub mod azure;
