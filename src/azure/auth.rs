@@ -21,7 +21,7 @@ use azure_identity::{
 use tokio::sync::Mutex;
 
 use super::cloud::AzureCloud;
-use super::error::{ArmError, Result};
+use super::error::{ArmError, ArmErrorKind, Result};
 
 /// Supplies ARM bearer tokens.
 #[async_trait]
@@ -127,10 +127,10 @@ impl fmt::Debug for AzureIdentityToken {
 }
 
 fn auth_err(what: &str, e: azure_core::Error) -> ArmError {
-    ArmError::Auth {
+    ArmError::from(ArmErrorKind::Auth {
         message: format!("{what}: {e}"),
         source: Some(Box::new(e)),
-    }
+    })
 }
 
 impl AzureIdentityToken {
@@ -178,7 +178,7 @@ impl AzureIdentityToken {
             }
             CredentialConfig::ClientSecret { tenant_id, client_id } => {
                 let secret = client_secret.ok_or_else(|| {
-                    ArmError::Config("client-secret credential configured but no secret was supplied".into())
+                    ArmError::config("client-secret credential configured but no secret was supplied")
                 })?;
                 let options = ClientSecretCredentialOptions {
                     client_options: Self::client_options(cloud),

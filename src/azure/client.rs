@@ -29,7 +29,7 @@ use url::Url;
 use super::api_versions;
 use super::auth::TokenSource;
 use super::cloud::AzureCloud;
-use super::error::{ArmError, ArmErrorBody, Result, excerpt};
+use super::error::{ArmError, ArmErrorKind, ArmErrorBody, Result, excerpt};
 use super::id::ResourceId;
 use super::locks::KeyedLocks;
 use super::lro::{
@@ -151,23 +151,23 @@ impl Raw {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        serde_json::from_slice(&self.body).map(Some).map_err(|source| ArmError::Decode {
+        serde_json::from_slice(&self.body).map(Some).map_err(|source| ArmError::from(ArmErrorKind::Decode {
             what: "JSON".into(),
             url: self.url.clone(),
             excerpt: excerpt(&self.body),
             source,
-        })
+        }))
     }
 }
 
 fn decode<T: DeserializeOwned>(value: serde_json::Value, url: &str) -> Result<T> {
     let text = value.to_string();
-    serde_json::from_value(value).map_err(|source| ArmError::Decode {
+    serde_json::from_value(value).map_err(|source| ArmError::from(ArmErrorKind::Decode {
         what: std::any::type_name::<T>().into(),
         url: url.to_string(),
         excerpt: excerpt(text.as_bytes()),
         source,
-    })
+    }))
 }
 
 struct Inner {
@@ -234,18 +234,18 @@ impl ArmClient {
     /// A client with an injected [`Sleeper`] (tests use [`crate::azure::RecordingSleeper`]).
     pub fn with_sleeper(config: ArmClientConfig, token: Arc<dyn TokenSource>, sleeper: Arc<dyn Sleeper>) -> Result<Self> {
         if config.max_concurrency_per_subscription == 0 {
-            return Err(ArmError::Config("maxConcurrencyPerSubscription must be at least 1".into()));
+            return Err(ArmError::config("maxConcurrencyPerSubscription must be at least 1"));
         }
         let base = config.cloud.arm_endpoint();
         if base.cannot_be_a_base() {
-            return Err(ArmError::Config(format!("ARM endpoint {base} cannot be a base URL")));
+            return Err(ArmError::config(format!("ARM endpoint {base} cannot be a base URL")));
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.request_timeout)
             .user_agent(config.user_agent.clone())
             .build()
-            .map_err(|e| ArmError::Config(format!("building the HTTP client: {e}")))?;
+            .map_err(|e| ArmError::config(format!("building the HTTP client: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 base,
@@ -303,7 +303,7 @@ impl ArmClient {
     fn path_url<'a>(&self, segments: impl IntoIterator<Item = &'a str>, api_version: &str) -> Result<Url> {
         let mut url = self.inner.base.clone();
         url.path_segments_mut()
-            .map_err(|_| ArmError::Config(format!("ARM endpoint {} cannot be a base URL", self.inner.base)))?
+            .map_err(|_| ArmError::config(format!("ARM endpoint {} cannot be a base URL", self.inner.base)))?
             .pop_if_empty()
             .extend(segments);
         url.query_pairs_mut().append_pair("api-version", api_version);
@@ -315,15 +315,15 @@ impl ArmClient {
     /// leaves for another host.
     fn vet_url(&self, raw: &str) -> Result<Url> {
         let base = &self.inner.base;
-        let url = base.join(raw).map_err(|e| ArmError::Protocol(format!("invalid poll URL '{raw}': {e}")))?;
+        let url = base.join(raw).map_err(|e| ArmError::protocol(format!("invalid poll URL '{raw}': {e}")))?;
         let same = url.scheme() == base.scheme()
             && url.host_str().map(str::to_ascii_lowercase) == base.host_str().map(str::to_ascii_lowercase)
             && url.port_or_known_default() == base.port_or_known_default();
         if !same {
-            return Err(ArmError::UntrustedUrl {
+            return Err(ArmError::from(ArmErrorKind::UntrustedUrl {
                 url: url.to_string(),
                 expected: base.to_string(),
-            });
+            }));
         }
         Ok(url)
     }
@@ -331,14 +331,14 @@ impl ArmClient {
     fn api_version_of(id: &ResourceId) -> Result<&'static str> {
         let t = id.resource_type();
         api_versions::for_type(&t)
-            .ok_or_else(|| ArmError::Config(format!("{t} is not a resource type moat manages (no api-version in the table)")))
+            .ok_or_else(|| ArmError::config(format!("{t} is not a resource type moat manages (no api-version in the table)")))
     }
 
     fn check_type<R: ArmResource>(id: &ResourceId) -> Result<()> {
         if id.is_type(R::RESOURCE_TYPE) {
             Ok(())
         } else {
-            Err(ArmError::Config(format!(
+            Err(ArmError::config(format!(
                 "{id} is a {}, not a {}",
                 id.resource_type(),
                 R::RESOURCE_TYPE
@@ -350,7 +350,7 @@ impl ArmClient {
         if cond.is_empty() || R::SUPPORTS_IF_MATCH {
             Ok(())
         } else {
-            Err(ArmError::Config(format!(
+            Err(ArmError::config(format!(
                 "{} does not honour If-Match/If-None-Match; writes are serialised per parent instead",
                 R::RESOURCE_TYPE
             )))
@@ -408,7 +408,7 @@ impl ArmClient {
                 let _permit = permits
                     .acquire()
                     .await
-                    .map_err(|_| ArmError::Config("concurrency semaphore closed".into()))?;
+                    .map_err(|_| ArmError::config("concurrency semaphore closed"))?;
                 self.send_once(&method, &url, body, cond).await
             };
             let err = match result {
@@ -457,11 +457,11 @@ impl ArmClient {
         }
         inner.counters.requests.fetch_add(1, Ordering::Relaxed);
         let t0 = std::time::Instant::now();
-        let transport = |source: reqwest::Error| ArmError::Transport {
+        let transport = |source: reqwest::Error| ArmError::from(ArmErrorKind::Transport {
             method: method.clone(),
             url: url.to_string(),
             source,
-        };
+        });
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status();
         let headers = resp.headers().clone();
@@ -485,7 +485,7 @@ impl ArmClient {
             });
         }
         let error = ArmErrorBody::parse(&bytes);
-        Err(ArmError::Http {
+        Err(ArmError::from(ArmErrorKind::Http {
             method: method.clone(),
             url: url.to_string(),
             status: status.as_u16(),
@@ -493,7 +493,7 @@ impl ArmClient {
             error,
             request_id,
             retry_after: parse_retry_after(&headers, jiff::Timestamp::now()),
-        })
+        }))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -539,18 +539,18 @@ impl ArmClient {
         match types.as_slice() {
             [top] => {
                 if scope.provider().is_some() {
-                    return Err(ArmError::Config(format!("{} is listed in a resource group, not under {scope}", R::RESOURCE_TYPE)));
+                    return Err(ArmError::config(format!("{} is listed in a resource group, not under {scope}", R::RESOURCE_TYPE)));
                 }
                 segments.extend(["providers", ns, top]);
             }
             [.., last] => {
                 let parent_type = R::RESOURCE_TYPE.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
                 if !scope.is_type(parent_type) {
-                    return Err(ArmError::Config(format!("{} is listed under a {parent_type}, not {scope}", R::RESOURCE_TYPE)));
+                    return Err(ArmError::config(format!("{} is listed under a {parent_type}, not {scope}", R::RESOURCE_TYPE)));
                 }
                 segments.push(last);
             }
-            [] => return Err(ArmError::Config(format!("bad resource type {}", R::RESOURCE_TYPE))),
+            [] => return Err(ArmError::config(format!("bad resource type {}", R::RESOURCE_TYPE))),
         }
         let mut url = self.path_url(segments, R::API_VERSION)?;
         let mut out = Vec::new();
@@ -604,17 +604,17 @@ impl ArmClient {
                     ..Default::default()
                 };
                 Err(if state == ProvisioningState::Canceled {
-                    ArmError::LroCanceled {
+                    ArmError::from(ArmErrorKind::LroCanceled {
                         operation: op,
                         resource_id: id.clone(),
                         error: Some(error),
-                    }
+                    })
                 } else {
-                    ArmError::LroFailed {
+                    ArmError::from(ArmErrorKind::LroFailed {
                         operation: op,
                         resource_id: id.clone(),
                         error,
-                    }
+                    })
                 })
             }
             Initial::Poll {
@@ -662,7 +662,7 @@ impl ArmClient {
             body.to_mut().keep_children(&current);
         }
         let bytes = serde_json::to_vec(&*body)
-            .map_err(|e| ArmError::Config(format!("serializing the PUT body for {id}: {e}")))?;
+            .map_err(|e| ArmError::config(format!("serializing the PUT body for {id}: {e}")))?;
         let s = self
             .begin_write(LroOperation::Put, id, B::Resource::API_VERSION, Some(bytes), cond)
             .await?;
@@ -718,7 +718,7 @@ impl ArmClient {
         Self::check_type::<B::Resource>(id)?;
         Self::check_conditions::<B::Resource>(cond)?;
         let bytes = serde_json::to_vec(body)
-            .map_err(|e| ArmError::Config(format!("serializing the PATCH body for {id}: {e}")))?;
+            .map_err(|e| ArmError::config(format!("serializing the PATCH body for {id}: {e}")))?;
         let s = self
             .begin_write(LroOperation::Patch, id, B::Resource::API_VERSION, Some(bytes), cond)
             .await?;
@@ -792,7 +792,7 @@ impl ArmClient {
     async fn finish<R: DeserializeOwned>(&self, s: Submitted<R>, id: &ResourceId) -> Result<R> {
         match self.wait(s).await? {
             Some(r) => Ok(r),
-            None => Err(ArmError::Protocol(format!("the write of {id} succeeded but returned no resource"))),
+            None => Err(ArmError::protocol(format!("the write of {id} succeeded but returned no resource"))),
         }
     }
 
@@ -828,10 +828,10 @@ impl ArmClient {
                 PollStatus::Pending { retry_after, token: next } => {
                     let waited = already + sleeper.now().saturating_duration_since(start);
                     if waited + retry_after > max {
-                        return Err(ArmError::LroTimeout {
+                        return Err(ArmError::from(ArmErrorKind::LroTimeout {
                             token: Box::new(next),
                             waited,
-                        });
+                        }));
                     }
                     sleeper.sleep(retry_after).await;
                     token = next;
@@ -883,11 +883,11 @@ impl ArmClient {
                 Ok(PollStatus::Pending { retry_after, token: next })
             }
             PollStep::Failed(error) => Ok(PollStatus::Failed(lro::failed(token, error))),
-            PollStep::Canceled(error) => Ok(PollStatus::Failed(ArmError::LroCanceled {
+            PollStep::Canceled(error) => Ok(PollStatus::Failed(ArmError::from(ArmErrorKind::LroCanceled {
                 operation: token.operation,
                 resource_id: token.resource_id.clone(),
                 error,
-            })),
+            }))),
             PollStep::Succeeded => match token.operation {
                 LroOperation::Delete | LroOperation::Post => Ok(PollStatus::Done(None)),
                 LroOperation::Put | LroOperation::Patch => {
@@ -966,7 +966,7 @@ impl ArmClient {
                 };
                 return self.finish(submitted, id).await.map(Some);
             }
-            Err(ArmError::Protocol(format!("read-merge-write of {id} kept losing races (412)")))
+            Err(ArmError::protocol(format!("read-merge-write of {id} kept losing races (412)")))
         }
         .instrument(span)
         .await
@@ -999,7 +999,7 @@ impl ArmClient {
                 };
                 return self.finish(submitted, id).await;
             }
-            Err(ArmError::Protocol(format!("read-merge-write of {id} kept losing races (412)")))
+            Err(ArmError::protocol(format!("read-merge-write of {id} kept losing races (412)")))
         }
         .instrument(span)
         .await
@@ -1032,9 +1032,9 @@ mod tests {
         );
         assert!(c.vet_url("http://127.0.0.1:8080/op/1?api-version=x").is_ok());
         assert!(c.vet_url("/prefix/op/1").is_ok());
-        assert!(matches!(c.vet_url("http://evil.example:8080/op"), Err(ArmError::UntrustedUrl { .. })));
-        assert!(matches!(c.vet_url("https://127.0.0.1:8080/op"), Err(ArmError::UntrustedUrl { .. })));
-        assert!(matches!(c.vet_url("http://127.0.0.1:9999/op"), Err(ArmError::UntrustedUrl { .. })));
+        assert!(matches!(c.vet_url("http://evil.example:8080/op"), Err(e) if matches!(e.kind(), ArmErrorKind::UntrustedUrl { .. })));
+        assert!(matches!(c.vet_url("https://127.0.0.1:8080/op"), Err(e) if matches!(e.kind(), ArmErrorKind::UntrustedUrl { .. })));
+        assert!(matches!(c.vet_url("http://127.0.0.1:9999/op"), Err(e) if matches!(e.kind(), ArmErrorKind::UntrustedUrl { .. })));
         assert_eq!(subscription_key(&u), "s");
     }
 

@@ -90,9 +90,27 @@ impl fmt::Display for ArmErrorBody {
 /// Error codes that mean "try again later" even though the HTTP status is 4xx.
 pub const RETRYABLE_CODES: &[&str] = &["AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation"];
 
+/// An ARM client error. Boxed (one pointer wide); inspect it with [`ArmError::kind`] or the
+/// helpers ([`ArmError::is_not_found`], [`ArmError::code`], [`ArmError::is_retryable`], ...).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ArmError(Box<ArmErrorKind>);
+
+impl From<ArmErrorKind> for ArmError {
+    fn from(k: ArmErrorKind) -> Self {
+        Self(Box::new(k))
+    }
+}
+
+impl From<ResourceIdError> for ArmError {
+    fn from(e: ResourceIdError) -> Self {
+        ArmErrorKind::InvalidId(e).into()
+    }
+}
+
 /// Everything the ARM client can fail with.
 #[derive(Debug, thiserror::Error)]
-pub enum ArmError {
+pub enum ArmErrorKind {
     /// ARM answered with an error status. The parsed body is kept, never swallowed.
     #[error("{method} {url} returned HTTP {status}: {}{}", describe(error, body_excerpt), request_id.as_deref().map(|r| format!(" (x-ms-request-id {r})")).unwrap_or_default())]
     Http {
@@ -166,7 +184,7 @@ pub enum ArmError {
     },
     /// A malformed resource id.
     #[error(transparent)]
-    InvalidId(#[from] ResourceIdError),
+    InvalidId(ResourceIdError),
     /// The token source failed.
     #[error("could not get an ARM access token: {message}")]
     Auth {
@@ -215,20 +233,40 @@ pub fn excerpt(body: &[u8]) -> String {
 }
 
 impl ArmError {
+    /// What went wrong.
+    pub fn kind(&self) -> &ArmErrorKind {
+        &self.0
+    }
+
+    /// Unwraps the kind.
+    pub fn into_kind(self) -> ArmErrorKind {
+        *self.0
+    }
+
+    /// A configuration / usage error.
+    pub fn config(msg: impl Into<String>) -> Self {
+        ArmErrorKind::Config(msg.into()).into()
+    }
+
+    /// A protocol violation by the server.
+    pub fn protocol(msg: impl Into<String>) -> Self {
+        ArmErrorKind::Protocol(msg.into()).into()
+    }
+
     /// The HTTP status, if ARM answered.
     pub fn status(&self) -> Option<u16> {
-        match self {
-            ArmError::Http { status, .. } => Some(*status),
+        match self.kind() {
+            ArmErrorKind::Http { status, .. } => Some(*status),
             _ => None,
         }
     }
 
     /// The ARM error body, if there is one.
     pub fn body(&self) -> Option<&ArmErrorBody> {
-        match self {
-            ArmError::Http { error, .. } => error.as_ref(),
-            ArmError::LroFailed { error, .. } => Some(error),
-            ArmError::LroCanceled { error, .. } => error.as_ref(),
+        match self.kind() {
+            ArmErrorKind::Http { error, .. } => error.as_ref(),
+            ArmErrorKind::LroFailed { error, .. } => Some(error),
+            ArmErrorKind::LroCanceled { error, .. } => error.as_ref(),
             _ => None,
         }
     }
@@ -253,12 +291,25 @@ impl ArmError {
         self.status() == Some(412)
     }
 
+    /// True when the operation itself failed or was canceled (as opposed to a request error).
+    pub fn is_operation_failure(&self) -> bool {
+        matches!(self.kind(), ArmErrorKind::LroFailed { .. } | ArmErrorKind::LroCanceled { .. })
+    }
+
+    /// The saved token of a wait that timed out, to store and resume later.
+    pub fn lro_token(&self) -> Option<&LroToken> {
+        match self.kind() {
+            ArmErrorKind::LroTimeout { token, .. } => Some(token),
+            _ => None,
+        }
+    }
+
     /// Whether retrying the same request later may succeed: 408, 429, 5xx (except 501/505),
     /// `AnotherOperationInProgress` / `RetryableErrorDueToAnotherOperation`, any error carrying
     /// `Retry-After`, and transport failures (azure-arm-facts.md §4.2, §6).
     pub fn is_retryable(&self) -> bool {
-        match self {
-            ArmError::Http {
+        match self.kind() {
+            ArmErrorKind::Http {
                 status,
                 error,
                 retry_after,
@@ -271,15 +322,15 @@ impl ArmError {
                         .is_some_and(|e| RETRYABLE_CODES.iter().any(|c| e.has_code(c)))
                     || retry_after.is_some()
             }
-            ArmError::Transport { source, .. } => !source.is_builder(),
+            ArmErrorKind::Transport { source, .. } => !source.is_builder(),
             _ => false,
         }
     }
 
     /// `Retry-After` sent with an HTTP error.
     pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ArmError::Http { retry_after, .. } => *retry_after,
+        match self.kind() {
+            ArmErrorKind::Http { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -293,7 +344,7 @@ mod tests {
     use super::*;
 
     fn http(status: u16, body: &str, retry_after: Option<u64>) -> ArmError {
-        ArmError::Http {
+        ArmErrorKind::Http {
             method: http::Method::PUT,
             url: "https://management.azure.com/x".into(),
             status,
@@ -302,6 +353,7 @@ mod tests {
             request_id: Some("req-1".into()),
             retry_after: retry_after.map(Duration::from_secs),
         }
+        .into()
     }
 
     #[test]

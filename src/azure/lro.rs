@@ -19,7 +19,7 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::error::{ArmError, ArmErrorBody};
+use super::error::{ArmError, ArmErrorKind, ArmErrorBody};
 use super::id::ResourceId;
 use super::models::ProvisioningState;
 use super::retry::{RetryAfterBounds, parse_retry_after, secs};
@@ -128,6 +128,8 @@ impl LroPolicy {
 }
 
 /// Result of submitting a long-running request.
+// `Pending` is the common case and short-lived; boxing the token would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Submitted<T> {
     /// Finished synchronously. `None` for DELETE and POST.
@@ -142,6 +144,7 @@ pub enum Submitted<T> {
 }
 
 /// Result of one poll.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum PollStatus<T> {
     /// Still running. `token` may differ from the one polled (a new `Location`).
@@ -333,11 +336,11 @@ pub fn analyse_poll(
 
 /// The error for an operation that ended Failed.
 pub fn failed(token: &LroToken, error: ArmErrorBody) -> ArmError {
-    ArmError::LroFailed {
+    ArmError::from(ArmErrorKind::LroFailed {
         operation: token.operation,
         resource_id: token.resource_id.clone(),
         error,
-    }
+    })
 }
 
 #[cfg(test)]

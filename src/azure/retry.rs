@@ -164,10 +164,10 @@ pub(crate) mod secs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::azure::error::ArmErrorBody;
+    use crate::azure::error::{ArmErrorBody, ArmErrorKind};
 
     fn err(status: u16, code: &str, retry_after: Option<u64>) -> ArmError {
-        ArmError::Http {
+        ArmError::from(ArmErrorKind::Http {
             method: http::Method::GET,
             url: "u".into(),
             status,
@@ -179,7 +179,7 @@ mod tests {
             body_excerpt: None,
             request_id: None,
             retry_after: retry_after.map(Duration::from_secs),
-        }
+        })
     }
 
     #[test]
