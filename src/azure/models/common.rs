@@ -103,6 +103,23 @@ impl From<ResourceId> for SubResource {
     }
 }
 
+/// A read-only back-reference returned by the service (`{"id": ...}`: the NICs of a private
+/// endpoint, the IP configurations in a subnet). Kept as a string so that an odd id in a
+/// back-reference never makes the whole resource undecodable; parse it with
+/// [`ResourceRef::resource_id`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResourceRef {
+    /// The referenced resource's id.
+    pub id: String,
+}
+
+impl ResourceRef {
+    /// Parses the id.
+    pub fn resource_id(&self) -> Result<ResourceId, crate::azure::id::ResourceIdError> {
+        ResourceId::parse(&self.id)
+    }
+}
+
 string_enum! {
     /// Managed identity type (common-types v3 `ManagedServiceIdentityType`; Storage uses the same spelling).
     pub enum IdentityType {

@@ -145,12 +145,12 @@ pub struct RegistryProperties {
     /// Firewall.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_rule_set: Option<RegistryNetworkRuleSet>,
-    /// Policies (kept verbatim).
+    /// Policies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policies: Option<serde_json::Value>,
-    /// Encryption (kept verbatim).
+    pub policies: Option<RegistryPolicies>,
+    /// Encryption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encryption: Option<serde_json::Value>,
+    pub encryption: Option<RegistryEncryption>,
     /// Dedicated data endpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_endpoint_enabled: Option<bool>,
@@ -181,6 +181,91 @@ pub struct RegistryProperties {
     /// Read-only.
     #[serde(default, skip_serializing)]
     pub private_endpoint_connections: Option<Vec<PrivateEndpointConnection>>,
+}
+
+/// A `{"status": "enabled" | "disabled"}` policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusPolicy {
+    /// `enabled` | `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// `TrustPolicy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustPolicy {
+    /// `Notary`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub policy_type: Option<String>,
+    /// `enabled` | `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// `RetentionPolicy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionPolicy {
+    /// Days to keep untagged manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<i32>,
+    /// `enabled` | `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Read-only.
+    #[serde(default, skip_serializing)]
+    pub last_updated_time: Option<String>,
+}
+
+/// Registry `Policies`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryPolicies {
+    /// Quarantine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine_policy: Option<StatusPolicy>,
+    /// Content trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_policy: Option<TrustPolicy>,
+    /// Retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_policy: Option<RetentionPolicy>,
+    /// Export (disable to stop data exfiltration through import/export).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_policy: Option<StatusPolicy>,
+}
+
+/// Registry `EncryptionProperty`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryEncryption {
+    /// `enabled` | `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Customer-managed key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_vault_properties: Option<RegistryKeyVaultProperties>,
+}
+
+/// Registry `KeyVaultProperties`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryKeyVaultProperties {
+    /// Key URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_identifier: Option<String>,
+    /// Identity client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// Read-only.
+    #[serde(default, skip_serializing)]
+    pub versioned_key_identifier: Option<String>,
+    /// Read-only.
+    #[serde(default, skip_serializing)]
+    pub key_rotation_enabled: Option<bool>,
+    /// Read-only.
+    #[serde(default, skip_serializing)]
+    pub last_key_rotation_timestamp: Option<String>,
 }
 
 impl Registry {
@@ -242,6 +327,9 @@ pub struct RegistryUpdateProperties {
     /// Firewall.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_rule_set: Option<RegistryNetworkRuleSet>,
+    /// Policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<RegistryPolicies>,
     /// Data endpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_endpoint_enabled: Option<bool>,

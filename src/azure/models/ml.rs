@@ -3,9 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    ManagedServiceIdentity, ProvisioningState, SubResource, Tags, lenient_id, null_default, string_enum,
-};
+use super::common::{ManagedServiceIdentity, ProvisioningState, Tags, lenient_id, null_default, string_enum};
 use super::{ArmResource, PatchBody, PutBody};
 use crate::azure::id::ResourceId;
 
@@ -53,10 +51,10 @@ pub struct Sku {
 #[serde(rename_all = "camelCase")]
 pub struct PrivateEndpointConnection {
     /// Id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<ResourceId>,
     /// Name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Properties.
     #[serde(default, deserialize_with = "null_default")]
@@ -68,13 +66,13 @@ pub struct PrivateEndpointConnection {
 #[serde(rename_all = "camelCase")]
 pub struct PrivateEndpointConnectionProperties {
     /// The endpoint.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_endpoint: Option<serde_json::Value>,
     /// Approval state: `{status, description, actionsRequired}`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_link_service_connection_state: Option<super::network::PrivateLinkServiceConnectionState>,
     /// State.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
 }
 
@@ -558,9 +556,9 @@ pub struct AmlComputeProperties {
     /// Admin credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_account_credentials: Option<UserAccountCredentials>,
-    /// The subnet the nodes join.
+    /// The subnet the nodes join (the ML spec types this as a free-form string id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subnet: Option<SubResource>,
+    pub subnet: Option<SubResourceId>,
     /// SSH port public access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_login_port_public_access: Option<RemoteLoginPortPublicAccess>,
@@ -590,11 +588,25 @@ pub struct AmlComputeProperties {
     pub node_state_counts: Option<serde_json::Value>,
 }
 
-/// `ResourceId` object of the ML spec (`{"id": ...}` where `id` is any string).
+/// `ResourceId` object of the ML spec (`{"id": ...}` where `id` is any string; the service
+/// echoes back whatever was sent, so it is not parsed strictly).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubResourceId {
     /// The id.
     pub id: String,
+}
+
+impl SubResourceId {
+    /// The id as a parsed [`ResourceId`].
+    pub fn resource_id(&self) -> Result<ResourceId, crate::azure::id::ResourceIdError> {
+        ResourceId::parse(&self.id)
+    }
+}
+
+impl From<ResourceId> for SubResourceId {
+    fn from(id: ResourceId) -> Self {
+        Self { id: id.to_string() }
+    }
 }
 
 /// `ScaleSettings`.
@@ -650,9 +662,9 @@ pub struct ComputeInstanceProperties {
     /// VM size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm_size: Option<String>,
-    /// Subnet.
+    /// Subnet (a free-form string id in the ML spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subnet: Option<SubResource>,
+    pub subnet: Option<SubResourceId>,
     /// Sharing policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_sharing_policy: Option<ApplicationSharingPolicy>,

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{ProvisioningState, SubResource, Tags, Unmodelled, null_default, string_enum};
+use super::common::{ProvisioningState, ResourceRef, SubResource, Tags, Unmodelled, null_default, string_enum};
 use super::{PatchBody, PutBody, arm_resource, put_self};
 use crate::azure::id::ResourceId;
 
@@ -274,13 +274,13 @@ pub struct SubnetProperties {
     pub default_outbound_access: Option<bool>,
     /// Read-only: IP configurations using the subnet (`len()` = used addresses).
     #[serde(default, skip_serializing)]
-    pub ip_configurations: Option<Vec<SubResource>>,
+    pub ip_configurations: Option<Vec<ResourceRef>>,
     /// Read-only.
     #[serde(default, skip_serializing)]
     pub ip_configuration_profiles: Option<Vec<serde_json::Value>>,
     /// Read-only: private endpoints in the subnet.
     #[serde(default, skip_serializing)]
-    pub private_endpoints: Option<Vec<SubResource>>,
+    pub private_endpoints: Option<Vec<ResourceRef>>,
     /// Read-only.
     #[serde(default, skip_serializing)]
     pub resource_navigation_links: Option<Vec<serde_json::Value>>,
@@ -411,10 +411,10 @@ pub struct NetworkSecurityGroupProperties {
     pub default_security_rules: Option<Vec<SecurityRule>>,
     /// Read-only.
     #[serde(default, skip_serializing)]
-    pub network_interfaces: Option<Vec<SubResource>>,
+    pub network_interfaces: Option<Vec<ResourceRef>>,
     /// Read-only.
     #[serde(default, skip_serializing)]
-    pub subnets: Option<Vec<SubResource>>,
+    pub subnets: Option<Vec<ResourceRef>>,
     /// Read-only.
     #[serde(default, skip_serializing)]
     pub flow_logs: Option<Vec<serde_json::Value>>,
@@ -629,7 +629,7 @@ pub struct RouteTableProperties {
     pub disable_bgp_route_propagation: Option<bool>,
     /// Read-only.
     #[serde(default, skip_serializing)]
-    pub subnets: Option<Vec<SubResource>>,
+    pub subnets: Option<Vec<ResourceRef>>,
     /// Read-only.
     #[serde(default, skip_serializing)]
     pub provisioning_state: Option<ProvisioningState>,
@@ -782,7 +782,7 @@ pub struct PrivateEndpointProperties {
     pub custom_dns_configs: Option<Vec<CustomDnsConfig>>,
     /// Read-only: the endpoint's NIC(s).
     #[serde(default, skip_serializing)]
-    pub network_interfaces: Option<Vec<SubResource>>,
+    pub network_interfaces: Option<Vec<ResourceRef>>,
     /// Read-only.
     #[serde(default, skip_serializing)]
     pub provisioning_state: Option<ProvisioningState>,
@@ -974,22 +974,22 @@ pub struct PrivateDnsZoneConfigProperties {
 #[serde(rename_all = "camelCase")]
 pub struct RecordSetInfo {
     /// e.g. `A`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_type: Option<String>,
     /// Relative name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_set_name: Option<String>,
     /// FQDN.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fqdn: Option<String>,
     /// State.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
     /// TTL.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
     /// Addresses.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_addresses: Option<Vec<String>>,
 }
 

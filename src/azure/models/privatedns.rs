@@ -54,28 +54,28 @@ impl PrivateZone {
 #[serde(rename_all = "camelCase")]
 pub struct PrivateZoneProperties {
     /// Read-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_number_of_record_sets: Option<i64>,
     /// Read-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number_of_record_sets: Option<i64>,
     /// Read-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_number_of_virtual_network_links: Option<i64>,
     /// Read-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number_of_virtual_network_links: Option<i64>,
     /// Read-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_number_of_virtual_network_links_with_registration: Option<i64>,
     /// Read-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number_of_virtual_network_links_with_registration: Option<i64>,
     /// Read-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
     /// Read-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub internal_id: Option<String>,
 }
 

@@ -167,28 +167,28 @@ pub struct StorageIpRule {
 #[serde(rename_all = "camelCase")]
 pub struct StorageAccount {
     /// Id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<ResourceId>,
     /// Name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Type.
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub resource_type: Option<String>,
     /// Region.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
     /// Tags.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Tags>,
     /// SKU.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sku: Option<StorageSku>,
     /// Kind.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<StorageKind>,
     /// Identity.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<ManagedServiceIdentity>,
     /// Properties.
     #[serde(default, deserialize_with = "null_default")]
@@ -200,40 +200,40 @@ pub struct StorageAccount {
 #[serde(rename_all = "camelCase")]
 pub struct StorageAccountProperties {
     /// `Creating` | `ResolvingDNS` | `Succeeded`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
     /// Endpoints (`blob`, `file`, ...).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_endpoints: Option<serde_json::Value>,
     /// Public network access.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_network_access: Option<StoragePublicNetworkAccess>,
     /// Firewall.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_acls: Option<NetworkRuleSet>,
     /// Anonymous blob access.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_blob_public_access: Option<bool>,
     /// Minimum TLS.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_tls_version: Option<MinimumTlsVersion>,
     /// Shared key access.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_shared_key_access: Option<bool>,
     /// HTTPS only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supports_https_traffic_only: Option<bool>,
     /// Hierarchical namespace.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_hns_enabled: Option<bool>,
     /// Access tier.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_tier: Option<AccessTier>,
     /// Private endpoint connections.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_endpoint_connections: Option<Vec<PrivateEndpointConnection>>,
     /// Creation time.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creation_time: Option<String>,
 }
 
