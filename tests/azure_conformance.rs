@@ -1102,9 +1102,9 @@ fn spec_facts_the_client_relies_on() {
     let zone = s.operation("put", "Microsoft.Network/privateDnsZones", "2024-06-01").unwrap();
     let headers = zone.header_parameters(s);
     assert!(headers.iter().any(|h| h == "If-Match") && headers.iter().any(|h| h == "If-None-Match"), "{headers:?}");
-    assert_eq!(PrivateZone::SUPPORTS_IF_MATCH, true);
-    assert_eq!(VirtualNetworkLink::SUPPORTS_IF_MATCH, true);
-    assert_eq!(Subnet::SUPPORTS_IF_MATCH, false);
+    const { assert!(PrivateZone::SUPPORTS_IF_MATCH) };
+    const { assert!(VirtualNetworkLink::SUPPORTS_IF_MATCH) };
+    const { assert!(!Subnet::SUPPORTS_IF_MATCH) };
     // Storage create answers 202 (Location).
     assert!(s.operation("put", "Microsoft.Storage/storageAccounts", "2023-05-01").unwrap().status_codes().contains(&"202"));
     // Every type moat manages has a spec, except App Insights (and PE at 2024-05-01, served by 2024-07-01).

@@ -638,7 +638,7 @@ impl SpecSet {
         let prov = segs.iter().rposition(|s| s.eq_ignore_ascii_case("providers"))?;
         let ns = segs.get(prov + 1)?;
         let rest = &segs[prov + 2..];
-        if rest.is_empty() || rest.len() % 2 != 0 {
+        if rest.is_empty() || !rest.len().is_multiple_of(2) {
             return None;
         }
         let mut t = ns.to_string();
