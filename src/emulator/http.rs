@@ -1,0 +1,357 @@
+//! The HTTP edge of the ARM surface: authentication, latency and fault injection, rate-limit
+//! buckets, ARM headers and the request log. Everything below is synchronous under one lock.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State as AxState};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::Emulator;
+use super::admin::{Fault, LogEntry};
+use super::arm::{self, ArmRequest, ArmResponse};
+use super::error::ArmError;
+use super::path::{self, ArmPath};
+use super::state::{RateClass, now_rfc3339};
+use super::types;
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The resource type a request is about, for the log and fault matching.
+pub fn request_type(parsed: &ArmPath) -> Option<String> {
+    match parsed {
+        ArmPath::Resource(p) => {
+            let t = p.type_string();
+            Some(
+                types::lookup(&t)
+                    .map(|s| s.canonical.to_string())
+                    .unwrap_or(t),
+            )
+        }
+        ArmPath::ResourceGroup { .. } | ArmPath::ResourceGroups { .. } => {
+            Some(types::RESOURCE_GROUP.to_string())
+        }
+        ArmPath::Subscription { .. } => Some("Microsoft.Resources/subscriptions".into()),
+        ArmPath::Operation { ns, kind, .. } => Some(format!("{ns}/locations/{kind}")),
+        ArmPath::SubscriptionCollection { ns, rtype, .. } => {
+            let t = format!("{ns}/{rtype}");
+            Some(
+                types::lookup(&t)
+                    .map(|s| s.canonical.to_string())
+                    .unwrap_or(t),
+            )
+        }
+        ArmPath::DeletedVaults { .. } | ArmPath::DeletedVault { .. } => {
+            Some("Microsoft.KeyVault/deletedVaults".into())
+        }
+        ArmPath::Unknown => None,
+    }
+}
+
+fn subscription_of(parsed: &ArmPath) -> Option<&str> {
+    match parsed {
+        ArmPath::Resource(p) => Some(&p.sub),
+        ArmPath::ResourceGroup { sub, .. }
+        | ArmPath::ResourceGroups { sub }
+        | ArmPath::Subscription { sub }
+        | ArmPath::Operation { sub, .. }
+        | ArmPath::SubscriptionCollection { sub, .. }
+        | ArmPath::DeletedVaults { sub }
+        | ArmPath::DeletedVault { sub, .. } => Some(sub),
+        ArmPath::Unknown => None,
+    }
+}
+
+fn rate_class(m: &Method) -> RateClass {
+    match *m {
+        Method::GET | Method::HEAD => RateClass::Read,
+        Method::DELETE => RateClass::Delete,
+        _ => RateClass::Write,
+    }
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
+fn parse_query(q: Option<&str>) -> HashMap<String, String> {
+    url::form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+        .collect()
+}
+
+fn check_auth(required: Option<&str>, headers: &HeaderMap) -> Result<(), ArmError> {
+    let Some(token) = required else { return Ok(()) };
+    let www = (
+        "WWW-Authenticate",
+        "Bearer authorization_uri=\"https://login.microsoftonline.com/common\", error=\"invalid_token\", error_description=\"The authentication failed because of missing 'Authorization' header.\"".to_string(),
+    );
+    let Some(h) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        let mut e = ArmError::new(
+            StatusCode::UNAUTHORIZED,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
+        );
+        e.headers.push(www);
+        return Err(e);
+    };
+    let Some(given) = h
+        .strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))
+    else {
+        let mut e = ArmError::new(
+            StatusCode::UNAUTHORIZED,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is provided in an invalid format.",
+        );
+        e.headers.push(www);
+        return Err(e);
+    };
+    let ok = if token == "*" {
+        !given.trim().is_empty()
+    } else {
+        given.trim() == token
+    };
+    if !ok {
+        let mut e = ArmError::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+        );
+        e.headers.push(www);
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn throttle_error(sub: &str, class: RateClass, secs: u64, code: Option<&str>) -> ArmError {
+    let mut e = ArmError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        code.unwrap_or("SubscriptionRequestsThrottled"),
+        format!(
+            "Number of '{}' requests for subscription '{sub}' actor 'emulator' exceeded. Please try again after '{secs}' seconds after the last request.",
+            class.word()
+        ),
+    );
+    e.retry_after = Some(secs);
+    e
+}
+
+fn set_header(h: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        h.insert(n, v);
+    }
+}
+
+fn build(status: StatusCode, headers: &[(&str, String)], body: Option<&Value>) -> Response {
+    let bytes = body
+        .map(|b| serde_json::to_vec(b).unwrap_or_default())
+        .unwrap_or_default();
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    if body.is_some() {
+        set_header(h, "content-type", "application/json; charset=utf-8");
+    }
+    set_header(h, "cache-control", "no-cache");
+    set_header(h, "pragma", "no-cache");
+    set_header(h, "expires", "-1");
+    for (k, v) in headers {
+        set_header(h, k, v);
+    }
+    resp
+}
+
+/// The axum fallback that serves every ARM path.
+pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Response {
+    let started = Instant::now();
+    let time = now_rfc3339();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let path_only = parts.uri.path().to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| path_only.clone());
+    let headers = parts.headers;
+    let base = base_url(&headers);
+    let parsed = path::parse(&path_only);
+    let rtype = request_type(&parsed);
+    let query = parse_query(parts.uri.query());
+    let client_request_id = headers
+        .get("x-ms-client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let correlation = headers
+        .get("x-ms-correlation-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(super::state::new_guid);
+    let mut applied: Vec<String> = Vec::new();
+
+    let body_bytes = axum::body::to_bytes(body, BODY_LIMIT).await;
+
+    // Faults and latency are decided under the lock, waited outside it.
+    let (latency, require_token, delay, terminal, fail_lro) = emu.with_state(|st| {
+        st.expire_ops();
+        let mut delay = Duration::ZERO;
+        let mut terminal: Option<ArmError> = None;
+        let mut fail_lro: Option<(u64, ArmError)> = None;
+        let m = method.as_str();
+        for rule in st.faults.iter_mut() {
+            if !rule.matches(m, rtype.as_deref(), &path_only) {
+                continue;
+            }
+            match &rule.fault {
+                Fault::Delay { millis } => {
+                    delay += Duration::from_millis(*millis);
+                    rule.fired += 1;
+                    applied.push("delay".into());
+                }
+                Fault::Throttle {
+                    retry_after_seconds,
+                    code,
+                } if terminal.is_none() => {
+                    let sub = subscription_of(&parsed).unwrap_or("unknown");
+                    terminal = Some(throttle_error(
+                        sub,
+                        rate_class(&method),
+                        *retry_after_seconds,
+                        code.as_deref(),
+                    ));
+                    rule.fired += 1;
+                    applied.push("throttle".into());
+                }
+                Fault::Error {
+                    status,
+                    code,
+                    message,
+                } if terminal.is_none() => {
+                    let status =
+                        StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    terminal = Some(ArmError::new(status, code.clone(), message.clone()));
+                    rule.fired += 1;
+                    applied.push("error".into());
+                }
+                Fault::FailLro {
+                    code,
+                    message,
+                    status,
+                } if fail_lro.is_none() => {
+                    let status = status
+                        .and_then(|s| StatusCode::from_u16(s).ok())
+                        .unwrap_or(StatusCode::BAD_REQUEST);
+                    fail_lro = Some((
+                        rule.id,
+                        ArmError::new(status, code.clone(), message.clone()),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        (
+            st.cfg.latency,
+            st.cfg.require_token.clone(),
+            delay,
+            terminal,
+            fail_lro,
+        )
+    });
+
+    let mut rate_header: Option<(&'static str, String)> = None;
+    let outcome: Result<ArmResponse, ArmError> = async {
+        check_auth(require_token.as_deref(), &headers)?;
+        let wait = latency + delay;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        if let Some(t) = terminal {
+            return Err(t);
+        }
+        let body = body_bytes.map_err(ArmError::invalid_content)?;
+        emu.with_state(|st| {
+            let class = rate_class(&method);
+            if let Some(sub) = subscription_of(&parsed) {
+                let (allowed, remaining, wait) = st.take_token(sub, class);
+                rate_header = Some((class.header(), remaining.to_string()));
+                if !allowed && st.cfg.enforce_rate_limits {
+                    return Err(throttle_error(sub, class, wait, None));
+                }
+            }
+            let req = ArmRequest {
+                method: &method,
+                path: &path_only,
+                parsed: &parsed,
+                query: &query,
+                headers: &headers,
+                body: &body,
+                base: &base,
+                fail_lro: fail_lro.as_ref().map(|(_, e)| e.clone()),
+            };
+            let r = arm::dispatch(st, &req)?;
+            if r.used_fail_lro
+                && let Some((id, _)) = &fail_lro
+                && let Some(rule) = st.faults.iter_mut().find(|f| f.id == *id)
+            {
+                rule.fired += 1;
+            }
+            Ok(r)
+        })
+    }
+    .await;
+    if matches!(&outcome, Ok(r) if r.used_fail_lro) {
+        applied.push("failLro".into());
+    }
+
+    let mut common: Vec<(&str, String)> = vec![
+        ("x-ms-request-id", super::state::new_guid()),
+        ("x-ms-correlation-request-id", correlation),
+    ];
+    if let Some(c) = &client_request_id {
+        common.push(("x-ms-client-request-id", c.clone()));
+    }
+    if let Some((k, v)) = rate_header {
+        common.push((k, v));
+    }
+    let response = match &outcome {
+        Ok(r) => {
+            let mut hs = common;
+            hs.extend(r.headers.iter().map(|(k, v)| (*k, v.clone())));
+            build(r.status, &hs, r.body.as_ref())
+        }
+        Err(e) => {
+            let mut hs = common;
+            if let Some(s) = e.retry_after {
+                hs.push(("Retry-After", s.to_string()));
+            }
+            hs.extend(e.headers.iter().map(|(k, v)| (*k, v.clone())));
+            build(e.status, &hs, Some(&e.body()))
+        }
+    };
+    let status = response.status().as_u16();
+    let entry = LogEntry {
+        seq: 0,
+        time,
+        method: method.to_string(),
+        path: path_and_query,
+        resource_type: rtype,
+        status,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        faults: applied,
+        client_request_id,
+    };
+    emu.with_state(|st| st.push_log(entry));
+    response
+}

@@ -1,0 +1,408 @@
+//! A local emulator of the Azure Resource Manager (ARM) REST API for the resource types moat
+//! converges. Used by tests, benchmarks and the demo; not part of the production image (the
+//! `emulator` cargo feature).
+//!
+//! # Starting it
+//!
+//! ```no_run
+//! # async fn f() -> std::io::Result<()> {
+//! use moat::emulator::{EmulatorConfig, start};
+//! let emu = start(EmulatorConfig { polls_to_complete: 1, retry_after_secs: 0, ..Default::default() }
+//!     .with_resource_group("00000000-0000-0000-0000-000000000000", "rg-ml")).await?;
+//! // ARM base URL, e.g. http://127.0.0.1:41234 — use it instead of https://management.azure.com
+//! println!("{}", emu.base_url);
+//! emu.admin.settle(); // complete every running operation
+//! # Ok(()) }
+//! ```
+//!
+//! Also: [`serve`] / [`serve_with_shutdown`] on your own listener, [`router`] for in-process use,
+//! and the `moat emulator` subcommand ([`cli::run_cli`]).
+//!
+//! # ARM surface
+//!
+//! Paths are matched case-insensitively (`resourceGroups`/`resourcegroups`, namespaces, types,
+//! names); the casing first written is kept in `id`/`name`. Every request needs `api-version`
+//! (missing: 400 `MissingApiVersionParameter`; malformed: 400 `InvalidApiVersionParameter`;
+//! not one the service accepts: 400 `NoRegisteredProviderFound`); see
+//! [`types::supported_api_versions`].
+//!
+//! | Path | Methods |
+//! |---|---|
+//! | `/subscriptions/{s}` | GET |
+//! | `/subscriptions/{s}/resourcegroups[/{rg}]` | GET (list), PUT, GET, HEAD, PATCH, DELETE (202 + Location) |
+//! | `/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{childType}/{childName}]` | PUT, PATCH, GET, DELETE |
+//! | same without the last name | GET: `{value, nextLink}` paged by `page_size`, `$skiptoken` continuation |
+//! | `/subscriptions/{s}/providers/{ns}/{type}` | GET: subscription-wide list |
+//! | `/subscriptions/{s}/providers/{ns}/locations/{loc}/operations/{id}` | GET: the Azure-AsyncOperation status resource |
+//! | `/subscriptions/{s}/providers/{ns}/locations/{loc}/operationResults/{id}` (`asyncoperations` for Storage) | GET: Location poll (202 while running; then 200 + body, or 204 after a delete) |
+//! | `/subscriptions/{s}/providers/Microsoft.KeyVault/deletedVaults`, `.../locations/{loc}/deletedVaults/{name}[/purge]` | GET, POST (purge) |
+//!
+//! Types: virtual networks + subnets, NSGs + security rules (+ `defaultSecurityRules`), route
+//! tables + routes, private endpoints + private DNS zone groups, network interfaces (read-only,
+//! created for private endpoints), private DNS zones + virtual network links + record sets
+//! (`A`, `AAAA`, `CNAME`, `MX`, `PTR`, `SOA`, `SRV`, `TXT`, list `ALL`), ML workspaces +
+//! computes, storage accounts, key vaults, container registries, `microsoft.insights/components`.
+//!
+//! Wire behaviour per family (from the saved OpenAPI specs):
+//! - Network (and ACR, ML computes): PUT 201 (create) / 200 (update) with the body,
+//!   `Azure-AsyncOperation` + `Retry-After`; DELETE 202 + `Location` + `Azure-AsyncOperation`.
+//! - Private DNS zones/links: as Network plus `Location` on PUT; ETag, `If-Match` /
+//!   `If-None-Match` (412 `PreconditionFailed`). Record sets are synchronous.
+//! - ML workspaces: PUT / PATCH 202 + `Location` + `Azure-AsyncOperation`; DELETE 202.
+//! - Storage: create 202 + `Location` (`.../asyncoperations/{id}?monitor=true`), update PUT and
+//!   PATCH 200; DELETE 200/204.
+//! - Key Vault, Application Insights: synchronous; a deleted vault is soft-deleted.
+//!
+//! An operation shows `provisioningState` `Updating`/`Creating`/`Deleting` (status `InProgress`)
+//! for `polls_to_complete` polls — a poll is a GET of the status URL, of the Location URL or of
+//! the resource itself — and completes on the next one. `polls_to_complete = 0` completes at once
+//! (headers still sent). While it runs, any write to the resource, its parent or its children
+//! answers 409 `AnotherOperationInProgress`.
+//!
+//! Every answer has `x-ms-request-id`, `x-ms-correlation-request-id` (echoed if sent),
+//! `x-ms-client-request-id` (echoed) and `x-ms-ratelimit-remaining-subscription-{reads|writes|deletes}`
+//! from per-subscription token buckets (250/25 s⁻¹ reads, 200/10 s⁻¹ writes and deletes; enforced
+//! with 429 only when `enforce_rate_limits`). With `require_token`, a missing or wrong
+//! `Authorization: Bearer` answers 401 `AuthenticationFailed` / `InvalidAuthenticationToken`
+//! (`"*"` accepts any token).
+//!
+//! # Admin API (`/_emulator/`, not logged, no auth)
+//!
+//! | Route | Body / answer |
+//! |---|---|
+//! | `GET /_emulator/health` | `{"ok": true}` |
+//! | `GET /_emulator/faults` | `{"rules": [FaultRule]}` |
+//! | `PUT /_emulator/faults` | `[FaultRule]` or `{"rules": [...]}`: replaces all |
+//! | `POST /_emulator/faults` | one `FaultRule`: appended, answers it with its `id` (201) |
+//! | `DELETE /_emulator/faults[/{id}]` | clears all / one (204) |
+//! | `GET /_emulator/requests[?since=N]` | [`RequestLog`]: `{entries, counts: {byMethod, byMethodAndType, byStatus}, total, lastSeq}` |
+//! | `DELETE /_emulator/requests` | clears the log (204) |
+//! | `GET /_emulator/state[?type=T]` | `{resourceGroups, resources: [{id, type, provisioningState, etag, resource, stored, meta}], operations, deletedVaults}` |
+//! | `GET/PUT /_emulator/config` | [`ConfigPatch`]: `{latencyMs, pollsToComplete, retryAfterSecs, pageSize, strictPeNetworkPolicies, enforceRateLimits, requireToken, lroMaxDurationMs, keyVaultSoftDelete, locationDefault}` (all optional) |
+//! | `POST /_emulator/resources` | `{"id", "body"? , "patch"?, "provisioningState"?}`: writes a resource without ARM rules (drift); answers the GET view |
+//! | `DELETE /_emulator/resources?id=...` | removes a resource and its children without ARM rules: `{"deleted": bool}` |
+//! | `POST /_emulator/resource-groups` | `{"subscriptionId", "name", "location"?}` (201) |
+//! | `POST /_emulator/settle` | completes every running operation: `{"completed": n}` |
+//! | `POST /_emulator/reset` | clears resources, operations, faults and log; re-creates configured resource groups (204) |
+//!
+//! A `FaultRule` is `{"method"?, "resourceType"?, "pathContains"? (alias "nameContains"),
+//! "fault", "times"? (null = always), "id" (answer), "fired" (answer)}` with `fault` one of
+//! `{"kind": "throttle", "retryAfterSeconds": 2}` (429 + Retry-After),
+//! `{"kind": "error", "status": 500, "code": "...", "message": "..."}`,
+//! `{"kind": "delay", "millis": 300}`, `{"kind": "failLro", "code": "...", "message": "..."}`
+//! (the operation the request starts ends `Failed`); the form `{"throttle": {...}}` is accepted too.
+
+pub mod admin;
+mod arm;
+pub mod cli;
+pub mod error;
+mod hooks;
+mod http;
+mod json;
+mod network;
+pub mod path;
+mod services;
+mod state;
+pub mod types;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use admin::{ConfigPatch, Fault, FaultRule, LogEntry, RequestCounts, RequestLog};
+pub use cli::{EmulatorArgs, run_cli};
+pub use error::ArmError;
+pub use types::supported_api_versions;
+
+/// Emulator settings.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Polls an operation stays in progress (default 1: the first GET after a PUT shows
+    /// `Updating`/`InProgress`, the next `Succeeded`). 0: complete at once.
+    pub polls_to_complete: u32,
+    /// Value of `Retry-After` on LRO answers (default 1; tests set 0).
+    pub retry_after_secs: u64,
+    /// Added to every ARM request (default 0).
+    pub latency: Duration,
+    /// Refuse private endpoints in subnets whose `privateEndpointNetworkPolicies` is `Enabled`
+    /// (the historical ARM rule; default false).
+    pub strict_pe_network_policies: bool,
+    /// Require `Authorization: Bearer <token>` (`"*"`: any token).
+    pub require_token: Option<String>,
+    /// Location used where none is known (resource groups seeded without one, etc.).
+    pub location_default: String,
+    /// Items per list page (default 100).
+    pub page_size: usize,
+    /// Answer 429 when a subscription's token bucket is empty (default false: only report).
+    pub enforce_rate_limits: bool,
+    /// Resource groups `(subscription, name)` created at start and on reset.
+    pub resource_groups: Vec<(String, String)>,
+    /// Tenant reported for identities and vaults.
+    pub tenant_id: String,
+    /// Also complete operations once they are this old, polled or not (default: never).
+    pub lro_max_duration: Option<Duration>,
+    /// Keep deleted vaults (with `enableSoftDelete` not false) reserved until purged (default true).
+    pub key_vault_soft_delete: bool,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            polls_to_complete: 1,
+            retry_after_secs: 1,
+            latency: Duration::ZERO,
+            strict_pe_network_policies: false,
+            require_token: None,
+            location_default: "eastus".into(),
+            page_size: 100,
+            enforce_rate_limits: false,
+            resource_groups: Vec::new(),
+            tenant_id: "72f988bf-0000-4000-8000-00000000e001".into(),
+            lro_max_duration: None,
+            key_vault_soft_delete: true,
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// Adds a resource group to create at start.
+    pub fn with_resource_group(
+        mut self,
+        subscription: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
+        self.resource_groups
+            .push((subscription.into(), name.into()));
+        self
+    }
+}
+
+/// A handle on the emulator's state: the admin API for in-process callers. Cheap to clone.
+#[derive(Clone)]
+pub struct Emulator {
+    inner: Arc<Mutex<state::State>>,
+}
+
+impl Emulator {
+    pub fn new(cfg: EmulatorConfig) -> Self {
+        Emulator {
+            inner: Arc::new(Mutex::new(state::State::new(cfg))),
+        }
+    }
+
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut state::State) -> R) -> R {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut g)
+    }
+
+    pub fn config(&self) -> EmulatorConfig {
+        self.with_state(|s| s.cfg.clone())
+    }
+
+    pub fn update_config(&self, p: &ConfigPatch) -> EmulatorConfig {
+        self.with_state(|s| {
+            s.cfg.apply(p);
+            s.cfg.clone()
+        })
+    }
+
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.with_state(|s| s.faults.clone())
+    }
+
+    /// Replaces all fault rules (ids are reassigned).
+    pub fn set_faults(&self, rules: Vec<FaultRule>) {
+        self.with_state(|s| {
+            s.faults.clear();
+            for mut r in rules {
+                r.id = s.next_fault_id;
+                r.fired = 0;
+                s.next_fault_id += 1;
+                s.faults.push(r);
+            }
+        })
+    }
+
+    /// Appends a fault rule; returns its id.
+    pub fn add_fault(&self, mut rule: FaultRule) -> u64 {
+        self.with_state(|s| {
+            rule.id = s.next_fault_id;
+            rule.fired = 0;
+            s.next_fault_id += 1;
+            s.faults.push(rule);
+            s.next_fault_id - 1
+        })
+    }
+
+    pub fn remove_fault(&self, id: u64) -> bool {
+        self.with_state(|s| {
+            let before = s.faults.len();
+            s.faults.retain(|r| r.id != id);
+            s.faults.len() != before
+        })
+    }
+
+    pub fn clear_faults(&self) {
+        self.with_state(|s| s.faults.clear())
+    }
+
+    /// The request log after `since` (a `lastSeq` from an earlier call), with counts.
+    pub fn requests(&self, since: Option<u64>) -> RequestLog {
+        self.with_state(|s| s.request_log(since))
+    }
+
+    pub fn clear_requests(&self) {
+        self.with_state(|s| s.log.clear())
+    }
+
+    /// Everything stored (see `GET /_emulator/state`).
+    pub fn state_dump(&self) -> Value {
+        self.with_state(|s| s.dump(None))
+    }
+
+    pub fn state_dump_filtered(&self, resource_type: Option<&str>) -> Value {
+        self.with_state(|s| s.dump(resource_type))
+    }
+
+    /// A resource as GET shows it (without counting as a poll).
+    pub fn resource(&self, id: &str) -> Option<Value> {
+        self.with_state(|s| s.render_key(&path::key_of(id)))
+    }
+
+    pub fn seed_resource_group(
+        &self,
+        subscription: &str,
+        name: &str,
+        location: Option<&str>,
+    ) -> Value {
+        self.with_state(|s| admin::seed_rg(s, subscription, name, location))
+    }
+
+    /// Writes a resource without ARM rules (replaces what is stored).
+    pub fn put_resource(
+        &self,
+        id: &str,
+        body: Value,
+        provisioning_state: Option<&str>,
+    ) -> Result<Value, String> {
+        self.with_state(|s| s.admin_upsert(id, Some(body), None, provisioning_state))
+    }
+
+    /// Merges a JSON merge patch into a stored resource without ARM rules.
+    pub fn patch_resource(
+        &self,
+        id: &str,
+        patch: Value,
+        provisioning_state: Option<&str>,
+    ) -> Result<Value, String> {
+        self.with_state(|s| s.admin_upsert(id, None, Some(patch), provisioning_state))
+    }
+
+    /// Removes a resource and its children without ARM rules.
+    pub fn delete_resource(&self, id: &str) -> bool {
+        self.with_state(|s| s.remove_raw(&path::key_of(id)))
+    }
+
+    /// Completes every running operation; returns how many.
+    pub fn settle(&self) -> usize {
+        self.with_state(|s| s.settle())
+    }
+
+    /// Clears resources, operations, faults and the log (config kept).
+    pub fn reset(&self) {
+        self.with_state(|s| s.reset())
+    }
+}
+
+/// The emulator's routes (ARM surface + `/_emulator/` admin API) over `emulator`'s state.
+pub fn router(emulator: Emulator) -> axum::Router {
+    admin::routes()
+        .fallback(http::arm_handler)
+        .with_state(emulator)
+}
+
+/// Serves until SIGINT/SIGTERM.
+pub async fn serve(listener: TcpListener, cfg: EmulatorConfig) -> std::io::Result<()> {
+    serve_with_shutdown(listener, Emulator::new(cfg), cli::shutdown_signal()).await
+}
+
+/// Serves `emulator` until `shutdown` resolves (then finishes in-flight requests).
+pub async fn serve_with_shutdown<F>(
+    listener: TcpListener,
+    emulator: Emulator,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    axum::serve(listener, router(emulator))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A running emulator on 127.0.0.1; stops when dropped.
+pub struct RunningEmulator {
+    /// `http://127.0.0.1:<port>`: the ARM endpoint.
+    pub base_url: String,
+    pub addr: SocketAddr,
+    /// In-process admin handle (same state as the `/_emulator/` API).
+    pub admin: Emulator,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningEmulator {
+    /// Stops the server and waits for it.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(t) => t.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Binds 127.0.0.1:0 and serves in the background.
+pub async fn start(cfg: EmulatorConfig) -> std::io::Result<RunningEmulator> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    start_on(listener, cfg).await
+}
+
+/// Serves in the background on a listener you bound.
+pub async fn start_on(
+    listener: TcpListener,
+    cfg: EmulatorConfig,
+) -> std::io::Result<RunningEmulator> {
+    let addr = listener.local_addr()?;
+    let admin = Emulator::new(cfg);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve_with_shutdown(listener, admin.clone(), async move {
+        let _ = rx.await;
+    }));
+    Ok(RunningEmulator {
+        base_url: format!("http://{addr}"),
+        addr,
+        admin,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}
