@@ -759,7 +759,7 @@ async fn vnet_put_keeps_existing_subnets() {
     let foreign = json!({"properties": {"addressPrefix": "10.10.7.0/24",
         "delegations": [{"name": "aci", "properties": {"serviceName": "Microsoft.ContainerInstance/containerGroups"}}]}});
     emu.admin
-        .put_resource(&vnet_id.child("subnets", "theirs").unwrap().to_string(), foreign, Some("Succeeded"))
+        .put_resource(vnet_id.child("subnets", "theirs").unwrap().as_str(), foreign, Some("Succeeded"))
         .unwrap();
     // Re-PUT the VNet with new tags and no subnets in the body.
     let mut body = vnet();
