@@ -789,10 +789,12 @@ impl ArmClient {
         .await
     }
 
-    async fn finish<R: DeserializeOwned>(&self, s: Submitted<R>, id: &ResourceId) -> Result<R> {
+    /// Waits for a PUT/PATCH and returns the resource; a write that completed without a body
+    /// (e.g. 200 with an empty body) is followed by a GET.
+    async fn finish<R: ArmResource>(&self, s: Submitted<R>, id: &ResourceId) -> Result<R> {
         match self.wait(s).await? {
             Some(r) => Ok(r),
-            None => Err(ArmError::protocol(format!("the write of {id} succeeded but returned no resource"))),
+            None => self.get::<R>(id).await,
         }
     }
 

@@ -22,7 +22,12 @@ pub struct TokioSleeper;
 #[async_trait]
 impl Sleeper for TokioSleeper {
     async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(d).await;
+        if d.is_zero() {
+            // A zero timer still waits for the next timer tick (about 1 ms); just yield.
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(d).await;
+        }
     }
     fn now(&self) -> Instant {
         tokio::time::Instant::now().into_std()
