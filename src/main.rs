@@ -14,6 +14,8 @@ struct Cli {
 enum Command {
     /// Print every CRD as YAML (what `crds/` holds).
     Crds(moat::cli::crds::CrdsArgs),
+    /// Run the controllers (kubeconfig or in-cluster).
+    Run(Box<moat::runtime::RunArgs>),
     /// Check manifests against the CRD schemas and the constraint catalog, offline.
     Validate(moat::cli::validate::ValidateArgs),
     /// Run the local ARM emulator (tests, benchmarks, demo; not in the production image).
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Crds(args) => moat::cli::crds::run(&args),
         Command::Validate(args) => moat::cli::validate::run(&args),
+        Command::Run(args) => moat::cli::run::run(*args),
         #[cfg(feature = "emulator")]
         Command::Emulator(args) => {
             tracing_subscriber::fmt()

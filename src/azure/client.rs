@@ -529,6 +529,50 @@ impl ArmClient {
         Ok(raw.json()?.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Lists a collection as raw JSON, following `nextLink`: `collection` is the path of the
+    /// collection (`<vnet id>/subnets`, `<zone id>/A`); the api-version is its parent's.
+    pub async fn list_json(&self, collection: &str) -> Result<Vec<serde_json::Value>> {
+        let trimmed = collection.trim_end_matches('/');
+        let parent = trimmed.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
+        let parent = ResourceId::parse(parent).map_err(|e| ArmError::config(format!("{collection} is not under a resource: {e}")))?;
+        let version = Self::api_version_of(&parent)?;
+        let mut url = self.path_url(trimmed.split('/').filter(|s| !s.is_empty()), version)?;
+        let mut out = Vec::new();
+        loop {
+            let raw = self.send(Method::GET, url, None, &Conditions::none()).await?;
+            let page: Page<serde_json::Value> = decode(raw.json()?.unwrap_or(serde_json::Value::Null), &raw.url)?;
+            out.extend(page.value);
+            match page.next_link.filter(|l| !l.is_empty()) {
+                Some(next) => url = self.vet_url(&next)?,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Submits a PUT or PATCH of a raw JSON body for any managed type (api-version from the
+    /// table by the id's type), under the same per-parent serialisation as the typed writes.
+    /// The body is sent as given: callers that PUT a resource moat does not wholly own must
+    /// merge what they read first (read-merge-write), as `crate::plan` does.
+    pub async fn begin_write_json(
+        &self,
+        op: LroOperation,
+        id: &ResourceId,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Submitted<serde_json::Value>> {
+        let span = info_span!("arm", method = %op, resource_type = %id.resource_type(), id = %id);
+        async {
+            let version = Self::api_version_of(id)?;
+            let bytes = body
+                .map(serde_json::to_vec)
+                .transpose()
+                .map_err(|e| ArmError::config(format!("serializing the {op} body for {id}: {e}")))?;
+            let _guard = self.write_lock(id).await;
+            self.begin_write(op, id, version, bytes, &Conditions::none()).await
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Lists `R` under `scope`, following `nextLink`: for a child type the scope is the parent
     /// (`list::<Subnet>(&vnet)`), for a top-level type the resource group.
     pub async fn list<R: ArmResource>(&self, scope: &ResourceId) -> Result<Vec<R>> {

@@ -1,3 +1,4 @@
 //! Subcommands of the `moat` binary; `main.rs` only parses and dispatches.
 pub mod crds;
+pub mod run;
 pub mod validate;

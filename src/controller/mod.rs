@@ -2,6 +2,7 @@
 //! (validate -> observe -> plan -> apply -> status).
 
 pub mod arm;
+pub mod azure_arm;
 pub mod conditions;
 pub mod context;
 pub mod converge;

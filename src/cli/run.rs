@@ -1,0 +1,72 @@
+//! `moat run`: the controllers, with health, metrics and leader election around them.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::azure::{ArmClientConfig, AzureCloud, AzureIdentityToken, CredentialConfig, Secret, StaticToken, TokenSource};
+use crate::controller::azure_arm::AzureArmProvider;
+use crate::controller::{Context, run};
+use crate::runtime::{Cloud, CredentialKind, RunArgs, RunContext};
+
+/// The ARM cloud for the flags: a built-in cloud, or a custom endpoint (the emulator).
+pub fn azure_cloud(args: &RunArgs) -> AzureCloud {
+    let builtin = match args.cloud {
+        Cloud::Public => AzureCloud::Public,
+        Cloud::UsGov => AzureCloud::UsGovernment,
+        Cloud::China => AzureCloud::China,
+    };
+    match &args.arm_endpoint {
+        Some(endpoint) if *endpoint != builtin.arm_endpoint() => AzureCloud::Custom {
+            arm_endpoint: endpoint.clone(),
+            authority_host: builtin.authority_host(),
+            audience: builtin.audience(),
+        },
+        _ => builtin,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("ARM credentials: {0}")]
+    Credentials(String),
+    #[error("controllers: {0}")]
+    Controllers(#[from] crate::controller::Error),
+}
+
+/// moat's own identity, chosen explicitly by `--credential` (no credential chain).
+fn own_token(args: &RunArgs, cloud: &AzureCloud) -> Result<Arc<dyn TokenSource>, RunError> {
+    let cred = |config: CredentialConfig, secret: Option<Secret>| {
+        AzureIdentityToken::from_config(cloud, &config, secret)
+            .map(|t| Arc::new(t) as Arc<dyn TokenSource>)
+            .map_err(|e| RunError::Credentials(e.to_string()))
+    };
+    match args.credential {
+        CredentialKind::Static => {
+            let token = args.arm_token.as_ref().ok_or_else(|| RunError::Credentials("--credential static needs --arm-token or MOAT_ARM_STATIC_TOKEN".into()))?;
+            Ok(Arc::new(StaticToken::new(token.expose())))
+        }
+        CredentialKind::Workload => cred(CredentialConfig::WorkloadIdentity { tenant_id: None, client_id: None, token_file: None }, None),
+        CredentialKind::Managed => cred(CredentialConfig::ManagedIdentity { client_id: std::env::var("AZURE_CLIENT_ID").ok() }, None),
+        CredentialKind::ClientSecret => {
+            let env = |k: &str| std::env::var(k).map_err(|_| RunError::Credentials(format!("--credential client-secret needs {k} in the environment")));
+            let config = CredentialConfig::ClientSecret { tenant_id: env("AZURE_TENANT_ID")?, client_id: env("AZURE_CLIENT_ID")? };
+            cred(config, Some(Secret::new(env("AZURE_CLIENT_SECRET")?)))
+        }
+    }
+}
+
+async fn controllers(ctx: RunContext) -> Result<(), RunError> {
+    let args = ctx.args.clone();
+    let cloud = azure_cloud(&args);
+    let token = own_token(&args, &cloud)?;
+    let config = ArmClientConfig { cloud, ..ArmClientConfig::default() };
+    let provider = AzureArmProvider::new(ctx.client.clone(), config, token, args.tenant_id.clone())?;
+    let context = Arc::new(Context::new(ctx.client.clone(), Arc::new(provider), args.controller_settings()));
+    tracing::info!(namespace = args.namespace.as_deref().unwrap_or("*"), endpoint = %args.arm_endpoint(), "controllers starting");
+    run::run(context, args.namespace.clone(), args.concurrency, Some(Arc::new(ctx.metrics.clone())), ctx.stopped()).await;
+    Ok(())
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    crate::runtime::run_blocking(args, controllers)
+}

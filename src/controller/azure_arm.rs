@@ -1,0 +1,216 @@
+//! The real ARM access for the reconcilers: [`Arm`] over [`ArmClient`], and the
+//! [`ArmProvider`] that picks credentials per object (its credentialRef's Secret, or moat's own
+//! identity).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use serde_json::Value;
+
+use super::arm::{Arm, ArmFailure, Polled, Started};
+use super::context::ArmProvider;
+use super::error::{Error, Result};
+use crate::api::{PendingOperation, SecretRef};
+use crate::azure::{
+    ArmClient, ArmClientConfig, ArmError, AzureIdentityToken, CredentialConfig, LroOperation, LroToken, PollStatus,
+    PollUrlKind, ResourceId, Secret as SecretValue, Submitted, TokenSource, api_versions,
+};
+
+/// [`Arm`] over the ARM client: JSON bodies, api-versions from the one table.
+pub struct ClientArm {
+    client: ArmClient,
+}
+
+impl ClientArm {
+    pub fn new(client: ArmClient) -> Self {
+        Self { client }
+    }
+}
+
+fn failure(method: &str, id: &str, e: &ArmError) -> ArmFailure {
+    ArmFailure {
+        method: method.into(),
+        id: id.into(),
+        code: e.code().unwrap_or("RequestFailed").to_string(),
+        message: e.to_string(),
+        retryable: e.is_retryable(),
+    }
+}
+
+fn parse(method: &str, id: &str) -> std::result::Result<ResourceId, ArmFailure> {
+    ResourceId::parse(id).map_err(|e| ArmFailure {
+        method: method.into(),
+        id: id.into(),
+        code: "InvalidResourceId".into(),
+        message: e.to_string(),
+        retryable: false,
+    })
+}
+
+fn kind_name(k: PollUrlKind) -> &'static str {
+    match k {
+        PollUrlKind::AzureAsyncOperation => "AzureAsyncOperation",
+        PollUrlKind::Location => "Location",
+        PollUrlKind::Resource => "Resource",
+    }
+}
+
+fn pending(token: &LroToken) -> PendingOperation {
+    PendingOperation {
+        resource_id: token.resource_id.to_string(),
+        method: token.operation.method().to_string(),
+        poll_url: token.status_url.clone(),
+        poll_kind: kind_name(token.url_kind).into(),
+        started_at: token.started_at.to_string(),
+    }
+}
+
+/// The client's token back from what status recorded.
+fn token_of(op: &PendingOperation) -> std::result::Result<LroToken, ArmFailure> {
+    let id = parse(&op.method, &op.resource_id)?;
+    let bad = |what: &str| ArmFailure {
+        method: op.method.clone(),
+        id: op.resource_id.clone(),
+        code: "InvalidRecordedOperation".into(),
+        message: format!("status.operations holds an unusable {what}; the operation is dropped and the next reconcile decides afresh"),
+        retryable: false,
+    };
+    let operation = match op.method.as_str() {
+        "PUT" => LroOperation::Put,
+        "PATCH" => LroOperation::Patch,
+        "DELETE" => LroOperation::Delete,
+        "POST" => LroOperation::Post,
+        _ => return Err(bad("method")),
+    };
+    let url_kind = match op.poll_kind.as_str() {
+        "AzureAsyncOperation" => PollUrlKind::AzureAsyncOperation,
+        "Location" => PollUrlKind::Location,
+        "Resource" => PollUrlKind::Resource,
+        _ => return Err(bad("poll kind")),
+    };
+    let api_version = api_versions::for_type(&id.resource_type()).ok_or_else(|| bad("resource type"))?.to_string();
+    let started_at = op.started_at.parse().map_err(|_| bad("start time"))?;
+    Ok(LroToken { operation, resource_id: id, api_version, status_url: op.poll_url.clone(), url_kind, started_at })
+}
+
+fn started(s: Submitted<Value>) -> Started {
+    match s {
+        Submitted::Done(v) => Started::Done(v),
+        Submitted::Pending { token, .. } => Started::Pending(pending(&token)),
+    }
+}
+
+#[async_trait]
+impl Arm for ClientArm {
+    async fn get(&self, id: &str) -> std::result::Result<Option<Value>, ArmFailure> {
+        let rid = parse("GET", id)?;
+        match self.client.get_json(&rid).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(failure("GET", id, &e)),
+        }
+    }
+
+    async fn list(&self, collection_id: &str) -> std::result::Result<Vec<Value>, ArmFailure> {
+        self.client.list_json(collection_id).await.map_err(|e| failure("GET", collection_id, &e))
+    }
+
+    async fn write(&self, method: &str, id: &str, body: &Value) -> std::result::Result<Started, ArmFailure> {
+        let rid = parse(method, id)?;
+        let op = if method == "PATCH" { LroOperation::Patch } else { LroOperation::Put };
+        self.client.begin_write_json(op, &rid, Some(body)).await.map(started).map_err(|e| failure(method, id, &e))
+    }
+
+    async fn delete(&self, id: &str) -> std::result::Result<Started, ArmFailure> {
+        let rid = parse("DELETE", id)?;
+        match self.client.begin_delete(&rid).await {
+            Ok(Submitted::Done(_)) => Ok(Started::Done(None)),
+            Ok(Submitted::Pending { token, .. }) => Ok(Started::Pending(pending(&token))),
+            Err(e) if e.is_not_found() => Ok(Started::Done(None)),
+            Err(e) => Err(failure("DELETE", id, &e)),
+        }
+    }
+
+    async fn poll(&self, op: &PendingOperation) -> std::result::Result<Polled, ArmFailure> {
+        let token = token_of(op)?;
+        match self.client.poll_once::<Value>(&token).await {
+            Ok(PollStatus::Pending { retry_after, .. }) => Ok(Polled::Running(retry_after)),
+            Ok(PollStatus::Done(v)) => Ok(Polled::Done(v)),
+            Ok(PollStatus::Failed(e)) => Err(ArmFailure { retryable: false, ..failure(&op.method, &op.resource_id, &e) }),
+            Err(e) => Err(failure(&op.method, &op.resource_id, &e)),
+        }
+    }
+}
+
+/// Credentials per object: moat's own identity by default, or a Secret named by credentialRef
+/// (`tenantId`, `clientId`, and `clientSecret` or `federatedTokenFile`). Clients are cached per
+/// Secret version, so a rotated Secret takes effect at the next reconcile.
+pub struct AzureArmProvider {
+    kube: kube::Client,
+    config: ArmClientConfig,
+    default: Arc<dyn Arm>,
+    default_tenant: Option<String>,
+    cache: Mutex<HashMap<(String, String, String), Arc<dyn Arm>>>,
+}
+
+impl AzureArmProvider {
+    pub fn new(kube: kube::Client, config: ArmClientConfig, own: Arc<dyn TokenSource>, default_tenant: Option<String>) -> Result<Self> {
+        let client = ArmClient::new(config.clone(), own).map_err(|e| Error::Credentials(e.to_string()))?;
+        Ok(Self { kube, config, default: Arc::new(ClientArm::new(client)), default_tenant, cache: Mutex::new(HashMap::new()) })
+    }
+}
+
+fn field(secret: &Secret, key: &str) -> Option<String> {
+    let bytes = secret.data.as_ref()?.get(key)?;
+    String::from_utf8(bytes.0.clone()).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+#[async_trait]
+impl ArmProvider for AzureArmProvider {
+    async fn arm_for(&self, namespace: &str, credential_ref: Option<&SecretRef>) -> Result<Arc<dyn Arm>> {
+        let Some(r) = credential_ref else { return Ok(self.default.clone()) };
+        let secrets: Api<Secret> = Api::namespaced(self.kube.clone(), namespace);
+        let secret = secrets
+            .get_opt(&r.name)
+            .await
+            .map_err(Error::kube(format!("read Secret {namespace}/{}", r.name)))?
+            .ok_or_else(|| Error::Credentials(format!("Secret {namespace}/{} named by credentialRef does not exist", r.name)))?;
+        let version = secret.metadata.resource_version.clone().unwrap_or_default();
+        let key = (namespace.to_string(), r.name.clone(), version);
+        if let Some(arm) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(arm);
+        }
+        let need = |k: &str| {
+            field(&secret, k).ok_or_else(|| Error::Credentials(format!("Secret {namespace}/{} has no {k}: add it (see credentialRef)", r.name)))
+        };
+        let tenant_id = need("tenantId")?;
+        let client_id = need("clientId")?;
+        let (config, secret_value) = match (field(&secret, "clientSecret"), field(&secret, "federatedTokenFile")) {
+            (Some(s), _) => (CredentialConfig::ClientSecret { tenant_id, client_id }, Some(SecretValue::new(s))),
+            (None, Some(file)) => {
+                (CredentialConfig::WorkloadIdentity { tenant_id: Some(tenant_id), client_id: Some(client_id), token_file: Some(file.into()) }, None)
+            }
+            (None, None) => {
+                return Err(Error::Credentials(format!(
+                    "Secret {namespace}/{} needs clientSecret or federatedTokenFile beside tenantId and clientId",
+                    r.name
+                )));
+            }
+        };
+        let token = AzureIdentityToken::from_config(&self.config.cloud, &config, secret_value).map_err(|e| Error::Credentials(e.to_string()))?;
+        let client = ArmClient::new(self.config.clone(), Arc::new(token)).map_err(|e| Error::Credentials(e.to_string()))?;
+        let arm: Arc<dyn Arm> = Arc::new(ClientArm::new(client));
+        if let Ok(mut c) = self.cache.lock() {
+            c.retain(|(ns, name, _), _| !(ns == namespace && *name == r.name));
+            c.insert(key, arm.clone());
+        }
+        Ok(arm)
+    }
+
+    fn default_tenant(&self) -> Option<String> {
+        self.default_tenant.clone()
+    }
+}

@@ -1,0 +1,184 @@
+//! End-to-end harness: the real control plane (shared per test binary), an in-process ARM
+//! emulator per test, and `moat run` as a separate process watching the test's namespace.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::Resource;
+use moat::emulator::{EmulatorConfig, RunningEmulator};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use super::testenv::TestEnv;
+
+pub const SUB: &str = "6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
+pub const TENANT: &str = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9";
+pub const RG: &str = "rg-ml-prod";
+
+/// Installs the CRDs once per test binary.
+pub async fn env() -> &'static TestEnv {
+    static CRDS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let env = super::testenv::shared().await;
+    CRDS.get_or_init(|| async {
+        let out = env.kubectl(["apply", "--server-side", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/crds")]).await.expect("kubectl");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = env
+            .kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/secureworkspaces.moat.dev", "crd/computesubnets.moat.dev", "crd/privateendpointbindings.moat.dev"])
+            .await
+            .expect("kubectl");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    })
+    .await;
+    env
+}
+
+/// A sample manifest from config/samples as JSON, moved to `ns`.
+pub fn sample(file: &str, ns: &str) -> Value {
+    let path = format!("{}/config/samples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut v: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    v["metadata"]["namespace"] = json!(ns);
+    v
+}
+
+pub struct Harness {
+    pub env: &'static TestEnv,
+    pub ns: String,
+    pub emu: RunningEmulator,
+    moat: Option<Child>,
+    pub log: PathBuf,
+    pub resync_seconds: u64,
+}
+
+impl Harness {
+    pub async fn new(prefix: &str, cfg: EmulatorConfig) -> Harness {
+        let env = env().await;
+        let ns = env.namespace(prefix).await.expect("namespace");
+        let cfg = cfg.with_resource_group(SUB, RG).with_resource_group(SUB, "rg-data");
+        let emu = moat::emulator::start(cfg).await.expect("emulator");
+        let log = env.dir.join(format!("moat-{ns}.log"));
+        Harness { env, ns, emu, moat: None, log, resync_seconds: 2 }
+    }
+
+    /// Starts `moat run` against this namespace and emulator.
+    pub fn start_moat(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let err = log.try_clone().expect("log file");
+        let resync = self.resync_seconds.to_string();
+        let child = Command::new(env!("CARGO_BIN_EXE_moat"))
+            .args(["run", "--leader-elect=false", "--credential", "static", "--metrics-addr", "127.0.0.1:0"])
+            .args(["--kubeconfig", self.env.kubeconfig.to_str().expect("utf-8 path")])
+            .args(["--arm-endpoint", &self.emu.base_url, "--namespace", &self.ns, "--tenant-id", TENANT])
+            .args(["--resync-seconds", &resync, "--retry-seconds", "1", "--busy-poll-seconds", "1"])
+            .env("MOAT_ARM_STATIC_TOKEN", "e2e-token")
+            .env("RUST_LOG", "info,moat=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(err))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn moat");
+        self.moat = Some(child);
+    }
+
+    /// Kills moat at once (SIGKILL), as a crash would.
+    pub async fn kill_moat(&mut self) {
+        if let Some(mut c) = self.moat.take() {
+            let _ = c.kill().await;
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    pub async fn apply(&self, obj: &Value) {
+        let out = self.env.kubectl_with_stdin(["apply", "--server-side", "-f", "-"], obj.to_string().as_bytes()).await.expect("kubectl");
+        assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        Api::namespaced(self.env.client(), &self.ns)
+    }
+
+    /// Waits until `pred` holds for the object, or fails with its status and moat's log.
+    pub async fn wait_for<K>(&self, name: &str, timeout: Duration, what: &str, pred: impl Fn(&K) -> bool)
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    {
+        let api = self.api::<K>();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let obj = api.get_opt(name).await.expect("get");
+            if let Some(o) = &obj
+                && pred(o)
+            {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let st = obj.map(|o| serde_json::to_string_pretty(&serde_json::to_value(&o).unwrap_or_default()["status"]).unwrap_or_default());
+                panic!("{name}: not {what} within {timeout:?}\nstatus: {}\nmoat log:\n{}", st.unwrap_or_else(|| "absent".into()), self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    pub async fn wait_gone<K>(&self, name: &str, timeout: Duration)
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let api = self.api::<K>();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while api.get_opt(name).await.expect("get").is_some() {
+            assert!(tokio::time::Instant::now() < deadline, "{name} still present after {timeout:?}\nmoat log:\n{}", self.log_tail());
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Resources stored in the emulator of one type (e.g. `Microsoft.Network/privateEndpoints`).
+    pub fn resources(&self, rtype: &str) -> Vec<Value> {
+        let dump = self.emu.admin.state_dump_filtered(Some(rtype));
+        dump["resources"].as_array().cloned().unwrap_or_default().into_iter().map(|r| r["resource"].clone()).collect()
+    }
+
+    pub fn all_resources(&self) -> Vec<Value> {
+        self.emu.admin.state_dump()["resources"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// ARM writes (PUT, PATCH, DELETE, POST) logged after `since`.
+    pub fn writes_since(&self, since: u64) -> Vec<moat::emulator::LogEntry> {
+        self.emu.admin.requests(Some(since)).entries.into_iter().filter(|e| e.method != "GET").collect()
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.emu.admin.requests(None).last_seq
+    }
+
+    /// Patches a ComputeSubnet or SecureWorkspace spec.
+    pub async fn merge_patch<K>(&self, name: &str, patch: Value)
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        self.api::<K>().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(c) = self.moat.as_mut() {
+            let _ = c.start_kill();
+        }
+    }
+}
+
+/// True when the condition of this type is True and current.
+pub fn condition_true(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], generation: Option<i64>, t: &str) -> bool {
+    conditions.iter().any(|c| c.type_ == t && c.status == "True" && c.observed_generation == generation)
+}
