@@ -864,6 +864,21 @@ async fn zone_group_writes_record_sets_and_a_records() {
             .body["properties"]["numberOfRecordSets"],
         json!(4)
     );
+    // Drift through the admin API: the zone group vanishes with its records, then comes back.
+    let dropped = arm.admin_delete(&format!("resources?id={zg}")).await;
+    assert_eq!(dropped.body["deleted"], json!(true));
+    assert_eq!(
+        arm.get(&arm.zone_id("privatelink.api.azureml.ms"), DNS)
+            .await
+            .body["properties"]["numberOfRecordSets"],
+        json!(1)
+    );
+    arm.put_ok(
+        &zg,
+        NET,
+        json!({"properties": {"privateDnsZoneConfigs": [{"name": "api", "properties": {"privateDnsZoneId": arm.zone_id("privatelink.api.azureml.ms")}}]}}),
+    )
+    .await;
     arm.delete_ok(&pe, NET).await;
     arm.get(&zg, NET).await.expect_err(404, "ResourceNotFound");
     assert_eq!(

@@ -577,6 +577,8 @@ async fn request_log_counts_and_cursor() {
             .unwrap_or(0)
             >= 1
     );
+    arm.admin_get("nope").await.expect_err(404, "NotFound");
+    let log = arm.admin_get("requests").await;
     let entries = log.body["entries"].as_array().unwrap();
     assert!(
         entries
@@ -821,7 +823,7 @@ async fn arm_headers_and_rate_limits() {
     );
     // Drain the read bucket: 429 with Retry-After.
     let mut throttled = None;
-    for _ in 0..400 {
+    for _ in 0..1500 {
         let g = arm.get(&id, NET).await;
         if g.status == 429 {
             throttled = Some(g);

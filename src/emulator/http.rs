@@ -180,6 +180,10 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path_only = parts.uri.path().to_string();
+    if path_only.starts_with("/_emulator") {
+        let e = ArmError::not_found("NotFound", format!("No admin route {method} {path_only}."));
+        return build(e.status, &[], Some(&e.body()));
+    }
     let path_and_query = parts
         .uri
         .path_and_query()

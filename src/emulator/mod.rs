@@ -80,7 +80,7 @@
 //! | `GET /_emulator/state[?type=T]` | `{resourceGroups, resources: [{id, type, provisioningState, etag, resource, stored, meta}], operations, deletedVaults}` |
 //! | `GET/PUT /_emulator/config` | [`ConfigPatch`]: `{latencyMs, pollsToComplete, retryAfterSecs, pageSize, strictPeNetworkPolicies, enforceRateLimits, requireToken, lroMaxDurationMs, keyVaultSoftDelete, locationDefault}` (all optional) |
 //! | `POST /_emulator/resources` | `{"id", "body"? , "patch"?, "provisioningState"?}`: writes a resource without ARM rules (drift); answers the GET view |
-//! | `DELETE /_emulator/resources?id=...` | removes a resource and its children without ARM rules: `{"deleted": bool}` |
+//! | `DELETE /_emulator/resources?id=...` | removes a resource at once without ARM rules (with its children, a PE's NIC, a zone group's A records): `{"deleted": bool}` |
 //! | `POST /_emulator/resource-groups` | `{"subscriptionId", "name", "location"?}` (201) |
 //! | `POST /_emulator/settle` | completes every running operation: `{"completed": n}` |
 //! | `POST /_emulator/reset` | clears resources, operations, faults and log; re-creates configured resource groups (204) |
@@ -171,6 +171,11 @@ impl Default for EmulatorConfig {
 }
 
 impl EmulatorConfig {
+    /// Defaults for tests: one poll per operation, `Retry-After: 0`.
+    pub fn for_tests() -> Self {
+        EmulatorConfig { polls_to_complete: 1, retry_after_secs: 0, ..Default::default() }
+    }
+
     /// Adds a resource group to create at start.
     pub fn with_resource_group(
         mut self,
@@ -304,9 +309,16 @@ impl Emulator {
         self.with_state(|s| s.admin_upsert(id, None, Some(patch), provisioning_state))
     }
 
-    /// Removes a resource and its children without ARM rules.
+    /// Removes a resource at once, without ARM rules (no in-use checks, no operation), together
+    /// with what it owns: children, a private endpoint's NIC, a zone group's A records (a deleted
+    /// vault is soft-deleted as usual).
     pub fn delete_resource(&self, id: &str) -> bool {
-        self.with_state(|s| s.remove_raw(&path::key_of(id)))
+        self.with_state(|s| {
+            let key = path::key_of(id);
+            let found = s.get(&key).is_some();
+            s.remove_with_effects(&key);
+            found
+        })
     }
 
     /// Completes every running operation; returns how many.

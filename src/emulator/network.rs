@@ -1919,7 +1919,6 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            let zg_id = e.id.clone();
             let p = props_mut(obj);
             if let Some(Value::Array(configs)) = p.get_mut("privateDnsZoneConfigs") {
                 for c in configs.iter_mut() {
@@ -1942,14 +1941,8 @@ pub fn decorate(st: &State, e: &Entry, obj: &mut Map<String, Value>) {
                             })
                         })
                         .collect();
-                    if let Some(co) = c.as_object_mut() {
-                        co.insert(
-                            "id".into(),
-                            Value::String(format!("{zg_id}/privateDnsZoneConfigs/{name}")),
-                        );
-                        if let Some(cp) = co.get_mut("properties").and_then(Value::as_object_mut) {
-                            cp.insert("recordSets".into(), Value::Array(sets));
-                        }
+                    if let Some(cp) = c.get_mut("properties").and_then(Value::as_object_mut) {
+                        cp.insert("recordSets".into(), Value::Array(sets));
                     }
                 }
             }

@@ -264,13 +264,16 @@ pub fn put_dns_link(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
             ));
         }
     }
-    enum_value(
-        p,
-        "resolutionPolicy",
-        &["Default", "NxDomainRedirect"],
-        Some("Default"),
-        "BadRequest",
-    )?;
+    // 2024-06-01 has no resolutionPolicy; newer versions default it to Default.
+    if p.contains_key("resolutionPolicy") {
+        enum_value(
+            p,
+            "resolutionPolicy",
+            &["Default", "NxDomainRedirect"],
+            None,
+            "BadRequest",
+        )?;
+    }
     Ok(())
 }
 
@@ -897,7 +900,6 @@ pub fn put_registry(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmError> {
     default(p, "networkRuleBypassOptions", json!("AzureServices"));
     default(p, "dataEndpointEnabled", json!(false));
     default(p, "zoneRedundancy", json!("Disabled"));
-    default(p, "anonymousPullEnabled", json!(false));
     default(p, "encryption", json!({"status": "disabled"}));
     default(
         p,
