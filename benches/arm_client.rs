@@ -164,7 +164,7 @@ async fn bench() {
     for conc in [1, 8, 32] {
         let c = &client;
         let id = &subnet_id;
-        run(&format!("GET subnet"), c, &admin, n(4000), conc, |_| async move {
+        run("GET subnet", c, &admin, n(4000), conc, |_| async move {
             c.get::<Subnet>(id).await.expect("get");
         })
         .await

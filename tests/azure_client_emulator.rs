@@ -103,14 +103,8 @@ fn tags() -> Option<BTreeMap<String, String>> {
 const KNOWN_EMULATOR_DEVIATIONS: &[(&str, &str)] = &[
     // `PrivateDnsZoneGroup` (network 2024-07-01) has id, name, etag, properties: no `type`.
     ("Microsoft.Network/privateEndpoints/privateDnsZoneGroups", "type"),
-    // `PrivateDnsZoneConfig` has name and properties only.
-    ("Microsoft.Network/privateEndpoints/privateDnsZoneGroups", "properties.privateDnsZoneConfigs[0].id"),
-    // `resolutionPolicy` is not in privatedns 2024-06-01.
-    ("Microsoft.Network/privateDnsZones/virtualNetworkLinks", "properties.resolutionPolicy"),
     // ML `PrivateEndpointConnectionProperties` has no `groupIds` in 2024-10-01.
     ("Microsoft.MachineLearningServices/workspaces", "properties.privateEndpointConnections[0].properties.groupIds"),
-    // `anonymousPullEnabled` is not in containerregistry 2023-07-01.
-    ("Microsoft.ContainerRegistry/registries", "properties.anonymousPullEnabled"),
 ];
 
 /// GETs `id` as raw JSON and checks it against the spec's GET schema; returns the violations
