@@ -150,7 +150,7 @@ async fn drift_is_put_back_and_foreign_rules_survive() {
     let foreign = format!("{nsg}/securityRules/corp-allow-bastion");
     h.emu
         .admin
-        .put_resource(&foreign, json!({"properties": {"priority": 300, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
+        .put_resource(&foreign, json!({"properties": {"priority": 250, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
             "sourceAddressPrefix": "10.30.1.0/24", "sourcePortRange": "*", "destinationAddressPrefix": "*", "destinationPortRange": "22"}}), Some("Succeeded"))
         .expect("foreign rule");
     // Three kinds of drift: a removed rule, a firewall opened, a deleted private endpoint.
@@ -241,8 +241,11 @@ async fn delete_removes_what_moat_created_and_orphan_leaves_it() {
     assert!(left.is_empty(), "moat left behind: {left:#?}");
     assert!(h.emu.admin.resource(&seeded).is_some(), "the adopted target of the endpoint is never deleted");
 
-    // Orphan: everything stays.
-    h.apply(&sample("secureworkspace.yaml", &h.ns)).await;
+    // Orphan: everything stays. (The deleted vault's name stays reserved while it is soft-deleted,
+    // as in Azure, so the second workspace uses another one.)
+    let mut again = sample("secureworkspace.yaml", &h.ns);
+    again["spec"]["keyVault"]["name"] = json!("kv-ml-prod-02");
+    h.apply(&again).await;
     h.wait_for::<SecureWorkspace>("ml-prod", CONVERGE, "Ready", ready_sws).await;
     h.merge_patch::<SecureWorkspace>("ml-prod", json!({"spec": {"deletionPolicy": "Orphan"}})).await;
     h.wait_for::<SecureWorkspace>("ml-prod", CONVERGE, "Ready at the new generation", ready_sws).await;

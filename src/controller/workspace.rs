@@ -185,7 +185,10 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let mut records: Vec<DnsRecord> = Vec::new();
     for ep in &wanted_endpoints {
         match fresh.iter().find(|b| b.name_any() == ep.name) {
-            None => ep_missing.push(format!("{} not created yet", ep.name)),
+            None => {
+                ep_missing.push(format!("{} not created yet", ep.name));
+                dns_missing.push(format!("{} not created yet", ep.name));
+            }
             Some(b) => {
                 let st = b.status.clone().unwrap_or_default();
                 let current = st.observed_generation == b.metadata.generation;
