@@ -299,7 +299,6 @@ pub(super) fn workspace(
         out.push(Finding::new(&DNS_001, obj.clone(), format!("custom DNS: your DNS server must serve {} host records in {} zones ({}), listed in status.dnsRecords once the endpoints have addresses", names.len(), zones.len(), zones.join(", ")), "add the records of status.dnsRecords to your DNS server, or forward the zones to 168.63.129.16").at("spec.dns.mode"));
     }
     dns_server_checks(&obj, s.dns.mode == DnsMode::Custom, &vnet_id, &zones, "spec.dns.mode", observed, out);
-    let _ = ws.name_any();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -45,7 +45,6 @@ const T_REGISTRY: &str = "Microsoft.ContainerRegistry/registries";
 const T_INSIGHTS: &str = "Microsoft.Insights/components";
 const T_NSG: &str = "Microsoft.Network/networkSecurityGroups";
 const T_ROUTES: &str = "Microsoft.Network/routeTables";
-const T_WORKSPACE: &str = "Microsoft.MachineLearningServices/workspaces";
 
 struct Checker<'a> {
     obj: ObjectRef,
@@ -380,6 +379,5 @@ pub fn check_endpoint(peb: &PrivateEndpointBinding) -> Vec<Finding> {
         && m.chars().count() > 140 {
             c.push(&SCHEMA_023, "spec.manualApproval.requestMessage", format!("spec.manualApproval.requestMessage is {} characters long; at most 140", m.chars().count()), "shorten the message to 140 characters");
         }
-    let _ = T_WORKSPACE;
     out
 }
