@@ -45,8 +45,8 @@ spec:
     mode: {dns}
 ",
         ns = i % 10,
-        pe = if i % 13 == 0 { 29 } else { 24 },
-        dns = if i % 5 == 0 { "Custom" } else { "AzurePrivateDns" },
+        pe = if i.is_multiple_of(13) { 29 } else { 24 },
+        dns = if i.is_multiple_of(5) { "Custom" } else { "AzurePrivateDns" },
     )
 }
 
@@ -55,7 +55,7 @@ fn subnet(i: usize, j: usize) -> String {
     let purposes = ["Training", "ComputeInstance", "Inference", "Training"];
     let len = 22 + (i + j) % 7; // /22 .. /28
     // Subnet j starts at x.y.(4 + 4j).0; every 17th workspace puts subnet 1 on subnet 0's range.
-    let third = if i % 17 == 0 && j == 1 { 4 } else { 4 + j * 4 };
+    let third = if i.is_multiple_of(17) && j == 1 { 4 } else { 4 + j * 4 };
     let nodes = [60, 8, 30, 120][j];
     let aks = if purposes[j] == "Inference" {
         "\n  aks:\n    serviceCidr: 10.250.0.0/16\n    dnsServiceIP: 10.250.0.10\n    dockerBridgeCidr: 172.18.0.0/16"

@@ -549,11 +549,10 @@ pub fn validate_sources(sources: &[Source], observed: Option<&Source>) -> Report
     });
     for f in findings {
         let mut location = parsed.locations.get(&f.object).cloned();
-        if let (Some(loc), Some(field), Some(text)) = (location.as_mut(), f.field.as_deref(), parsed.texts.get(&f.object)) {
-            if let Some(l) = line_of_path(text, field) {
+        if let (Some(loc), Some(field), Some(text)) = (location.as_mut(), f.field.as_deref(), parsed.texts.get(&f.object))
+            && let Some(l) = line_of_path(text, field) {
                 loc.line += l;
             }
-        }
         report.findings.push(LocatedFinding { finding: f, location });
     }
     report.findings.sort_by(|a, b| {
