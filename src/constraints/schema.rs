@@ -240,10 +240,6 @@ pub fn check_workspace(ws: &SecureWorkspace) -> Vec<Finding> {
     if let Some(id) = &ai.id {
         c.arm_id("spec.applicationInsights.id", id.as_str(), Some(T_INSIGHTS));
     }
-    if let Some(rg) = &s.dns.zone_resource_group
-        && (!RESOURCE_GROUP.is_match(rg) || rg.ends_with('.')) {
-            c.push(&SCHEMA_011, "spec.dns.zoneResourceGroup", format!("spec.dns.zoneResourceGroup {rg:?} is not a valid resource group name"), "use 1-90 letters, digits, underscores, hyphens, periods or parentheses, not ending in a period");
-        }
     out
 }
 
