@@ -1,6 +1,6 @@
 //! `docs/constraints.md`, generated from the catalog.
 
-use super::catalog::{CATALOG, DOCUMENTS, SUPERSEDED};
+use super::catalog::{CATALOG, DOCUMENTS, SUPERSEDED, UNCHECKED};
 use super::Citation;
 
 fn cell(s: &str) -> String {
@@ -36,6 +36,10 @@ pub fn catalog_markdown() -> String {
     md.push_str("\n## Documents\n\n| File | Where | Date | Title |\n|---|---|---|---|\n");
     for d in DOCUMENTS {
         md.push_str(&format!("| `{}` | `{}` | {} | {} |\n", d.name, d.dir, d.date.unwrap_or("undated"), cell(d.title)));
+    }
+    md.push_str("\n## Documented but not checked\n\n| Statement | Why no rule |\n|---|---|\n");
+    for u in UNCHECKED {
+        md.push_str(&format!("| {} | {} |\n", cite(&u.cite), cell(u.why)));
     }
     md.push_str(&netrules_markdown());
     md.push_str("\n## Superseded statements\n\nOlder statements that a newer document replaced; the catalog does not enforce them.\n\n");
