@@ -171,6 +171,25 @@ pub struct Context<'a> {
     pub storage_via_service_endpoint: bool,
 }
 
+impl<'a> Context<'a> {
+    /// The context of a compute subnet of this workspace: its region and connectivity mode.
+    pub fn for_workspace(ws: &'a crate::api::SecureWorkspaceSpec) -> Self {
+        Context {
+            region: ws.location.as_str(),
+            storage_via_service_endpoint: ws.connectivity.mode == crate::api::ConnectivityMode::ServiceEndpoint,
+        }
+    }
+}
+
+/// The NSG rules and routes moat manages for a ComputeSubnet of a workspace, in their stable order.
+pub fn for_compute_subnet(
+    cs: &ComputeSubnetSpec,
+    ws: &crate::api::SecureWorkspaceSpec,
+) -> (Vec<DesiredSecurityRule>, Vec<DesiredRoute>) {
+    let ctx = Context::for_workspace(ws);
+    (security_rules(cs, ctx), routes(cs, ctx))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn rule(
     name: &str,

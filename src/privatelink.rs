@@ -218,7 +218,8 @@ pub fn host_names(cloud: DnsCloud, target: EndpointTarget<'_>) -> Vec<HostName> 
     match target {
         EndpointTarget::Workspace { workspace_id, name, region } => {
             let zones = default_zones(GroupId::Amlworkspace, cloud);
-            let (api_zone, nb_zone) = (zones[0].clone(), zones[1].clone());
+            let zone = |i: usize| zones.get(i).cloned().unwrap_or_default();
+            let (api_zone, nb_zone) = (zone(0), zone(1));
             let api = cloud.aml_api_suffix();
             vec![
                 h(format!("{workspace_id}.workspace.{region}.{api}"), api_zone.clone()),

@@ -477,8 +477,12 @@ impl Ctx<'_> {
             serde_json::Value::Object(_) => {
                 if str_at(&value, &["kind"]) == Some("List") && value.get("items").is_some_and(|i| i.is_array()) {
                     let items = value.get("items").and_then(|i| i.as_array()).cloned().unwrap_or_default();
-                    for item in &items {
+                    for (i, item) in items.iter().enumerate() {
+                        let before = self.report.findings.len();
                         self.object(file, doc.start_line, item, None);
+                        for f in &mut self.report.findings[before..] {
+                            f.finding.message = format!("items[{i}]: {}", f.finding.message);
+                        }
                     }
                 } else {
                     self.object(file, doc.start_line, &value, Some(&doc.text));
@@ -549,11 +553,10 @@ pub fn validate_sources(sources: &[Source], observed: Option<&Source>) -> Report
     });
     for f in findings {
         let mut location = parsed.locations.get(&f.object).cloned();
-        if let (Some(loc), Some(field), Some(text)) = (location.as_mut(), f.field.as_deref(), parsed.texts.get(&f.object)) {
-            if let Some(l) = line_of_path(text, field) {
+        if let (Some(loc), Some(field), Some(text)) = (location.as_mut(), f.field.as_deref(), parsed.texts.get(&f.object))
+            && let Some(l) = line_of_path(text, field) {
                 loc.line += l;
             }
-        }
         report.findings.push(LocatedFinding { finding: f, location });
     }
     report.findings.sort_by(|a, b| {

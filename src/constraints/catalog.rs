@@ -803,3 +803,54 @@ pub static SUPERSEDED: &[Superseded] = &[
         decision: "moat reaches the registry through a private endpoint: same VNet (PE-001).",
     },
 ];
+
+/// A documented constraint the catalog cannot check from the specs and observed facts, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Unchecked {
+    pub cite: Citation,
+    pub why: &'static str,
+}
+
+/// Constraints of the seeds that no rule checks, each with the reason.
+pub static UNCHECKED: &[Unchecked] = &[
+    Unchecked {
+        cite: cite(SEED_004, "For compute instance Jupyter functionality to work, ensure that web socket communication is not disabled."),
+        why: "A property of firewalls and proxies outside the VNet; the Restricted outbound rules allow AzureMachineLearning on 443.",
+    },
+    Unchecked {
+        cite: cite(SEED_004, "Check to see whether your security policies or locks on the virtual network's subscription or resource group restrict permissions to manage the virtual network."),
+        why: "Azure Policy and locks are not part of the observed facts; ARM reports them when moat writes.",
+    },
+    Unchecked {
+        cite: cite(SEED_004, "If you're going to put multiple compute instances or clusters in one virtual network, you might need to request a quota increase for one or more of your resources."),
+        why: "Quotas are not observed.",
+    },
+    Unchecked {
+        cite: cite(SEED_004, "Outbound traffic to Azure Storage must not be blocked by your on-premises network appliance."),
+        why: "The appliance's rules are outside Azure; moat's own NSG allows Storage.<region> in Restricted mode.",
+    },
+    Unchecked {
+        cite: cite(SEED_004, "Make sure that the NSG group that controls the virtual network has an inbound security rule enabled for the scoring endpoint so that it can be called from outside the virtual network."),
+        why: "Not a check: moat renders the rule (moat-in-scoring, from VirtualNetwork, which includes peered and connected on-premises networks) on Inference subnets.",
+    },
+    Unchecked {
+        cite: cite(SEED_004, "You cannot enable private IP when creating the Azure Kubernetes Service cluster. It must be enabled as an update to an existing cluster."),
+        why: "moat does not create AKS clusters.",
+    },
+    Unchecked {
+        cite: cite(SEED_004, "Azure Machine Learning supports only virtual machines that are running Ubuntu."),
+        why: "moat has no kind for attached virtual machines.",
+    },
+    Unchecked {
+        cite: cite(SEED_004, "When working with the Azure Machine Learning SDK, your development environment must be able to connect to the Azure Storage Account."),
+        why: "Client access is outside the VNet's configuration.",
+    },
+    Unchecked {
+        cite: cite(SEED_001, "[ML-assisted data labeling](how-to-create-image-labeling-projects.md#use-ml-assisted-data-labeling) doesn't support a default storage account behind a virtual network."),
+        why: "A feature limitation of every SecureWorkspace (its default storage is always behind the VNet), not a configuration error.",
+    },
+    Unchecked {
+        cite: cite(SEED_001, "You must also create a virtual machine 'jump box' in the same VNet as your workspace, and enable Azure Bastion connectivity to it."),
+        why: "Only for Microsoft Sentinel integration, which moat does not manage.",
+    },
+];

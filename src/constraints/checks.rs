@@ -299,7 +299,6 @@ pub(super) fn workspace(
         out.push(Finding::new(&DNS_001, obj.clone(), format!("custom DNS: your DNS server must serve {} host records in {} zones ({}), listed in status.dnsRecords once the endpoints have addresses", names.len(), zones.len(), zones.join(", ")), "add the records of status.dnsRecords to your DNS server, or forward the zones to 168.63.129.16").at("spec.dns.mode"));
     }
     dns_server_checks(&obj, s.dns.mode == DnsMode::Custom, &vnet_id, &zones, "spec.dns.mode", observed, out);
-    let _ = ws.name_any();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -488,13 +487,26 @@ pub(super) fn compute_subnet(
     if let Some(nsg_id) = &s.nsg.id
         && let Some(nsg) = observed.nsg(nsg_id.as_str()) {
             let desired = netrules::security_rules(s, ctx);
-            for sh in netrules::shadowed(&desired, &nsg.security_rules, prefix.as_ref()) {
-                let r = sh.required;
-                let (rule, what) = match r.direction {
-                    Direction::Inbound => (&NSG_001, format!("{} → port {}", r.source_address_prefix, r.destination_port_ranges.join(","))),
-                    Direction::Outbound => (&NSG_002, format!("→ {} port {}", r.destination_address_prefix, r.destination_port_ranges.join(","))),
-                };
-                out.push(Finding::new(rule, obj.clone(), format!("NSG {} rule {} (Deny, priority {}) is evaluated before {} (Allow {what}, priority {})", arm::name(nsg_id.as_str()), sh.by.name, sh.by.priority, r.name, r.priority), format!("give {} a priority above {} or narrow it so it no longer matches this traffic", sh.by.name, r.priority)).at("spec.nsg.id"));
+            // One finding per foreign Deny rule and direction, listing the required rules it shadows.
+            let shadows = netrules::shadowed(&desired, &nsg.security_rules, prefix.as_ref());
+            let mut groups: Vec<(&netrules::ExistingSecurityRule, Direction, Vec<&netrules::DesiredSecurityRule>)> = Vec::new();
+            for sh in &shadows {
+                match groups.iter_mut().find(|(by, d, _)| std::ptr::eq(*by, sh.by) && *d == sh.required.direction) {
+                    Some((_, _, v)) => v.push(sh.required),
+                    None => groups.push((sh.by, sh.required.direction, vec![sh.required])),
+                }
+            }
+            for (by, direction, required) in groups {
+                let rule = if direction == Direction::Inbound { &NSG_001 } else { &NSG_002 };
+                let what: Vec<String> = required
+                    .iter()
+                    .map(|r| match direction {
+                        Direction::Inbound => format!("{} (Allow {} → port {}, priority {})", r.name, r.source_address_prefix, r.destination_port_ranges.join(","), r.priority),
+                        Direction::Outbound => format!("{} (Allow → {} port {}, priority {})", r.name, r.destination_address_prefix, r.destination_port_ranges.join(","), r.priority),
+                    })
+                    .collect();
+                let lowest = required.iter().map(|r| r.priority).min().unwrap_or(netrules::REQUIRED_PRIORITY);
+                out.push(Finding::new(rule, obj.clone(), format!("NSG {} rule {} (Deny, priority {}) is evaluated before {} required {direction} {}: {}", arm::name(nsg_id.as_str()), by.name, by.priority, required.len(), if required.len() == 1 { "rule" } else { "rules" }, what.join("; ")), format!("give {} a priority above {lowest} or narrow it so it no longer matches this traffic", by.name)).at("spec.nsg.id"));
             }
             for (d, e) in netrules::priority_collisions(&desired, &nsg.security_rules) {
                 out.push(Finding::new(&NSG_003, obj.clone(), format!("NSG {} rule {} already holds {} priority {}, which moat's rule {} needs", arm::name(nsg_id.as_str()), e.name, d.direction, d.priority, d.name), format!("move {} to a free priority (moat uses 300-365, 400-431 and 4000)", e.name)).at("spec.nsg.id"));

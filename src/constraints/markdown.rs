@@ -1,6 +1,6 @@
 //! `docs/constraints.md`, generated from the catalog.
 
-use super::catalog::{CATALOG, DOCUMENTS, SUPERSEDED};
+use super::catalog::{CATALOG, DOCUMENTS, SUPERSEDED, UNCHECKED};
 use super::Citation;
 
 fn cell(s: &str) -> String {
@@ -37,10 +37,69 @@ pub fn catalog_markdown() -> String {
     for d in DOCUMENTS {
         md.push_str(&format!("| `{}` | `{}` | {} | {} |\n", d.name, d.dir, d.date.unwrap_or("undated"), cell(d.title)));
     }
+    md.push_str("\n## Documented but not checked\n\n| Statement | Why no rule |\n|---|---|\n");
+    for u in UNCHECKED {
+        md.push_str(&format!("| {} | {} |\n", cite(&u.cite), cell(u.why)));
+    }
+    md.push_str(&netrules_markdown());
     md.push_str("\n## Superseded statements\n\nOlder statements that a newer document replaced; the catalog does not enforce them.\n\n");
     md.push_str("| Older | Newer | Decision |\n|---|---|---|\n");
     for s in SUPERSEDED {
         md.push_str(&format!("| {} | {} | {} |\n", cite(&s.old), cite(&s.new), cell(s.decision)));
     }
+    md
+}
+
+/// The NSG rules and routes moat manages, from `crate::netrules` (the single source).
+fn netrules_markdown() -> String {
+    use crate::api::{ComputePurpose, ComputeSubnetSpec, ForcedTunnelingSpec, LocalObjectRef, OutboundMode, OutboundSpec};
+    use crate::netrules::{self, Context, DesiredSecurityRule};
+    let spec = |purpose, mode| ComputeSubnetSpec {
+        workspace_ref: LocalObjectRef { name: "ws".into() },
+        vnet_id: None,
+        name: "snet".into(),
+        address_prefix: "10.0.0.0/24".into(),
+        purpose,
+        expected_nodes: 0,
+        nsg: Default::default(),
+        outbound: OutboundSpec { mode, extra_rules: vec![] },
+        forced_tunneling: Some(ForcedTunnelingSpec { firewall_ip: Some("<firewallIp>".into()), ..Default::default() }),
+        aks: None,
+    };
+    let ctx = Context { region: "<region>", storage_via_service_endpoint: false };
+    let row = |r: &DesiredSecurityRule| {
+        format!(
+            "| `{}` | {} | {} | {} | {} | `{}` | `{}` | {} |\n",
+            r.name, r.direction, r.priority, r.access, r.protocol.as_arm(), r.source_address_prefix, r.destination_address_prefix, r.destination_port_ranges.join(", ")
+        )
+    };
+    let head = "| Name | Direction | Priority | Access | Protocol | Source | Destination | Ports |\n|---|---|---|---|---|---|---|---|\n";
+    let mut md = String::from("\n## NSG rules and routes moat manages\n\n");
+    md.push_str("Generated from `src/netrules.rs`. Every name starts with `moat-`: in an adopted NSG or route table moat owns\n");
+    md.push_str("exactly the rules and routes with that prefix. SSH rules (`moat-in-ssh-<i>`, priority 350+i) come from `nsg.sshFrom`,\n");
+    md.push_str("extra outbound rules (`moat-out-<name>`, priority 400+i) from `outbound.extraRules`.\n\n");
+    md.push_str("### Inbound, by purpose\n\n");
+    md.push_str(head);
+    for purpose in [ComputePurpose::Training, ComputePurpose::ComputeInstance, ComputePurpose::Inference, ComputePurpose::ContainerInstances, ComputePurpose::Databricks] {
+        let rules = netrules::required_inbound(purpose);
+        if rules.is_empty() {
+            md.push_str(&format!("| *({}: none)* | | | | | | | |\n", purpose.as_str()));
+        }
+        for r in rules {
+            md.push_str(&row(&r).replacen("| `", &format!("| {}: `", purpose.as_str()), 1));
+        }
+    }
+    md.push_str("\n### Outbound with `outbound.mode: Restricted` (every purpose)\n\n");
+    md.push_str(head);
+    for r in netrules::security_rules(&spec(ComputePurpose::Training, OutboundMode::Restricted), ctx).iter().filter(|r| r.direction == netrules::Direction::Outbound) {
+        md.push_str(&row(r));
+    }
+    md.push_str("\nWith storage on service endpoints (`connectivity.mode: ServiceEndpoint`) `moat-out-storage` also opens 445 (SMB).\n");
+    md.push_str("`moat-out-azurefrontdoor-frontend` is left out in Azure China.\n\n");
+    md.push_str("### Routes with `forcedTunneling`\n\n| Name | Address prefix | Next hop |\n|---|---|---|\n");
+    for r in netrules::routes(&spec(ComputePurpose::Training, OutboundMode::Internet), ctx) {
+        md.push_str(&format!("| `{}` | `{}` | {}{} |\n", r.name, r.address_prefix, r.next_hop_type, r.next_hop_ip.map(|i| format!(" `{i}`")).unwrap_or_default()));
+    }
+    md.push_str("\nThe 0.0.0.0/0 route is added only when `forcedTunneling.firewallIp` is set.\n");
     md
 }

@@ -45,7 +45,6 @@ const T_REGISTRY: &str = "Microsoft.ContainerRegistry/registries";
 const T_INSIGHTS: &str = "Microsoft.Insights/components";
 const T_NSG: &str = "Microsoft.Network/networkSecurityGroups";
 const T_ROUTES: &str = "Microsoft.Network/routeTables";
-const T_WORKSPACE: &str = "Microsoft.MachineLearningServices/workspaces";
 
 struct Checker<'a> {
     obj: ObjectRef,
@@ -241,10 +240,6 @@ pub fn check_workspace(ws: &SecureWorkspace) -> Vec<Finding> {
     if let Some(id) = &ai.id {
         c.arm_id("spec.applicationInsights.id", id.as_str(), Some(T_INSIGHTS));
     }
-    if let Some(rg) = &s.dns.zone_resource_group
-        && (!RESOURCE_GROUP.is_match(rg) || rg.ends_with('.')) {
-            c.push(&SCHEMA_011, "spec.dns.zoneResourceGroup", format!("spec.dns.zoneResourceGroup {rg:?} is not a valid resource group name"), "use 1-90 letters, digits, underscores, hyphens, periods or parentheses, not ending in a period");
-        }
     out
 }
 
@@ -380,6 +375,5 @@ pub fn check_endpoint(peb: &PrivateEndpointBinding) -> Vec<Finding> {
         && m.chars().count() > 140 {
             c.push(&SCHEMA_023, "spec.manualApproval.requestMessage", format!("spec.manualApproval.requestMessage is {} characters long; at most 140", m.chars().count()), "shorten the message to 140 characters");
         }
-    let _ = T_WORKSPACE;
     out
 }
