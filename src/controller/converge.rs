@@ -305,3 +305,15 @@ impl<'a> Converger<'a> {
         }
     }
 }
+
+/// After a teardown, the ids in `ids` that ARM still returns: the object keeps its finalizer
+/// until this is empty, so a deletion is only reported done once ARM agrees.
+pub async fn still_present(arm: &dyn Arm, ids: impl IntoIterator<Item = &str>) -> Result<Vec<String>, ArmFailure> {
+    let mut left = Vec::new();
+    for id in ids {
+        if arm.get(id).await?.is_some() {
+            left.push(id.to_string());
+        }
+    }
+    Ok(left)
+}

@@ -258,7 +258,11 @@ async fn cleanup(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
         })
         .collect();
     let ends = dag::run(nodes).await;
-    let left: Vec<String> = ends.iter().filter(|(_, e)| **e != NodeEnd::Done).map(|(k, e)| format!("{k}: {e:?}")).collect();
+    let mut left: Vec<String> = ends.iter().filter(|(_, e)| **e != NodeEnd::Done).map(|(k, e)| format!("{k}: {e:?}")).collect();
+    if left.is_empty() {
+        let gone: Vec<&str> = ends.keys().map(String::as_str).collect();
+        left = super::converge::still_present(arm.as_ref(), gone).await?.into_iter().map(|id| format!("{id} still exists")).collect();
+    }
     if left.is_empty() {
         if subnet_stays {
             tracing::info!(subnet = %ids.subnet, "subnet was not created by moat; left in place with its NSG and route table");

@@ -304,8 +304,26 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let api: Api<SecureWorkspace> = Api::namespaced(ctx.client.clone(), &ns);
     let generation = ws.metadata.generation;
     let status = ws.status.clone().unwrap_or_default();
+    let bindings = owned_bindings(ctx, &ns, &name).await?;
+    let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
     if ws.spec.deletion_policy == DeletionPolicy::Orphan {
-        // Owned bindings are garbage-collected by Kubernetes and carry deletionPolicy Orphan too.
+        // The owned bindings go too, each leaving its Azure resources: they are told to orphan
+        // them first (Kubernetes would garbage-collect them anyway, but not necessarily before
+        // they reconcile a stale Delete policy).
+        for b in &bindings {
+            if b.spec.deletion_policy != DeletionPolicy::Orphan {
+                let patch = serde_json::json!({"spec": {"deletionPolicy": "Orphan"}});
+                pebs.patch(&b.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(Error::kube("orphan PrivateEndpointBinding"))?;
+            }
+            if b.metadata.deletion_timestamp.is_none() {
+                pebs.delete(&b.name_any(), &DeleteParams::background()).await.map_err(Error::kube("delete PrivateEndpointBinding"))?;
+            }
+        }
+        if !bindings.is_empty() {
+            let msg = format!("waiting for {} private endpoint binding(s) to go (Azure resources are kept)", bindings.len());
+            blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+            return Err(Error::Waiting(msg));
+        }
         ctx.recorder
             .publish(
                 &kube::runtime::events::Event {
@@ -322,9 +340,7 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         return Ok(Action::await_change());
     }
     // Private endpoints first: their bindings delete them in Azure, then go.
-    let bindings = owned_bindings(ctx, &ns, &name).await?;
     if !bindings.is_empty() {
-        let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
         for b in bindings.iter().filter(|b| b.metadata.deletion_timestamp.is_none()) {
             pebs.delete(&b.name_any(), &DeleteParams::background()).await.map_err(Error::kube("delete PrivateEndpointBinding"))?;
         }
@@ -379,7 +395,11 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         })
         .collect();
     let ends = dag::run(nodes).await;
-    let left: Vec<String> = ends.iter().filter(|(_, e)| **e != NodeEnd::Done).map(|(k, e)| format!("{k}: {e:?}")).collect();
+    let mut left: Vec<String> = ends.iter().filter(|(_, e)| **e != NodeEnd::Done).map(|(k, e)| format!("{k}: {e:?}")).collect();
+    if left.is_empty() {
+        let gone: Vec<&str> = ends.keys().map(String::as_str).collect();
+        left = super::converge::still_present(arm.as_ref(), gone).await?.into_iter().map(|id| format!("{id} still exists")).collect();
+    }
     if left.is_empty() {
         return Ok(Action::await_change());
     }

@@ -58,7 +58,7 @@ impl Harness {
         let ns = env.namespace(prefix).await.expect("namespace");
         let cfg = cfg.with_resource_group(SUB, RG).with_resource_group(SUB, "rg-data");
         let emu = moat::emulator::start(cfg).await.expect("emulator");
-        let log = env.dir.join(format!("moat-{ns}.log"));
+        let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moat-{ns}-{}.log", std::process::id()));
         Harness { env, ns, emu, moat: None, log, resync_seconds: 2 }
     }
 
