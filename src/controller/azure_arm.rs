@@ -145,6 +145,9 @@ impl Arm for ClientArm {
     }
 }
 
+/// (namespace, Secret name, resourceVersion).
+type SecretKey = (String, String, String);
+
 /// Credentials per object: moat's own identity by default, or a Secret named by credentialRef
 /// (`tenantId`, `clientId`, and `clientSecret` or `federatedTokenFile`). Clients are cached per
 /// Secret version, so a rotated Secret takes effect at the next reconcile.
@@ -153,7 +156,7 @@ pub struct AzureArmProvider {
     config: ArmClientConfig,
     default: Arc<dyn Arm>,
     default_tenant: Option<String>,
-    cache: Mutex<HashMap<(String, String, String), Arc<dyn Arm>>>,
+    cache: Mutex<HashMap<SecretKey, Arc<dyn Arm>>>,
 }
 
 impl AzureArmProvider {

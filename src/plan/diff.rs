@@ -107,13 +107,11 @@ pub fn project(observed: &Value, managed: &Value) -> Value {
     let (Value::Object(o), Value::Object(m)) = (observed, managed) else { return Value::Object(out) };
     for (k, mv) in m {
         let Some(ov) = o.get(k) else { continue };
-        if k == "properties" {
-            if let (Value::Object(op), Value::Object(mp)) = (ov, mv) {
-                let props: serde_json::Map<String, Value> =
-                    mp.keys().filter_map(|pk| op.get(pk).map(|v| (pk.clone(), v.clone()))).collect();
-                out.insert(k.clone(), Value::Object(props));
-                continue;
-            }
+        if let (true, Value::Object(op), Value::Object(mp)) = (k == "properties", ov, mv) {
+            let props: serde_json::Map<String, Value> =
+                mp.keys().filter_map(|pk| op.get(pk).map(|v| (pk.clone(), v.clone()))).collect();
+            out.insert(k.clone(), Value::Object(props));
+            continue;
         }
         out.insert(k.clone(), ov.clone());
     }
