@@ -16,6 +16,8 @@ enum Command {
     Crds(moat::cli::crds::CrdsArgs),
     /// Run the controllers (kubeconfig or in-cluster).
     Run(Box<moat::runtime::RunArgs>),
+    /// Print the ordered ARM actions applying the manifests would take now (reads Azure, writes nothing).
+    Plan(moat::cli::plan::PlanArgs),
     /// Check manifests against the CRD schemas and the constraint catalog, offline.
     Validate(moat::cli::validate::ValidateArgs),
     /// Run the local ARM emulator (tests, benchmarks, demo; not in the production image).
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Command::Crds(args) => moat::cli::crds::run(&args),
         Command::Validate(args) => moat::cli::validate::run(&args),
         Command::Run(args) => moat::cli::run::run(*args),
+        Command::Plan(args) => moat::cli::plan::run(&args),
         #[cfg(feature = "emulator")]
         Command::Emulator(args) => {
             tracing_subscriber::fmt()

@@ -1,4 +1,5 @@
 //! Subcommands of the `moat` binary; `main.rs` only parses and dispatches.
 pub mod crds;
+pub mod plan;
 pub mod run;
 pub mod validate;

@@ -38,8 +38,13 @@ impl Owner {
         Value::Object(m)
     }
 
-    /// True when the observed resource's tags name this owner.
+    /// True when the observed resource's tags name this owner: by uid, or, for an owner that
+    /// has no uid yet (`moat plan` on a file), by the owner-name tag.
     pub fn owns(&self, observed: &Value) -> bool {
+        if self.uid.is_empty() {
+            let name = format!("{}/{}/{}", self.kind, self.namespace, self.name);
+            return observed.get("tags").and_then(|t| t.get(TAG_OWNER)).and_then(Value::as_str) == Some(name.as_str());
+        }
         owner_uid(observed).is_some_and(|u| u == self.uid)
     }
 }
