@@ -383,7 +383,7 @@ mod tests {
     #[test]
     fn bounds_and_namespaces_are_checked() {
         assert!(parse(&["--concurrency", "0"]).is_err());
-        assert!(parse(&["--resync-seconds", "1"]).is_err());
+        assert!(parse(&["--resync-seconds", "0"]).is_err());
         let a = parse(&["--namespace", "Bad_NS"]).expect("parse");
         assert!(matches!(a.validate(), Err(ConfigError::InvalidNamespace { flag: "--namespace", .. })));
         let a = parse(&["--credential", "client-secret", "--namespace", "team-a"]).expect("parse");
