@@ -251,7 +251,7 @@ pub static SCHEMA_021: Rule = Rule {
         quote: "extraRules[].destination must be a service tag (such as AzureMonitor or Storage.westeurope), an IPv4 address or a CIDR",
         also: &[
             cite(CRD_CSN, "outbound.extraRules names must be unique"),
-            cite(CRD_CSN, "extraRules[].ports must be port numbers, ranges like 8000-8100, or *"),
+            cite(CRD_CSN, "must be a port number such as 443, a range such as 8000-8100, or *"),
         ],
         note: None,
     },
