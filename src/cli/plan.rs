@@ -14,7 +14,7 @@ use crate::azure::{ArmClient, ArmClientConfig, AzureIdentityToken, CredentialCon
 use crate::controller::arm::Arm;
 use crate::controller::azure_arm::ClientArm;
 use crate::controller::validation;
-use crate::controller::workspace::{observe, stage_numbers};
+use crate::controller::workspace::observe;
 use crate::plan::ownership::Owner;
 use crate::plan::{Decision, Desired, decide};
 use crate::privatelink::{DnsCloud, default_zones};
@@ -92,7 +92,7 @@ fn planning_owner(kind: &str, ns: &str, name: &str) -> Owner {
 
 async fn plan_object(arm: &dyn Arm, object: &str, owner: &Owner, desired: Vec<Desired>, blocked: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Step>) -> Result<(), String> {
     let observed: HashMap<String, Option<Value>> = observe(arm, &desired).await.map_err(|e| e.to_string())?;
-    let stages = stage_numbers(&desired);
+    let stages = crate::plan::stage_numbers(&desired);
     let stage_of = |d: &Desired| stages.get(&d.id.to_ascii_lowercase()).copied().unwrap_or(0);
     let mut ordered: Vec<&Desired> = desired.iter().collect();
     ordered.sort_by_key(|d| stage_of(d));

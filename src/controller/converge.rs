@@ -135,6 +135,34 @@ impl<'a> Converger<'a> {
         self.resources.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    /// One graph node per desired resource: converge it from what the reconcile observed, or
+    /// hold it when a constraint finding blocks writes of its kind.
+    pub fn nodes<'s>(
+        &'s self,
+        wanted: &'s [Desired],
+        observed: &std::collections::HashMap<String, Option<Value>>,
+        blocked: impl Fn(&str) -> Option<String>,
+    ) -> Vec<super::dag::Node<'s>> {
+        let stages = crate::plan::stage_numbers(wanted);
+        wanted
+            .iter()
+            .map(|d| {
+                let key = d.id.to_ascii_lowercase();
+                let obs = observed.get(&key).cloned().flatten();
+                let stage = stages.get(&key).copied().unwrap_or(0);
+                let held = blocked(d.kind);
+                super::dag::Node {
+                    key: d.id.clone(),
+                    deps: d.deps.clone(),
+                    run: Box::new(move || match held {
+                        Some(why) => Box::pin(async move { self.hold(d, why) }),
+                        None => Box::pin(self.converge(d, obs, stage)),
+                    }),
+                }
+            })
+            .collect()
+    }
+
     /// Records that a constraint holds back the writes of `d`, and writes nothing.
     pub fn hold(&self, d: &Desired, why: String) -> NodeEnd {
         self.record(d, "Blocked");

@@ -13,7 +13,7 @@ use super::context::{Context, ObjectEvents, ns_name, ops_persister, patch_status
 use super::converge::{Converger, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
-use super::workspace::{FINALIZER, observe, stage_numbers};
+use super::workspace::{FINALIZER, observe};
 use crate::api::{DeletionPolicy, DnsRecord, EndpointDnsMode, PrivateEndpointBinding, PrivateEndpointBindingStatus};
 use crate::plan::endpoint::{EndpointIds, desired, subscription};
 use crate::plan::ownership::Owner;
@@ -98,24 +98,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let events = ObjectEvents { recorder: &ctx.recorder, object: peb.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
-    let stages = stage_numbers(&wanted);
-    let nodes: Vec<Node<'_>> = wanted
-        .iter()
-        .map(|d| {
-            let obs = observed.get(&d.id.to_ascii_lowercase()).cloned().flatten();
-            let stage = stages.get(&d.id.to_ascii_lowercase()).copied().unwrap_or(0);
-            let conv = &conv;
-            let held = verdict.blocked(d.kind);
-            Node {
-                key: d.id.clone(),
-                deps: d.deps.clone(),
-                run: Box::new(move || match held {
-                    Some(why) => Box::pin(async move { conv.hold(d, why) }),
-                    None => Box::pin(conv.converge(d, obs, stage)),
-                }),
-            }
-        })
-        .collect();
+    let nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
     let ends = dag::run(nodes).await;
 
     // Status: connection state, addresses, names.

@@ -14,7 +14,7 @@ use super::context::{Context, ObjectEvents, ns_name, ops_persister, patch_status
 use super::converge::{Converger, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
-use super::workspace::{FINALIZER, observe, stage_numbers};
+use super::workspace::{FINALIZER, observe};
 use crate::api::{ComputeSubnet, ComputeSubnetStatus, DeletionPolicy, SecureWorkspace};
 use crate::plan::ownership::Owner;
 use crate::plan::subnet::{SubnetIds, desired, rules_and_routes, stale_children};
@@ -115,7 +115,6 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let events = ObjectEvents { recorder: &ctx.recorder, object: cs.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
-    let stages = stage_numbers(&wanted);
     // moat-named rules and routes the spec no longer asks for go.
     let mut stale: Vec<Desired> = Vec::new();
     for (parent, collection, kind) in [(Some(&ids.nsg), "securityRules", "SecurityRule"), (ids.route_table.as_ref(), "routes", "Route")] {
@@ -126,23 +125,7 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
             }
         }
     }
-    let mut nodes: Vec<Node<'_>> = wanted
-        .iter()
-        .map(|d| {
-            let obs = observed.get(&d.id.to_ascii_lowercase()).cloned().flatten();
-            let stage = stages.get(&d.id.to_ascii_lowercase()).copied().unwrap_or(0);
-            let conv = &conv;
-            let held = verdict.blocked(d.kind);
-            Node {
-                key: d.id.clone(),
-                deps: d.deps.clone(),
-                run: Box::new(move || match held {
-                    Some(why) => Box::pin(async move { conv.hold(d, why) }),
-                    None => Box::pin(conv.converge(d, obs, stage)),
-                }),
-            }
-        })
-        .collect();
+    let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
     for d in &stale {
         let conv = &conv;
         nodes.push(Node { key: d.id.clone(), deps: vec![], run: Box::new(move || Box::pin(conv.delete(d))) });

@@ -115,22 +115,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
     let bindings = owned_bindings(ctx, &ns, &name).await?;
     let wanted_endpoints = endpoints(&ws);
-    let stages = stage_numbers(&wanted);
-    let mut nodes: Vec<Node<'_>> = Vec::new();
-    for d in &wanted {
-        let obs = observed.get(&d.id.to_ascii_lowercase()).cloned().flatten();
-        let stage = stages.get(&d.id.to_ascii_lowercase()).copied().unwrap_or(0);
-        let conv = &conv;
-        let held = verdict.blocked(d.kind);
-        nodes.push(Node {
-            key: d.id.clone(),
-            deps: d.deps.clone(),
-            run: Box::new(move || match held {
-                Some(why) => Box::pin(async move { conv.hold(d, why) }),
-                None => Box::pin(conv.converge(d, obs, stage)),
-            }),
-        });
-    }
+    let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
     let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
     for ep in &wanted_endpoints {
         let existing = bindings.iter().find(|b| b.name_any() == ep.name);
@@ -235,28 +220,6 @@ fn set_part(status: &mut SecureWorkspaceStatus, type_: &str, problems: &[String]
         condition(type_, false, "Pending", problems.join("; "), generation)
     };
     cond::set(&mut status.conditions, c);
-}
-
-/// Stage of each desired resource: its depth in the dependency graph.
-pub fn stage_numbers(desired: &[Desired]) -> HashMap<String, u8> {
-    let deps: HashMap<String, Vec<String>> =
-        desired.iter().map(|d| (d.id.to_ascii_lowercase(), d.deps.iter().map(|x| x.to_ascii_lowercase()).collect())).collect();
-    fn depth(k: &str, deps: &HashMap<String, Vec<String>>, seen: &mut HashMap<String, u8>, guard: u8) -> u8 {
-        if let Some(v) = seen.get(k) {
-            return *v;
-        }
-        if guard > 32 {
-            return 0;
-        }
-        let v = deps.get(k).map(|ds| ds.iter().filter(|d| deps.contains_key(*d)).map(|d| depth(d, deps, seen, guard + 1) + 1).max().unwrap_or(0)).unwrap_or(0);
-        seen.insert(k.to_string(), v);
-        v
-    }
-    let mut seen = HashMap::new();
-    for k in deps.keys() {
-        depth(k, &deps, &mut seen, 0);
-    }
-    seen
 }
 
 fn binding_object(ws: &SecureWorkspace, ep: &crate::plan::workspace::WantedEndpoint) -> Result<PrivateEndpointBinding> {

@@ -15,6 +15,8 @@ pub mod workspace;
 
 pub use decide::{Decision, Desired, Mode, decide};
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 /// One ARM write the plan asks for.
@@ -54,3 +56,26 @@ impl std::fmt::Display for Verb {
         })
     }
 }
+
+/// Stage of each desired resource: its depth in the dependency graph.
+pub fn stage_numbers(desired: &[Desired]) -> HashMap<String, u8> {
+    let deps: HashMap<String, Vec<String>> =
+        desired.iter().map(|d| (d.id.to_ascii_lowercase(), d.deps.iter().map(|x| x.to_ascii_lowercase()).collect())).collect();
+    fn depth(k: &str, deps: &HashMap<String, Vec<String>>, seen: &mut HashMap<String, u8>, guard: u8) -> u8 {
+        if let Some(v) = seen.get(k) {
+            return *v;
+        }
+        if guard > 32 {
+            return 0;
+        }
+        let v = deps.get(k).map(|ds| ds.iter().filter(|d| deps.contains_key(*d)).map(|d| depth(d, deps, seen, guard + 1) + 1).max().unwrap_or(0)).unwrap_or(0);
+        seen.insert(k.to_string(), v);
+        v
+    }
+    let mut seen = HashMap::new();
+    for k in deps.keys() {
+        depth(k, &deps, &mut seen, 0);
+    }
+    seen
+}
+
