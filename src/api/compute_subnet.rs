@@ -33,7 +33,7 @@ use super::types::{ArmId, Cidr, FindingStatus, Ipv4, LocalObjectRef, PendingOper
 ).message("aks.serviceCidr must not overlap addressPrefix: Kubernetes service addresses must not be used by the cluster's subnet; pick a range outside the VNet such as 10.250.0.0/16").field_path(".aks.serviceCidr"))]
 #[x_kube(validation = Rule::new(
     "!has(self.aks) || !has(self.aks.dockerBridgeCidr) || !isCIDR(self.aks.dockerBridgeCidr) || !isCIDR(self.addressPrefix) || !(cidr(self.aks.dockerBridgeCidr).containsCIDR(self.addressPrefix) || cidr(self.addressPrefix).containsCIDR(self.aks.dockerBridgeCidr))"
-).message("aks.dockerBridgeCidr must not overlap addressPrefix: pick a bridge range outside the subnet, such as 172.17.0.1/16").field_path(".aks.dockerBridgeCidr"))]
+).message("aks.dockerBridgeCidr must not overlap addressPrefix: pick a bridge range outside the subnet, such as 172.17.0.0/16").field_path(".aks.dockerBridgeCidr"))]
 pub struct ComputeSubnetSpec {
     /// The SecureWorkspace, in the same namespace, whose VNet and workspace this subnet serves. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("workspaceRef is immutable: create a new ComputeSubnet for another workspace"))]
@@ -209,7 +209,7 @@ pub struct AksNetworkSpec {
     /// The cluster DNS service address, inside serviceCidr.
     #[serde(rename = "dnsServiceIP")]
     pub dns_service_ip: Ipv4,
-    /// Docker bridge address range; must not overlap the subnet or serviceCidr (default 172.17.0.1/16).
+    /// Docker bridge address range; must not overlap the subnet or serviceCidr (default 172.17.0.0/16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_bridge_cidr: Option<Cidr>,
 }

@@ -242,7 +242,7 @@ impl std::fmt::Display for Severity {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FindingStatus {
-    /// Stable id of the rule in moat's constraint catalog, for example `MOAT-SUBNET-001`.
+    /// Stable id of the rule in moat's constraint catalog, for example `NET-008`.
     pub id: String,
     /// Error blocks the Azure writes it concerns; Warning does not.
     pub severity: Severity,

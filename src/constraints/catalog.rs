@@ -206,7 +206,7 @@ pub static SCHEMA_017: Rule = Rule {
     source: Source {
         seed: SEED_004,
         quote: Q_BRIDGE,
-        also: &[cite(CRD_CSN, "aks.dockerBridgeCidr must not overlap addressPrefix: pick a bridge range outside the subnet, such as 172.17.0.1/16")],
+        also: &[cite(CRD_CSN, "aks.dockerBridgeCidr must not overlap addressPrefix: pick a bridge range outside the subnet, such as 172.17.0.0/16")],
         note: None,
     },
 };
