@@ -25,6 +25,7 @@ enum Command {
     Emulator(moat::emulator::EmulatorArgs),
 }
 
+#[cfg(feature = "emulator")]
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
