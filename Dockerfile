@@ -12,6 +12,7 @@ WORKDIR /src
 # Dependencies first, so source edits do not rebuild them: build a stub crate with the real
 # manifests and lock file.
 COPY Cargo.toml Cargo.lock ./
+COPY benches ./benches
 RUN mkdir -p src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
