@@ -227,7 +227,6 @@ async fn delete_removes_what_moat_created_and_orphan_leaves_it() {
     converge_samples(&mut h).await;
     let seeded = format!("/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/stdatalake01");
     let dp = DeleteParams::default();
-    eprintln!("DEBUG inference status: {}", serde_json::to_string(&h.api::<ComputeSubnet>().get("inference").await.expect("get").status).unwrap_or_default());
     h.api::<PrivateEndpointBinding>().delete("datalake-dfs", &dp).await.expect("delete peb");
     for csn in ["training", "inference"] {
         h.api::<ComputeSubnet>().delete(csn, &dp).await.expect("delete csn");
@@ -239,13 +238,7 @@ async fn delete_removes_what_moat_created_and_orphan_leaves_it() {
     }
     h.wait_gone::<PrivateEndpointBinding>("datalake-dfs", CONVERGE).await;
     let left: Vec<String> = h.all_resources().iter().filter_map(|r| r["id"].as_str().map(str::to_string)).filter(|i| !i.eq_ignore_ascii_case(&seeded)).collect();
-    if !left.is_empty() {
-        let log = std::fs::read_to_string(&h.log).unwrap_or_default();
-        for l in log.lines().filter(|l| l.contains("snet-inference") && (l.contains("DELETE") || l.contains("WARN") || l.contains("Delet"))) {
-            eprintln!("LOG {}", l.chars().take(400).collect::<String>());
-        }
-    }
-    assert!(left.is_empty(), "moat left behind: {left:#?}");
+    assert!(left.is_empty(), "moat left behind: {left:#?}\nmoat log: {}", h.log.display());
     assert!(h.emu.admin.resource(&seeded).is_some(), "the adopted target of the endpoint is never deleted");
 
     // Orphan: everything stays. (The deleted vault's name stays reserved while it is soft-deleted,

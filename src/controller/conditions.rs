@@ -59,6 +59,36 @@ pub fn same(a: &[Condition], b: &[Condition]) -> bool {
         })
 }
 
+/// A status with conditions, so "write only if something changed" is written once.
+pub trait WithConditions: Clone + PartialEq + serde::Serialize {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+}
+
+macro_rules! with_conditions {
+    ($($t:ty),*) => {$(
+        impl WithConditions for $t {
+            fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+                &mut self.conditions
+            }
+        }
+    )*};
+}
+with_conditions!(
+    crate::api::SecureWorkspaceStatus,
+    crate::api::PrivateEndpointBindingStatus,
+    crate::api::ComputeSubnetStatus
+);
+
+/// True when `new` differs from `old` in more than condition transition times.
+pub fn changed<S: WithConditions>(old: Option<&S>, new: &S) -> bool {
+    let Some(old) = old else { return true };
+    let (mut a, mut b) = (old.clone(), new.clone());
+    let same_conditions = same(a.conditions_mut(), b.conditions_mut());
+    a.conditions_mut().clear();
+    b.conditions_mut().clear();
+    !(same_conditions && a == b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +105,17 @@ mod tests {
         assert_eq!(cs[0].message, "b");
         set(&mut cs, condition(READY, true, "Converged", "c", Some(2)));
         assert!(is_true(&cs, READY));
+    }
+
+    #[test]
+    fn status_unchanged_but_for_transition_times_is_not_rewritten() {
+        let mut old = crate::api::ComputeSubnetStatus::default();
+        set(&mut old.conditions, condition(READY, true, "Converged", "m", Some(1)));
+        let mut new = old.clone();
+        new.conditions[0].last_transition_time = Time(Timestamp::UNIX_EPOCH);
+        assert!(!changed(Some(&old), &new));
+        new.usable_ips = Some(11);
+        assert!(changed(Some(&old), &new));
+        assert!(changed(None, &old));
     }
 }

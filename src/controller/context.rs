@@ -109,6 +109,26 @@ where
     Ok(())
 }
 
+/// Merge-patches `status` unless only condition transition times would change (a converged
+/// object costs no apiserver write either).
+pub async fn write_status<K, S>(api: &Api<K>, name: &str, old: Option<&S>, status: &S) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    S: super::conditions::WithConditions,
+{
+    if super::conditions::changed(old, status) { patch_status(api, name, status).await } else { Ok(()) }
+}
+
+/// The object's status as the apiserver has it now (None when it has none or is gone).
+pub async fn current_status<K, S>(api: &Api<K>, name: &str) -> Result<Option<S>>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + kube::core::object::HasStatus<Status = S>,
+    S: Clone,
+{
+    let obj = api.get_opt(name).await.map_err(Error::kube(format!("read {name}")))?;
+    Ok(obj.and_then(|o| o.status().cloned()))
+}
+
 /// A closure that saves in-flight operations into `status.operations`.
 pub fn ops_persister<K>(api: Api<K>, name: String) -> super::converge::PersistOps
 where

@@ -9,7 +9,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::conditions::{self as cond, condition};
-use super::context::{Context, ObjectEvents, ns_name, ops_persister, patch_status};
+use super::context::{Context, ObjectEvents, ns_name, ops_persister, patch_status, write_status, current_status};
 use super::converge::{Converger, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
@@ -63,7 +63,10 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let (ns, name) = ns_name(peb.as_ref())?;
     let api: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let generation = peb.metadata.generation;
-    let mut status = peb.status.clone().unwrap_or_default();
+    // Status from a fresh read, not the watch cache: the ownership record of children and the
+    // in-flight operations must not be lost to a cache that has not seen the last status write.
+    let recorded = current_status(&api, &name).await?;
+    let mut status = recorded.clone().unwrap_or_default();
     let retry = Action::requeue(ctx.settings.retry);
 
     let sub = subscription(&peb.spec);
@@ -174,7 +177,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     };
     cond::set(&mut status.conditions, ready_condition);
     status.observed_generation = generation;
-    write_status(&api, &name, &peb, &status).await?;
+    write_status(&api, &name, recorded.as_ref(), &status).await?;
     Ok(if ready { Action::requeue(ctx.settings.resync) } else { retry })
 }
 
@@ -221,26 +224,13 @@ fn has_record_sets(group: &Value) -> bool {
         })
 }
 
-async fn write_status(api: &Api<PrivateEndpointBinding>, name: &str, peb: &PrivateEndpointBinding, status: &PrivateEndpointBindingStatus) -> Result<()> {
-    if let Some(old) = &peb.status {
-        let (mut a, mut b) = (old.clone(), status.clone());
-        let same = cond::same(&a.conditions, &b.conditions);
-        a.conditions.clear();
-        b.conditions.clear();
-        if same && a == b {
-            return Ok(());
-        }
-    }
-    patch_status(api, name, status).await
-}
-
 async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action> {
     if peb.spec.deletion_policy == DeletionPolicy::Orphan {
         return Ok(Action::await_change());
     }
     let (ns, name) = ns_name(peb.as_ref())?;
     let api: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
-    let status = peb.status.clone().unwrap_or_default();
+    let status = current_status(&api, &name).await?.unwrap_or_default();
     let arm = ctx.arm.arm_for(&ns, peb.spec.credential_ref.as_ref()).await?;
     let owner = owner_of(&peb, &ns)?;
     let zones = zones_for(&peb);

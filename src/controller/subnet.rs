@@ -10,7 +10,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::conditions::{self as cond, condition};
-use super::context::{Context, ObjectEvents, ns_name, ops_persister, patch_status};
+use super::context::{Context, ObjectEvents, ns_name, ops_persister, patch_status, write_status, current_status};
 use super::converge::{Converger, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
@@ -65,7 +65,10 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let (ns, name) = ns_name(cs.as_ref())?;
     let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), &ns);
     let generation = cs.metadata.generation;
-    let mut status = cs.status.clone().unwrap_or_default();
+    // Status from a fresh read, not the watch cache: the ownership record of children and the
+    // in-flight operations must not be lost to a cache that has not seen the last status write.
+    let recorded = current_status(&api, &name).await?;
+    let mut status = recorded.clone().unwrap_or_default();
     let retry = Action::requeue(ctx.settings.retry);
     status.usable_ips = usable(cs.spec.address_prefix.as_str());
 
@@ -172,27 +175,14 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
         },
     );
     status.observed_generation = generation;
-    write_status(&api, &name, &cs, &status).await?;
+    write_status(&api, &name, recorded.as_ref(), &status).await?;
     Ok(if ready { Action::requeue(ctx.settings.resync) } else { retry })
-}
-
-async fn write_status(api: &Api<ComputeSubnet>, name: &str, cs: &ComputeSubnet, status: &ComputeSubnetStatus) -> Result<()> {
-    if let Some(old) = &cs.status {
-        let (mut a, mut b) = (old.clone(), status.clone());
-        let same = cond::same(&a.conditions, &b.conditions);
-        a.conditions.clear();
-        b.conditions.clear();
-        if same && a == b {
-            return Ok(());
-        }
-    }
-    patch_status(api, name, status).await
 }
 
 async fn cleanup(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let (ns, name) = ns_name(cs.as_ref())?;
     let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), &ns);
-    let status = cs.status.clone().unwrap_or_default();
+    let status = current_status(&api, &name).await?.unwrap_or_default();
     let Some(ws) = workspace_of(ctx, &ns, &cs).await? else {
         if status.resources.iter().all(|r| !r.owned) {
             return Ok(Action::await_change());

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::arm::Arm;
 use super::conditions::{self as cond, condition};
-use super::context::{Context, MANAGER, ObjectEvents, ns_name, ops_persister, patch_status};
+use super::context::{Context, MANAGER, ObjectEvents, ns_name, ops_persister, write_status, current_status};
 use super::converge::{Converger, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
@@ -73,7 +73,10 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let (ns, name) = ns_name(ws.as_ref())?;
     let api: Api<SecureWorkspace> = Api::namespaced(ctx.client.clone(), &ns);
     let generation = ws.metadata.generation;
-    let mut status = ws.status.clone().unwrap_or_default();
+    // Status from a fresh read, not the watch cache: the ownership record of children and the
+    // in-flight operations must not be lost to a cache that has not seen the last status write.
+    let recorded = current_status(&api, &name).await?;
+    let mut status = recorded.clone().unwrap_or_default();
     let events = ObjectEvents { recorder: &ctx.recorder, object: ws.object_ref(&()) };
 
     // Gate: the operator may only touch listed subscriptions.
@@ -205,7 +208,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         },
     );
     status.observed_generation = generation;
-    write_status(&api, &name, &ws, &status).await?;
+    write_status(&api, &name, recorded.as_ref(), &status).await?;
     Ok(if ready { Action::requeue(ctx.settings.resync) } else { Action::requeue(ctx.settings.retry) })
 }
 
@@ -230,21 +233,6 @@ fn binding_object(ws: &SecureWorkspace, ep: &crate::plan::workspace::WantedEndpo
     Ok(obj)
 }
 
-/// Writes status only when something other than transition times changed.
-async fn write_status(api: &Api<SecureWorkspace>, name: &str, ws: &SecureWorkspace, status: &SecureWorkspaceStatus) -> Result<()> {
-    if let Some(old) = &ws.status {
-        let mut a = old.clone();
-        let mut b = status.clone();
-        let same_conditions = cond::same(&a.conditions, &b.conditions);
-        a.conditions.clear();
-        b.conditions.clear();
-        if same_conditions && a == b {
-            return Ok(());
-        }
-    }
-    patch_status(api, name, status).await
-}
-
 /// Reports a reason nothing is written, and requeues.
 async fn blocked(
     api: &Api<SecureWorkspace>,
@@ -266,7 +254,7 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let (ns, name) = ns_name(ws.as_ref())?;
     let api: Api<SecureWorkspace> = Api::namespaced(ctx.client.clone(), &ns);
     let generation = ws.metadata.generation;
-    let status = ws.status.clone().unwrap_or_default();
+    let status = current_status(&api, &name).await?.unwrap_or_default();
     let bindings = owned_bindings(ctx, &ns, &name).await?;
     let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
     if ws.spec.deletion_policy == DeletionPolicy::Orphan {
