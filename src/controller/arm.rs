@@ -28,8 +28,8 @@ pub struct ArmFailure {
 pub enum Started {
     /// Finished already; the body when there is one.
     Done(Option<Value>),
-    /// Running; poll it (and record it so a restart resumes it).
-    Pending(PendingOperation),
+    /// Running; record it (so a restart resumes it) and poll it after the `Retry-After` ARM sent.
+    Pending(PendingOperation, Duration),
 }
 
 /// One poll of a running operation.

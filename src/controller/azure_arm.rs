@@ -99,7 +99,7 @@ fn token_of(op: &PendingOperation) -> std::result::Result<LroToken, ArmFailure> 
 fn started(s: Submitted<Value>) -> Started {
     match s {
         Submitted::Done(v) => Started::Done(v),
-        Submitted::Pending { token, .. } => Started::Pending(pending(&token)),
+        Submitted::Pending { token, retry_after } => Started::Pending(pending(&token), retry_after),
     }
 }
 
@@ -128,7 +128,7 @@ impl Arm for ClientArm {
         let rid = parse("DELETE", id)?;
         match self.client.begin_delete(&rid).await {
             Ok(Submitted::Done(_)) => Ok(Started::Done(None)),
-            Ok(Submitted::Pending { token, .. }) => Ok(Started::Pending(pending(&token))),
+            Ok(Submitted::Pending { token, retry_after }) => Ok(Started::Pending(pending(&token), retry_after)),
             Err(e) if e.is_not_found() => Ok(Started::Done(None)),
             Err(e) => Err(failure("DELETE", id, &e)),
         }

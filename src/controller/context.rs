@@ -11,9 +11,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::arm::Arm;
-use super::converge::EventSink;
+use super::converge::{Converger, EventSink, OpsTracker};
 use super::error::{Error, Result};
-use crate::api::SecretRef;
+use crate::api::{ResourceStatus, SecretRef};
+use crate::azure::locks::KeyedLocks;
+use crate::plan::ownership::Owner;
 
 /// Field manager of every write moat makes to the Kubernetes API.
 pub const MANAGER: &str = "moat";
@@ -64,13 +66,33 @@ pub struct Context {
     pub arm: Arc<dyn ArmProvider>,
     pub recorder: Recorder,
     pub settings: Settings,
+    /// One lock per serialised Azure parent (VNet, NSG, route table, private endpoint, private
+    /// DNS zone), held from a write until its operation ends, across every object moat
+    /// reconciles: ARM would refuse the second write with 409 `AnotherOperationInProgress`.
+    pub parent_locks: Arc<KeyedLocks>,
 }
 
 impl Context {
     pub fn new(client: kube::Client, arm: Arc<dyn ArmProvider>, settings: Settings) -> Self {
         let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
-        Self { client, arm, recorder, settings }
+        Self { client, arm, recorder, settings, parent_locks: Arc::new(KeyedLocks::new()) }
+    }
+
+    /// The converger of one reconcile, with the settings, the shared parent locks and the
+    /// object's record of what it owns.
+    pub fn converger<'a>(
+        &'a self,
+        arm: &'a dyn Arm,
+        owner: &'a Owner,
+        ops: &'a OpsTracker,
+        events: &'a dyn EventSink,
+        recorded: &[ResourceStatus],
+    ) -> Converger<'a> {
+        let mut c = Converger::new(arm, owner, ops, events, self.settings.operation_budget).with_prior(recorded);
+        c.busy_poll = self.settings.busy_poll;
+        c.parent_locks = Some(&self.parent_locks);
+        c
     }
 }
 
@@ -148,6 +170,33 @@ where
 }
 
 /// Namespace and name of an object, or an error.
+/// The finalizer on every object moat reconciles: it stays until cleanup has removed (or, with
+/// `deletionPolicy: Orphan`, deliberately left) what moat created in Azure.
+pub const FINALIZER: &str = "moat.dev/cleanup";
+
+/// Runs `apply` for a live object and `cleanup` for one being deleted, under [`FINALIZER`]
+/// (added before the first apply; removed once cleanup returns `Ok`).
+pub async fn with_finalizer<K, A, FA, C, FC>(obj: Arc<K>, ctx: &Context, apply: A, cleanup: C) -> Result<kube::runtime::controller::Action>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Serialize + std::fmt::Debug + Send + Sync + 'static,
+    A: FnOnce(Arc<K>) -> FA,
+    FA: std::future::Future<Output = Result<kube::runtime::controller::Action>>,
+    C: FnOnce(Arc<K>) -> FC,
+    FC: std::future::Future<Output = Result<kube::runtime::controller::Action>>,
+{
+    use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+    let (ns, _) = ns_name(obj.as_ref())?;
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, obj, |event| async move {
+        match event {
+            Finalizer::Apply(o) => apply(o).await,
+            Finalizer::Cleanup(o) => cleanup(o).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
 pub fn ns_name<K: ResourceExt>(obj: &K) -> Result<(String, String)> {
     let ns = obj.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     Ok((ns, obj.name_any()))

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::arm::{Arm, ArmFailure, Polled, Started};
 use super::dag::NodeEnd;
 use crate::api::{PendingOperation, ResourceStatus};
+use crate::azure::locks::KeyedLocks;
 use crate::plan::decide::{is_terminal, provisioning_state};
 use crate::plan::ownership::Owner;
 use crate::plan::{Decision, Desired, Mode, Verb, decide};
@@ -74,6 +75,8 @@ pub struct Converger<'a> {
     pub writes: std::sync::atomic::AtomicUsize,
     /// Children and shared resources status already records as created by moat (lower-cased ids).
     pub prior_owned: std::collections::HashSet<String>,
+    /// Locks shared by every reconcile, one per serialised parent (see `Context::parent_locks`).
+    pub parent_locks: Option<&'a KeyedLocks>,
     created: Mutex<std::collections::HashSet<String>>,
 }
 
@@ -90,6 +93,7 @@ impl<'a> Converger<'a> {
             bodies: Mutex::new(Default::default()),
             writes: Default::default(),
             prior_owned: Default::default(),
+            parent_locks: None,
             created: Mutex::new(Default::default()),
         }
     }
@@ -163,6 +167,14 @@ impl<'a> Converger<'a> {
             .collect()
     }
 
+    /// Waits for this process's turn on the parent ARM serialises writes to `id` under, and
+    /// keeps it until the guard drops (after the operation ended).
+    async fn turn(&self, id: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let key = crate::plan::ids::serialised_parent(id)?;
+        let rid = crate::azure::ResourceId::parse(&key).ok()?;
+        Some(self.parent_locks?.lock(&rid).await)
+    }
+
     /// Records that a constraint holds back the writes of `d`, and writes nothing.
     pub fn hold(&self, d: &Desired, why: String) -> NodeEnd {
         self.record(d, "Blocked");
@@ -210,6 +222,7 @@ impl<'a> Converger<'a> {
                     c.insert(d.id.to_ascii_lowercase());
                 }
                 self.record(d, state);
+                let _turn = self.turn(&d.id).await;
                 let body = action.body.clone().unwrap_or(Value::Null);
                 self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let started = self.arm.write(action.method, &d.id, &body).await;
@@ -221,11 +234,11 @@ impl<'a> Converger<'a> {
                 let result = match started {
                     Err(e) => Err(self.failed(d, verb, e).await),
                     Ok(Started::Done(v)) => Ok(v),
-                    Ok(Started::Pending(op)) => {
+                    Ok(Started::Pending(op, after)) => {
                         if let Err(e) = self.ops.add(op.clone()).await {
                             tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
                         }
-                        self.wait(&op).await
+                        self.wait_after(&op, after).await
                     }
                 };
                 match result {
@@ -251,15 +264,16 @@ impl<'a> Converger<'a> {
             };
         }
         self.record(d, "Deleting");
+        let _turn = self.turn(&d.id).await;
         self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = match self.arm.delete(&d.id).await {
             Err(e) => Err(self.failed(d, "Delete", e).await),
             Ok(Started::Done(_)) => Ok(None),
-            Ok(Started::Pending(op)) => {
+            Ok(Started::Pending(op, after)) => {
                 if let Err(e) = self.ops.add(op.clone()).await {
                     tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
                 }
-                self.wait(&op).await
+                self.wait_after(&op, after).await
             }
         };
         match result {
@@ -279,7 +293,18 @@ impl<'a> Converger<'a> {
         NodeEnd::NotDone(msg)
     }
 
-    /// Polls a recorded operation until it ends or the deadline passes.
+    /// Waits the `Retry-After` ARM answered a write with, then polls: polling sooner only
+    /// costs a read that reports the operation still running.
+    async fn wait_after(&self, op: &PendingOperation, after: Duration) -> Result<Option<Value>, NodeEnd> {
+        if Instant::now() + after > self.deadline {
+            return Err(NodeEnd::NotDone(format!("{} {} is still running", op.method, op.resource_id)));
+        }
+        tokio::time::sleep(after).await;
+        self.wait(op).await
+    }
+
+    /// Polls a recorded operation until it ends or the deadline passes (at once first: a
+    /// resumed operation may have ended while nobody watched).
     async fn wait(&self, op: &PendingOperation) -> Result<Option<Value>, NodeEnd> {
         loop {
             match self.arm.poll(op).await {

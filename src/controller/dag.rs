@@ -68,29 +68,61 @@ pub async fn run<'a>(nodes: Vec<Node<'a>>) -> HashMap<String, NodeEnd> {
     ended
 }
 
-/// Longest path through the graph, weighting each node by `cost`: the critical path.
-pub fn critical_path(nodes: &[(String, Vec<String>)], cost: impl Fn(&str) -> f64) -> f64 {
-    fn longest(
-        k: &str,
-        deps: &HashMap<String, Vec<String>>,
-        cost: &dyn Fn(&str) -> f64,
-        memo: &mut HashMap<String, f64>,
-    ) -> f64 {
-        if let Some(v) = memo.get(k) {
+/// The longest chain through a dependency graph: its length and its nodes, first to last.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CriticalPath {
+    pub length: f64,
+    pub chain: Vec<String>,
+}
+
+/// Longest path through the graph (`(key, deps)` pairs), weighting each node by `cost`: the
+/// least time any schedule needs. Dependencies on keys that are not nodes cost nothing; keys
+/// compare case-insensitively (they are ARM ids); a cycle is cut where it closes.
+pub fn critical_path(nodes: &[(String, Vec<String>)], cost: impl Fn(&str) -> f64) -> CriticalPath {
+    // (length ending at the node, the dependency it came through)
+    type Memo = HashMap<String, (f64, Option<String>)>;
+    fn longest(k: &str, deps: &HashMap<String, Vec<String>>, cost: &dyn Fn(&str) -> f64, memo: &mut Memo) -> f64 {
+        if let Some((v, _)) = memo.get(k) {
             return *v;
         }
-        memo.insert(k.to_string(), 0.0);
-        let before = deps.get(k).map(|ds| ds.iter().map(|d| longest(d, deps, cost, memo)).fold(0.0, f64::max)).unwrap_or(0.0);
-        let v = before + cost(k);
-        memo.insert(k.to_string(), v);
+        memo.insert(k.to_string(), (0.0, None));
+        let mut best: (f64, Option<String>) = (0.0, None);
+        for d in deps.get(k).into_iter().flatten() {
+            let v = longest(d, deps, cost, memo);
+            if best.1.is_none() || v > best.0 {
+                best = (v, Some(d.clone()));
+            }
+        }
+        let v = best.0 + cost(k);
+        memo.insert(k.to_string(), (v, best.1));
         v
     }
     let deps: HashMap<String, Vec<String>> = nodes
         .iter()
         .map(|(k, d)| (k.to_ascii_lowercase(), d.iter().map(|x| x.to_ascii_lowercase()).collect()))
         .collect();
-    let mut memo = HashMap::new();
-    deps.keys().map(|k| longest(k, &deps, &cost, &mut memo)).fold(0.0, f64::max)
+    let mut memo = Memo::new();
+    let mut keys: Vec<&String> = deps.keys().collect();
+    keys.sort();
+    let mut end: Option<(f64, String)> = None;
+    for k in keys {
+        let v = longest(k, &deps, &cost, &mut memo);
+        if end.as_ref().is_none_or(|(best, _)| v > *best) {
+            end = Some((v, k.clone()));
+        }
+    }
+    let Some((length, last)) = end else {
+        return CriticalPath { length: 0.0, chain: vec![] };
+    };
+    let mut chain = vec![last];
+    while let Some((_, Some(prev))) = chain.last().and_then(|k| memo.get(k)) {
+        if chain.contains(prev) {
+            break;
+        }
+        chain.push(prev.clone());
+    }
+    chain.reverse();
+    CriticalPath { length, chain }
 }
 
 #[cfg(test)]
@@ -142,6 +174,12 @@ mod tests {
             ("ws".to_string(), vec!["st".to_string()]),
             ("pe".to_string(), vec!["subnet".to_string(), "ws".to_string()]),
         ];
-        assert_eq!(critical_path(&g, |k| if k == "st" { 5.0 } else { 1.0 }), 7.0);
+        let cp = critical_path(&g, |k| if k == "st" { 5.0 } else { 1.0 });
+        assert_eq!(cp.length, 7.0);
+        assert_eq!(cp.chain, ["st", "ws", "pe"]);
+        let cp = critical_path(&g, |k| if k == "vnet" { 5.0 } else { 1.0 });
+        assert_eq!(cp.length, 7.0);
+        assert_eq!(cp.chain, ["vnet", "subnet", "pe"]);
+        assert_eq!(critical_path(&[], |_| 1.0), CriticalPath { length: 0.0, chain: vec![] });
     }
 }

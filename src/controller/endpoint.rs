@@ -4,16 +4,15 @@
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::conditions::{self as cond, condition};
-use super::context::{Context, ObjectEvents, ns_name, ops_persister, patch_status, write_status, current_status};
-use super::converge::{Converger, OpsTracker};
+use super::context::{Context, ObjectEvents, current_status, ns_name, ops_persister, patch_status, with_finalizer, write_status};
+use super::converge::OpsTracker;
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
-use super::workspace::{FINALIZER, observe};
+use super::workspace::observe;
 use crate::api::{DeletionPolicy, DnsRecord, EndpointDnsMode, PrivateEndpointBinding, PrivateEndpointBindingStatus};
 use crate::plan::endpoint::{EndpointIds, desired, subscription};
 use crate::plan::ownership::Owner;
@@ -21,16 +20,7 @@ use crate::plan::Desired;
 use crate::privatelink::{DnsCloud, default_zones};
 
 pub async fn reconcile(peb: Arc<PrivateEndpointBinding>, ctx: Arc<Context>) -> Result<Action> {
-    let (ns, _) = ns_name(peb.as_ref())?;
-    let api: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, peb, |event| async {
-        match event {
-            Finalizer::Apply(p) => apply(p, &ctx).await,
-            Finalizer::Cleanup(p) => cleanup(p, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    with_finalizer(peb, &ctx, |o| apply(o, &ctx), |o| cleanup(o, &ctx)).await
 }
 
 /// The privatelink zones the binding uses: its own list, or the documented ones for its groupId.
@@ -100,7 +90,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
 
     let events = ObjectEvents { recorder: &ctx.recorder, object: peb.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
+    let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
     let nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
     let ends = dag::run(nodes).await;
 
@@ -238,7 +228,7 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
     let observed = observe(arm.as_ref(), &wanted).await?;
     let events = ObjectEvents { recorder: &ctx.recorder, object: peb.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
+    let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
     // The endpoint (its zone group goes with it), then zones and links moat created and that no
     // other endpoint still uses.
     let mut left = Vec::new();

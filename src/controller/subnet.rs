@@ -5,32 +5,22 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::conditions::{self as cond, condition};
-use super::context::{Context, ObjectEvents, ns_name, ops_persister, patch_status, write_status, current_status};
-use super::converge::{Converger, OpsTracker};
+use super::context::{Context, FINALIZER, ObjectEvents, current_status, ns_name, ops_persister, patch_status, with_finalizer, write_status};
+use super::converge::OpsTracker;
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
-use super::workspace::{FINALIZER, observe};
+use super::workspace::observe;
 use crate::api::{ComputeSubnet, ComputeSubnetStatus, DeletionPolicy, SecureWorkspace};
 use crate::plan::ownership::Owner;
 use crate::plan::subnet::{SubnetIds, desired, rules_and_routes, stale_children};
 use crate::plan::{Desired, Mode};
 
 pub async fn reconcile(cs: Arc<ComputeSubnet>, ctx: Arc<Context>) -> Result<Action> {
-    let (ns, _) = ns_name(cs.as_ref())?;
-    let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, cs, |event| async {
-        match event {
-            Finalizer::Apply(c) => apply(c, &ctx).await,
-            Finalizer::Cleanup(c) => cleanup(c, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    with_finalizer(cs, &ctx, |o| apply(o, &ctx), |o| cleanup(o, &ctx)).await
 }
 
 fn owner_of(cs: &ComputeSubnet, ns: &str) -> Result<Owner> {
@@ -117,7 +107,7 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
 
     let events = ObjectEvents { recorder: &ctx.recorder, object: cs.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
+    let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
     // moat-named rules and routes the spec no longer asks for go.
     let mut stale: Vec<Desired> = Vec::new();
     for (parent, collection, kind) in [(Some(&ids.nsg), "securityRules", "SecurityRule"), (ids.route_table.as_ref(), "routes", "Route")] {
@@ -204,7 +194,7 @@ async fn cleanup(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let observed: HashMap<String, Option<Value>> = observe(arm.as_ref(), &wanted).await?;
     let events = ObjectEvents { recorder: &ctx.recorder, object: cs.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
+    let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
     let exists = |d: &Desired| matches!(observed.get(&d.id.to_ascii_lowercase()), Some(Some(_)));
     let tagged = |d: &Desired| matches!(observed.get(&d.id.to_ascii_lowercase()), Some(Some(v)) if owner.owns(v));
     // What goes: the subnet if moat created it; moat-named rules and routes (even on adopted

@@ -6,14 +6,13 @@ use std::sync::Arc;
 use futures::future::join_all;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::arm::Arm;
 use super::conditions::{self as cond, condition};
-use super::context::{Context, MANAGER, ObjectEvents, ns_name, ops_persister, write_status, current_status};
-use super::converge::{Converger, OpsTracker};
+use super::context::{Context, MANAGER, ObjectEvents, current_status, ns_name, ops_persister, with_finalizer, write_status};
+use super::converge::OpsTracker;
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
 use super::validation;
@@ -24,21 +23,12 @@ use crate::plan::ownership::Owner;
 use crate::plan::workspace::{WorkspaceInputs, desired, endpoints};
 use crate::plan::{Desired, Mode};
 
-pub const FINALIZER: &str = "moat.dev/cleanup";
+pub use super::context::FINALIZER;
 /// Label on the PrivateEndpointBindings a SecureWorkspace owns.
 pub const WORKSPACE_LABEL: &str = "moat.dev/secure-workspace";
 
 pub async fn reconcile(ws: Arc<SecureWorkspace>, ctx: Arc<Context>) -> Result<Action> {
-    let (ns, _) = ns_name(ws.as_ref())?;
-    let api: Api<SecureWorkspace> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, ws, |event| async {
-        match event {
-            Finalizer::Apply(ws) => apply(ws, &ctx).await,
-            Finalizer::Cleanup(ws) => cleanup(ws, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    with_finalizer(ws, &ctx, |o| apply(o, &ctx), |o| cleanup(o, &ctx)).await
 }
 
 fn owner_of(ws: &SecureWorkspace, ns: &str) -> Result<Owner> {
@@ -115,7 +105,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
 
     // Apply: ARM resources and owned private endpoints, as one dependency graph.
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
+    let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
     let bindings = owned_bindings(ctx, &ns, &name).await?;
     let wanted_endpoints = endpoints(&ws);
     let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
@@ -209,7 +199,10 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     );
     status.observed_generation = generation;
     write_status(&api, &name, recorded.as_ref(), &status).await?;
-    Ok(if ready { Action::requeue(ctx.settings.resync) } else { Action::requeue(ctx.settings.retry) })
+    // When every step of this reconcile finished, what is left is the bindings converging: their
+    // status changes wake this object (it owns them), so there is nothing to poll for.
+    let all_done = ends.values().all(|e| *e == NodeEnd::Done);
+    Ok(if ready || all_done { Action::requeue(ctx.settings.resync) } else { Action::requeue(ctx.settings.retry) })
 }
 
 fn reason_of(conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], t: &str) -> String {
@@ -335,7 +328,7 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         .collect();
     let events = ObjectEvents { recorder: &ctx.recorder, object: ws.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = Converger::new(arm.as_ref(), &owner, &ops, &events, ctx.settings.operation_budget).with_prior(&status.resources);
+    let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
     // Reverse the dependencies: a resource goes only after everything that depends on it.
     let nodes: Vec<Node<'_>> = doomed
         .iter()

@@ -85,8 +85,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// Objects reconciled at the same time, per controller.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// Objects reconciled at the same time, per controller. A reconcile waits on its Azure
+    /// operations (up to --operation-budget-seconds), asleep and cheap, so this is generous;
+    /// ARM itself sees at most 16 requests in flight per subscription.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
     /// Log line format.
@@ -317,7 +319,7 @@ mod tests {
         assert!(a.leader_elect);
         assert_eq!(a.lease_name, "moat-leader");
         assert_eq!(a.resync_seconds, 300);
-        assert_eq!(a.concurrency, 4);
+        assert_eq!(a.concurrency, 32);
         assert_eq!(a.metrics_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(a.cloud, Cloud::Public);
         assert_eq!(a.credential, CredentialKind::Workload);

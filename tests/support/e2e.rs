@@ -50,6 +50,14 @@ pub struct Harness {
     moat: Option<Child>,
     pub log: PathBuf,
     pub resync_seconds: u64,
+    /// Requeue interval while converging (`--retry-seconds`).
+    pub retry_seconds: u64,
+    /// Where moat serves /healthz, /readyz and /metrics (port 0: any free port).
+    pub metrics_addr: String,
+    /// More `moat run` flags (benchmarks set `--concurrency`).
+    pub extra_args: Vec<String>,
+    /// `RUST_LOG` of moat (debug for moat by default; benchmarks log at info, as in production).
+    pub log_filter: String,
 }
 
 impl Harness {
@@ -59,7 +67,7 @@ impl Harness {
         let cfg = cfg.with_resource_group(SUB, RG).with_resource_group(SUB, "rg-data");
         let emu = moat::emulator::start(cfg).await.expect("emulator");
         let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moat-{ns}-{}.log", std::process::id()));
-        Harness { env, ns, emu, moat: None, log, resync_seconds: 2 }
+        Harness { env, ns, emu, moat: None, log, resync_seconds: 2, retry_seconds: 1, metrics_addr: "127.0.0.1:0".into(), extra_args: Vec::new(), log_filter: "info,moat=debug".into() }
     }
 
     /// Starts `moat run` against this namespace and emulator.
@@ -67,13 +75,15 @@ impl Harness {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
         let err = log.try_clone().expect("log file");
         let resync = self.resync_seconds.to_string();
+        let retry = self.retry_seconds.to_string();
         let child = Command::new(env!("CARGO_BIN_EXE_moat"))
-            .args(["run", "--leader-elect=false", "--credential", "static", "--metrics-addr", "127.0.0.1:0"])
+            .args(["run", "--leader-elect=false", "--credential", "static", "--metrics-addr", &self.metrics_addr])
             .args(["--kubeconfig", self.env.kubeconfig.to_str().expect("utf-8 path")])
             .args(["--arm-endpoint", &self.emu.base_url, "--namespace", &self.ns, "--tenant-id", TENANT])
-            .args(["--resync-seconds", &resync, "--retry-seconds", "1", "--busy-poll-seconds", "1"])
+            .args(["--resync-seconds", &resync, "--retry-seconds", &retry, "--busy-poll-seconds", "1"])
+            .args(&self.extra_args)
             .env("MOAT_ARM_STATIC_TOKEN", "e2e-token")
-            .env("RUST_LOG", "info,moat=debug")
+            .env("RUST_LOG", &self.log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err))
@@ -81,6 +91,11 @@ impl Harness {
             .spawn()
             .expect("spawn moat");
         self.moat = Some(child);
+    }
+
+    /// Process id of the running `moat run`.
+    pub fn moat_pid(&self) -> Option<u32> {
+        self.moat.as_ref().and_then(Child::id)
     }
 
     /// Kills moat at once (SIGKILL), as a crash would.
