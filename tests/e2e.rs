@@ -59,6 +59,18 @@ async fn samples_converge_to_the_secure_design_then_cost_no_writes() {
     let mut h = Harness::new("e2e-design", EmulatorConfig::for_tests()).await;
     converge_samples(&mut h).await;
 
+    // Each resource is written once: writes under one VNet, NSG, route table or zone wait their
+    // turn instead of being refused with 409 AnotherOperationInProgress and retried.
+    let writes = h.writes_since(0);
+    let refused: Vec<String> = writes.iter().filter(|e| e.status == 409).map(|e| format!("{} {}", e.method, e.path)).collect();
+    assert!(refused.is_empty(), "writes refused while converging: {refused:#?}");
+    let mut per_resource: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in &writes {
+        per_resource.entry(e.path.split('?').next().unwrap_or_default().to_ascii_lowercase()).or_default().push(format!("{} {}", e.method, e.status));
+    }
+    let twice: Vec<_> = per_resource.iter().filter(|(_, m)| m.len() > 1).collect();
+    assert!(twice.is_empty(), "written more than once: {twice:#?}");
+
     // The workspace: private only, linked to its resources.
     let ws = h.emu.admin.resource(&id("Microsoft.MachineLearningServices/workspaces", "mlw-prod")).expect("workspace exists");
     assert_eq!(prop(&ws, "properties.publicNetworkAccess"), "Disabled");

@@ -194,6 +194,16 @@ impl<'a> Converger<'a> {
                 Err(end) => end,
             };
         }
+        // A shared resource (a privatelink zone) that is missing may be created by another object
+        // while this one waits its turn: take the turn first, then look again.
+        let mut observed = observed;
+        let mut turn = None;
+        if d.mode == Mode::Shared && observed.is_none() {
+            turn = self.turn(&d.id).await;
+            if let Ok(now) = self.arm.get(&d.id).await {
+                observed = now;
+            }
+        }
         match decide(d, observed.as_ref(), self.owner, stage) {
             Decision::Converged => {
                 self.keep(&d.id, observed);
@@ -222,7 +232,10 @@ impl<'a> Converger<'a> {
                     c.insert(d.id.to_ascii_lowercase());
                 }
                 self.record(d, state);
-                let _turn = self.turn(&d.id).await;
+                let _turn = match turn.take() {
+                    Some(t) => Some(t),
+                    None => self.turn(&d.id).await,
+                };
                 let body = action.body.clone().unwrap_or(Value::Null);
                 self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let started = self.arm.write(action.method, &d.id, &body).await;

@@ -80,7 +80,10 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     // Observe the target too: the catalog needs its SKU and region.
     let mut observed = observe(arm.as_ref(), &wanted).await?;
     let target = arm.get(peb.spec.target.id.as_str()).await?;
+    let subnet = arm.get(peb.spec.subnet_id.as_str()).await?;
+    let prerequisites = [("subnet", peb.spec.subnet_id.as_str(), subnet.is_some()), ("target", peb.spec.target.id.as_str(), target.is_some())];
     observed.insert(peb.spec.target.id.as_str().to_ascii_lowercase(), target);
+    observed.insert(peb.spec.subnet_id.as_str().to_ascii_lowercase(), subnet);
     let verdict = super::validation::endpoint(&peb, &observed);
     let (constraints_ok, summary) = verdict.summary();
     cond::set(
@@ -91,7 +94,18 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let events = ObjectEvents { recorder: &ctx.recorder, object: peb.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
-    let nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
+    let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
+    // The subnet and the target may be another object's to create (a SecureWorkspace's): the
+    // endpoint waits for them instead of sending a PUT that ARM would refuse.
+    for (what, id, present) in prerequisites {
+        nodes.push(Node {
+            key: id.to_string(),
+            deps: vec![],
+            run: Box::new(move || {
+                Box::pin(async move { if present { NodeEnd::Done } else { NodeEnd::NotDone(format!("the {what} {id} does not exist yet")) } })
+            }),
+        });
+    }
     let ends = dag::run(nodes).await;
 
     // Status: connection state, addresses, names.

@@ -110,12 +110,14 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let wanted_endpoints = endpoints(&ws);
     let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
     let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
+    let bindings_written = Arc::new(std::sync::atomic::AtomicBool::new(false));
     for ep in &wanted_endpoints {
         let existing = bindings.iter().find(|b| b.name_any() == ep.name);
         let needs_write = existing.is_none_or(|b| b.spec != ep.spec);
         let obj = binding_object(&ws, ep)?;
         let pebs = pebs.clone();
         let held = verdict.blocked("PrivateEndpointBinding");
+        let written = bindings_written.clone();
         nodes.push(Node {
             key: format!("binding/{}", ep.name),
             deps: ep.deps.clone(),
@@ -127,6 +129,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
                     if !needs_write {
                         return NodeEnd::Done;
                     }
+                    written.store(true, std::sync::atomic::Ordering::Relaxed);
                     match pebs.patch(&ep.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&obj)).await {
                         Ok(_) => NodeEnd::Done,
                         Err(e) => NodeEnd::NotDone(format!("apply PrivateEndpointBinding {}: {e}", ep.name)),
@@ -157,7 +160,8 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     set_part(&mut status, cond::NETWORK_READY, &net, "VNet and private-endpoint subnet converged", generation);
     set_part(&mut status, cond::RESOURCES_READY, &res, "workspace and associated resources converged", generation);
 
-    let fresh = owned_bindings(ctx, &ns, &name).await?;
+    // Their status as listed before, unless this reconcile created or changed one.
+    let fresh = if bindings_written.load(std::sync::atomic::Ordering::Relaxed) { owned_bindings(ctx, &ns, &name).await? } else { bindings };
     let mut ep_missing = Vec::new();
     let mut dns_missing = Vec::new();
     let mut records: Vec<DnsRecord> = Vec::new();

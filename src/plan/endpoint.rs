@@ -77,7 +77,8 @@ pub fn desired(spec: &PrivateEndpointBindingSpec, object_name: &str, owner: &Own
         body,
         managed,
         update: UpdateStyle::MergePut,
-        deps: vec![],
+        // Both must exist first (they may be another object's to create): ARM refuses the PUT.
+        deps: vec![spec.subnet_id.as_str().to_string(), spec.target.id.as_str().to_string()],
     }];
     if !dns {
         return out;
@@ -86,11 +87,17 @@ pub fn desired(spec: &PrivateEndpointBindingSpec, object_name: &str, owner: &Own
         let body = json!({"location": "global", "tags": tags});
         out.push(Desired { kind: "PrivateDnsZone", id: zid.clone(), mode: Mode::Shared, managed: json!({}), body, update: UpdateStyle::MergePut, deps: vec![] });
     }
+    let subnet_vnet = ids::parent_of(spec.subnet_id.as_str());
     for (zid, lid, vnet) in &ids.links {
         let managed = json!({"properties": {"virtualNetwork": {"id": vnet}, "registrationEnabled": false}});
         let mut body = json!({"location": "global", "tags": tags});
         super::diff::merge(&mut body, &managed);
-        out.push(Desired { kind: "VirtualNetworkLink", id: lid.clone(), mode: Mode::Shared, body, managed, update: UpdateStyle::MergePut, deps: vec![zid.clone()] });
+        let mut deps = vec![zid.clone()];
+        if vnet.eq_ignore_ascii_case(subnet_vnet) {
+            // The endpoint's own VNet exists once its subnet does.
+            deps.push(spec.subnet_id.as_str().to_string());
+        }
+        out.push(Desired { kind: "VirtualNetworkLink", id: lid.clone(), mode: Mode::Shared, body, managed, update: UpdateStyle::MergePut, deps });
     }
     let configs: Vec<Value> = ids
         .zones
