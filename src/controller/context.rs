@@ -169,7 +169,6 @@ where
     })
 }
 
-/// Namespace and name of an object, or an error.
 /// The finalizer on every object moat reconciles: it stays until cleanup has removed (or, with
 /// `deletionPolicy: Orphan`, deliberately left) what moat created in Azure.
 pub const FINALIZER: &str = "moat.dev/cleanup";
@@ -197,6 +196,7 @@ where
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
+/// Namespace and name of an object, or an error.
 pub fn ns_name<K: ResourceExt>(obj: &K) -> Result<(String, String)> {
     let ns = obj.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     Ok((ns, obj.name_any()))
