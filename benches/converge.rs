@@ -48,16 +48,12 @@ fn wanted(section: &str) -> bool {
     std::env::var("MOAT_BENCH_ONLY").map(|v| v == section).unwrap_or(true)
 }
 
-fn ready<K: Resource<DynamicType = ()>>(o: &K, status_conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>) -> bool {
-    status_conditions.is_some_and(|c| condition_true(c, o.meta().generation, "Ready"))
-}
-
 fn sws_ready(o: &SecureWorkspace) -> bool {
-    ready(o, o.status.as_ref().map(|s| s.conditions.as_slice()))
+    o.status.as_ref().is_some_and(|s| condition_true(&s.conditions, o.meta().generation, "Ready"))
 }
 
 fn csn_ready(o: &ComputeSubnet) -> bool {
-    ready(o, o.status.as_ref().map(|s| s.conditions.as_slice()))
+    o.status.as_ref().is_some_and(|s| condition_true(&s.conditions, o.meta().generation, "Ready"))
 }
 
 fn main() {

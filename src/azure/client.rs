@@ -194,23 +194,6 @@ impl std::fmt::Debug for ArmClient {
     }
 }
 
-/// Network parents whose writes (and their children's) are serialised.
-const SERIALISED_NETWORK_PARENTS: &[&str] = &[
-    "Microsoft.Network/virtualNetworks",
-    "Microsoft.Network/networkSecurityGroups",
-    "Microsoft.Network/routeTables",
-    "Microsoft.Network/privateEndpoints",
-];
-
-/// The lock key for a write to `id`: its top-level Network parent, if any.
-fn serialisation_key(id: &ResourceId) -> Option<ResourceId> {
-    let mut top = id.clone();
-    while top.is_child() {
-        top = top.parent()?;
-    }
-    SERIALISED_NETWORK_PARENTS.iter().any(|t| top.is_type(t)).then_some(top)
-}
-
 fn subscription_key(url: &Url) -> String {
     let mut segs = url.path_segments().into_iter().flatten();
     while let Some(s) = segs.next() {
@@ -613,7 +596,7 @@ impl ArmClient {
     // Writes
 
     async fn write_lock(&self, id: &ResourceId) -> Option<OwnedMutexGuard<()>> {
-        match serialisation_key(id) {
+        match super::locks::parent_key(id, super::locks::NETWORK_PARENTS) {
             Some(key) => Some(self.inner.locks.lock(&key).await),
             None => None,
         }
@@ -1082,20 +1065,6 @@ mod tests {
         assert!(matches!(c.vet_url("https://127.0.0.1:8080/op"), Err(e) if matches!(e.kind(), ArmErrorKind::UntrustedUrl { .. })));
         assert!(matches!(c.vet_url("http://127.0.0.1:9999/op"), Err(e) if matches!(e.kind(), ArmErrorKind::UntrustedUrl { .. })));
         assert_eq!(subscription_key(&u), "s");
-    }
-
-    #[test]
-    fn serialisation_keys() {
-        let subnet: ResourceId = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/V/subnets/a"
-            .parse()
-            .unwrap();
-        assert_eq!(serialisation_key(&subnet).unwrap().name(), "V");
-        let zone: ResourceId = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/z/virtualNetworkLinks/l"
-            .parse()
-            .unwrap();
-        assert!(serialisation_key(&zone).is_none());
-        let sa: ResourceId = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa".parse().unwrap();
-        assert!(serialisation_key(&sa).is_none());
     }
 
     #[test]

@@ -9,6 +9,34 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use super::id::ResourceId;
 
+/// Parents on which ARM runs one operation at a time, for themselves and their children: a
+/// write while one runs is refused with 409 `AnotherOperationInProgress` (azure-arm-facts.md
+/// §2.2, §2.3, §4.4). Private DNS zones honour ETags, so the client does not lock them for a
+/// read-merge-write, but their VNet links still take turns.
+pub const NETWORK_PARENTS: &[&str] = &[
+    "Microsoft.Network/virtualNetworks",
+    "Microsoft.Network/networkSecurityGroups",
+    "Microsoft.Network/routeTables",
+    "Microsoft.Network/privateEndpoints",
+];
+pub const PRIVATE_DNS_ZONE: &str = "Microsoft.Network/privateDnsZones";
+
+/// The top-level resource of `id` (the id itself for a top-level resource) when its type is one
+/// of `parents`: the key a write to `id` waits on.
+pub fn parent_key(id: &ResourceId, parents: &[&str]) -> Option<ResourceId> {
+    let mut top = id.clone();
+    while top.is_child() {
+        top = top.parent()?;
+    }
+    parents.iter().any(|t| top.is_type(t)).then_some(top)
+}
+
+/// The key of the turn a write to `id` takes until its operation ends: its Network parent or
+/// private DNS zone.
+pub fn operation_key(id: &ResourceId) -> Option<ResourceId> {
+    parent_key(id, NETWORK_PARENTS).or_else(|| parent_key(id, &[PRIVATE_DNS_ZONE]))
+}
+
 /// Lock map keyed by resource id (case-insensitive, like [`ResourceId`] equality).
 #[derive(Debug, Default)]
 pub struct KeyedLocks {
@@ -58,6 +86,20 @@ impl KeyedLocks {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn writes_wait_on_their_top_level_parent() {
+        let id = |s: &str| -> ResourceId { format!("/subscriptions/s/resourceGroups/rg/providers/{s}").parse().unwrap() };
+        let vnet = id("Microsoft.Network/virtualNetworks/V");
+        assert_eq!(parent_key(&id("Microsoft.Network/virtualNetworks/V/subnets/a"), NETWORK_PARENTS), Some(vnet.clone()));
+        assert_eq!(parent_key(&vnet, NETWORK_PARENTS), Some(vnet.clone()));
+        let link = id("Microsoft.Network/privateDnsZones/z/virtualNetworkLinks/l");
+        assert_eq!(parent_key(&link, NETWORK_PARENTS), None, "the client's read-merge-write lock leaves zones to ETags");
+        assert_eq!(operation_key(&link), Some(id("Microsoft.Network/privateDnsZones/z")));
+        let pe = id("microsoft.network/privateEndpoints/pe");
+        assert_eq!(operation_key(&id("microsoft.network/privateEndpoints/pe/privateDnsZoneGroups/default")), Some(pe));
+        assert_eq!(operation_key(&id("Microsoft.Storage/storageAccounts/sa")), None);
+    }
 
     #[tokio::test]
     async fn same_key_serialises_case_insensitively_other_keys_do_not() {

@@ -89,10 +89,7 @@ impl Context {
         events: &'a dyn EventSink,
         recorded: &[ResourceStatus],
     ) -> Converger<'a> {
-        let mut c = Converger::new(arm, owner, ops, events, self.settings.operation_budget).with_prior(recorded);
-        c.busy_poll = self.settings.busy_poll;
-        c.parent_locks = Some(&self.parent_locks);
-        c
+        Converger::new(arm, owner, ops, events, &self.settings, &self.parent_locks, recorded)
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::arm::{Arm, ArmFailure, Polled, Started};
 use super::dag::NodeEnd;
 use crate::api::{PendingOperation, ResourceStatus};
+use super::context::Settings;
 use crate::azure::locks::KeyedLocks;
 use crate::plan::decide::{is_terminal, provisioning_state};
 use crate::plan::ownership::Owner;
@@ -71,37 +72,38 @@ pub struct Converger<'a> {
     pub resources: Mutex<Vec<ResourceStatus>>,
     /// The last body seen of each resource (lower-cased id), for status.
     pub bodies: Mutex<std::collections::HashMap<String, Value>>,
-    /// ARM writes made (for tests and metrics).
-    pub writes: std::sync::atomic::AtomicUsize,
     /// Children and shared resources status already records as created by moat (lower-cased ids).
     pub prior_owned: std::collections::HashSet<String>,
     /// Locks shared by every reconcile, one per serialised parent (see `Context::parent_locks`).
-    pub parent_locks: Option<&'a KeyedLocks>,
+    pub parent_locks: &'a KeyedLocks,
     created: Mutex<std::collections::HashSet<String>>,
 }
 
 impl<'a> Converger<'a> {
-    pub fn new(arm: &'a dyn Arm, owner: &'a Owner, ops: &'a OpsTracker, events: &'a dyn EventSink, budget: Duration) -> Self {
+    /// A converger for one reconcile. `recorded` is the object's status record of its
+    /// resources: the children and shared resources it marks as moat's stay moat's.
+    pub fn new(
+        arm: &'a dyn Arm,
+        owner: &'a Owner,
+        ops: &'a OpsTracker,
+        events: &'a dyn EventSink,
+        settings: &Settings,
+        parent_locks: &'a KeyedLocks,
+        recorded: &[ResourceStatus],
+    ) -> Self {
         Self {
             arm,
             owner,
             ops,
             events,
-            deadline: Instant::now() + budget,
-            busy_poll: Duration::from_secs(5),
+            deadline: Instant::now() + settings.operation_budget,
+            busy_poll: settings.busy_poll,
             resources: Mutex::new(Vec::new()),
             bodies: Mutex::new(Default::default()),
-            writes: Default::default(),
-            prior_owned: Default::default(),
-            parent_locks: None,
+            prior_owned: recorded.iter().filter(|r| r.owned).map(|r| r.id.to_ascii_lowercase()).collect(),
+            parent_locks,
             created: Mutex::new(Default::default()),
         }
-    }
-
-    /// Remembers which children the object's status already records as moat's.
-    pub fn with_prior(mut self, resources: &[ResourceStatus]) -> Self {
-        self.prior_owned = resources.iter().filter(|r| r.owned).map(|r| r.id.to_ascii_lowercase()).collect();
-        self
     }
 
     /// True when moat created the resource: tagged types by mode, children by record.
@@ -170,9 +172,8 @@ impl<'a> Converger<'a> {
     /// Waits for this process's turn on the parent ARM serialises writes to `id` under, and
     /// keeps it until the guard drops (after the operation ended).
     async fn turn(&self, id: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        let key = crate::plan::ids::serialised_parent(id)?;
-        let rid = crate::azure::ResourceId::parse(&key).ok()?;
-        Some(self.parent_locks?.lock(&rid).await)
+        let key = crate::azure::locks::operation_key(&crate::azure::ResourceId::parse(id).ok()?)?;
+        Some(self.parent_locks.lock(&key).await)
     }
 
     /// Records that a constraint holds back the writes of `d`, and writes nothing.
@@ -237,7 +238,6 @@ impl<'a> Converger<'a> {
                     None => self.turn(&d.id).await,
                 };
                 let body = action.body.clone().unwrap_or(Value::Null);
-                self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let started = self.arm.write(action.method, &d.id, &body).await;
                 let (reason, verb) = match action.verb {
                     Verb::Create => ("Created", "Create"),
@@ -278,7 +278,6 @@ impl<'a> Converger<'a> {
         }
         self.record(d, "Deleting");
         let _turn = self.turn(&d.id).await;
-        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = match self.arm.delete(&d.id).await {
             Err(e) => Err(self.failed(d, "Delete", e).await),
             Ok(Started::Done(_)) => Ok(None),

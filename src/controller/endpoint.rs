@@ -80,10 +80,11 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     // Observe the target too: the catalog needs its SKU and region.
     let mut observed = observe(arm.as_ref(), &wanted).await?;
     let target = arm.get(peb.spec.target.id.as_str()).await?;
-    let subnet = arm.get(peb.spec.subnet_id.as_str()).await?;
-    let prerequisites = [("subnet", peb.spec.subnet_id.as_str(), subnet.is_some()), ("target", peb.spec.target.id.as_str(), target.is_some())];
+    // An existing endpoint proves its subnet exists (ARM keeps a subnet while endpoints use it).
+    let endpoint_exists = matches!(observed.get(&ids.endpoint.to_ascii_lowercase()), Some(Some(_)));
+    let subnet_exists = endpoint_exists || arm.get(peb.spec.subnet_id.as_str()).await?.is_some();
+    let prerequisites = [("subnet", peb.spec.subnet_id.as_str(), subnet_exists), ("target", peb.spec.target.id.as_str(), target.is_some())];
     observed.insert(peb.spec.target.id.as_str().to_ascii_lowercase(), target);
-    observed.insert(peb.spec.subnet_id.as_str().to_ascii_lowercase(), subnet);
     let verdict = super::validation::endpoint(&peb, &observed);
     let (constraints_ok, summary) = verdict.summary();
     cond::set(

@@ -110,14 +110,16 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let wanted_endpoints = endpoints(&ws);
     let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
     let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
-    let bindings_written = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut to_write: Vec<String> = Vec::new();
     for ep in &wanted_endpoints {
         let existing = bindings.iter().find(|b| b.name_any() == ep.name);
         let needs_write = existing.is_none_or(|b| b.spec != ep.spec);
+        if needs_write {
+            to_write.push(format!("binding/{}", ep.name));
+        }
         let obj = binding_object(&ws, ep)?;
         let pebs = pebs.clone();
         let held = verdict.blocked("PrivateEndpointBinding");
-        let written = bindings_written.clone();
         nodes.push(Node {
             key: format!("binding/{}", ep.name),
             deps: ep.deps.clone(),
@@ -129,7 +131,6 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
                     if !needs_write {
                         return NodeEnd::Done;
                     }
-                    written.store(true, std::sync::atomic::Ordering::Relaxed);
                     match pebs.patch(&ep.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&obj)).await {
                         Ok(_) => NodeEnd::Done,
                         Err(e) => NodeEnd::NotDone(format!("apply PrivateEndpointBinding {}: {e}", ep.name)),
@@ -161,7 +162,8 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     set_part(&mut status, cond::RESOURCES_READY, &res, "workspace and associated resources converged", generation);
 
     // Their status as listed before, unless this reconcile created or changed one.
-    let fresh = if bindings_written.load(std::sync::atomic::Ordering::Relaxed) { owned_bindings(ctx, &ns, &name).await? } else { bindings };
+    let wrote = to_write.iter().any(|k| ends.get(&k.to_ascii_lowercase()) == Some(&NodeEnd::Done));
+    let fresh = if wrote { owned_bindings(ctx, &ns, &name).await? } else { bindings };
     let mut ep_missing = Vec::new();
     let mut dns_missing = Vec::new();
     let mut records: Vec<DnsRecord> = Vec::new();

@@ -46,23 +46,6 @@ pub fn parent_of(id: &str) -> &str {
     }
 }
 
-/// Parents whose writes ARM runs one at a time, with their children's: a write while another
-/// runs is refused with 409 `AnotherOperationInProgress` (azure-arm-facts.md §2.2, §4.4).
-const SERIALISED_PARENTS: [&str; 5] = [VNET, NSG, ROUTE_TABLE, PRIVATE_ENDPOINT, PRIVATE_DNS_ZONE];
-
-/// The top-level resource a write to `id` must wait its turn on (the id itself for a parent,
-/// the parent for a child: a subnet's VNet, a rule's NSG, a VNet link's zone), if its type is
-/// one ARM serialises.
-pub fn serialised_parent(id: &str) -> Option<String> {
-    let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
-    // subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}
-    if segs.len() < 8 || !segs[0].eq_ignore_ascii_case("subscriptions") || !segs[4].eq_ignore_ascii_case("providers") {
-        return None;
-    }
-    let ty = format!("{}/{}", segs[5], segs[6]);
-    SERIALISED_PARENTS.iter().any(|t| t.eq_ignore_ascii_case(&ty)).then(|| format!("/{}", segs[..8].join("/")))
-}
-
 /// Every id a SecureWorkspace's spec names or implies.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkspaceIds {
@@ -110,20 +93,5 @@ mod tests {
         assert_eq!(segment(id, "resourcegroups"), Some("RG"));
         assert_eq!(parent_of(id), "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/v");
         assert_eq!(name_of(id), "s");
-    }
-
-    #[test]
-    fn writes_wait_on_their_top_level_network_parent() {
-        let rg = "/subscriptions/s/resourceGroups/rg/providers";
-        let vnet = format!("{rg}/Microsoft.Network/virtualNetworks/v");
-        assert_eq!(serialised_parent(&vnet).as_deref(), Some(vnet.as_str()));
-        assert_eq!(serialised_parent(&format!("{vnet}/subnets/a")).as_deref(), Some(vnet.as_str()));
-        let zone = format!("{rg}/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net");
-        assert_eq!(serialised_parent(&format!("{zone}/virtualNetworkLinks/moat-v")).as_deref(), Some(zone.as_str()));
-        let pe = format!("{rg}/microsoft.network/privateEndpoints/pe");
-        assert_eq!(serialised_parent(&format!("{pe}/privateDnsZoneGroups/default")).as_deref(), Some(pe.as_str()));
-        assert_eq!(serialised_parent(&format!("{rg}/Microsoft.Storage/storageAccounts/st")), None);
-        assert_eq!(serialised_parent("/subscriptions/s/resourceGroups/rg"), None);
-        assert_eq!(serialised_parent("not an id"), None);
     }
 }

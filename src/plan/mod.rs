@@ -57,31 +57,6 @@ impl std::fmt::Display for Verb {
     }
 }
 
-/// Chains the children written under one Network parent (security rules of an NSG, routes of a
-/// route table, subnets of a VNet), in plan order: each waits for the one before it.
-///
-/// ARM runs one operation at a time on a Network parent and its children; a second write while
-/// one runs is refused with 409 `AnotherOperationInProgress` ("Serialise writes per parent: VNet,
-/// NSG, route table, PE", azure-arm-facts.md §2.3). Writing them in parallel only turns into
-/// refused writes and retries; in a chain each child is written once. A converged child costs
-/// nothing in the chain (no write, no wait).
-pub fn serialise_children(desired: &mut [Desired]) {
-    const PARENTS: [&str; 3] = ["/securityrules/", "/routes/", "/subnets/"];
-    let mut last: HashMap<String, String> = HashMap::new();
-    for d in desired.iter_mut().filter(|d| d.mode == Mode::Child) {
-        let lower = d.id.to_ascii_lowercase();
-        if !lower.contains("/providers/microsoft.network/") || !PARENTS.iter().any(|p| lower.contains(p)) {
-            continue;
-        }
-        let parent = ids::parent_of(&lower).to_string();
-        if let Some(prev) = last.insert(parent, d.id.clone())
-            && !d.deps.iter().any(|x| x.eq_ignore_ascii_case(&prev))
-        {
-            d.deps.push(prev);
-        }
-    }
-}
-
 /// Stage of each desired resource: its depth in the dependency graph.
 pub fn stage_numbers(desired: &[Desired]) -> HashMap<String, u8> {
     let deps: HashMap<String, Vec<String>> =
@@ -128,50 +103,19 @@ mod tests {
     }
 
     const NSG: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg";
-    const RT: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/routeTables/rt";
-
-    #[test]
-    fn children_of_one_network_parent_are_chained_in_order() {
-        let r = |n: &str| format!("{NSG}/securityRules/{n}");
-        let route = |n: &str| format!("{RT}/routes/{n}");
-        let mut plan = vec![
-            d(NSG, Mode::Create, &[]),
-            d(&r("a"), Mode::Child, &[NSG]),
-            d(RT, Mode::Create, &[]),
-            d(&route("x"), Mode::Child, &[RT]),
-            d(&r("b"), Mode::Child, &[NSG]),
-            d(&route("y"), Mode::Child, &[RT]),
-            d(&r("c"), Mode::Child, &[NSG, &r("b")]),
-        ];
-        serialise_children(&mut plan);
-        assert_eq!(plan[1].deps, [NSG]);
-        assert_eq!(plan[4].deps, [NSG.to_string(), r("a")]);
-        assert_eq!(plan[6].deps, [NSG.to_string(), r("b")], "an existing dependency is not repeated");
-        assert_eq!(plan[3].deps, [RT]);
-        assert_eq!(plan[5].deps, [RT.to_string(), route("x")], "routes chain apart from the rules");
-        assert!(plan[0].deps.is_empty() && plan[2].deps.is_empty(), "parents are not chained");
-        let stages = stage_numbers(&plan);
-        assert_eq!(stages[&r("c").to_ascii_lowercase()], 3);
-    }
-
-    #[test]
-    fn other_children_are_left_alone() {
-        let pe = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe";
-        let mut plan = vec![
-            d(&format!("{pe}/privateDnsZoneGroups/default"), Mode::Child, &[pe]),
-            d(&format!("{pe}/privateDnsZoneGroups/other"), Mode::Child, &[pe]),
-            d(&format!("{NSG}/securityRules/adopted"), Mode::Adopt, &[]),
-            d(&format!("{NSG}/securityRules/mine"), Mode::Child, &[]),
-        ];
-        serialise_children(&mut plan);
-        assert!(plan.iter().all(|p| p.deps.len() <= 1), "{:?}", plan.iter().map(|p| &p.deps).collect::<Vec<_>>());
-    }
 
     #[test]
     fn long_chains_get_their_depth() {
+        // Longer than any fixed recursion guard would allow.
         let ids: Vec<String> = (0..60).map(|i| format!("{NSG}/securityRules/r{i:02}")).collect();
-        let mut plan: Vec<Desired> = ids.iter().map(|i| d(i, Mode::Child, &[])).collect();
-        serialise_children(&mut plan);
+        let plan: Vec<Desired> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let previous: Vec<&str> = i.checked_sub(1).map(|p| ids[p].as_str()).into_iter().collect();
+                d(id, Mode::Child, &previous)
+            })
+            .collect();
         assert_eq!(stage_numbers(&plan)[&ids[59].to_ascii_lowercase()], 59);
     }
 }

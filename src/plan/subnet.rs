@@ -133,7 +133,6 @@ pub fn desired(spec: &ComputeSubnetSpec, ws: &SecureWorkspaceSpec, owner: &Owner
     }
     let body = json!({"properties": props});
     out.push(Desired { kind: "Subnet", id: ids.subnet.clone(), mode: Mode::Child, managed: body.clone(), body, update: UpdateStyle::MergePut, deps: subnet_deps });
-    super::serialise_children(&mut out);
     out
 }
 
