@@ -78,8 +78,8 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let ids = EndpointIds::of(&peb.spec, &name, &zones);
 
     // Observe the target too: the catalog needs its SKU and region.
-    let mut observed = observe(arm.as_ref(), &wanted).await?;
-    let target = arm.get(peb.spec.target.id.as_str()).await?;
+    let (observed, target) = futures::join!(observe(arm.as_ref(), &wanted), arm.get(peb.spec.target.id.as_str()));
+    let (mut observed, target) = (observed?, target?);
     // An existing endpoint proves its subnet exists (ARM keeps a subnet while endpoints use it).
     let endpoint_exists = matches!(observed.get(&ids.endpoint.to_ascii_lowercase()), Some(Some(_)));
     let subnet_exists = endpoint_exists || arm.get(peb.spec.subnet_id.as_str()).await?.is_some();
