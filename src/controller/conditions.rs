@@ -14,6 +14,127 @@ pub const SUBNET_READY: &str = "SubnetReady";
 pub const NSG_READY: &str = "NsgReady";
 pub const ROUTES_READY: &str = "RoutesReady";
 
+/// How a GitOps tool (Argo CD's health assessment) should show an object whose Ready condition
+/// carries a given reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Health {
+    /// Converged: nothing left to do.
+    Healthy,
+    /// Work under way that ends on its own (writes, Azure operations, another object first).
+    Progressing,
+    /// Needs a person: a constraint violation, a missing credential, an Azure error that retrying
+    /// does not fix.
+    Degraded,
+    /// Reconciliation is paused on purpose.
+    Suspended,
+}
+
+/// Every reason moat puts on a `Ready` condition: the one registry the controllers, the Argo CD
+/// health checks (`charts/moat/argocd/`) and the docs read. Add a reason here, never as a bare
+/// string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadyReason {
+    /// Azure matches the spec.
+    Converged,
+    /// Writes or Azure operations are under way.
+    Converging,
+    /// Another object or Azure resource must exist first (the workspace's VNet, a binding's subnet).
+    WaitingForDependency,
+    /// Deletion is under way; the finalizer stays until Azure confirms.
+    Deleting,
+    /// An Error finding of the constraint catalog holds back every write of the object.
+    ConstraintViolation,
+    /// The spec cannot be turned into Azure resources (see the message).
+    InvalidSpec,
+    /// The object refers to a SecureWorkspace that does not exist.
+    WorkspaceNotFound,
+    /// The object names an Azure scope moat may not touch for its namespace.
+    OutOfScope,
+    /// The credentials the object needs cannot be read or used.
+    CredentialsUnavailable,
+    /// A resource moat would create exists and is not moat's (name taken).
+    NotOwned,
+    /// A resource the spec adopts by id does not exist.
+    AdoptedResourceMissing,
+    /// Azure refused a write or an operation failed; retrying does not help until something changes.
+    AzureError,
+    /// The private-link connection waits for the target owner's approval.
+    AwaitingApproval,
+    /// Reconciliation is paused by annotation.
+    Paused,
+}
+
+impl ReadyReason {
+    pub const ALL: &'static [ReadyReason] = &[
+        ReadyReason::Converged,
+        ReadyReason::Converging,
+        ReadyReason::WaitingForDependency,
+        ReadyReason::Deleting,
+        ReadyReason::ConstraintViolation,
+        ReadyReason::InvalidSpec,
+        ReadyReason::WorkspaceNotFound,
+        ReadyReason::OutOfScope,
+        ReadyReason::CredentialsUnavailable,
+        ReadyReason::NotOwned,
+        ReadyReason::AdoptedResourceMissing,
+        ReadyReason::AzureError,
+        ReadyReason::AwaitingApproval,
+        ReadyReason::Paused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadyReason::Converged => "Converged",
+            ReadyReason::Converging => "Converging",
+            ReadyReason::WaitingForDependency => "WaitingForDependency",
+            ReadyReason::Deleting => "Deleting",
+            ReadyReason::ConstraintViolation => "ConstraintViolation",
+            ReadyReason::InvalidSpec => "InvalidSpec",
+            ReadyReason::WorkspaceNotFound => "WorkspaceNotFound",
+            ReadyReason::OutOfScope => "OutOfScope",
+            ReadyReason::CredentialsUnavailable => "CredentialsUnavailable",
+            ReadyReason::NotOwned => "NotOwned",
+            ReadyReason::AdoptedResourceMissing => "AdoptedResourceMissing",
+            ReadyReason::AzureError => "AzureError",
+            ReadyReason::AwaitingApproval => "AwaitingApproval",
+            ReadyReason::Paused => "Paused",
+        }
+    }
+
+    pub fn health(self) -> Health {
+        match self {
+            ReadyReason::Converged => Health::Healthy,
+            ReadyReason::Converging | ReadyReason::WaitingForDependency | ReadyReason::Deleting | ReadyReason::AwaitingApproval => {
+                Health::Progressing
+            }
+            ReadyReason::Paused => Health::Suspended,
+            ReadyReason::ConstraintViolation
+            | ReadyReason::InvalidSpec
+            | ReadyReason::WorkspaceNotFound
+            | ReadyReason::OutOfScope
+            | ReadyReason::CredentialsUnavailable
+            | ReadyReason::NotOwned
+            | ReadyReason::AdoptedResourceMissing
+            | ReadyReason::AzureError => Health::Degraded,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReadyReason> {
+        Self::ALL.iter().copied().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ReadyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The Ready condition with a registered reason.
+pub fn ready(reason: ReadyReason, message: impl Into<String>, generation: Option<i64>) -> Condition {
+    condition(READY, reason == ReadyReason::Converged, reason.as_str(), message, generation)
+}
+
 /// A condition for the given generation.
 pub fn condition(type_: &str, ok: bool, reason: &str, message: impl Into<String>, generation: Option<i64>) -> Condition {
     Condition {
