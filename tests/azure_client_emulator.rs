@@ -48,6 +48,7 @@ struct Env {
 fn client_config(emu: &RunningEmulator) -> ArmClientConfig {
     ArmClientConfig {
         cloud: AzureCloud::emulator(Url::parse(&emu.base_url).unwrap()),
+        trust: emu.trust(),
         retry: RetryPolicy {
             max_attempts: 10,
             max_elapsed: Duration::from_secs(3600),

@@ -903,20 +903,28 @@ async fn serve_with_shutdown_on_own_listener() {
     let addr = listener.local_addr().unwrap();
     let emu = moat::emulator::Emulator::new(EmulatorConfig::default());
     emu.seed_resource_group(SUB, RG, None);
+    let tls = moat::emulator::EmulatorTls::generate().unwrap();
+    let http = moat::azure::ExtraTrust::from_pem(tls.ca_pem().as_bytes())
+        .unwrap()
+        .apply(reqwest::Client::builder())
+        .build()
+        .unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(moat::emulator::serve_with_shutdown(
-        listener,
-        emu.clone(),
-        async move {
+    let server_tls = tls.clone();
+    let task = tokio::spawn(async move {
+        moat::emulator::serve_with_shutdown(listener, emu.clone(), &server_tls, async move {
             let _ = rx.await;
-        },
-    ));
-    let r = reqwest::get(format!(
-        "http://{addr}/subscriptions/{SUB}/resourceGroups/{RG}?api-version={RGV}"
-    ))
-    .await
-    .unwrap();
+        })
+        .await
+    });
+    let url = format!("https://{addr}/subscriptions/{SUB}/resourceGroups/{RG}?api-version={RGV}");
+    let r = http.get(&url).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    // HTTPS only, with a certificate for 127.0.0.1 and localhost, from the emulator's own CA.
+    let localhost = url.replace("127.0.0.1", "localhost");
+    assert_eq!(http.get(&localhost).send().await.unwrap().status().as_u16(), 200);
+    assert!(reqwest::get(url.replace("https://", "http://")).await.is_err(), "no plain HTTP");
+    assert!(reqwest::get(&url).await.is_err(), "untrusted without the emulator's CA");
     tx.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(5), task)
         .await

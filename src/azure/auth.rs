@@ -22,6 +22,7 @@ use tokio::sync::Mutex;
 
 use super::cloud::AzureCloud;
 use super::error::{ArmError, ArmErrorKind, Result};
+use super::trust::ExtraTrust;
 
 /// Supplies ARM bearer tokens.
 #[async_trait]
@@ -144,16 +145,26 @@ impl AzureIdentityToken {
         }
     }
 
-    fn client_options(cloud: &AzureCloud) -> ClientOptions {
-        ClientOptions {
+    fn client_options(cloud: &AzureCloud, trust: &ExtraTrust) -> Result<ClientOptions> {
+        let options = ClientOptions {
             cloud: Some(Arc::new(cloud.to_azure_core())),
             ..Default::default()
-        }
+        };
+        trust.azure_client_options(options).map_err(|e| ArmError::config(e.to_string()))
     }
 
     /// Builds the credential named by `config` for `cloud`. `client_secret` is required for
     /// [`CredentialConfig::ClientSecret`] and ignored otherwise.
     pub fn from_config(cloud: &AzureCloud, config: &CredentialConfig, client_secret: Option<Secret>) -> Result<Self> {
+        Self::from_config_with_trust(cloud, config, client_secret, &ExtraTrust::default())
+    }
+
+    /// [`Self::from_config`] whose token requests also trust the CAs of `trust` (the managed
+    /// identity endpoint or authority of a private cloud, the emulator's).
+    ///
+    /// The managed-identity credential reads `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` (App
+    /// Service protocol, `api-version=2019-08-01`) when both are set, else IMDS.
+    pub fn from_config_with_trust(cloud: &AzureCloud, config: &CredentialConfig, client_secret: Option<Secret>, trust: &ExtraTrust) -> Result<Self> {
         let credential: Arc<dyn TokenCredential> = match config {
             CredentialConfig::WorkloadIdentity {
                 tenant_id,
@@ -166,13 +177,13 @@ impl AzureIdentityToken {
                     token_file_path: token_file.clone(),
                     ..Default::default()
                 };
-                options.credential_options.client_options = Self::client_options(cloud);
+                options.credential_options.client_options = Self::client_options(cloud, trust)?;
                 WorkloadIdentityCredential::new(Some(options)).map_err(|e| auth_err("workload identity", e))?
             }
             CredentialConfig::ManagedIdentity { client_id } => {
                 let options = ManagedIdentityCredentialOptions {
                     user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
-                    client_options: Self::client_options(cloud),
+                    client_options: Self::client_options(cloud, trust)?,
                 };
                 ManagedIdentityCredential::new(Some(options)).map_err(|e| auth_err("managed identity", e))?
             }
@@ -181,7 +192,7 @@ impl AzureIdentityToken {
                     ArmError::config("client-secret credential configured but no secret was supplied")
                 })?;
                 let options = ClientSecretCredentialOptions {
-                    client_options: Self::client_options(cloud),
+                    client_options: Self::client_options(cloud, trust)?,
                 };
                 ClientSecretCredential::new(tenant_id, client_id.clone(), secret, Some(options))
                     .map_err(|e| auth_err("client secret", e))?

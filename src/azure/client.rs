@@ -39,7 +39,9 @@ use super::lro::{
 use super::models::network::{Route, SecurityRule, Subnet};
 use super::models::{ArmResource, Page, PatchBody, ProvisioningState, PutBody};
 use super::retry::{RetryDecision, RetryPolicy, parse_retry_after, secs};
+use super::pacing::{Pacer, PacingConfig, PacingStats};
 use super::time::{Sleeper, TokioSleeper};
+use super::trust::ExtraTrust;
 
 /// Client configuration (serde-friendly, so it can live in the operator's config file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +60,11 @@ pub struct ArmClientConfig {
     pub request_timeout: Duration,
     /// `User-Agent`.
     pub user_agent: String,
+    /// The client-side limiter that keeps requests under ARM's limits.
+    pub pacing: PacingConfig,
+    /// CA certificates trusted beside the system's roots (`--arm-ca-file`); not serialized.
+    #[serde(skip)]
+    pub trust: ExtraTrust,
 }
 
 impl Default for ArmClientConfig {
@@ -69,6 +76,8 @@ impl Default for ArmClientConfig {
             max_concurrency_per_subscription: 16,
             request_timeout: Duration::from_secs(60),
             user_agent: format!("moat/{}", env!("CARGO_PKG_VERSION")),
+            pacing: PacingConfig::default(),
+            trust: ExtraTrust::default(),
         }
     }
 }
@@ -127,6 +136,10 @@ pub struct ClientStats {
     pub throttled: u64,
     /// Status polls of long-running operations.
     pub polls: u64,
+    /// Requests that waited for ARM's request limits before being sent (client-side pacing).
+    pub paced: u64,
+    /// Time spent in those waits, in milliseconds.
+    pub paced_wait_ms: u64,
 }
 
 #[derive(Default)]
@@ -179,6 +192,7 @@ struct Inner {
     permits: Mutex<HashMap<String, Arc<Semaphore>>>,
     locks: KeyedLocks,
     rate_limits: Mutex<HashMap<String, RateLimitSnapshot>>,
+    pacer: Pacer,
     counters: Counters,
 }
 
@@ -204,6 +218,23 @@ fn subscription_key(url: &Url) -> String {
     String::new()
 }
 
+/// The certificate problem behind a transport error, if that is what it is (rustls reports it
+/// inside the connector's I/O error).
+fn untrusted_certificate(e: &reqwest::Error) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(t @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)) = err.downcast_ref::<rustls::Error>() {
+            return Some(t.to_string());
+        }
+        // An io::Error's `source()` skips the error it wraps (the connector nests two): step into it.
+        cur = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
+}
+
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
@@ -223,12 +254,18 @@ impl ArmClient {
         if base.cannot_be_a_base() {
             return Err(ArmError::config(format!("ARM endpoint {base} cannot be a base URL")));
         }
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.request_timeout)
-            .user_agent(config.user_agent.clone())
-            .build()
-            .map_err(|e| ArmError::config(format!("building the HTTP client: {e}")))?;
+            .user_agent(config.user_agent.clone());
+        let http = config.trust.apply(builder).build().map_err(|e| {
+            if config.trust.is_empty() {
+                ArmError::config(format!("building the HTTP client: {e}"))
+            } else {
+                ArmError::config(format!("building the HTTP client with the extra CA from {}: {e}", config.trust.source()))
+            }
+        })?;
+        let pacer = Pacer::new(config.pacing.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 base,
@@ -239,6 +276,7 @@ impl ArmClient {
                 permits: Mutex::new(HashMap::new()),
                 locks: KeyedLocks::new(),
                 rate_limits: Mutex::new(HashMap::new()),
+                pacer,
                 counters: Counters::default(),
             }),
         })
@@ -257,12 +295,25 @@ impl ArmClient {
     /// Request counters.
     pub fn stats(&self) -> ClientStats {
         let c = &self.inner.counters;
+        let p = self.inner.pacer.stats();
         ClientStats {
             requests: c.requests.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
             throttled: c.throttled.load(Ordering::Relaxed),
             polls: c.polls.load(Ordering::Relaxed),
+            paced: p.waited,
+            paced_wait_ms: p.wait_ms,
         }
+    }
+
+    /// What the client-side limiter did (waits, 429s seen).
+    pub fn pacing_stats(&self) -> PacingStats {
+        self.inner.pacer.stats()
+    }
+
+    /// The limiter's estimate of every ARM meter it knows (`scope` is the subscription), now.
+    pub fn pacing_snapshot(&self) -> Vec<(super::pacing::MeterKey, f64)> {
+        self.inner.pacer.snapshot(self.inner.sleeper.now())
     }
 
     /// The last `x-ms-ratelimit-remaining-*` headers seen for `subscription`.
@@ -388,6 +439,9 @@ impl ArmClient {
         loop {
             attempt += 1;
             let result = {
+                // ARM's limits first (may wait), then a concurrency slot: a request waiting for
+                // its meters holds no slot.
+                inner.pacer.admit(&method, &url, inner.sleeper.as_ref()).await;
                 let _permit = permits
                     .acquire()
                     .await
@@ -445,9 +499,25 @@ impl ArmClient {
             url: url.to_string(),
             source,
         });
-        let resp = req.send().await.map_err(transport)?;
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                inner.pacer.unanswered(method, url, inner.sleeper.now());
+                if let Some(why) = untrusted_certificate(&e) {
+                    // Not transient: retrying cannot help, the operator must add the CA.
+                    return Err(ArmError::config(format!(
+                        "{method} {url}: the server's TLS certificate is not trusted ({why}); give its CA with --arm-ca-file (added to the system's roots) or SSL_CERT_FILE (replaces them)"
+                    )));
+                }
+                return Err(transport(e));
+            }
+        };
         let status = resp.status();
         let headers = resp.headers().clone();
+        let retry_after = parse_retry_after(&headers, jiff::Timestamp::now());
+        // A 429 holds the other requests of its meters back as long as this one's retry waits.
+        let hold = retry_after.map(|d| inner.config.retry.retry_after.clamp(d));
+        inner.pacer.observe(method, url, status.as_u16(), &headers, hold, inner.sleeper.now());
         let bytes = resp.bytes().await.map_err(transport)?.to_vec();
         let request_id = header_str(&headers, "x-ms-request-id");
         debug!(
@@ -475,7 +545,7 @@ impl ArmClient {
             body_excerpt: error.is_none().then(|| excerpt(&bytes)),
             error,
             request_id,
-            retry_after: parse_retry_after(&headers, jiff::Timestamp::now()),
+            retry_after,
         }))
     }
 

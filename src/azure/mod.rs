@@ -7,6 +7,8 @@
 //!   [`api_versions`].
 //! - [`TokenSource`]: azure_identity credentials for Azure, [`StaticToken`] for the emulator.
 //! - [`AzureCloud`]: endpoints per cloud (public, US Government, China, custom).
+//! - [`ExtraTrust`]: CA certificates trusted beside the system's (a private cloud, the emulator).
+//! - [`pacing`]: the client-side limiter that keeps moat under ARM's request limits.
 //! - `spec_check` (feature `emulator`): checks JSON bodies against the bundled OpenAPI specs.
 
 pub mod api_versions;
@@ -18,10 +20,12 @@ pub mod id;
 pub mod locks;
 pub mod lro;
 pub mod models;
+pub mod pacing;
 pub mod retry;
 #[cfg(feature = "emulator")]
 pub mod spec_check;
 pub mod time;
+pub mod trust;
 
 pub use auth::{AzureIdentityToken, CredentialConfig, Secret, StaticToken, TokenSource};
 pub use client::{ArmClient, ArmClientConfig, ClientStats, Conditions, RateLimitSnapshot};
@@ -32,3 +36,4 @@ pub use lro::{LroOperation, LroPolicy, LroToken, PollStatus, PollUrlKind, Submit
 pub use models::{ArmResource, PatchBody, ProvisioningState, PutBody};
 pub use retry::{RetryAfterBounds, RetryPolicy};
 pub use time::{RecordingSleeper, Sleeper, TokioSleeper};
+pub use trust::{ExtraTrust, TrustError};

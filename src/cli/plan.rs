@@ -27,6 +27,10 @@ pub struct PlanArgs {
     /// ARM base URL (default: the public cloud).
     #[arg(long, default_value = "https://management.azure.com/")]
     pub arm_endpoint: url::Url,
+    /// PEM file of CA certificates to trust for ARM and token requests, beside the system's roots
+    /// (the ARM emulator's `--ca-file`).
+    #[arg(long, env = "MOAT_ARM_CA_FILE", value_name = "PATH")]
+    pub arm_ca_file: Option<std::path::PathBuf>,
     /// Static bearer token (the emulator); without it moat uses workload identity from the environment.
     #[arg(long, env = "MOAT_ARM_STATIC_TOKEN", hide_env_values = true)]
     pub arm_token: Option<String>,
@@ -114,11 +118,20 @@ async fn plan_object(arm: &dyn Arm, object: &str, owner: &Owner, desired: Vec<De
 
 async fn plan(args: &PlanArgs) -> Result<Vec<Step>, String> {
     let objects = parse(args)?;
+    let trust = match &args.arm_ca_file {
+        Some(p) => crate::azure::ExtraTrust::from_file(p).map_err(|e| format!("--arm-ca-file: {e}"))?,
+        None => crate::azure::ExtraTrust::default(),
+    };
     let token: Arc<dyn TokenSource> = match &args.arm_token {
         Some(t) => Arc::new(StaticToken::new(t.clone())),
         None => Arc::new(
-            AzureIdentityToken::from_config(&crate::azure::AzureCloud::Public, &CredentialConfig::WorkloadIdentity { tenant_id: None, client_id: None, token_file: None }, None)
-                .map_err(|e| e.to_string())?,
+            AzureIdentityToken::from_config_with_trust(
+                &crate::azure::AzureCloud::Public,
+                &CredentialConfig::WorkloadIdentity { tenant_id: None, client_id: None, token_file: None },
+                None,
+                &trust,
+            )
+            .map_err(|e| e.to_string())?,
         ),
     };
     let cloud = if args.arm_endpoint.as_str() == "https://management.azure.com/" {
@@ -126,7 +139,7 @@ async fn plan(args: &PlanArgs) -> Result<Vec<Step>, String> {
     } else {
         crate::azure::AzureCloud::emulator(args.arm_endpoint.clone())
     };
-    let client = ArmClient::new(ArmClientConfig { cloud, ..ArmClientConfig::default() }, token).map_err(|e| e.to_string())?;
+    let client = ArmClient::new(ArmClientConfig { cloud, trust, ..ArmClientConfig::default() }, token).map_err(|e| e.to_string())?;
     let arm = ClientArm::new(client);
     let mut steps = Vec::new();
     for ws in &objects.workspaces {

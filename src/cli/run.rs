@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::azure::{ArmClientConfig, AzureCloud, AzureIdentityToken, CredentialConfig, Secret, StaticToken, TokenSource};
+use crate::azure::pacing::{PacingConfig, RateModel};
+use crate::azure::{ArmClientConfig, AzureCloud, AzureIdentityToken, CredentialConfig, ExtraTrust, Secret, StaticToken, TokenSource};
 use crate::controller::azure_arm::AzureArmProvider;
 use crate::controller::{Context, run};
 use crate::runtime::{Cloud, CredentialKind, RunArgs, RunContext};
@@ -29,14 +30,16 @@ pub fn azure_cloud(args: &RunArgs) -> AzureCloud {
 pub enum RunError {
     #[error("ARM credentials: {0}")]
     Credentials(String),
+    #[error("{0}")]
+    Config(#[from] crate::runtime::ConfigError),
     #[error("controllers: {0}")]
     Controllers(#[from] crate::controller::Error),
 }
 
 /// moat's own identity, chosen explicitly by `--credential` (no credential chain).
-fn own_token(args: &RunArgs, cloud: &AzureCloud) -> Result<Arc<dyn TokenSource>, RunError> {
+fn own_token(args: &RunArgs, cloud: &AzureCloud, trust: &ExtraTrust) -> Result<Arc<dyn TokenSource>, RunError> {
     let cred = |config: CredentialConfig, secret: Option<Secret>| {
-        AzureIdentityToken::from_config(cloud, &config, secret)
+        AzureIdentityToken::from_config_with_trust(cloud, &config, secret, trust)
             .map(|t| Arc::new(t) as Arc<dyn TokenSource>)
             .map_err(|e| RunError::Credentials(e.to_string()))
     };
@@ -58,8 +61,10 @@ fn own_token(args: &RunArgs, cloud: &AzureCloud) -> Result<Arc<dyn TokenSource>,
 async fn controllers(ctx: RunContext) -> Result<(), RunError> {
     let args = ctx.args.clone();
     let cloud = azure_cloud(&args);
-    let token = own_token(&args, &cloud)?;
-    let config = ArmClientConfig { cloud, ..ArmClientConfig::default() };
+    let trust = args.arm_trust()?;
+    let token = own_token(&args, &cloud, &trust)?;
+    let pacing = PacingConfig { enabled: args.arm_pacing, model: RateModel::for_cloud(&cloud), ..PacingConfig::default() };
+    let config = ArmClientConfig { cloud, pacing, trust, ..ArmClientConfig::default() };
     let provider = AzureArmProvider::new(ctx.client.clone(), config, token, args.tenant_id.clone())?;
     let context = Arc::new(Context::new(ctx.client.clone(), Arc::new(provider), args.controller_settings()));
     tracing::info!(namespace = args.namespace.as_deref().unwrap_or("*"), endpoint = %args.arm_endpoint(), "controllers starting");

@@ -203,7 +203,8 @@ impl ArmProvider for AzureArmProvider {
                 )));
             }
         };
-        let token = AzureIdentityToken::from_config(&self.config.cloud, &config, secret_value).map_err(|e| Error::Credentials(e.to_string()))?;
+        let token = AzureIdentityToken::from_config_with_trust(&self.config.cloud, &config, secret_value, &self.config.trust)
+            .map_err(|e| Error::Credentials(e.to_string()))?;
         let client = ArmClient::new(self.config.clone(), Arc::new(token)).map_err(|e| Error::Credentials(e.to_string()))?;
         let arm: Arc<dyn Arm> = Arc::new(ClientArm::new(client));
         if let Ok(mut c) = self.cache.lock() {

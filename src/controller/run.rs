@@ -12,6 +12,14 @@ use kube::{Api, ResourceExt};
 use super::context::Context;
 use super::error::Error;
 use crate::api::{ComputeSubnet, PrivateEndpointBinding, SecureWorkspace};
+use crate::azure::pacing::{Priority, with_priority};
+
+/// The ARM read priority of a reconcile: an object Ready for its current generation (and not
+/// being deleted) is at steady state, and its reads leave ARM's read budget to converging work.
+fn read_priority(conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>, meta: &kube::api::ObjectMeta) -> Priority {
+    let ready = conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == super::conditions::READY && c.status == "True" && c.observed_generation == meta.generation));
+    if ready && meta.deletion_timestamp.is_none() { Priority::Steady } else { Priority::Converge }
+}
 
 /// Hooks the controllers call after each reconcile (metrics in `moat run`).
 pub trait Observer: Send + Sync + 'static {
@@ -83,7 +91,8 @@ pub async fn run(
                 let o = o1.clone();
                 async move {
                     let t = std::time::Instant::now();
-                    let r = super::workspace::reconcile(obj, ctx).await;
+                    let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
+                    let r = with_priority(p, super::workspace::reconcile(obj, ctx)).await;
                     o.reconciled("SecureWorkspace", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
                     r
                 }
@@ -102,7 +111,8 @@ pub async fn run(
                 let o = o2.clone();
                 async move {
                     let t = std::time::Instant::now();
-                    let r = super::endpoint::reconcile(obj, ctx).await;
+                    let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
+                    let r = with_priority(p, super::endpoint::reconcile(obj, ctx)).await;
                     o.reconciled("PrivateEndpointBinding", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
                     r
                 }
@@ -121,7 +131,8 @@ pub async fn run(
                 let o = o3.clone();
                 async move {
                     let t = std::time::Instant::now();
-                    let r = super::subnet::reconcile(obj, ctx).await;
+                    let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
+                    let r = with_priority(p, super::subnet::reconcile(obj, ctx)).await;
                     o.reconciled("ComputeSubnet", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
                     r
                 }

@@ -477,6 +477,8 @@ pub struct ConfigPatch {
     pub page_size: Option<usize>,
     pub strict_pe_network_policies: Option<bool>,
     pub enforce_rate_limits: Option<bool>,
+    /// `regional` or `hourly`: replaces the limits with that model's (meters start afresh).
+    pub throttle_model: Option<super::ratelimit::ThrottleModel>,
     /// `""` clears the token requirement.
     pub require_token: Option<String>,
     /// `0` turns the time-based completion off.
@@ -505,6 +507,9 @@ impl super::EmulatorConfig {
         if let Some(v) = p.enforce_rate_limits {
             self.enforce_rate_limits = v;
         }
+        if let Some(m) = p.throttle_model {
+            self.limits = super::ratelimit::ArmLimits::for_model(m);
+        }
         if let Some(v) = &p.require_token {
             self.require_token = (!v.is_empty()).then(|| v.clone());
         }
@@ -528,6 +533,7 @@ impl super::EmulatorConfig {
             "pageSize": self.page_size,
             "strictPeNetworkPolicies": self.strict_pe_network_policies,
             "enforceRateLimits": self.enforce_rate_limits,
+            "throttleModel": self.limits.model,
             "requireToken": self.require_token.is_some(),
             "lroMaxDurationMs": self.lro_max_duration.map(|d| d.as_millis() as u64),
             "keyVaultSoftDelete": self.key_vault_soft_delete,
@@ -579,6 +585,8 @@ pub fn routes() -> Router<Emulator> {
         )
         .route("/_emulator/resource-groups", post(post_resource_group))
         .route("/_emulator/reset", post(reset))
+        .route("/_emulator/ratelimits", get(get_rate_limits))
+        .route("/_emulator/identities", get(get_identities))
         .route("/_emulator/settle", post(settle))
 }
 
@@ -722,6 +730,19 @@ async fn post_resource_group(AxState(emu): AxState<Emulator>, body: Bytes) -> Re
         }
         Err(r) => bad(r),
     }
+}
+
+async fn get_rate_limits(AxState(emu): AxState<Emulator>) -> Response {
+    axum::Json(emu.rate_stats()).into_response()
+}
+
+async fn get_identities(AxState(emu): AxState<Emulator>) -> Response {
+    let ids: Vec<Value> = emu
+        .identities()
+        .into_iter()
+        .map(|i| json!({"name": i.name, "clientId": i.client_id, "principalId": i.principal_id, "tokensIssued": i.tokens_issued}))
+        .collect();
+    axum::Json(json!({ "identities": ids })).into_response()
 }
 
 async fn reset(AxState(emu): AxState<Emulator>) -> Response {

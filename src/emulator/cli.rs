@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use super::{Emulator, EmulatorConfig, serve_with_shutdown};
+use super::identity::DEFAULT_IDENTITY_HEADER;
+use super::ratelimit::{ArmLimits, ThrottleModel};
+use super::{Emulator, EmulatorConfig, EmulatorTls, MSI_PATH, serve_with_shutdown};
 
 /// `moat emulator`: serve the ARM emulator until SIGINT/SIGTERM.
 #[derive(Debug, Clone, clap::Args)]
@@ -37,9 +39,23 @@ pub struct EmulatorArgs {
     /// Refuse private endpoints in subnets with privateEndpointNetworkPolicies=Enabled.
     #[arg(long)]
     pub strict_pe_network_policies: bool,
-    /// Answer 429 when a subscription's ARM token bucket runs dry.
+    /// Enforce ARM's request limits with 429 + Retry-After (per subscription and principal,
+    /// all principals together, Microsoft.Network and Private DNS per region). Without it the
+    /// limits are only reported, in the x-ms-ratelimit-remaining-* headers.
     #[arg(long)]
     pub enforce_rate_limits: bool,
+    /// ARM's throttling model: `regional` (the public cloud's token buckets) or `hourly`
+    /// (sovereign clouds: 12,000 reads, 1,200 writes, 15,000 deletes an hour).
+    #[arg(long, value_enum, default_value_t = ThrottleModel::Regional)]
+    pub throttle_model: ThrottleModel,
+    /// Write the emulator's CA certificate (PEM) here, for `moat run --arm-ca-file`,
+    /// `SSL_CERT_FILE` or `curl --cacert`. The emulator serves HTTPS only.
+    #[arg(long, value_name = "PATH", env = "MOAT_EMULATOR_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The X-IDENTITY-HEADER value the managed-identity endpoint (`/msi/token`) requires: give it
+    /// to clients as IDENTITY_HEADER.
+    #[arg(long, default_value = DEFAULT_IDENTITY_HEADER, env = "MOAT_EMULATOR_IDENTITY_HEADER", hide_env_values = true)]
+    pub identity_header: String,
 }
 
 fn parse_sub_rg(s: &str) -> Result<(String, String), String> {
@@ -62,6 +78,8 @@ impl EmulatorArgs {
             location_default: self.location.clone(),
             page_size: self.page_size.max(1),
             enforce_rate_limits: self.enforce_rate_limits,
+            limits: ArmLimits::for_model(self.throttle_model),
+            identity_header: self.identity_header.clone(),
             resource_groups: self.seed_resource_group.clone(),
             ..EmulatorConfig::default()
         }
@@ -90,14 +108,25 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Binds, prints the base URL on stdout once listening, serves until SIGINT/SIGTERM.
+/// Binds, writes the CA file (when asked), prints the base URL on stdout once listening, serves
+/// HTTPS until SIGINT/SIGTERM.
 pub async fn run_cli(args: EmulatorArgs) -> std::io::Result<()> {
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
+    let tls = EmulatorTls::generate().map_err(std::io::Error::other)?;
+    if let Some(path) = &args.ca_file {
+        std::fs::write(path, tls.ca_pem()).map_err(|e| std::io::Error::new(e.kind(), format!("--ca-file {}: {e}", path.display())))?;
+    }
     let emulator = Emulator::new(args.config());
-    println!("http://{addr}");
-    tracing::info!(%addr, "ARM emulator listening");
-    serve_with_shutdown(listener, emulator, shutdown_signal()).await
+    println!("https://{addr}");
+    tracing::info!(
+        %addr,
+        identity_endpoint = %format!("https://{addr}{MSI_PATH}"),
+        enforce_rate_limits = args.enforce_rate_limits,
+        throttle_model = ?args.throttle_model,
+        "ARM emulator listening (HTTPS)"
+    );
+    serve_with_shutdown(listener, emulator, &tls, shutdown_signal()).await
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The HTTP edge of the ARM surface: authentication, latency and fault injection, rate-limit
-//! buckets, ARM headers and the request log. Everything below is synchronous under one lock.
+//! The HTTP edge of the ARM surface: authentication (and the principal a request counts
+//! against), latency and fault injection, ARM's request limits (`ratelimit`), ARM headers and the
+//! request log. Everything below is synchronous under one lock.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,7 +16,9 @@ use super::admin::{Fault, LogEntry};
 use super::arm::{self, ArmRequest, ArmResponse};
 use super::error::ArmError;
 use super::path::{self, ArmPath};
-use super::state::{RateClass, now_rfc3339};
+use super::identity::{Identities, Principal, token_principal};
+use super::ratelimit::{RateClass, RateRequest};
+use super::state::{State, normalize_location, now_rfc3339};
 use super::types;
 
 /// Largest request body accepted.
@@ -67,19 +70,45 @@ fn subscription_of(parsed: &ArmPath) -> Option<&str> {
 }
 
 fn rate_class(m: &Method) -> RateClass {
-    match *m {
-        Method::GET | Method::HEAD => RateClass::Read,
-        Method::DELETE => RateClass::Delete,
-        _ => RateClass::Write,
+    RateClass::of_method(m)
+}
+
+/// The region of the resource a request is about, for the resource providers' limits: the
+/// stored location of the resource (of its top-level parent for a child), the `location` of a
+/// PUT that creates it, the region of an operation's URL, else the default location.
+fn region_of(st: &State, parsed: &ArmPath, method: &Method, body: &[u8]) -> String {
+    match parsed {
+        ArmPath::Operation { location, .. } => normalize_location(location),
+        ArmPath::Resource(p) if !p.names.is_empty() => {
+            let root = format!(
+                "/subscriptions/{}/resourceGroups/{}/providers/{}/{}/{}",
+                p.sub, p.rg, p.ns, p.types[0], p.names[0]
+            );
+            let stored = st
+                .get(&path::key_of(&root))
+                .and_then(|e| e.body.get("location"))
+                .and_then(Value::as_str)
+                .map(normalize_location);
+            stored
+                .or_else(|| {
+                    (*method == Method::PUT && p.names.len() == 1)
+                        .then(|| serde_json::from_slice::<Value>(body).ok())
+                        .flatten()
+                        .and_then(|v| v.get("location").and_then(Value::as_str).map(normalize_location))
+                })
+                .unwrap_or_else(|| normalize_location(&st.cfg.location_default))
+        }
+        _ => normalize_location(&st.cfg.location_default),
     }
 }
 
+/// ARM is HTTPS only: every URL the emulator returns is absolute https on the host the caller used.
 fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
-    format!("http://{host}")
+    format!("https://{host}")
 }
 
 fn parse_query(q: Option<&str>) -> HashMap<String, String> {
@@ -88,13 +117,46 @@ fn parse_query(q: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
-fn check_auth(required: Option<&str>, headers: &HeaderMap) -> Result<(), ArmError> {
-    let Some(token) = required else { return Ok(()) };
+/// Who sent the request. With `required` set (a token, or `"*"` for any), a request without a
+/// valid bearer token is refused; tokens the identity endpoint issued are always valid until they
+/// expire, and belong to their identity.
+fn check_auth(
+    required: Option<&str>,
+    headers: &HeaderMap,
+    ids: &Identities,
+    now: i64,
+) -> Result<Principal, ArmError> {
     let www = (
         "WWW-Authenticate",
         "Bearer authorization_uri=\"https://login.microsoftonline.com/common\", error=\"invalid_token\", error_description=\"The authentication failed because of missing 'Authorization' header.\"".to_string(),
     );
-    let Some(h) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")).map(str::trim));
+    if let Some(Some(given)) = bearer
+        && let Some(found) = ids.lookup(given, now)
+    {
+        return match found {
+            Ok(id) => Ok(Principal::Managed { principal_id: id.principal_id.clone() }),
+            Err(()) => {
+                let mut e = ArmError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "ExpiredAuthenticationToken",
+                    "The access token expiry UTC time is earlier than current UTC time.",
+                );
+                e.headers.push(www);
+                Err(e)
+            }
+        };
+    }
+    let Some(token) = required else {
+        return Ok(match bearer {
+            Some(Some(t)) if !t.is_empty() => Principal::Token { id: token_principal(t) },
+            _ => Principal::Anonymous,
+        });
+    };
+    let Some(bearer) = bearer else {
         let mut e = ArmError::new(
             StatusCode::UNAUTHORIZED,
             "AuthenticationFailed",
@@ -103,10 +165,7 @@ fn check_auth(required: Option<&str>, headers: &HeaderMap) -> Result<(), ArmErro
         e.headers.push(www);
         return Err(e);
     };
-    let Some(given) = h
-        .strip_prefix("Bearer ")
-        .or_else(|| h.strip_prefix("bearer "))
-    else {
+    let Some(given) = bearer else {
         let mut e = ArmError::new(
             StatusCode::UNAUTHORIZED,
             "AuthenticationFailed",
@@ -129,7 +188,7 @@ fn check_auth(required: Option<&str>, headers: &HeaderMap) -> Result<(), ArmErro
         e.headers.push(www);
         return Err(e);
     }
-    Ok(())
+    Ok(Principal::Token { id: token_principal(given) })
 }
 
 fn throttle_error(sub: &str, class: RateClass, secs: u64, code: Option<&str>) -> ArmError {
@@ -207,9 +266,15 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
 
     let body_bytes = axum::body::to_bytes(body, BODY_LIMIT).await;
 
-    // Faults and latency are decided under the lock, waited outside it.
-    let (latency, require_token, delay, terminal, fail_lro) = emu.with_state(|st| {
+    // Who is asking, faults and latency are decided under the lock, waited outside it.
+    let (latency, principal, delay, terminal, fail_lro) = emu.with_state(|st| {
         st.expire_ops();
+        let principal = check_auth(
+            st.cfg.require_token.as_deref(),
+            &headers,
+            &st.identities,
+            jiff::Timestamp::now().as_second(),
+        );
         let mut delay = Duration::ZERO;
         let mut terminal: Option<ArmError> = None;
         let mut fail_lro: Option<(u64, ArmError)> = None;
@@ -265,34 +330,43 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
                 _ => {}
             }
         }
-        (
-            st.cfg.latency,
-            st.cfg.require_token.clone(),
-            delay,
-            terminal,
-            fail_lro,
-        )
+        (st.cfg.latency, principal, delay, terminal, fail_lro)
     });
 
-    let mut rate_header: Option<(&'static str, String)> = None;
+    let mut rate_headers: Vec<(String, String)> = Vec::new();
     let outcome: Result<ArmResponse, ArmError> = async {
-        check_auth(require_token.as_deref(), &headers)?;
+        let principal = principal?;
         let wait = latency + delay;
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        if let Some(t) = terminal {
-            return Err(t);
-        }
         let body = body_bytes.map_err(ArmError::invalid_content)?;
         emu.with_state(|st| {
-            let class = rate_class(&method);
-            if let Some(sub) = subscription_of(&parsed) {
-                let (allowed, remaining, wait) = st.take_token(sub, class);
-                rate_header = Some((class.header(), remaining.to_string()));
-                if !allowed && st.cfg.enforce_rate_limits {
-                    return Err(throttle_error(sub, class, wait, None));
-                }
+            // ARM's limits first: a throttled request is not processed at all.
+            let provider = rtype
+                .as_deref()
+                .filter(|t| st.cfg.limits.provider_for(t).is_some())
+                .map(|t| (t, region_of(st, &parsed, &method, &body)));
+            let rate = RateRequest {
+                subscription: subscription_of(&parsed),
+                principal: principal.id(),
+                class: rate_class(&method),
+                provider,
+            };
+            let now = st.cfg.clock.now();
+            let decided = st.limiter.admit(
+                &st.cfg.limits,
+                st.cfg.enforce_rate_limits,
+                now,
+                &st.cfg.tenant_id,
+                &rate,
+            );
+            rate_headers = decided.headers;
+            if let Some(refused) = decided.refused {
+                return Err(refused);
+            }
+            if let Some(t) = terminal {
+                return Err(t);
             }
             let req = ArmRequest {
                 method: &method,
@@ -326,9 +400,7 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
     if let Some(c) = &client_request_id {
         common.push(("x-ms-client-request-id", c.clone()));
     }
-    if let Some((k, v)) = rate_header {
-        common.push((k, v));
-    }
+    common.extend(rate_headers.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let response = match &outcome {
         Ok(r) => {
             let mut hs = common;

@@ -98,11 +98,14 @@ pub mod cli;
 pub mod error;
 mod hooks;
 mod http;
+pub mod identity;
 mod json;
 mod network;
 pub mod path;
+pub mod ratelimit;
 mod services;
 mod state;
+pub mod tls;
 pub mod types;
 
 use std::future::Future;
@@ -118,6 +121,9 @@ use tokio::task::JoinHandle;
 pub use admin::{ConfigPatch, Fault, FaultRule, LogEntry, RequestCounts, RequestLog};
 pub use cli::{EmulatorArgs, run_cli};
 pub use error::ArmError;
+pub use identity::{DEFAULT_IDENTITY_HEADER, MSI_API_VERSION, MSI_PATH, ManagedIdentity};
+pub use ratelimit::{ArmLimits, Clock, Limit, RateStats, ThrottleModel};
+pub use tls::{EmulatorTls, TlsError};
 pub use types::supported_api_versions;
 
 /// Emulator settings.
@@ -139,8 +145,15 @@ pub struct EmulatorConfig {
     pub location_default: String,
     /// Items per list page (default 100).
     pub page_size: usize,
-    /// Answer 429 when a subscription's token bucket is empty (default false: only report).
+    /// Answer 429 when one of ARM's limits is exhausted (default false: only report, in the
+    /// `x-ms-ratelimit-remaining-*` headers).
     pub enforce_rate_limits: bool,
+    /// The limits (default: the public cloud's; [`ArmLimits::sovereign_hourly`] for the hourly model).
+    pub limits: ArmLimits,
+    /// The clock of the rate limits ([`Clock::manual`] in tests).
+    pub clock: Clock,
+    /// The `X-IDENTITY-HEADER` the managed-identity endpoint requires.
+    pub identity_header: String,
     /// Resource groups `(subscription, name)` created at start and on reset.
     pub resource_groups: Vec<(String, String)>,
     /// Tenant reported for identities and vaults.
@@ -162,6 +175,9 @@ impl Default for EmulatorConfig {
             location_default: "eastus".into(),
             page_size: 100,
             enforce_rate_limits: false,
+            limits: ArmLimits::public_cloud(),
+            clock: Clock::real(),
+            identity_header: DEFAULT_IDENTITY_HEADER.into(),
             resource_groups: Vec::new(),
             tenant_id: "72f988bf-0000-4000-8000-00000000e001".into(),
             lro_max_duration: None,
@@ -174,6 +190,13 @@ impl EmulatorConfig {
     /// Defaults for tests: one poll per operation, `Retry-After: 0`.
     pub fn for_tests() -> Self {
         EmulatorConfig { polls_to_complete: 1, retry_after_secs: 0, ..Default::default() }
+    }
+
+    /// ARM's limits enforced with 429, in the given model (regional: the public cloud).
+    pub fn enforcing(mut self, model: ThrottleModel) -> Self {
+        self.enforce_rate_limits = true;
+        self.limits = ArmLimits::for_model(model);
+        self
     }
 
     /// Adds a resource group to create at start.
@@ -330,39 +353,60 @@ impl Emulator {
     pub fn reset(&self) {
         self.with_state(|s| s.reset())
     }
+
+    /// What ARM's limits did so far: requests let through, 429s by the limit that refused them.
+    pub fn rate_stats(&self) -> RateStats {
+        self.with_state(|s| s.limiter.stats.clone())
+    }
+
+    /// The identities the managed-identity endpoint issued tokens for.
+    pub fn identities(&self) -> Vec<ManagedIdentity> {
+        self.with_state(|s| s.identities.list())
+    }
+
+    /// The rate limits' clock (advance it when it is [`Clock::manual`]).
+    pub fn clock(&self) -> Clock {
+        self.with_state(|s| s.cfg.clock.clone())
+    }
 }
 
-/// The emulator's routes (ARM surface + `/_emulator/` admin API) over `emulator`'s state.
+/// The emulator's routes (ARM surface, the managed-identity endpoint and the `/_emulator/`
+/// admin API) over `emulator`'s state.
 pub fn router(emulator: Emulator) -> axum::Router {
     admin::routes()
+        .route(MSI_PATH, axum::routing::get(identity::msi_handler))
         .fallback(http::arm_handler)
         .with_state(emulator)
 }
 
-/// Serves until SIGINT/SIGTERM.
-pub async fn serve(listener: TcpListener, cfg: EmulatorConfig) -> std::io::Result<()> {
-    serve_with_shutdown(listener, Emulator::new(cfg), cli::shutdown_signal()).await
-}
-
-/// Serves `emulator` until `shutdown` resolves (then finishes in-flight requests).
+/// Serves `emulator` over HTTPS with `tls` until `shutdown` resolves (then finishes in-flight
+/// requests).
 pub async fn serve_with_shutdown<F>(
     listener: TcpListener,
     emulator: Emulator,
+    tls: &EmulatorTls,
     shutdown: F,
 ) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let listener = tls.listener(listener)?;
     axum::serve(listener, router(emulator))
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-/// A running emulator on 127.0.0.1; stops when dropped.
+/// A running emulator on 127.0.0.1, over HTTPS; stops when dropped.
 pub struct RunningEmulator {
-    /// `http://127.0.0.1:<port>`: the ARM endpoint.
+    /// `https://127.0.0.1:<port>`: the ARM endpoint.
     pub base_url: String,
     pub addr: SocketAddr,
+    /// The CA that signed the server certificate (PEM): trust it to talk to the emulator.
+    pub ca_pem: String,
+    /// `IDENTITY_ENDPOINT` for a managed-identity client: `https://127.0.0.1:<port>/msi/token`.
+    pub identity_endpoint: String,
+    /// `IDENTITY_HEADER` for a managed-identity client.
+    pub identity_header: String,
     /// In-process admin handle (same state as the `/_emulator/` API).
     pub admin: Emulator,
     shutdown: Option<oneshot::Sender<()>>,
@@ -370,6 +414,19 @@ pub struct RunningEmulator {
 }
 
 impl RunningEmulator {
+    /// The emulator's CA as extra trust for moat's ARM client and credentials.
+    pub fn trust(&self) -> crate::azure::ExtraTrust {
+        // The PEM was produced by rcgen a moment ago; it always parses.
+        crate::azure::ExtraTrust::from_pem(self.ca_pem.as_bytes()).unwrap_or_default()
+    }
+
+    /// An HTTP client that trusts the emulator (for tests and benchmarks).
+    pub fn http_client(&self) -> reqwest::Result<reqwest::Client> {
+        self.trust()
+            .apply(reqwest::Client::builder().timeout(Duration::from_secs(60)))
+            .build()
+    }
+
     /// Stops the server and waits for it.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
@@ -405,13 +462,24 @@ pub async fn start_on(
     cfg: EmulatorConfig,
 ) -> std::io::Result<RunningEmulator> {
     let addr = listener.local_addr()?;
+    let tls = EmulatorTls::generate().map_err(std::io::Error::other)?;
+    let identity_header = cfg.identity_header.clone();
     let admin = Emulator::new(cfg);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_with_shutdown(listener, admin.clone(), async move {
-        let _ = rx.await;
-    }));
+    let served = admin.clone();
+    let server_tls = tls.clone();
+    let task = tokio::spawn(async move {
+        serve_with_shutdown(listener, served, &server_tls, async move {
+            let _ = rx.await;
+        })
+        .await
+    });
+    let base_url = format!("https://{addr}");
     Ok(RunningEmulator {
-        base_url: format!("http://{addr}"),
+        identity_endpoint: format!("{base_url}{MSI_PATH}"),
+        identity_header,
+        ca_pem: tls.ca_pem().to_string(),
+        base_url,
         addr,
         admin,
         shutdown: Some(tx),

@@ -262,58 +262,6 @@ impl DeletedVault {
     }
 }
 
-/// A token bucket (ARM's regional per-subscription limits).
-#[derive(Debug, Clone)]
-pub struct Bucket {
-    tokens: f64,
-    cap: f64,
-    refill_per_sec: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    pub fn new(cap: f64, refill_per_sec: f64) -> Self {
-        Bucket {
-            tokens: cap,
-            cap,
-            refill_per_sec,
-            last: Instant::now(),
-        }
-    }
-
-    /// Takes one token; returns (allowed, remaining, seconds until one token is back).
-    pub fn take(&mut self) -> (bool, u64, u64) {
-        let now = Instant::now();
-        let dt = now.duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + dt * self.refill_per_sec).min(self.cap);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            (true, self.tokens.floor() as u64, 0)
-        } else {
-            let wait = ((1.0 - self.tokens) / self.refill_per_sec).ceil().max(1.0) as u64;
-            (false, 0, wait)
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SubBuckets {
-    pub reads: Bucket,
-    pub writes: Bucket,
-    pub deletes: Bucket,
-}
-
-impl Default for SubBuckets {
-    fn default() -> Self {
-        SubBuckets {
-            reads: Bucket::new(250.0, 25.0),
-            writes: Bucket::new(200.0, 10.0),
-            deletes: Bucket::new(200.0, 10.0),
-        }
-    }
-}
-
 pub fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()
 }
@@ -337,7 +285,10 @@ pub struct State {
     pub next_fault_id: u64,
     pub log: VecDeque<LogEntry>,
     pub next_log_seq: u64,
-    pub buckets: HashMap<String, SubBuckets>,
+    /// ARM's request limits (see `ratelimit`).
+    pub limiter: super::ratelimit::RateLimiter,
+    /// Tokens the managed-identity endpoint issued.
+    pub identities: super::identity::Identities,
     seq: u64,
 }
 
@@ -358,7 +309,8 @@ impl State {
             next_fault_id: 1,
             log: VecDeque::new(),
             next_log_seq: 1,
-            buckets: HashMap::new(),
+            limiter: Default::default(),
+            identities: Default::default(),
             seq: 0,
         };
         st.seed_configured_groups();
@@ -366,9 +318,13 @@ impl State {
     }
 
     /// Clears resources, operations, faults and the log; re-seeds the configured resource groups.
+    /// Issued managed-identity tokens stay valid (clients keep their cached tokens); the rate
+    /// limits start afresh.
     pub fn reset(&mut self) {
         let cfg = self.cfg.clone();
+        let identities = std::mem::take(&mut self.identities);
         *self = State::new(cfg);
+        self.identities = identities;
     }
 
     fn seed_configured_groups(&mut self) {
@@ -721,41 +677,6 @@ impl State {
 
     pub fn render_key(&self, key: &str) -> Option<Value> {
         self.entries.get(key).map(|e| self.render(e))
-    }
-
-    /// Takes a rate-limit token for the subscription; returns (allowed, remaining, retry-after).
-    pub fn take_token(&mut self, sub: &str, class: RateClass) -> (bool, u64, u64) {
-        let b = self.buckets.entry(sub.to_ascii_lowercase()).or_default();
-        match class {
-            RateClass::Read => b.reads.take(),
-            RateClass::Write => b.writes.take(),
-            RateClass::Delete => b.deletes.take(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateClass {
-    Read,
-    Write,
-    Delete,
-}
-
-impl RateClass {
-    pub fn header(self) -> &'static str {
-        match self {
-            RateClass::Read => "x-ms-ratelimit-remaining-subscription-reads",
-            RateClass::Write => "x-ms-ratelimit-remaining-subscription-writes",
-            RateClass::Delete => "x-ms-ratelimit-remaining-subscription-deletes",
-        }
-    }
-
-    pub fn word(self) -> &'static str {
-        match self {
-            RateClass::Read => "read",
-            RateClass::Write => "write",
-            RateClass::Delete => "delete",
-        }
     }
 }
 

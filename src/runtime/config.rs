@@ -102,6 +102,20 @@ pub struct RunArgs {
     /// How moat authenticates to ARM. Explicit: there is no credential chain.
     #[arg(long, value_enum, default_value_t = CredentialKind::Workload)]
     pub credential: CredentialKind,
+
+    /// PEM file of CA certificates moat trusts for ARM and for its token requests, in addition to
+    /// the system's roots (a private cloud's CA, or the ARM emulator's `--ca-file`).
+    /// `SSL_CERT_FILE` also works but replaces the system's roots.
+    #[arg(long, env = "MOAT_ARM_CA_FILE", value_name = "PATH")]
+    pub arm_ca_file: Option<PathBuf>,
+
+    /// Pace ARM requests so moat stays under ARM's request limits (per subscription and principal,
+    /// fed by the x-ms-ratelimit-remaining-* headers): writes and converging reads go before
+    /// steady-state reads, and moat slows down before ARM answers 429. `false` only for
+    /// comparisons.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub arm_pacing: bool,
 }
 
 /// Azure clouds with built-in endpoints.
@@ -224,6 +238,9 @@ pub enum ConfigError {
     /// The ARM endpoint must be http(s).
     #[error("--arm-endpoint {0} must be an http or https URL")]
     InvalidArmEndpoint(String),
+    /// `--arm-ca-file` is not a usable PEM file.
+    #[error("--arm-ca-file: {0}")]
+    InvalidArmCaFile(String),
 }
 
 impl RunArgs {
@@ -249,7 +266,16 @@ impl RunArgs {
         {
             return Err(ConfigError::InvalidArmEndpoint(u.to_string()));
         }
+        self.arm_trust()?;
         Ok(())
+    }
+
+    /// The CA certificates of `--arm-ca-file` (none without the flag).
+    pub fn arm_trust(&self) -> Result<crate::azure::ExtraTrust, ConfigError> {
+        match &self.arm_ca_file {
+            None => Ok(crate::azure::ExtraTrust::default()),
+            Some(p) => crate::azure::ExtraTrust::from_file(p).map_err(|e| ConfigError::InvalidArmCaFile(e.to_string())),
+        }
     }
 
     /// The ARM base URL: `--arm-endpoint`, else the cloud's.
@@ -323,6 +349,8 @@ mod tests {
         assert_eq!(a.metrics_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(a.cloud, Cloud::Public);
         assert_eq!(a.credential, CredentialKind::Workload);
+        assert!(a.arm_pacing);
+        assert!(a.arm_ca_file.is_none() && a.arm_trust().expect("no CA file").is_empty());
         assert_eq!(a.arm_endpoint().as_str(), "https://management.azure.com/");
         assert!(a.subscription_allowed("anything"));
         let settings = a.controller_settings();
@@ -380,6 +408,21 @@ mod tests {
         let a = parse(&["--arm-token", "s3cr3t"]).expect("parse");
         assert_eq!(a.validate(), Err(ConfigError::UnexpectedStaticToken(CredentialKind::Workload)));
         assert!(!a.validate().expect_err("refused").to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    #[cfg(feature = "emulator")]
+    fn arm_ca_file_must_hold_certificates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bad = dir.path().join("ca.pem");
+        std::fs::write(&bad, "not a certificate").expect("write");
+        let a = parse(&["--arm-ca-file", bad.to_str().expect("utf-8"), "--arm-pacing=false"]).expect("parse");
+        assert!(!a.arm_pacing);
+        let e = a.validate().expect_err("refused");
+        assert!(e.to_string().starts_with("--arm-ca-file:") && e.to_string().contains("ca.pem"), "{e}");
+        let tls = crate::emulator::EmulatorTls::generate().expect("a CA");
+        std::fs::write(&bad, tls.ca_pem()).expect("write");
+        assert!(!a.arm_trust().expect("a CA file").is_empty());
     }
 
     #[test]

@@ -107,13 +107,13 @@ impl Arm {
     pub async fn with(cfg: EmulatorConfig) -> Arm {
         let cfg = cfg.with_resource_group(SUB, RG);
         let emu = start(cfg).await.expect("emulator starts");
-        Arm {
-            emu,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
-        }
+        // HTTPS only: the client trusts the CA the emulator generated.
+        let http = emu
+            .trust()
+            .apply(reqwest::Client::builder().timeout(Duration::from_secs(30)))
+            .build()
+            .expect("client");
+        Arm { emu, http }
     }
 
     pub fn base(&self) -> &str {

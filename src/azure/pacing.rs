@@ -1,0 +1,760 @@
+//! The client-side limiter: moat slows itself down *before* ARM answers 429.
+//!
+//! ARM meters requests per subscription and principal (reads, writes and deletes separately),
+//! all principals of a subscription together, and per resource provider and region
+//! (azure-arm-facts.md §4.3), and says how much is left in the
+//! `x-ms-ratelimit-remaining-*` headers of every answer. One [`Pacer`] per [`ArmClient`] (one
+//! per credential, i.e. per principal; every reconcile shares it) keeps an estimate of each of
+//! those meters, per subscription:
+//!
+//! - it starts from the model of the cloud ([`RateModel`]: the public cloud's token buckets,
+//!   250 + 25 s⁻¹ reads, 200 + 10 s⁻¹ writes and deletes; or the sovereign clouds' hourly
+//!   windows), takes one from every meter a request passes before sending it, and refills as
+//!   ARM does;
+//! - every answer **resets the estimate to what ARM says is left** (less the requests still in
+//!   flight), so other processes sharing the principal or the subscription are accounted for,
+//!   and meters it did not know (the all-principal `-global-` ones, the providers'
+//!   `-resource-requests` / `-resource-entities-read`, keyed by provider family as the request
+//!   path names it) are learnt from their first header;
+//! - a request waits while a meter it needs is short. Priorities decide who waits: writes and
+//!   deletions ([`Priority::Write`], what PUT, PATCH, POST and DELETE always are) and the reads of
+//!   converging work ([`Priority::Converge`], the default) may use a meter down to a small safety
+//!   margin; steady-state reads ([`Priority::Steady`], set by the caller with [`with_priority`])
+//!   leave a share of each meter ([`PacingConfig::steady_reserve`]) to the others;
+//! - a 429 (which pacing should prevent) blocks the meters the request touched for `Retry-After`.
+//!
+//! The core ([`PaceBook`]) is pure and takes `now` as an argument; [`Pacer`] adds the waiting,
+//! through the client's [`Sleeper`](super::time::Sleeper), so tests use a fake clock.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, Method};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::time::Sleeper;
+
+/// Who goes first when a meter runs short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Priority {
+    /// Reads of objects at steady state (a resync that is expected to change nothing).
+    Steady,
+    /// Reads of converging work: observe passes, operation polls, final GETs. The default.
+    Converge,
+    /// Writes and deletions (every non-GET request).
+    Write,
+}
+
+tokio::task_local! {
+    static PRIORITY: Priority;
+}
+
+/// Runs `fut` with its ARM reads at priority `p` (writes are always [`Priority::Write`]).
+pub async fn with_priority<F: Future>(p: Priority, fut: F) -> F::Output {
+    PRIORITY.scope(p, fut).await
+}
+
+/// The read priority of the current task ([`Priority::Converge`] outside [`with_priority`]).
+pub fn current_priority() -> Priority {
+    PRIORITY.try_with(|p| *p).unwrap_or(Priority::Converge)
+}
+
+/// ARM's operation types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpClass {
+    Read,
+    Write,
+    Delete,
+}
+
+impl OpClass {
+    pub fn of(method: &Method) -> Self {
+        match *method {
+            Method::GET | Method::HEAD => OpClass::Read,
+            Method::DELETE => OpClass::Delete,
+            _ => OpClass::Write,
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            OpClass::Read => "reads",
+            OpClass::Write => "writes",
+            OpClass::Delete => "deletes",
+        }
+    }
+}
+
+/// Which of ARM's throttling models to assume before the headers say otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RateModel {
+    /// The public cloud's regional token buckets.
+    #[default]
+    Regional,
+    /// Sovereign clouds: at most 12,000 reads, 1,200 writes and 15,000 deletes an hour.
+    Hourly,
+}
+
+impl RateModel {
+    /// Sovereign clouds still use the hourly model; the public cloud (and custom endpoints,
+    /// until their headers say otherwise) the regional one.
+    pub fn for_cloud(cloud: &super::AzureCloud) -> Self {
+        match cloud {
+            super::AzureCloud::UsGovernment | super::AzureCloud::China => RateModel::Hourly,
+            _ => RateModel::Regional,
+        }
+    }
+}
+
+/// Pacing settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PacingConfig {
+    /// Pace at all (off: send at once and rely on retries after 429).
+    pub enabled: bool,
+    /// The model to start from (a remaining count above the model's capacity switches a
+    /// subscription's meter to the hourly model).
+    pub model: RateModel,
+    /// Share of each meter steady-state reads leave to writes and converging reads (0..1).
+    pub steady_reserve: f64,
+    /// Requests of every meter left unused, against estimation error.
+    pub margin: u32,
+    /// Longest single wait before the meters are looked at again.
+    #[serde(with = "super::retry::secs")]
+    pub max_wait_step: Duration,
+}
+
+impl Default for PacingConfig {
+    fn default() -> Self {
+        Self { enabled: true, model: RateModel::Regional, steady_reserve: 0.5, margin: 2, max_wait_step: Duration::from_secs(30) }
+    }
+}
+
+/// The shape of one ARM meter as the client mirrors it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shape {
+    Bucket { capacity: f64, refill_per_sec: f64 },
+    Window { max: f64, window: Duration },
+}
+
+impl Shape {
+    fn capacity(&self) -> f64 {
+        match *self {
+            Shape::Bucket { capacity, .. } => capacity,
+            Shape::Window { max, .. } => max,
+        }
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+/// Resource providers' limits are per 5 minutes (Microsoft.Network, Private DNS).
+const PROVIDER_WINDOW: Duration = Duration::from_secs(300);
+/// ARM's all-principal limit is 15× the per-principal one.
+const GLOBAL_MULTIPLIER: f64 = 15.0;
+
+fn model_shape(model: RateModel, class: OpClass) -> Shape {
+    match (model, class) {
+        (RateModel::Regional, OpClass::Read) => Shape::Bucket { capacity: 250.0, refill_per_sec: 25.0 },
+        (RateModel::Regional, _) => Shape::Bucket { capacity: 200.0, refill_per_sec: 10.0 },
+        (RateModel::Hourly, OpClass::Read) => Shape::Window { max: 12_000.0, window: HOUR },
+        (RateModel::Hourly, OpClass::Write) => Shape::Window { max: 1_200.0, window: HOUR },
+        (RateModel::Hourly, OpClass::Delete) => Shape::Window { max: 15_000.0, window: HOUR },
+    }
+}
+
+/// One meter: `scope` is the lower-cased subscription (empty for tenant requests), `name` the
+/// header suffix (`subscription-reads`, `subscription-resource-requests@microsoft.network`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MeterKey {
+    pub scope: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+struct Meter {
+    shape: Shape,
+    /// Bucket: tokens at `at`.
+    tokens: f64,
+    at: Instant,
+    /// Window: this client's requests inside the window.
+    sent: VecDeque<Instant>,
+    /// Window: use by others (the server's count less ours) and until when it is assumed.
+    others: f64,
+    others_until: Option<Instant>,
+    inflight: u32,
+    blocked_until: Option<Instant>,
+}
+
+impl Meter {
+    fn new(shape: Shape, now: Instant) -> Self {
+        Meter { shape, tokens: shape.capacity(), at: now, sent: VecDeque::new(), others: 0.0, others_until: None, inflight: 0, blocked_until: None }
+    }
+
+    fn refresh(&mut self, now: Instant) {
+        match self.shape {
+            Shape::Bucket { capacity, refill_per_sec } => {
+                let dt = now.saturating_duration_since(self.at).as_secs_f64();
+                self.tokens = (self.tokens + dt * refill_per_sec).min(capacity);
+                self.at = self.at.max(now);
+            }
+            Shape::Window { window, .. } => {
+                while self.sent.front().is_some_and(|t| now.saturating_duration_since(*t) >= window) {
+                    self.sent.pop_front();
+                }
+                if self.others_until.is_some_and(|u| now >= u) {
+                    self.others = 0.0;
+                    self.others_until = None;
+                }
+            }
+        }
+        if self.blocked_until.is_some_and(|u| now >= u) {
+            self.blocked_until = None;
+        }
+    }
+
+    /// Requests left now (estimate).
+    fn estimate(&self) -> f64 {
+        match self.shape {
+            Shape::Bucket { .. } => self.tokens,
+            Shape::Window { max, .. } => max - self.sent.len() as f64 - self.others,
+        }
+    }
+
+    /// How long until `need` requests are left (0 if they are), assuming nothing else is sent.
+    fn wait_for(&self, need: f64, now: Instant) -> Duration {
+        if let Some(u) = self.blocked_until {
+            return u.saturating_duration_since(now);
+        }
+        let short = need - self.estimate();
+        if short <= 0.0 {
+            return Duration::ZERO;
+        }
+        match self.shape {
+            Shape::Bucket { refill_per_sec, .. } if refill_per_sec > 0.0 => Duration::from_secs_f64(short / refill_per_sec),
+            Shape::Bucket { .. } => HOUR,
+            Shape::Window { window, .. } => {
+                // Our own requests leave the window oldest first; others' use is forgotten at once
+                // when its window ends.
+                let k = short.ceil() as usize;
+                let own = self.sent.get(k.saturating_sub(1)).map(|t| (*t + window).saturating_duration_since(now));
+                let others = self.others_until.map(|u| u.saturating_duration_since(now));
+                match (own, others) {
+                    (Some(a), Some(b)) => a.min(b),
+                    (Some(a), None) => a,
+                    (None, Some(b)) => b,
+                    (None, None) => window,
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, now: Instant) {
+        match self.shape {
+            Shape::Bucket { .. } => self.tokens -= 1.0,
+            Shape::Window { .. } => self.sent.push_back(now),
+        }
+        self.inflight += 1;
+    }
+
+    /// ARM said `remaining` are left after this request (the answer of one we took for).
+    fn observe(&mut self, remaining: f64, now: Instant) {
+        self.inflight = self.inflight.saturating_sub(1);
+        let pending = self.inflight as f64;
+        match self.shape {
+            Shape::Bucket { capacity, .. } => {
+                self.tokens = (remaining - pending).min(capacity);
+                self.at = now;
+            }
+            Shape::Window { max, window } => {
+                let ours_counted = (self.sent.len() as f64 - pending).max(0.0);
+                self.others = ((max - remaining) - ours_counted).max(0.0);
+                self.others_until = Some(now + window);
+            }
+        }
+    }
+
+    fn answered_without_header(&mut self) {
+        self.inflight = self.inflight.saturating_sub(1);
+    }
+}
+
+/// What one request needs: the meters it passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needs {
+    pub class: OpClass,
+    pub priority: Priority,
+    pub meters: Vec<MeterKey>,
+}
+
+/// The header suffixes an answer may carry for a request of `class`, and the meter each feeds.
+fn header_names(class: OpClass, scope: &str, family: Option<&str>) -> Vec<(String, MeterKey)> {
+    let key = |name: String| MeterKey { scope: scope.to_string(), name };
+    let mut v = Vec::new();
+    if scope.is_empty() {
+        let n = if class == OpClass::Read { "tenant-reads" } else { "tenant-writes" };
+        v.push((n.to_string(), key(n.to_string())));
+        return v;
+    }
+    let p = class.plural();
+    v.push((format!("subscription-{p}"), key(format!("subscription-{p}"))));
+    v.push((format!("subscription-global-{p}"), key(format!("subscription-global-{p}"))));
+    if let Some(f) = family {
+        let n = if class == OpClass::Read { "subscription-resource-entities-read" } else { "subscription-resource-requests" };
+        v.push((n.to_string(), key(format!("{n}@{f}"))));
+    }
+    v
+}
+
+/// The subscription of an ARM URL (lower-cased; empty when there is none).
+pub fn subscription_of(url: &Url) -> String {
+    let mut segs = url.path_segments().into_iter().flatten();
+    while let Some(s) = segs.next() {
+        if s.eq_ignore_ascii_case("subscriptions") {
+            return segs.next().unwrap_or_default().to_ascii_lowercase();
+        }
+    }
+    String::new()
+}
+
+/// The resource-provider family of an ARM URL, as ARM's provider limits are keyed:
+/// `privatedns` for `Microsoft.Network/privateDnsZones…`, else the lower-cased namespace after
+/// the last `providers` segment (operation polls included).
+pub fn provider_family(url: &Url) -> Option<String> {
+    let segs: Vec<&str> = url.path_segments()?.collect();
+    let i = segs.iter().rposition(|s| s.eq_ignore_ascii_case("providers"))?;
+    let ns = segs.get(i + 1)?.to_ascii_lowercase();
+    let first = segs.get(i + 2).map(|s| s.to_ascii_lowercase()).unwrap_or_default();
+    Some(if ns == "microsoft.network" && first == "privatednszones" { "privatedns".into() } else { ns })
+}
+
+/// Counters, for metrics and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PacingStats {
+    /// Requests that had to wait for a meter.
+    pub waited: u64,
+    /// Total time spent waiting, in milliseconds.
+    pub wait_ms: u64,
+    /// 429 answers seen (pacing should keep this at 0).
+    pub throttled: u64,
+}
+
+/// The meters of one principal: pure, `now` is always given.
+#[derive(Debug, Default)]
+pub struct PaceBook {
+    config: PacingConfig,
+    meters: HashMap<MeterKey, Meter>,
+}
+
+impl PaceBook {
+    pub fn new(config: PacingConfig) -> Self {
+        Self { config, meters: HashMap::new() }
+    }
+
+    /// The meters a request passes, by URL and method.
+    pub fn needs(&self, method: &Method, url: &Url, priority: Priority) -> Needs {
+        let class = OpClass::of(method);
+        let priority = if class == OpClass::Read { priority } else { Priority::Write };
+        let scope = subscription_of(url);
+        let family = provider_family(url);
+        let meters = header_names(class, &scope, family.as_deref()).into_iter().map(|(_, k)| k).collect();
+        Needs { class, priority, meters }
+    }
+
+    /// The meter for `key`: the model's for the per-principal meters; learnt ones only once seen.
+    fn known(&mut self, key: &MeterKey, class: OpClass, now: Instant) -> Option<&mut Meter> {
+        if !self.meters.contains_key(key) {
+            if !is_primary(key, class) {
+                return None;
+            }
+            let shape = model_shape(self.config.model, class);
+            self.meters.insert(key.clone(), Meter::new(shape, now));
+        }
+        let m = self.meters.get_mut(key)?;
+        m.refresh(now);
+        Some(m)
+    }
+
+    /// Takes what the request needs and returns `None`, or returns how long to wait before
+    /// asking again (nothing taken).
+    pub fn try_admit(&mut self, needs: &Needs, now: Instant) -> Option<Duration> {
+        if !self.config.enabled {
+            return None;
+        }
+        let config = self.config.clone();
+        let mut wait = Duration::ZERO;
+        for key in &needs.meters {
+            let Some(m) = self.known(key, needs.class, now) else { continue };
+            let need = (reserve(&config, &m.shape, needs.priority) + 1.0).min(m.shape.capacity());
+            wait = wait.max(m.wait_for(need, now));
+        }
+        if !wait.is_zero() {
+            return Some(wait.min(config.max_wait_step).max(Duration::from_millis(1)));
+        }
+        for key in &needs.meters {
+            if let Some(m) = self.meters.get_mut(key) {
+                m.take(now);
+            }
+        }
+        None
+    }
+
+    /// Feeds an answer's `x-ms-ratelimit-remaining-*` headers (and a 429's `Retry-After`) back.
+    /// `status` 0: no answer at all (transport error).
+    pub fn observe(&mut self, url: &Url, method: &Method, status: u16, headers: &HeaderMap, retry_after: Option<Duration>, now: Instant) {
+        if !self.config.enabled {
+            return;
+        }
+        let class = OpClass::of(method);
+        let scope = subscription_of(url);
+        let family = provider_family(url);
+        for (header, key) in header_names(class, &scope, family.as_deref()) {
+            let value = headers
+                .get(format!("x-ms-ratelimit-remaining-{header}"))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok());
+            match value {
+                Some(r) => self.observe_one(&key, class, r, now),
+                None => {
+                    if let Some(m) = self.meters.get_mut(&key) {
+                        m.answered_without_header();
+                    }
+                }
+            }
+            if status == 429
+                && let Some(ra) = retry_after
+                && let Some(m) = self.meters.get_mut(&key)
+            {
+                m.blocked_until = Some(now + ra);
+                if let Shape::Bucket { .. } = m.shape {
+                    m.tokens = m.tokens.min(0.0);
+                }
+            }
+        }
+    }
+
+    fn observe_one(&mut self, key: &MeterKey, class: OpClass, remaining: f64, now: Instant) {
+        let model = self.config.model;
+        let primary = is_primary(key, class);
+        match self.meters.get_mut(key) {
+            Some(m) => {
+                m.refresh(now);
+                // More left than a token bucket holds: the hourly model is in force here.
+                let hourly = model_shape(RateModel::Hourly, class);
+                if primary && matches!(m.shape, Shape::Bucket { .. }) && remaining + 1.0 > m.shape.capacity() && remaining < hourly.capacity() {
+                    tracing::info!(meter = %key.name, remaining, "pacing: ARM reports hourly limits; switching this meter to the hourly model");
+                    *m = Meter::new(hourly, now);
+                    m.take(now);
+                }
+                m.observe(remaining, now);
+            }
+            None => {
+                // A meter learnt from its first header: the all-principal one is 15× ours;
+                // resource providers count per 5-minute window.
+                let shape = if key.name.starts_with("subscription-global-") {
+                    match model_shape(model, class) {
+                        Shape::Bucket { capacity, refill_per_sec } => {
+                            Shape::Bucket { capacity: (capacity * GLOBAL_MULTIPLIER).max(remaining + 1.0), refill_per_sec: refill_per_sec * GLOBAL_MULTIPLIER }
+                        }
+                        Shape::Window { max, window } => Shape::Window { max: (max * GLOBAL_MULTIPLIER).max(remaining + 1.0), window },
+                    }
+                } else {
+                    Shape::Window { max: remaining + 1.0, window: PROVIDER_WINDOW }
+                };
+                let mut m = Meter::new(shape, now);
+                m.take(now);
+                m.observe(remaining, now);
+                self.meters.insert(key.clone(), m);
+            }
+        }
+    }
+
+    /// Requests left on a meter now (for tests and diagnostics).
+    pub fn remaining(&mut self, key: &MeterKey, now: Instant) -> Option<f64> {
+        let m = self.meters.get_mut(key)?;
+        m.refresh(now);
+        Some(m.estimate())
+    }
+
+    /// Every meter known, with its estimate now.
+    pub fn snapshot(&mut self, now: Instant) -> Vec<(MeterKey, f64)> {
+        let mut v: Vec<(MeterKey, f64)> = self
+            .meters
+            .iter_mut()
+            .map(|(k, m)| {
+                m.refresh(now);
+                (k.clone(), m.estimate())
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+/// The model's meter of a request's own class (not a learnt one).
+fn is_primary(key: &MeterKey, class: OpClass) -> bool {
+    key.name == format!("subscription-{}", class.plural()) || (key.scope.is_empty() && key.name.starts_with("tenant-"))
+}
+
+fn reserve(config: &PacingConfig, shape: &Shape, priority: Priority) -> f64 {
+    let margin = config.margin as f64;
+    match priority {
+        Priority::Steady => margin + (config.steady_reserve.clamp(0.0, 0.95) * shape.capacity()).floor(),
+        Priority::Converge | Priority::Write => margin,
+    }
+}
+
+/// [`PaceBook`] with waiting: what [`ArmClient`](super::ArmClient) calls around every request.
+pub struct Pacer {
+    book: Mutex<PaceBook>,
+    waited: AtomicU64,
+    wait_ms: AtomicU64,
+    throttled: AtomicU64,
+}
+
+impl std::fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacer").field("stats", &self.stats()).finish_non_exhaustive()
+    }
+}
+
+impl Pacer {
+    pub fn new(config: PacingConfig) -> Self {
+        Self { book: Mutex::new(PaceBook::new(config)), waited: AtomicU64::new(0), wait_ms: AtomicU64::new(0), throttled: AtomicU64::new(0) }
+    }
+
+    fn with_book<R>(&self, f: impl FnOnce(&mut PaceBook) -> R) -> R {
+        let mut g = self.book.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut g)
+    }
+
+    /// Waits until the request may be sent, then counts it against its meters.
+    pub async fn admit(&self, method: &Method, url: &Url, sleeper: &dyn Sleeper) {
+        let priority = current_priority();
+        let needs = self.with_book(|b| b.needs(method, url, priority));
+        let start = sleeper.now();
+        let mut waited = false;
+        loop {
+            let now = sleeper.now();
+            let Some(wait) = self.with_book(|b| b.try_admit(&needs, now)) else { break };
+            if !waited {
+                waited = true;
+                tracing::debug!(%method, url = %url, ?priority, wait_ms = wait.as_millis() as u64, "pacing: waiting for ARM's request limits");
+            }
+            sleeper.sleep(wait).await;
+        }
+        if waited {
+            self.waited.fetch_add(1, Ordering::Relaxed);
+            let ms = sleeper.now().saturating_duration_since(start).as_millis() as u64;
+            self.wait_ms.fetch_add(ms, Ordering::Relaxed);
+        }
+    }
+
+    /// Feeds an answer back (call once per admitted request that got an HTTP answer).
+    pub fn observe(&self, method: &Method, url: &Url, status: u16, headers: &HeaderMap, retry_after: Option<Duration>, now: Instant) {
+        if status == 429 {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        self.with_book(|b| b.observe(url, method, status, headers, retry_after, now));
+    }
+
+    /// A request that got no answer (transport error): its meters stop waiting for one.
+    pub fn unanswered(&self, method: &Method, url: &Url, now: Instant) {
+        self.with_book(|b| b.observe(url, method, 0, &HeaderMap::new(), None, now));
+    }
+
+    pub fn stats(&self) -> PacingStats {
+        PacingStats { waited: self.waited.load(Ordering::Relaxed), wait_ms: self.wait_ms.load(Ordering::Relaxed), throttled: self.throttled.load(Ordering::Relaxed) }
+    }
+
+    /// Every meter known, with its estimate now.
+    pub fn snapshot(&self, now: Instant) -> Vec<(MeterKey, f64)> {
+        self.with_book(|b| b.snapshot(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::time::RecordingSleeper;
+
+    const SUB: &str = "00000000-0000-0000-0000-0000000000aa";
+
+    fn url(rest: &str) -> Url {
+        Url::parse(&format!("https://management.azure.com/subscriptions/{SUB}/resourceGroups/rg/providers/{rest}?api-version=x")).unwrap()
+    }
+
+    fn key(name: &str) -> MeterKey {
+        MeterKey { scope: SUB.into(), name: name.into() }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(http::HeaderName::from_bytes(format!("x-ms-ratelimit-remaining-{k}").as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        h
+    }
+
+    /// Admits as many as it can at `now`; returns how many and the wait it then asks for.
+    fn drain(book: &mut PaceBook, needs: &Needs, now: Instant) -> (usize, Duration) {
+        let mut n = 0;
+        loop {
+            match book.try_admit(needs, now) {
+                None => n += 1,
+                Some(w) => return (n, w),
+            }
+        }
+    }
+
+    #[test]
+    fn reads_burst_to_the_bucket_then_follow_its_refill() {
+        let t0 = Instant::now();
+        let mut book = PaceBook::new(PacingConfig::default());
+        let read = book.needs(&Method::GET, &url("Microsoft.Storage/storageAccounts/s"), Priority::Converge);
+        assert_eq!(
+            read.meters,
+            vec![key("subscription-reads"), key("subscription-global-reads"), key("subscription-resource-entities-read@microsoft.storage")],
+            "its own meter, the all-principal one and the provider's (learnt once ARM reports them)"
+        );
+        // 250 tokens less the margin of 2.
+        let (n, wait) = drain(&mut book, &read, t0);
+        assert_eq!(n, 248);
+        assert_eq!(wait, Duration::from_millis(40), "one token every 1/25 s");
+        // One second later, 25 more.
+        let (n, _) = drain(&mut book, &read, t0 + Duration::from_secs(1));
+        assert_eq!(n, 25);
+        // Writes and deletes have their own meters.
+        let put = book.needs(&Method::PUT, &url("Microsoft.Storage/storageAccounts/s"), Priority::Steady);
+        assert_eq!(put.priority, Priority::Write, "a write is a write whatever the caller's priority");
+        assert_eq!(drain(&mut book, &put, t0 + Duration::from_secs(1)).0, 198);
+    }
+
+    #[test]
+    fn answers_reset_the_estimate_to_what_arm_says() {
+        let t0 = Instant::now();
+        let mut book = PaceBook::new(PacingConfig::default());
+        let u = url("Microsoft.Storage/storageAccounts/s");
+        let read = book.needs(&Method::GET, &u, Priority::Converge);
+        for _ in 0..3 {
+            assert!(book.try_admit(&read, t0).is_none());
+        }
+        // Another process used most of the bucket: ARM says 20 are left after our first request;
+        // two of ours are still in flight.
+        book.observe(&u, &Method::GET, 200, &headers(&[("subscription-reads", "20")]), None, t0);
+        assert_eq!(book.remaining(&key("subscription-reads"), t0), Some(18.0));
+        assert_eq!(drain(&mut book, &read, t0).0, 16);
+        // A 429 blocks the meter for Retry-After, whatever the estimate.
+        book.observe(&u, &Method::GET, 429, &headers(&[("subscription-reads", "0")]), Some(Duration::from_secs(7)), t0);
+        let later = t0 + Duration::from_secs(5);
+        assert!(matches!(book.try_admit(&read, later), Some(w) if w == Duration::from_secs(2)));
+        assert!(book.try_admit(&read, t0 + Duration::from_secs(8)).is_none());
+    }
+
+    #[test]
+    fn steady_reads_leave_half_of_the_bucket_to_converging_work() {
+        let t0 = Instant::now();
+        let mut book = PaceBook::new(PacingConfig::default());
+        let u = url("Microsoft.KeyVault/vaults/v");
+        let steady = book.needs(&Method::GET, &u, Priority::Steady);
+        let converge = book.needs(&Method::GET, &u, Priority::Converge);
+        // Steady reads stop with 2 + 125 tokens left ...
+        let (n, wait) = drain(&mut book, &steady, t0);
+        assert_eq!(n, 250 - 127);
+        assert!(wait > Duration::ZERO);
+        // ... which converging reads may still use.
+        assert_eq!(drain(&mut book, &converge, t0).0, 125);
+        // Refill goes to whoever asks; steady reads only once the reserve is back.
+        let t1 = t0 + Duration::from_secs(2);
+        assert!(book.try_admit(&steady, t1).is_some());
+        assert_eq!(drain(&mut book, &converge, t1).0, 50);
+    }
+
+    #[test]
+    fn provider_meters_are_learnt_from_their_headers_and_kept_per_family() {
+        let t0 = Instant::now();
+        let mut book = PaceBook::new(PacingConfig::default());
+        let zone = url("Microsoft.Network/privateDnsZones/privatelink.api.azureml.ms");
+        let vnet = url("Microsoft.Network/virtualNetworks/v");
+        assert_eq!(provider_family(&zone).as_deref(), Some("privatedns"));
+        assert_eq!(provider_family(&vnet).as_deref(), Some("microsoft.network"));
+        let poll = Url::parse(&format!("https://x/subscriptions/{SUB}/providers/Microsoft.Network/locations/eastus/operations/1?api-version=x")).unwrap();
+        assert_eq!(provider_family(&poll).as_deref(), Some("microsoft.network"));
+        let dns_read = book.needs(&Method::GET, &zone, Priority::Converge);
+        assert!(dns_read.meters.contains(&key("subscription-resource-entities-read@privatedns")));
+        assert!(book.try_admit(&dns_read, t0).is_none());
+        // Private DNS says 4 GETs are left in its 5-minute window.
+        book.observe(&zone, &Method::GET, 200, &headers(&[("subscription-reads", "249"), ("subscription-resource-entities-read", "4")]), None, t0);
+        let (n, wait) = drain(&mut book, &dns_read, t0);
+        assert_eq!(n, 2, "4 left less the margin of 2");
+        assert_eq!(wait, Duration::from_secs(30), "the window is 5 minutes; one wait step at most");
+        // Network reads are not held back by Private DNS's meter.
+        let net_read = book.needs(&Method::GET, &vnet, Priority::Converge);
+        assert!(book.try_admit(&net_read, t0).is_none());
+        // The first of our DNS reads leaves the window after 5 minutes.
+        assert!(book.try_admit(&dns_read, t0 + Duration::from_secs(300)).is_none());
+    }
+
+    #[test]
+    fn hourly_limits_are_recognised_from_the_headers() {
+        let t0 = Instant::now();
+        let mut book = PaceBook::new(PacingConfig::default());
+        let u = url("Microsoft.Storage/storageAccounts/s");
+        let read = book.needs(&Method::GET, &u, Priority::Converge);
+        assert!(book.try_admit(&read, t0).is_none());
+        book.observe(&u, &Method::GET, 200, &headers(&[("subscription-reads", "11999")]), None, t0);
+        assert_eq!(book.remaining(&key("subscription-reads"), t0), Some(11_999.0));
+        // 12,000 an hour: no refill until our first request is an hour old.
+        assert_eq!(drain(&mut book, &read, t0).0, 11_997);
+        assert!(book.try_admit(&read, t0 + Duration::from_secs(1800)).is_some());
+        assert!(book.try_admit(&read, t0 + Duration::from_secs(3600)).is_none());
+        // The model can also be given up front (sovereign clouds).
+        let mut gov = PaceBook::new(PacingConfig { model: RateModel::for_cloud(&crate::azure::AzureCloud::UsGovernment), ..Default::default() });
+        let write = gov.needs(&Method::PUT, &u, Priority::Write);
+        assert_eq!(drain(&mut gov, &write, t0).0, 1_198);
+    }
+
+    #[test]
+    fn the_all_principal_meter_is_learnt_and_paced() {
+        let t0 = Instant::now();
+        let mut book = PaceBook::new(PacingConfig::default());
+        let u = url("Microsoft.Storage/storageAccounts/s");
+        let read = book.needs(&Method::GET, &u, Priority::Converge);
+        assert!(book.try_admit(&read, t0).is_none());
+        // Other principals have used nearly all of the subscription's global bucket.
+        book.observe(&u, &Method::GET, 200, &headers(&[("subscription-reads", "249"), ("subscription-global-reads", "5")]), None, t0);
+        assert_eq!(drain(&mut book, &read, t0).0, 3);
+    }
+
+    #[test]
+    fn pacing_off_sends_at_once() {
+        let t0 = Instant::now();
+        let mut book = PaceBook::new(PacingConfig { enabled: false, ..Default::default() });
+        let read = book.needs(&Method::GET, &url("Microsoft.Storage/storageAccounts/s"), Priority::Steady);
+        for _ in 0..1000 {
+            assert!(book.try_admit(&read, t0).is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_pacer_waits_on_the_clients_clock_and_counts_its_waits() {
+        let sleeper = RecordingSleeper::new();
+        let pacer = Pacer::new(PacingConfig::default());
+        let u = url("Microsoft.Storage/storageAccounts/s");
+        for _ in 0..258 {
+            pacer.admit(&Method::GET, &u, &sleeper).await;
+        }
+        // 248 at once, then 10 more at 25 a second.
+        assert_eq!(sleeper.total(), Duration::from_millis(400));
+        let stats = pacer.stats();
+        assert_eq!((stats.waited, stats.wait_ms, stats.throttled), (10, 400, 0));
+        assert_eq!(current_priority(), Priority::Converge);
+        let p = with_priority(Priority::Steady, async { current_priority() }).await;
+        assert_eq!(p, Priority::Steady);
+    }
+}
