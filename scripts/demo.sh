@@ -46,8 +46,9 @@ for _ in $(seq 1 300); do [[ -s "$work/launcher.json" ]] && break; sleep 0.2; do
 kubeconfig="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["kubeconfig"])' "$work/launcher.json")"
 kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
-say "starting the ARM emulator"
-"$moat" emulator --listen 127.0.0.1:0 --polls 2 --retry-after 1 \
+say "starting the ARM emulator (HTTPS; its CA goes to $work/emulator-ca.pem)"
+ca="$work/emulator-ca.pem"
+"$moat" emulator --listen 127.0.0.1:0 --polls 2 --retry-after 1 --ca-file "$ca" \
 	--seed-resource-group "$SUB/rg-ml-prod" --seed-resource-group "$SUB/rg-data" >"$work/emulator.url" 2>"$work/emulator.log" &
 pids+=($!)
 for _ in $(seq 1 100); do [[ -s "$work/emulator.url" ]] && break; sleep 0.1; done
@@ -55,7 +56,7 @@ arm="$(head -n1 "$work/emulator.url")"
 [[ -n "$arm" ]] || die "the emulator did not start: $(cat "$work/emulator.log")"
 echo "ARM emulator at $arm"
 # The standalone PrivateEndpointBinding sample targets an existing data-lake account.
-curl -fsS -X POST "$arm/_emulator/resources" -H 'content-type: application/json' \
+curl -fsS --cacert "$ca" -X POST "$arm/_emulator/resources" -H 'content-type: application/json' \
 	-d "{\"id\": \"/subscriptions/$SUB/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/stdatalake01\", \"body\": {\"location\": \"westeurope\", \"kind\": \"StorageV2\", \"sku\": {\"name\": \"Standard_LRS\"}, \"properties\": {}}, \"provisioningState\": \"Succeeded\"}" >/dev/null
 
 say "installing the CRDs and applying the samples"
@@ -66,7 +67,7 @@ kubectl apply -f config/samples/
 kubectl get sws,peb,csn -n ml-platform
 
 say "starting moat"
-MOAT_ARM_STATIC_TOKEN=demo "$moat" run --kubeconfig "$kubeconfig" --arm-endpoint "$arm" --credential static \
+MOAT_ARM_STATIC_TOKEN=demo "$moat" run --kubeconfig "$kubeconfig" --arm-endpoint "$arm" --arm-ca-file "$ca" --credential static \
 	--leader-elect=false --metrics-addr 127.0.0.1:0 --tenant-id "$TENANT" --resync-seconds 30 --retry-seconds 2 --busy-poll-seconds 1 \
 	>"$work/moat.log" 2>&1 &
 pids+=($!)
@@ -88,7 +89,7 @@ kubectl get sws ml-prod -n ml-platform -o jsonpath='{range .status.findings[*]}{
 kubectl get csn -n ml-platform -o jsonpath='{range .items[*]}{range .status.findings[*]}{.severity}{"\t"}{.id}{"\t"}{.message}{"\n"}{end}{end}'
 
 say "the Azure resources moat created (from the ARM emulator)"
-curl -fsS "$arm/_emulator/state" | python3 -c '
+curl -fsS --cacert "$ca" "$arm/_emulator/state" | python3 -c '
 import json, sys
 state = json.load(sys.stdin)
 rows = []

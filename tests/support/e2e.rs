@@ -1,5 +1,9 @@
 //! End-to-end harness: the real control plane (shared per test binary), an in-process ARM
 //! emulator per test, and `moat run` as a separate process watching the test's namespace.
+//!
+//! moat talks to the emulator as to Azure: over HTTPS (it trusts the emulator's CA through
+//! `--arm-ca-file`) with a managed-identity token (`--credential managed`, the App Service
+//! protocol through `IDENTITY_ENDPOINT` / `IDENTITY_HEADER`); the emulator accepts no other token.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -58,16 +62,23 @@ pub struct Harness {
     pub extra_args: Vec<String>,
     /// `RUST_LOG` of moat (debug for moat by default; benchmarks log at info, as in production).
     pub log_filter: String,
+    /// The emulator's CA certificate, for `--arm-ca-file`.
+    pub ca_file: PathBuf,
 }
 
 impl Harness {
     pub async fn new(prefix: &str, cfg: EmulatorConfig) -> Harness {
         let env = env().await;
         let ns = env.namespace(prefix).await.expect("namespace");
-        let cfg = cfg.with_resource_group(SUB, RG).with_resource_group(SUB, "rg-data");
+        let mut cfg = cfg.with_resource_group(SUB, RG).with_resource_group(SUB, "rg-data");
+        // Only the managed-identity endpoint's tokens get in (this one is never sent).
+        cfg.require_token.get_or_insert_with(|| format!("unused-{}", uuid::Uuid::new_v4()));
         let emu = moat::emulator::start(cfg).await.expect("emulator");
-        let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moat-{ns}-{}.log", std::process::id()));
-        Harness { env, ns, emu, moat: None, log, resync_seconds: 2, retry_seconds: 1, metrics_addr: "127.0.0.1:0".into(), extra_args: Vec::new(), log_filter: "info,moat=debug".into() }
+        let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let log = tmp.join(format!("moat-{ns}-{}.log", std::process::id()));
+        let ca_file = tmp.join(format!("emulator-ca-{ns}-{}.pem", std::process::id()));
+        std::fs::write(&ca_file, &emu.ca_pem).expect("write the emulator's CA");
+        Harness { env, ns, emu, moat: None, log, resync_seconds: 2, retry_seconds: 1, metrics_addr: "127.0.0.1:0".into(), extra_args: Vec::new(), log_filter: "info,moat=debug".into(), ca_file }
     }
 
     /// Starts `moat run` against this namespace and emulator.
@@ -77,12 +88,18 @@ impl Harness {
         let resync = self.resync_seconds.to_string();
         let retry = self.retry_seconds.to_string();
         let child = Command::new(env!("CARGO_BIN_EXE_moat"))
-            .args(["run", "--leader-elect=false", "--credential", "static", "--metrics-addr", &self.metrics_addr])
+            .args(["run", "--leader-elect=false", "--credential", "managed", "--metrics-addr", &self.metrics_addr])
             .args(["--kubeconfig", self.env.kubeconfig.to_str().expect("utf-8 path")])
             .args(["--arm-endpoint", &self.emu.base_url, "--namespace", &self.ns, "--tenant-id", TENANT])
+            .arg("--arm-ca-file")
+            .arg(&self.ca_file)
             .args(["--resync-seconds", &resync, "--retry-seconds", &retry, "--busy-poll-seconds", "1"])
             .args(&self.extra_args)
-            .env("MOAT_ARM_STATIC_TOKEN", "e2e-token")
+            .env("IDENTITY_ENDPOINT", &self.emu.identity_endpoint)
+            .env("IDENTITY_HEADER", &self.emu.identity_header)
+            .env_remove("MOAT_ARM_STATIC_TOKEN")
+            .env_remove("AZURE_CLIENT_ID")
+            .env_remove("SSL_CERT_FILE")
             .env("RUST_LOG", &self.log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
