@@ -117,6 +117,11 @@ async fn bench() {
     let admin = emu.admin.clone();
     let config = ArmClientConfig {
         cloud: AzureCloud::emulator(Url::parse(&emu.base_url).expect("url")),
+        // Over HTTPS, trusting the emulator's CA.
+        trust: emu.trust(),
+        // Raw throughput: the emulator does not enforce ARM's limits here, so neither does the
+        // client (the converge benchmark measures moat under the enforced limits).
+        pacing: moat::azure::pacing::PacingConfig { enabled: false, ..Default::default() },
         max_concurrency_per_subscription: 64,
         lro: LroPolicy {
             // The emulator asks for Retry-After: 0; let the benchmark poll without waiting.

@@ -15,11 +15,27 @@
 //! 3. **N SecureWorkspaces at once** (default 100): total time, time to each Ready, peak RSS of
 //!    moat (VmHWM), ARM calls (emulator log), and the apiserver requests moat made (from the
 //!    apiserver's `apiserver_request_total`, moat's API groups, less the benchmark's own).
+//! 4. **Under ARM's limits**: N SecureWorkspaces with the emulator *enforcing* ARM's request
+//!    limits (per subscription and principal, Microsoft.Network and Private DNS per region; the
+//!    public cloud's regional model or the sovereign clouds' hourly one). Time to all Ready
+//!    divided by the **floor** those limits impose on this run's own request counts — the largest
+//!    of: reads beyond the burst at 25 s⁻¹ (hourly: 12,000 an hour), writes beyond the burst at
+//!    10 s⁻¹ (1,200 an hour), deletes likewise, Microsoft.Network's 10,000 GET / 1,000 PUT+DELETE
+//!    and Private DNS's 500 GET per 5 minutes, and the longest chain of writes to one private DNS
+//!    zone (ARM runs one operation at a time per zone; each lasts at least its polls ×
+//!    Retry-After) — the 429s ARM answered, ARM and apiserver requests per workspace, peak RSS.
+//!    Runs `MOAT_BENCH_LIMITS` (default `regional:10,regional:100,hourly:100`; add
+//!    `regional:500` for the large run, which takes hours), with moat pacing itself
+//!    (`MOAT_BENCH_PACING=false` to compare without).
+//!
+//! Everything talks HTTPS: moat trusts the emulator's CA (`--arm-ca-file`) and gets its token from
+//! the emulator's managed-identity endpoint (`--credential managed`).
 //!
 //! Environment: `MOAT_BENCH_WORKSPACES` (default 100), `MOAT_BENCH_LATENCY_MS` (default 100),
-//! `MOAT_BENCH_CONCURRENCY` (unset: moat's default), `MOAT_BENCH_ONLY` (`writes`, `path` or
-//! `many`). Needs the control plane built by `scripts/testenv-build.sh` (the test harness builds
-//! it when missing).
+//! `MOAT_BENCH_CONCURRENCY` (unset: moat's default), `MOAT_BENCH_ONLY` (`writes`, `path`,
+//! `many` or `limits`), `MOAT_BENCH_LIMITS`, `MOAT_BENCH_PACING`, `MOAT_BENCH_DEADLINE_SECS`
+//! (section 4, default 8 hours). Needs the control plane built by `scripts/testenv-build.sh`
+//! (the test harness builds it when missing).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -32,7 +48,7 @@ use kube::{Resource, ResourceExt};
 use moat::api::{ComputeSubnet, PrivateEndpointBinding, SecureWorkspace};
 use moat::controller::dag::critical_path;
 use moat::controller::endpoint::zones_for;
-use moat::emulator::{EmulatorConfig, LogEntry};
+use moat::emulator::{EmulatorConfig, LogEntry, ThrottleModel};
 use moat::plan::ownership::Owner;
 use moat::plan::workspace::{WorkspaceInputs, desired, endpoints};
 use serde_json::{Value, json};
@@ -75,6 +91,9 @@ fn main() {
         if wanted("many") {
             many_at_once().await;
         }
+        if wanted("limits") {
+            under_limits().await;
+        }
     });
 }
 
@@ -92,6 +111,9 @@ async fn started_with(prefix: &str, cfg: EmulatorConfig, resync_seconds: u64, re
     h.log_filter = "info".into();
     if let Ok(c) = std::env::var("MOAT_BENCH_CONCURRENCY") {
         h.extra_args = vec!["--concurrency".into(), c];
+    }
+    if std::env::var("MOAT_BENCH_PACING").is_ok_and(|v| v == "false") {
+        h.extra_args.push("--arm-pacing=false".into());
     }
     h.start_moat();
     let url = format!("http://{}/readyz", h.metrics_addr);
@@ -177,6 +199,11 @@ async fn writes_and_reads() {
     );
     println!("   ({} more resources are made by Azure itself: network interfaces of the endpoints, SOA and A records)", n - n_managed);
     println!("   GETs during the converge: {gets} ({:.2} per managed resource; observe passes and LRO polls)", gets as f64 / n_managed as f64);
+    println!(
+        "   ARM requests per managed resource for one converge: {} / {n_managed} = {:.2} (target ≤ 3: write, poll, final read, observe amortised)",
+        log.len(),
+        log.len() as f64 / n_managed as f64
+    );
     // Steady state: whole resync periods after Ready.
     let periods = 3u64;
     let s1 = h.last_seq();
@@ -185,7 +212,7 @@ async fn writes_and_reads() {
     let sw = steady.iter().filter(|e| is_write(e)).count();
     let sg = steady.len() - sw;
     println!(
-        "   steady state over {periods} resync periods of {} s: {sw} ARM writes, {sg} GETs = {:.1} GETs per period ({:.2} per managed resource)\n",
+        "   steady state over {periods} resync periods of {} s: {sw} ARM writes, {sg} GETs = {:.1} GETs per period ({:.2} per managed resource per resync; target ≤ 0.3)\n",
         h.resync_seconds,
         sg as f64 / periods as f64,
         sg as f64 / periods as f64 / n_managed as f64
@@ -464,5 +491,221 @@ async fn many_at_once() {
         hwm as f64 / 1024.0,
         rss_idle as f64 / 1024.0,
         rss_peak_seen as f64 / 1024.0
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. N SecureWorkspaces under ARM's enforced limits
+
+/// What ARM saw, summed as the run goes (the emulator's log is a ring; it is read every few
+/// seconds so nothing is lost however long the run).
+#[derive(Default)]
+struct Tally {
+    last_seq: u64,
+    total: u64,
+    throttled: u64,
+    by_status: BTreeMap<u16, u64>,
+    /// Admitted requests (not 429) by class and provider family.
+    reads: u64,
+    writes: u64,
+    deletes: u64,
+    network_reads: u64,
+    network_writes: u64,
+    dns_reads: u64,
+    /// Accepted writes (2xx) per private DNS zone (lower-cased zone id).
+    zone_writes: HashMap<String, u64>,
+}
+
+/// `privatedns`, `network` or `other`, as ARM's provider limits (and the emulator) key requests.
+fn family(t: Option<&str>) -> &'static str {
+    let t = t.unwrap_or("").to_ascii_lowercase();
+    if t.starts_with("microsoft.network/privatednszones") {
+        "privatedns"
+    } else if t.starts_with("microsoft.network/") {
+        "network"
+    } else {
+        "other"
+    }
+}
+
+/// The private DNS zone a request path is under, lower-cased.
+fn zone_of(path: &str) -> Option<String> {
+    let p = path.split('?').next().unwrap_or(path).to_ascii_lowercase();
+    let i = p.find("/providers/microsoft.network/privatednszones/")?;
+    let rest = &p[i + "/providers/microsoft.network/privatednszones/".len()..];
+    let zone = rest.split('/').next()?;
+    Some(format!("{}{zone}", &p[..i + "/providers/microsoft.network/privatednszones/".len()]))
+}
+
+impl Tally {
+    fn absorb(&mut self, h: &Harness) {
+        let log = h.emu.admin.requests(Some(self.last_seq));
+        self.last_seq = log.last_seq;
+        for e in &log.entries {
+            self.total += 1;
+            *self.by_status.entry(e.status).or_default() += 1;
+            if e.status == 429 {
+                self.throttled += 1;
+                continue;
+            }
+            let fam = family(e.resource_type.as_deref());
+            match e.method.as_str() {
+                "GET" | "HEAD" => {
+                    self.reads += 1;
+                    match fam {
+                        "privatedns" => self.dns_reads += 1,
+                        "network" => self.network_reads += 1,
+                        _ => {}
+                    }
+                }
+                m => {
+                    if m == "DELETE" {
+                        self.deletes += 1;
+                    } else {
+                        self.writes += 1;
+                    }
+                    if fam == "network" {
+                        self.network_writes += 1;
+                    }
+                    if (200..300).contains(&e.status)
+                        && let Some(z) = zone_of(&e.path)
+                    {
+                        *self.zone_writes.entry(z).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Least time to let `n` requests through a token bucket of `burst` refilled at `rate` a second.
+fn bucket_floor(n: u64, burst: u64, rate: f64) -> f64 {
+    n.saturating_sub(burst) as f64 / rate
+}
+
+/// Least time to let `n` requests through "at most `max` in any `window` seconds".
+fn window_floor(n: u64, max: u64, window: f64) -> f64 {
+    if n == 0 { 0.0 } else { ((n - 1) / max) as f64 * window }
+}
+
+/// The floor's parts, largest first.
+fn floor_parts(t: &Tally, model: ThrottleModel, op_secs: f64) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = match model {
+        ThrottleModel::Regional => vec![
+            (format!("{} reads, 250 + 25/s", t.reads), bucket_floor(t.reads, 250, 25.0)),
+            (format!("{} writes, 200 + 10/s", t.writes), bucket_floor(t.writes, 200, 10.0)),
+            (format!("{} deletes, 200 + 10/s", t.deletes), bucket_floor(t.deletes, 200, 10.0)),
+        ],
+        ThrottleModel::Hourly => vec![
+            (format!("{} reads, 12,000/h", t.reads), window_floor(t.reads, 12_000, 3600.0)),
+            (format!("{} writes, 1,200/h", t.writes), window_floor(t.writes, 1_200, 3600.0)),
+            (format!("{} deletes, 15,000/h", t.deletes), window_floor(t.deletes, 15_000, 3600.0)),
+        ],
+    };
+    v.push((format!("{} Microsoft.Network GETs, 10,000/5 min", t.network_reads), window_floor(t.network_reads, 10_000, 300.0)));
+    v.push((format!("{} Microsoft.Network writes, 1,000/5 min", t.network_writes), window_floor(t.network_writes, 1_000, 300.0)));
+    v.push((format!("{} Private DNS GETs, 500/5 min", t.dns_reads), window_floor(t.dns_reads, 500, 300.0)));
+    let (zone, most) = t.zone_writes.iter().max_by_key(|(_, n)| **n).map(|(z, n)| (z.rsplit('/').next().unwrap_or(z).to_string(), *n)).unwrap_or_default();
+    v.push((format!("{most} serial writes to zone {zone}, ≥ {op_secs:.2} s each"), most as f64 * op_secs));
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
+}
+
+async fn under_limits() {
+    let runs = std::env::var("MOAT_BENCH_LIMITS").unwrap_or_else(|_| "regional:10,regional:100,hourly:100".into());
+    println!("4. SecureWorkspaces under ARM's limits, enforced by the emulator (429 + Retry-After)");
+    for run in runs.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        let (model, n) = match run.split_once(':') {
+            Some(("regional", n)) => (ThrottleModel::Regional, n),
+            Some(("hourly", n)) => (ThrottleModel::Hourly, n),
+            _ => panic!("MOAT_BENCH_LIMITS entry {run:?}: expected regional:N or hourly:N"),
+        };
+        let n: usize = n.parse().unwrap_or_else(|_| panic!("MOAT_BENCH_LIMITS entry {run:?}: N is not a number"));
+        limits_run(model, n).await;
+    }
+}
+
+async fn limits_run(model: ThrottleModel, n: usize) {
+    let latency = 20u64;
+    let (polls, retry_after) = (1u32, 1u64);
+    let cfg = EmulatorConfig { latency: Duration::from_millis(latency), polls_to_complete: polls, retry_after_secs: retry_after, ..EmulatorConfig::for_tests() }.enforcing(model);
+    let h = started_with(&format!("bench-limits-{n}"), cfg, 300, 10).await;
+    let pacing = !h.extra_args.iter().any(|a| a == "--arm-pacing=false");
+    let pid = h.moat_pid().expect("moat runs");
+    let client = h.env.client();
+    let before = apiserver_requests(&client).await;
+    let mut tally = Tally { last_seq: h.last_seq(), ..Default::default() };
+    let tag = format!("{:04x}", (std::process::id() as usize + n) % 0xffff);
+    let api = h.api::<SecureWorkspace>();
+    let mut own_requests = 0usize;
+    let t0 = Instant::now();
+    for k in 0..n {
+        let obj = workspace(&h.ns, k, &tag);
+        api.patch(&format!("ws-{k:03}"), &PatchParams::apply("moat-bench").force(), &Patch::Apply(&obj)).await.expect("apply workspace");
+        own_requests += 1;
+    }
+    let deadline_secs = env_u64("MOAT_BENCH_DEADLINE_SECS", 8 * 3600);
+    let deadline = Instant::now() + Duration::from_secs(deadline_secs);
+    let every = if n >= 100 { Duration::from_secs(5) } else { Duration::from_secs(1) };
+    let mut ready = 0usize;
+    let mut last_report = Instant::now();
+    let mut finished = true;
+    while ready < n {
+        tokio::time::sleep(every).await;
+        let list = api.list(&ListParams::default()).await.expect("list workspaces");
+        own_requests += 1;
+        ready = list.items.iter().filter(|w| sws_ready(w)).count();
+        tally.absorb(&h);
+        if last_report.elapsed() >= Duration::from_secs(300) {
+            last_report = Instant::now();
+            println!(
+                "   [{:>6.0} s] {ready}/{n} Ready; ARM requests {} (429: {}); moat RSS {:.0} MiB",
+                t0.elapsed().as_secs_f64(),
+                tally.total,
+                tally.throttled,
+                proc_kib(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0
+            );
+        }
+        if Instant::now() > deadline {
+            finished = false;
+            break;
+        }
+    }
+    let total = t0.elapsed().as_secs_f64();
+    tally.absorb(&h);
+    let hwm = proc_kib(pid, "VmHWM:").unwrap_or(0);
+    let after = apiserver_requests(&client).await;
+    own_requests += 1;
+    let api_total: f64 = after.iter().map(|(verb, v)| v - before.get(verb).copied().unwrap_or(0.0)).filter(|d| *d > 0.0).sum();
+    let moat_api = api_total - own_requests as f64;
+    let op_secs = retry_after as f64 * (polls as f64 + 1.0) + latency as f64 / 1000.0 * (polls as f64 + 2.0);
+    let parts = floor_parts(&tally, model, op_secs);
+    let floor = parts.first().map(|p| p.1).unwrap_or(0.0);
+    let stats = h.emu.admin.rate_stats();
+    let model_name = match model {
+        ThrottleModel::Regional => "public cloud (regional token buckets)",
+        ThrottleModel::Hourly => "sovereign cloud (hourly)",
+    };
+    println!(
+        "   {n} SecureWorkspaces, {model_name}; moat {} pacing; emulator {latency} ms per request, one InProgress poll, Retry-After {retry_after} s",
+        if pacing { "with" } else { "WITHOUT" }
+    );
+    if finished {
+        println!("   all Ready after {total:.0} s; floor {floor:.0} s; time ÷ floor = {:.2} (target ≤ 1.2)", total / floor.max(1.0));
+    } else {
+        println!("   NOT FINISHED: {ready}/{n} Ready when the deadline ({deadline_secs} s) passed; the figures below are for the {total:.0} s it ran");
+    }
+    println!("   floor parts (the largest binds):");
+    for (what, secs) in &parts {
+        println!("     {secs:>8.0} s  {what}");
+    }
+    println!(
+        "   429s ARM answered: {} ({:?}); ARM requests {} = {:.0} per workspace, by status {:?}",
+        tally.throttled, stats.throttled, tally.total, tally.total as f64 / n as f64, tally.by_status
+    );
+    println!(
+        "   apiserver requests by moat: {moat_api:.0} = {:.1} per workspace; moat peak RSS (VmHWM) {:.1} MiB\n",
+        moat_api / n as f64,
+        hwm as f64 / 1024.0
     );
 }

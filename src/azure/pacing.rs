@@ -12,10 +12,11 @@
 //!   windows), takes one from every meter a request passes before sending it, and refills as
 //!   ARM does;
 //! - every answer **resets the estimate to what ARM says is left** (less the requests still in
-//!   flight), so other processes sharing the principal or the subscription are accounted for,
-//!   and meters it did not know (the all-principal `-global-` ones, the providers'
-//!   `-resource-requests` / `-resource-entities-read`, keyed by provider family as the request
-//!   path names it) are learnt from their first header;
+//!   flight), so other processes sharing the principal or the subscription are accounted for;
+//!   the all-principal (`-global-`) meters and the providers' (`-resource-requests`,
+//!   `-resource-entities-read`, keyed by provider family as the request path names it) start
+//!   from their documented limits (Microsoft.Network 10,000 GET and 1,000 writes, Private DNS
+//!   500 GET per 5 minutes), and any other provider's meter is learnt from its first header;
 //! - a request waits while a meter it needs is short. Priorities decide who waits: writes and
 //!   deletions ([`Priority::Write`], what PUT, PATCH, POST and DELETE always are) and the reads of
 //!   converging work ([`Priority::Converge`], the default) may use a meter down to a small safety
@@ -349,11 +350,13 @@ pub struct PacingStats {
 pub struct PaceBook {
     config: PacingConfig,
     meters: HashMap<MeterKey, Meter>,
+    /// Subscriptions whose headers showed the hourly model (which has no all-principal limit).
+    hourly: std::collections::HashSet<String>,
 }
 
 impl PaceBook {
     pub fn new(config: PacingConfig) -> Self {
-        Self { config, meters: HashMap::new() }
+        Self { config, meters: HashMap::new(), hourly: Default::default() }
     }
 
     /// The meters a request passes, by URL and method.
@@ -366,13 +369,12 @@ impl PaceBook {
         Needs { class, priority, meters }
     }
 
-    /// The meter for `key`: the model's for the per-principal meters; learnt ones only once seen.
+    /// The meter for `key`: the model's for the per-principal and all-principal meters and the
+    /// documented provider limits; any other only once ARM has reported it.
     fn known(&mut self, key: &MeterKey, class: OpClass, now: Instant) -> Option<&mut Meter> {
         if !self.meters.contains_key(key) {
-            if !is_primary(key, class) {
-                return None;
-            }
-            let shape = model_shape(self.config.model, class);
+            let model = if self.hourly.contains(&key.scope) { RateModel::Hourly } else { self.config.model };
+            let shape = if is_primary(key, class) { model_shape(model, class) } else { documented_shape(key, class, model)? };
             self.meters.insert(key.clone(), Meter::new(shape, now));
         }
         let m = self.meters.get_mut(key)?;
@@ -439,8 +441,9 @@ impl PaceBook {
     }
 
     fn observe_one(&mut self, key: &MeterKey, class: OpClass, remaining: f64, now: Instant) {
-        let model = self.config.model;
+        let model = if self.hourly.contains(&key.scope) { RateModel::Hourly } else { self.config.model };
         let primary = is_primary(key, class);
+        let mut switched = false;
         match self.meters.get_mut(key) {
             Some(m) => {
                 m.refresh(now);
@@ -450,27 +453,28 @@ impl PaceBook {
                     tracing::info!(meter = %key.name, remaining, "pacing: ARM reports hourly limits; switching this meter to the hourly model");
                     *m = Meter::new(hourly, now);
                     m.take(now);
+                    switched = true;
                 }
                 m.observe(remaining, now);
             }
             None => {
-                // A meter learnt from its first header: the all-principal one is 15× ours;
-                // resource providers count per 5-minute window.
-                let shape = if key.name.starts_with("subscription-global-") {
-                    match model_shape(model, class) {
-                        Shape::Bucket { capacity, refill_per_sec } => {
-                            Shape::Bucket { capacity: (capacity * GLOBAL_MULTIPLIER).max(remaining + 1.0), refill_per_sec: refill_per_sec * GLOBAL_MULTIPLIER }
-                        }
-                        Shape::Window { max, window } => Shape::Window { max: (max * GLOBAL_MULTIPLIER).max(remaining + 1.0), window },
-                    }
-                } else {
-                    Shape::Window { max: remaining + 1.0, window: PROVIDER_WINDOW }
+                // A meter learnt from its first header (a provider whose limits are not
+                // documented): providers count per 5-minute window.
+                let shape = match documented_shape(key, class, model) {
+                    Some(Shape::Bucket { capacity, refill_per_sec }) => Shape::Bucket { capacity: capacity.max(remaining + 1.0), refill_per_sec },
+                    Some(Shape::Window { max, window }) => Shape::Window { max: max.max(remaining + 1.0), window },
+                    None => Shape::Window { max: remaining + 1.0, window: PROVIDER_WINDOW },
                 };
                 let mut m = Meter::new(shape, now);
                 m.take(now);
                 m.observe(remaining, now);
                 self.meters.insert(key.clone(), m);
             }
+        }
+        if switched {
+            // The hourly model has no all-principal limit.
+            self.hourly.insert(key.scope.clone());
+            self.meters.retain(|k, _| !(k.scope == key.scope && k.name.starts_with("subscription-global-")));
         }
     }
 
@@ -494,6 +498,26 @@ impl PaceBook {
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
+}
+
+/// The documented limits beside the per-principal meters: the all-principal meter (15× the
+/// per-principal one) and the provider limits ARM publishes (azure-arm-facts.md §4.3), so a
+/// first burst is paced before any header arrives.
+fn documented_shape(key: &MeterKey, class: OpClass, model: RateModel) -> Option<Shape> {
+    if key.name.starts_with("subscription-global-") {
+        return match model_shape(model, class) {
+            Shape::Bucket { capacity, refill_per_sec } => Some(Shape::Bucket { capacity: capacity * GLOBAL_MULTIPLIER, refill_per_sec: refill_per_sec * GLOBAL_MULTIPLIER }),
+            // The hourly model has no all-principal limit (a header would still be learnt).
+            Shape::Window { .. } => None,
+        };
+    }
+    let max = match key.name.as_str() {
+        "subscription-resource-entities-read@privatedns" => 500.0,
+        "subscription-resource-entities-read@microsoft.network" => 10_000.0,
+        "subscription-resource-requests@microsoft.network" => 1_000.0,
+        _ => return None,
+    };
+    Some(Shape::Window { max, window: PROVIDER_WINDOW })
 }
 
 /// The model's meter of a request's own class (not a learnt one).
@@ -698,6 +722,14 @@ mod tests {
         assert!(book.try_admit(&net_read, t0).is_none());
         // The first of our DNS reads leaves the window after 5 minutes.
         assert!(book.try_admit(&dns_read, t0 + Duration::from_secs(300)).is_none());
+        // A provider whose limit is not documented is learnt from its first header.
+        let st = url("Microsoft.Storage/storageAccounts/s");
+        let st_read = book.needs(&Method::GET, &st, Priority::Converge);
+        let t1 = t0 + Duration::from_secs(300);
+        assert!(book.try_admit(&st_read, t1).is_none());
+        book.observe(&st, &Method::GET, 200, &headers(&[("subscription-resource-entities-read", "3")]), None, t1);
+        assert_eq!(book.remaining(&key("subscription-resource-entities-read@microsoft.storage"), t1), Some(3.0));
+        assert_eq!(drain(&mut book, &st_read, t1).0, 1);
     }
 
     #[test]

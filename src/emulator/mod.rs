@@ -9,11 +9,36 @@
 //! use moat::emulator::{EmulatorConfig, start};
 //! let emu = start(EmulatorConfig { polls_to_complete: 1, retry_after_secs: 0, ..Default::default() }
 //!     .with_resource_group("00000000-0000-0000-0000-000000000000", "rg-ml")).await?;
-//! // ARM base URL, e.g. http://127.0.0.1:41234 — use it instead of https://management.azure.com
+//! // ARM base URL, e.g. https://127.0.0.1:41234 — use it instead of https://management.azure.com
 //! println!("{}", emu.base_url);
+//! let http = emu.http_client().expect("a client trusting the emulator's CA");
 //! emu.admin.settle(); // complete every running operation
 //! # Ok(()) }
 //! ```
+//!
+//! # HTTPS, as ARM
+//!
+//! The emulator serves HTTPS only ([`tls`]): it generates a CA at start and a certificate for
+//! `localhost`, `127.0.0.1` and `::1`. [`RunningEmulator::ca_pem`] (or `moat emulator --ca-file`)
+//! is the CA to trust; every URL it returns (`Azure-AsyncOperation`, `Location`, `nextLink`) is
+//! absolute https.
+//!
+//! # Managed identity
+//!
+//! `GET /msi/token?resource=…&api-version=2019-08-01` with `X-IDENTITY-HEADER` ([`identity`]) is
+//! an App Service managed-identity endpoint: point a client's `IDENTITY_ENDPOINT` at
+//! [`RunningEmulator::identity_endpoint`] and `IDENTITY_HEADER` at
+//! [`RunningEmulator::identity_header`]. Its tokens are valid on the ARM surface (besides
+//! `require_token`), and each identity is its own principal for ARM's limits.
+//!
+//! # ARM's request limits
+//!
+//! [`ratelimit`]: per subscription and principal, all principals of a subscription together
+//! (15×), the tenant, Microsoft.Network and Private DNS per region; the public cloud's token
+//! buckets or, with [`ThrottleModel::Hourly`], the sovereign clouds' hourly limits. Every answer
+//! carries the `x-ms-ratelimit-remaining-*` headers; with `enforce_rate_limits` an exhausted limit
+//! answers 429 with `Retry-After` and ARM's throttling body. Time comes from [`Clock`], manual in
+//! tests.
 //!
 //! Also: [`serve`] / [`serve_with_shutdown`] on your own listener, [`router`] for in-process use,
 //! and the `moat emulator` subcommand ([`cli::run_cli`]).
@@ -60,11 +85,11 @@
 //! answers 409 `AnotherOperationInProgress`.
 //!
 //! Every answer has `x-ms-request-id`, `x-ms-correlation-request-id` (echoed if sent),
-//! `x-ms-client-request-id` (echoed) and `x-ms-ratelimit-remaining-subscription-{reads|writes|deletes}`
-//! from per-subscription token buckets (250/25 s⁻¹ reads, 200/10 s⁻¹ writes and deletes; enforced
-//! with 429 only when `enforce_rate_limits`). With `require_token`, a missing or wrong
-//! `Authorization: Bearer` answers 401 `AuthenticationFailed` / `InvalidAuthenticationToken`
-//! (`"*"` accepts any token).
+//! `x-ms-client-request-id` (echoed) and, for an authenticated request, the
+//! `x-ms-ratelimit-remaining-*` headers of the limits it passed (see above). With
+//! `require_token`, a missing or wrong `Authorization: Bearer` answers 401
+//! `AuthenticationFailed` / `InvalidAuthenticationToken` (`"*"` accepts any token; tokens of the
+//! managed-identity endpoint are always accepted until they expire).
 //!
 //! # Admin API (`/_emulator/`, not logged, no auth)
 //!
@@ -78,7 +103,9 @@
 //! | `GET /_emulator/requests[?since=N]` | [`RequestLog`]: `{entries, counts: {byMethod, byMethodAndType, byStatus}, total, lastSeq}` |
 //! | `DELETE /_emulator/requests` | clears the log (204) |
 //! | `GET /_emulator/state[?type=T]` | `{resourceGroups, resources: [{id, type, provisioningState, etag, resource, stored, meta}], operations, deletedVaults}` |
-//! | `GET/PUT /_emulator/config` | [`ConfigPatch`]: `{latencyMs, pollsToComplete, retryAfterSecs, pageSize, strictPeNetworkPolicies, enforceRateLimits, requireToken, lroMaxDurationMs, keyVaultSoftDelete, locationDefault}` (all optional) |
+//! | `GET/PUT /_emulator/config` | [`ConfigPatch`]: `{latencyMs, pollsToComplete, retryAfterSecs, pageSize, strictPeNetworkPolicies, enforceRateLimits, throttleModel ("regional" / "hourly"), requireToken, lroMaxDurationMs, keyVaultSoftDelete, locationDefault}` (all optional) |
+//! | `GET /_emulator/ratelimits` | [`RateStats`]: `{admitted, throttled: {subscription, global, tenant, provider}}` |
+//! | `GET /_emulator/identities` | `{identities: [{name, clientId, principalId, tokensIssued}]}` (never a token) |
 //! | `POST /_emulator/resources` | `{"id", "body"? , "patch"?, "provisioningState"?}`: writes a resource without ARM rules (drift); answers the GET view |
 //! | `DELETE /_emulator/resources?id=...` | removes a resource at once without ARM rules (with its children, a PE's NIC, a zone group's A records): `{"deleted": bool}` |
 //! | `POST /_emulator/resource-groups` | `{"subscriptionId", "name", "location"?}` (201) |
