@@ -108,7 +108,7 @@ async fn started_with(prefix: &str, cfg: EmulatorConfig, resync_seconds: u64, re
     h.retry_seconds = retry_seconds;
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
     h.metrics_addr = format!("127.0.0.1:{port}");
-    h.log_filter = "info".into();
+    h.log_filter = std::env::var("MOAT_BENCH_LOG").unwrap_or_else(|_| "info".into());
     if let Ok(c) = std::env::var("MOAT_BENCH_CONCURRENCY") {
         h.extra_args = vec!["--concurrency".into(), c];
     }
@@ -648,13 +648,17 @@ async fn limits_run(model: ThrottleModel, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(deadline_secs);
     let every = if n >= 100 { Duration::from_secs(5) } else { Duration::from_secs(1) };
     let mut ready = 0usize;
+    let mut ready_at: HashMap<String, f64> = HashMap::new();
     let mut last_report = Instant::now();
     let mut finished = true;
     while ready < n {
         tokio::time::sleep(every).await;
         let list = api.list(&ListParams::default()).await.expect("list workspaces");
         own_requests += 1;
-        ready = list.items.iter().filter(|w| sws_ready(w)).count();
+        for w in list.items.iter().filter(|w| sws_ready(w)) {
+            ready_at.entry(w.name_any()).or_insert_with(|| t0.elapsed().as_secs_f64());
+        }
+        ready = ready_at.len();
         tally.absorb(&h);
         if last_report.elapsed() >= Duration::from_secs(300) {
             last_report = Instant::now();
@@ -690,8 +694,12 @@ async fn limits_run(model: ThrottleModel, n: usize) {
         "   {n} SecureWorkspaces, {model_name}; moat {} pacing; emulator {latency} ms per request, one InProgress poll, Retry-After {retry_after} s",
         if pacing { "with" } else { "WITHOUT" }
     );
+    let mut times: Vec<f64> = ready_at.values().copied().collect();
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times.get(((times.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
     if finished {
         println!("   all Ready after {total:.0} s; floor {floor:.0} s; time ÷ floor = {:.2} (target ≤ 1.2)", total / floor.max(1.0));
+        println!("   time to Ready per workspace: p50 {:.0} s, p90 {:.0} s, max {:.0} s", pct(0.5), pct(0.9), pct(1.0));
     } else {
         println!("   NOT FINISHED: {ready}/{n} Ready when the deadline ({deadline_secs} s) passed; the figures below are for the {total:.0} s it ran");
     }

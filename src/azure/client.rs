@@ -39,7 +39,7 @@ use super::lro::{
 use super::models::network::{Route, SecurityRule, Subnet};
 use super::models::{ArmResource, Page, PatchBody, ProvisioningState, PutBody};
 use super::retry::{RetryDecision, RetryPolicy, parse_retry_after, secs};
-use super::pacing::{Pacer, PacingConfig, PacingStats};
+use super::pacing::{self, Pacer, PacingConfig, PacingStats};
 use super::time::{Sleeper, TokioSleeper};
 use super::trust::ExtraTrust;
 
@@ -943,7 +943,9 @@ impl ArmClient {
     /// later); `Ok(PollStatus::Failed)` means the operation itself failed.
     pub async fn poll_once<T: DeserializeOwned>(&self, token: &LroToken) -> Result<PollStatus<T>> {
         let span = info_span!("arm_poll", operation = %token.operation, id = %token.resource_id, kind = ?token.url_kind);
-        self.poll_once_inner(token).instrument(span).await
+        // Polls and the final read of an operation are converging work, whoever started it.
+        let priority = pacing::current_priority().max(pacing::Priority::Converge);
+        pacing::with_priority(priority, self.poll_once_inner(token)).instrument(span).await
     }
 
     async fn poll_once_inner<T: DeserializeOwned>(&self, token: &LroToken) -> Result<PollStatus<T>> {

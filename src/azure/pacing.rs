@@ -352,11 +352,13 @@ pub struct PaceBook {
     meters: HashMap<MeterKey, Meter>,
     /// Subscriptions whose headers showed the hourly model (which has no all-principal limit).
     hourly: std::collections::HashSet<String>,
+    /// The meter the last refused admission waited for, and its estimate then (for the log).
+    last_short: Option<(String, f64)>,
 }
 
 impl PaceBook {
     pub fn new(config: PacingConfig) -> Self {
-        Self { config, meters: HashMap::new(), hourly: Default::default() }
+        Self { config, meters: HashMap::new(), hourly: Default::default(), last_short: None }
     }
 
     /// The meters a request passes, by URL and method.
@@ -390,12 +392,18 @@ impl PaceBook {
         }
         let config = self.config.clone();
         let mut wait = Duration::ZERO;
+        let mut short = None;
         for key in &needs.meters {
             let Some(m) = self.known(key, needs.class, now) else { continue };
             let need = (reserve(&config, &m.shape, needs.priority) + 1.0).min(m.shape.capacity());
-            wait = wait.max(m.wait_for(need, now));
+            let w = m.wait_for(need, now);
+            if w > wait {
+                wait = w;
+                short = Some((key.name.clone(), m.estimate()));
+            }
         }
         if !wait.is_zero() {
+            self.last_short = short;
             return Some(wait.min(config.max_wait_step).max(Duration::from_millis(1)));
         }
         for key in &needs.meters {
@@ -565,10 +573,11 @@ impl Pacer {
         let mut waited = false;
         loop {
             let now = sleeper.now();
-            let Some(wait) = self.with_book(|b| b.try_admit(&needs, now)) else { break };
+            let Some((wait, short)) = self.with_book(|b| b.try_admit(&needs, now).map(|w| (w, b.last_short.clone()))) else { break };
             if !waited {
                 waited = true;
-                tracing::debug!(%method, url = %url, ?priority, wait_ms = wait.as_millis() as u64, "pacing: waiting for ARM's request limits");
+                let (meter, left) = short.unwrap_or_default();
+                tracing::debug!(%method, url = %url, ?priority, wait_ms = wait.as_millis() as u64, %meter, left, "pacing: waiting for ARM's request limits");
             }
             sleeper.sleep(wait).await;
         }
