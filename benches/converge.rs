@@ -112,9 +112,8 @@ async fn started_with(prefix: &str, cfg: EmulatorConfig, resync_seconds: u64, re
     if let Ok(c) = std::env::var("MOAT_BENCH_CONCURRENCY") {
         h.extra_args = vec!["--concurrency".into(), c];
     }
-    if std::env::var("MOAT_BENCH_PACING").is_ok_and(|v| v == "false") {
-        h.extra_args.push("--arm-pacing=false".into());
-    }
+    // moat paces itself under ARM's limits, as in production (MOAT_BENCH_PACING=false: not).
+    h.pacing = !std::env::var("MOAT_BENCH_PACING").is_ok_and(|v| v == "false");
     h.start_moat();
     let url = format!("http://{}/readyz", h.metrics_addr);
     let http = reqwest::Client::new();
@@ -630,7 +629,7 @@ async fn limits_run(model: ThrottleModel, n: usize) {
     let (polls, retry_after) = (1u32, 1u64);
     let cfg = EmulatorConfig { latency: Duration::from_millis(latency), polls_to_complete: polls, retry_after_secs: retry_after, ..EmulatorConfig::for_tests() }.enforcing(model);
     let h = started_with(&format!("bench-limits-{n}"), cfg, 300, 10).await;
-    let pacing = !h.extra_args.iter().any(|a| a == "--arm-pacing=false");
+    let pacing = h.pacing;
     let pid = h.moat_pid().expect("moat runs");
     let client = h.env.client();
     let before = apiserver_requests(&client).await;

@@ -21,7 +21,8 @@
 //!   deletions ([`Priority::Write`], what PUT, PATCH, POST and DELETE always are) and the reads of
 //!   converging work ([`Priority::Converge`], the default) may use a meter down to a small safety
 //!   margin; steady-state reads ([`Priority::Steady`], set by the caller with [`with_priority`])
-//!   leave a share of each meter ([`PacingConfig::steady_reserve`]) to the others;
+//!   leave a share of each meter ([`PacingConfig::steady_reserve`]) to the others while those
+//!   use or wait for it (and for 10 s after), and use all of it otherwise;
 //! - a 429 (which pacing should prevent) blocks the meters the request touched for `Retry-After`.
 //!
 //! The core ([`PaceBook`]) is pure and takes `now` as an argument; [`Pacer`] adds the waiting,
@@ -190,11 +191,18 @@ struct Meter {
     others_until: Option<Instant>,
     inflight: u32,
     blocked_until: Option<Instant>,
+    /// Until when writes or converging reads count as wanting this meter (their last use or
+    /// wait, plus [`URGENT_HOLD`]): steady-state reads leave them the reserve only meanwhile.
+    urgent_until: Option<Instant>,
 }
+
+/// How long a write's or a converging read's use of a meter keeps steady-state reads to the
+/// part of it beyond the reserve.
+const URGENT_HOLD: Duration = Duration::from_secs(10);
 
 impl Meter {
     fn new(shape: Shape, now: Instant) -> Self {
-        Meter { shape, tokens: shape.capacity(), at: now, sent: VecDeque::new(), others: 0.0, others_until: None, inflight: 0, blocked_until: None }
+        Meter { shape, tokens: shape.capacity(), at: now, sent: VecDeque::new(), others: 0.0, others_until: None, inflight: 0, blocked_until: None, urgent_until: None }
     }
 
     fn refresh(&mut self, now: Instant) {
@@ -264,18 +272,24 @@ impl Meter {
     }
 
     /// ARM said `remaining` are left after this request (the answer of one we took for).
+    ///
+    /// Answers arrive in any order, so a count may be older than the estimate: a header only
+    /// ever *lowers* the estimate (use by other callers); the refill raises it again.
     fn observe(&mut self, remaining: f64, now: Instant) {
         self.inflight = self.inflight.saturating_sub(1);
         let pending = self.inflight as f64;
         match self.shape {
             Shape::Bucket { capacity, .. } => {
-                self.tokens = (remaining - pending).min(capacity);
-                self.at = now;
+                self.refresh(now);
+                self.tokens = self.tokens.min(remaining - pending).min(capacity);
             }
             Shape::Window { max, window } => {
                 let ours_counted = (self.sent.len() as f64 - pending).max(0.0);
-                self.others = ((max - remaining) - ours_counted).max(0.0);
-                self.others_until = Some(now + window);
+                let others = ((max - remaining) - ours_counted).max(0.0);
+                if self.others_until.is_none() || others > self.others {
+                    self.others = others;
+                    self.others_until = Some(now + window);
+                }
             }
         }
     }
@@ -393,9 +407,16 @@ impl PaceBook {
         let config = self.config.clone();
         let mut wait = Duration::ZERO;
         let mut short = None;
+        let urgent = needs.priority > Priority::Steady;
         for key in &needs.meters {
             let Some(m) = self.known(key, needs.class, now) else { continue };
-            let need = (reserve(&config, &m.shape, needs.priority) + 1.0).min(m.shape.capacity());
+            if urgent {
+                m.urgent_until = Some(now + URGENT_HOLD);
+            }
+            // Steady-state reads hold back only while writes or converging reads want the meter.
+            let contended = m.urgent_until.is_some_and(|u| now < u);
+            let priority = if contended { needs.priority } else { needs.priority.max(Priority::Converge) };
+            let need = (reserve(&config, &m.shape, priority) + 1.0).min(m.shape.capacity());
             let w = m.wait_for(need, now);
             if w > wait {
                 wait = w;
@@ -690,15 +711,33 @@ mod tests {
     }
 
     #[test]
+    fn an_older_count_arriving_late_never_raises_the_estimate() {
+        let t0 = Instant::now();
+        let mut book = PaceBook::new(PacingConfig::default());
+        let u = url("Microsoft.Storage/storageAccounts/s");
+        let read = book.needs(&Method::GET, &u, Priority::Converge);
+        for _ in 0..3 {
+            assert!(book.try_admit(&read, t0).is_none());
+        }
+        // ARM processed all three (247 left), but the first answer to arrive is the third's ...
+        book.observe(&u, &Method::GET, 200, &headers(&[("subscription-reads", "247")]), None, t0);
+        // ... and the first's (249) comes last: still 247, not 249.
+        book.observe(&u, &Method::GET, 200, &headers(&[("subscription-reads", "248")]), None, t0);
+        book.observe(&u, &Method::GET, 200, &headers(&[("subscription-reads", "249")]), None, t0);
+        assert_eq!(book.remaining(&key("subscription-reads"), t0), Some(245.0), "pessimistic by the two then in flight, never optimistic");
+    }
+
+    #[test]
     fn steady_reads_leave_half_of_the_bucket_to_converging_work() {
         let t0 = Instant::now();
         let mut book = PaceBook::new(PacingConfig::default());
         let u = url("Microsoft.KeyVault/vaults/v");
         let steady = book.needs(&Method::GET, &u, Priority::Steady);
         let converge = book.needs(&Method::GET, &u, Priority::Converge);
-        // Steady reads stop with 2 + 125 tokens left ...
+        // Converging work is using the meter: steady reads stop with 2 + 125 tokens left ...
+        assert!(book.try_admit(&converge, t0).is_none());
         let (n, wait) = drain(&mut book, &steady, t0);
-        assert_eq!(n, 250 - 127);
+        assert_eq!(n, 249 - 127);
         assert!(wait > Duration::ZERO);
         // ... which converging reads may still use.
         assert_eq!(drain(&mut book, &converge, t0).0, 125);
@@ -706,6 +745,9 @@ mod tests {
         let t1 = t0 + Duration::from_secs(2);
         assert!(book.try_admit(&steady, t1).is_some());
         assert_eq!(drain(&mut book, &converge, t1).0, 50);
+        // Once nothing but steady reads wants the meter (10 s on), they may use all of it.
+        let t2 = t1 + Duration::from_secs(11);
+        assert_eq!(drain(&mut book, &steady, t2).0, 248, "a full bucket less the margin");
     }
 
     #[test]

@@ -64,6 +64,11 @@ pub struct Harness {
     pub log_filter: String,
     /// The emulator's CA certificate, for `--arm-ca-file`.
     pub ca_file: PathBuf,
+    /// moat's client-side pacing (`--arm-pacing`). Off by default: the end-to-end tests resync
+    /// every 2 s, far above what ARM's limits allow (Private DNS: 500 GETs per 5 minutes), and
+    /// test behaviour, not limits; pacing is tested against the enforced limits in
+    /// tests/azure_client_emulator.rs and measured by the converge benchmark, which turn it on.
+    pub pacing: bool,
 }
 
 impl Harness {
@@ -78,7 +83,7 @@ impl Harness {
         let log = tmp.join(format!("moat-{ns}-{}.log", std::process::id()));
         let ca_file = tmp.join(format!("emulator-ca-{ns}-{}.pem", std::process::id()));
         std::fs::write(&ca_file, &emu.ca_pem).expect("write the emulator's CA");
-        Harness { env, ns, emu, moat: None, log, resync_seconds: 2, retry_seconds: 1, metrics_addr: "127.0.0.1:0".into(), extra_args: Vec::new(), log_filter: "info,moat=debug".into(), ca_file }
+        Harness { env, ns, emu, moat: None, log, resync_seconds: 2, retry_seconds: 1, metrics_addr: "127.0.0.1:0".into(), extra_args: Vec::new(), log_filter: "info,moat=debug".into(), ca_file, pacing: false }
     }
 
     /// Starts `moat run` against this namespace and emulator.
@@ -95,6 +100,7 @@ impl Harness {
             .arg(&self.ca_file)
             .args(["--resync-seconds", &resync, "--retry-seconds", &retry, "--busy-poll-seconds", "1"])
             .args(&self.extra_args)
+            .arg(format!("--arm-pacing={}", self.pacing))
             .env("IDENTITY_ENDPOINT", &self.emu.identity_endpoint)
             .env("IDENTITY_HEADER", &self.emu.identity_header)
             .env_remove("MOAT_ARM_STATIC_TOKEN")
