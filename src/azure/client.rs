@@ -441,7 +441,7 @@ impl ArmClient {
             let result = {
                 // ARM's limits first (may wait), then a concurrency slot: a request waiting for
                 // its meters holds no slot.
-                inner.pacer.admit(&method, &url, inner.sleeper.as_ref()).await;
+                inner.pacer.admit(&method, &url, inner.sleeper.as_ref()).await.map_err(|e| ArmError::config(e.to_string()))?;
                 let _permit = permits
                     .acquire()
                     .await

@@ -562,12 +562,34 @@ fn reserve(config: &PacingConfig, shape: &Shape, priority: Priority) -> f64 {
     }
 }
 
+/// Set once the process shuts down: every pacer stops waiting (see [`shut_down`]).
+static SHUTDOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn shutdown_notify() -> &'static tokio::sync::Notify {
+    static N: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    N.get_or_init(tokio::sync::Notify::new)
+}
+
+/// Ends every wait of every pacer in the process (`moat run` calls it on SIGTERM): a request
+/// still waiting for ARM's limits fails at once instead of holding the graceful shutdown.
+pub fn shut_down() {
+    SHUTDOWN.store(true, Ordering::SeqCst);
+    shutdown_notify().notify_waiters();
+}
+
+/// A request that was not sent because the process is shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("moat is shutting down: the request waited for ARM's request limits and was not sent")]
+pub struct ShuttingDown;
+
 /// [`PaceBook`] with waiting: what [`ArmClient`](super::ArmClient) calls around every request.
 pub struct Pacer {
     book: Mutex<PaceBook>,
     waited: AtomicU64,
     wait_ms: AtomicU64,
     throttled: AtomicU64,
+    closed: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Pacer {
@@ -578,7 +600,24 @@ impl std::fmt::Debug for Pacer {
 
 impl Pacer {
     pub fn new(config: PacingConfig) -> Self {
-        Self { book: Mutex::new(PaceBook::new(config)), waited: AtomicU64::new(0), wait_ms: AtomicU64::new(0), throttled: AtomicU64::new(0) }
+        Self {
+            book: Mutex::new(PaceBook::new(config)),
+            waited: AtomicU64::new(0),
+            wait_ms: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Ends this pacer's waits (see [`shut_down`] for the whole process).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst) || SHUTDOWN.load(Ordering::SeqCst)
     }
 
     fn with_book<R>(&self, f: impl FnOnce(&mut PaceBook) -> R) -> R {
@@ -586,8 +625,9 @@ impl Pacer {
         f(&mut g)
     }
 
-    /// Waits until the request may be sent, then counts it against its meters.
-    pub async fn admit(&self, method: &Method, url: &Url, sleeper: &dyn Sleeper) {
+    /// Waits until the request may be sent, then counts it against its meters; fails only when
+    /// the process shuts down meanwhile.
+    pub async fn admit(&self, method: &Method, url: &Url, sleeper: &dyn Sleeper) -> Result<(), ShuttingDown> {
         let priority = current_priority();
         let needs = self.with_book(|b| b.needs(method, url, priority));
         let start = sleeper.now();
@@ -600,13 +640,23 @@ impl Pacer {
                 let (meter, left) = short.unwrap_or_default();
                 tracing::debug!(%method, url = %url, ?priority, wait_ms = wait.as_millis() as u64, %meter, left, "pacing: waiting for ARM's request limits");
             }
-            sleeper.sleep(wait).await;
+            // Registered before the flag is checked, so a close in between is not missed.
+            let (mine, all) = (self.wake.notified(), shutdown_notify().notified());
+            if self.is_closed() {
+                return Err(ShuttingDown);
+            }
+            tokio::select! {
+                _ = sleeper.sleep(wait) => {}
+                _ = mine => {}
+                _ = all => {}
+            }
         }
         if waited {
             self.waited.fetch_add(1, Ordering::Relaxed);
             let ms = sleeper.now().saturating_duration_since(start).as_millis() as u64;
             self.wait_ms.fetch_add(ms, Ordering::Relaxed);
         }
+        Ok(())
     }
 
     /// Feeds an answer back (call once per admitted request that got an HTTP answer).
@@ -830,7 +880,7 @@ mod tests {
         let pacer = Pacer::new(PacingConfig::default());
         let u = url("Microsoft.Storage/storageAccounts/s");
         for _ in 0..258 {
-            pacer.admit(&Method::GET, &u, &sleeper).await;
+            pacer.admit(&Method::GET, &u, &sleeper).await.unwrap();
         }
         // 248 at once, then 10 more at 25 a second.
         assert_eq!(sleeper.total(), Duration::from_millis(400));
@@ -839,5 +889,25 @@ mod tests {
         assert_eq!(current_priority(), Priority::Converge);
         let p = with_priority(Priority::Steady, async { current_priority() }).await;
         assert_eq!(p, Priority::Steady);
+    }
+
+    #[tokio::test]
+    async fn closing_ends_the_waits() {
+        let pacer = std::sync::Arc::new(Pacer::new(PacingConfig::default()));
+        let u = url("Microsoft.Storage/storageAccounts/s");
+        let sleeper = crate::azure::time::TokioSleeper;
+        for _ in 0..248 {
+            pacer.admit(&Method::GET, &u, &sleeper).await.unwrap();
+        }
+        // The next request waits (on the real clock); closing the pacer ends the wait at once.
+        let waiting = {
+            let pacer = pacer.clone();
+            let u = u.clone();
+            tokio::spawn(async move { with_priority(Priority::Steady, pacer.admit(&Method::GET, &u, &crate::azure::time::TokioSleeper)).await })
+        };
+        tokio::task::yield_now().await;
+        pacer.close();
+        let r = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("ends at once").expect("task");
+        assert_eq!(r, Err(ShuttingDown));
     }
 }

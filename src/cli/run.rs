@@ -62,6 +62,13 @@ async fn controllers(ctx: RunContext) -> Result<(), RunError> {
     let args = ctx.args.clone();
     let cloud = azure_cloud(&args);
     let trust = args.arm_trust()?;
+    // On SIGTERM, requests still waiting for ARM's limits give up, so the graceful shutdown does
+    // not wait for them.
+    let stopped = ctx.stopped();
+    tokio::spawn(async move {
+        stopped.await;
+        crate::azure::pacing::shut_down();
+    });
     let token = own_token(&args, &cloud, &trust)?;
     let pacing = PacingConfig { enabled: args.arm_pacing, model: RateModel::for_cloud(&cloud), ..PacingConfig::default() };
     let config = ArmClientConfig { cloud, pacing, trust, ..ArmClientConfig::default() };
