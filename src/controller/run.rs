@@ -14,6 +14,35 @@ use super::error::Error;
 use crate::api::{ComputeSubnet, PrivateEndpointBinding, SecureWorkspace};
 use crate::azure::pacing::{Priority, with_priority};
 
+/// At most this share of a controller's concurrent reconciles (at least one) may be steady-state
+/// ones: those wait for ARM's read budget behind converging work (`crate::azure::pacing`), and
+/// must not fill every slot while they wait. A steady-state reconcile without a free slot is
+/// deferred to the next retry; it reads nothing meanwhile.
+const STEADY_SLOT_SHARE: usize = 8;
+
+#[derive(Clone)]
+struct SteadySlots(Arc<tokio::sync::Semaphore>);
+
+impl SteadySlots {
+    fn new(concurrency: u16) -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new((concurrency as usize / STEADY_SLOT_SHARE).max(1))))
+    }
+
+    /// `Some(permit)` to run a reconcile at priority `p` (no permit needed unless steady);
+    /// `None`: defer it.
+    fn slot(&self, p: Priority) -> Option<Option<tokio::sync::OwnedSemaphorePermit>> {
+        match p {
+            Priority::Steady => self.0.clone().try_acquire_owned().ok().map(Some),
+            _ => Some(None),
+        }
+    }
+}
+
+fn deferred(kind: &str, name: &str, ctx: &Context) -> Result<Action, Error> {
+    tracing::debug!(kind, name, "steady-state reconcile deferred: every steady-state slot is busy");
+    Ok(Action::requeue(ctx.settings.retry))
+}
+
 /// The ARM read priority of a reconcile: an object Ready for its current generation (and not
 /// being deleted) is at steady state, and its reads leave ARM's read budget to converging work.
 fn read_priority(conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>, meta: &kube::api::ObjectMeta) -> Priority {
@@ -79,6 +108,7 @@ pub async fn run(
 
     let wc = watcher::Config::default().any_semantic();
     let o1 = observer.clone();
+    let s1 = SteadySlots::new(concurrency);
     let workspaces = Controller::new(api::<SecureWorkspace>(&client, ns), wc.clone())
         .owns(api::<PrivateEndpointBinding>(&client, ns), wc.clone())
         .watches(api::<ComputeSubnet>(&client, ns), wc.clone(), |cs| {
@@ -89,9 +119,11 @@ pub async fn run(
         .run(
             move |obj, ctx| {
                 let o = o1.clone();
+                let slots = s1.clone();
                 async move {
                     let t = std::time::Instant::now();
                     let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
+                    let Some(_slot) = slots.slot(p) else { return deferred("SecureWorkspace", &obj.name_any(), &ctx) };
                     let r = with_priority(p, super::workspace::reconcile(obj, ctx)).await;
                     o.reconciled("SecureWorkspace", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
                     r
@@ -103,15 +135,18 @@ pub async fn run(
         .for_each(|_| async {});
 
     let o2 = observer.clone();
+    let s2 = SteadySlots::new(concurrency);
     let endpoints = Controller::new(api::<PrivateEndpointBinding>(&client, ns), wc.clone())
         .with_config(config.clone())
         .graceful_shutdown_on(stop())
         .run(
             move |obj, ctx| {
                 let o = o2.clone();
+                let slots = s2.clone();
                 async move {
                     let t = std::time::Instant::now();
                     let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
+                    let Some(_slot) = slots.slot(p) else { return deferred("PrivateEndpointBinding", &obj.name_any(), &ctx) };
                     let r = with_priority(p, super::endpoint::reconcile(obj, ctx)).await;
                     o.reconciled("PrivateEndpointBinding", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
                     r
@@ -123,15 +158,18 @@ pub async fn run(
         .for_each(|_| async {});
 
     let o3 = observer.clone();
+    let s3 = SteadySlots::new(concurrency);
     let subnets = Controller::new(api::<ComputeSubnet>(&client, ns), wc)
         .with_config(config)
         .graceful_shutdown_on(stop())
         .run(
             move |obj, ctx| {
                 let o = o3.clone();
+                let slots = s3.clone();
                 async move {
                     let t = std::time::Instant::now();
                     let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
+                    let Some(_slot) = slots.slot(p) else { return deferred("ComputeSubnet", &obj.name_any(), &ctx) };
                     let r = with_priority(p, super::subnet::reconcile(obj, ctx)).await;
                     o.reconciled("ComputeSubnet", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
                     r
