@@ -113,7 +113,7 @@ fn evaluate(fx: &Fx) -> Vec<Finding> {
     let subnets: Vec<ComputeSubnet> = fx.subnets.iter().map(|s| serde_json::from_value(s.clone()).expect("subnet fixture")).collect();
     let pebs: Vec<PrivateEndpointBinding> = fx.pebs.iter().map(|s| serde_json::from_value(s.clone()).expect("binding fixture")).collect();
     let observed: Observed = serde_json::from_value(fx.observed.clone()).expect("observed fixture");
-    constraints::evaluate(&Inputs { workspaces: &ws, subnets: &subnets, endpoints: &pebs, observed: &observed })
+    constraints::evaluate(&Inputs::new(&ws, &subnets, &pebs, &observed))
 }
 
 fn training(fx: &mut Fx) -> &mut Value {
@@ -397,12 +397,17 @@ fn every_rule_of_the_catalog_has_a_case() {
 }
 
 #[test]
-fn blocking_scopes() {
+fn an_error_holds_back_its_object_and_a_warning_does_not() {
     let mut fx = base();
     set(training(&mut fx), "/spec/addressPrefix", json!("10.20.4.0/28"));
     let found = evaluate(&fx);
-    assert!(constraints::blocked(&found, constraints::Scope::Network));
-    assert!(!constraints::blocked(&found, constraints::Scope::Nsg));
+    assert!(constraints::holds_back(&found));
+    assert_eq!(found[0].concerns, constraints::Scope::Network);
+    let mut warned = base();
+    del(&mut warned.ws, "/spec/workspace/imageBuildCompute");
+    let found_w = evaluate(&warned);
+    assert!(found_w.iter().any(|f| f.rule_id == "REG-002" && f.severity == Severity::Warning));
+    assert!(!constraints::holds_back(&found_w), "REG-002 is advice: a minimal workspace still converges");
     let status = found[0].to_status();
     assert_eq!(status.id, "NET-008");
     assert_eq!(status.field.as_deref(), Some("spec.addressPrefix"));

@@ -66,7 +66,7 @@ fn json_output_parses_and_carries_the_findings() {
     let f = &v["findings"][0];
     assert_eq!(f["ruleId"], "NET-008");
     assert_eq!(f["severity"], "Error");
-    assert_eq!(f["blocks"], "Network");
+    assert_eq!(f["concerns"], "Network");
     assert_eq!(f["location"]["line"], 11);
     assert!(f["source"]["quote"].as_str().unwrap().contains("enough unassigned IP addresses"));
 }

@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::types::{ArmId, DeletionPolicy, DnsRecord, Location, PendingOperation, ResourceStatus, SecretRef};
+use super::types::{ArmId, DeletionPolicy, DnsRecord, FindingStatus, Location, PendingOperation, ResourceStatus, SecretRef};
 
 /// Desired state of one private endpoint and its DNS.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -193,6 +193,9 @@ pub struct PrivateEndpointBindingStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+    /// Constraint findings for the current spec, the related objects and the observed Azure state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<FindingStatus>,
     /// Private-link connection state: `Approved`, `Pending`, `Rejected` or `Disconnected`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_state: Option<String>,

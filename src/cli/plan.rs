@@ -90,7 +90,7 @@ fn planning_owner(kind: &str, ns: &str, name: &str) -> Owner {
     Owner::new(kind, ns, name, "")
 }
 
-async fn plan_object(arm: &dyn Arm, object: &str, owner: &Owner, desired: Vec<Desired>, blocked: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Step>) -> Result<(), String> {
+async fn plan_object(arm: &dyn Arm, object: &str, owner: &Owner, desired: Vec<Desired>, held: Option<String>, out: &mut Vec<Step>) -> Result<(), String> {
     let observed: HashMap<String, Option<Value>> = observe(arm, &desired).await.map_err(|e| e.to_string())?;
     let stages = crate::plan::stage_numbers(&desired);
     let stage_of = |d: &Desired| stages.get(&d.id.to_ascii_lowercase()).copied().unwrap_or(0);
@@ -99,7 +99,7 @@ async fn plan_object(arm: &dyn Arm, object: &str, owner: &Owner, desired: Vec<De
     for d in ordered {
         let stage = stage_of(d);
         let obs = observed.get(&d.id.to_ascii_lowercase()).cloned().flatten();
-        let (action, reason) = match (blocked(d.kind), decide(d, obs.as_ref(), owner, stage)) {
+        let (action, reason) = match (held.clone(), decide(d, obs.as_ref(), owner, stage)) {
             (_, Decision::Converged) => continue,
             (Some(why), _) => ("BLOCKED".to_string(), why),
             (None, Decision::Write(a)) => (format!("{} ({})", a.verb.to_string().to_uppercase(), a.method), a.reason),
@@ -129,22 +129,22 @@ async fn plan(args: &PlanArgs) -> Result<Vec<Step>, String> {
     let client = ArmClient::new(ArmClientConfig { cloud, ..ArmClientConfig::default() }, token).map_err(|e| e.to_string())?;
     let arm = ClientArm::new(client);
     let mut steps = Vec::new();
+    let snapshot = crate::controller::watch::Snapshot::of(&objects.workspaces, &objects.subnets, &objects.endpoints);
     for ws in &objects.workspaces {
         let (ns, name) = (ws.namespace().unwrap_or_default(), ws.name_any());
         let owner = planning_owner("SecureWorkspace", &ns, &name);
-        let inputs = crate::plan::workspace::WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: args.tenant_id.as_deref(), compute_subnet_ids: &[] };
+        let inputs = crate::plan::workspace::WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: args.tenant_id.as_deref(), storage_subnet_ids: &[], vault_subnet_ids: &[] };
         let desired = crate::plan::workspace::desired(&inputs).map_err(|e| format!("SecureWorkspace {ns}/{name}: {e}"))?;
         let observed = observe(&arm, &desired).await.map_err(|e| e.to_string())?;
-        let verdict = validation::workspace(ws, &objects.subnets, &observed);
-        plan_object(&arm, &format!("sws/{name}"), &owner, desired, &|k| verdict.blocked(k), &mut steps).await?;
+        let verdict = validation::workspace(ws, &snapshot, &observed);
+        plan_object(&arm, &format!("sws/{name}"), &owner, desired, verdict.held(), &mut steps).await?;
         for ep in crate::plan::workspace::endpoints(ws) {
             let mut peb = PrivateEndpointBinding::new(&ep.name, ep.spec.clone());
             peb.metadata.namespace = Some(ns.clone());
             let owner = planning_owner("PrivateEndpointBinding", &ns, &ep.name);
             let zones = default_zones(peb.spec.target.group_id, DnsCloud::from_region(peb.spec.location.as_str()));
             let desired = crate::plan::endpoint::desired(&peb.spec, &ep.name, &owner, &zones);
-            let held = verdict.blocked("PrivateEndpointBinding");
-            plan_object(&arm, &format!("peb/{}", ep.name), &owner, desired, &|_| held.clone(), &mut steps).await?;
+            plan_object(&arm, &format!("peb/{}", ep.name), &owner, desired, verdict.held(), &mut steps).await?;
         }
     }
     for peb in &objects.endpoints {
@@ -153,8 +153,8 @@ async fn plan(args: &PlanArgs) -> Result<Vec<Step>, String> {
         let zones = crate::controller::endpoint::zones_for(peb);
         let desired = crate::plan::endpoint::desired(&peb.spec, &name, &owner, &zones);
         let observed = observe(&arm, &desired).await.map_err(|e| e.to_string())?;
-        let verdict = validation::endpoint(peb, &observed);
-        plan_object(&arm, &format!("peb/{name}"), &owner, desired, &|k| verdict.blocked(k), &mut steps).await?;
+        let verdict = validation::endpoint(peb, &snapshot, &observed);
+        plan_object(&arm, &format!("peb/{name}"), &owner, desired, verdict.held(), &mut steps).await?;
     }
     for cs in &objects.subnets {
         let (ns, name) = (cs.namespace().unwrap_or_default(), cs.name_any());
@@ -166,8 +166,8 @@ async fn plan(args: &PlanArgs) -> Result<Vec<Step>, String> {
         let owner = planning_owner("ComputeSubnet", &ns, &name);
         let desired = crate::plan::subnet::desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags);
         let observed = observe(&arm, &desired).await.map_err(|e| e.to_string())?;
-        let verdict = validation::compute_subnet(cs, ws, &objects.subnets, &observed);
-        plan_object(&arm, &format!("csn/{name}"), &owner, desired, &|k| verdict.blocked(k), &mut steps).await?;
+        let verdict = validation::compute_subnet(cs, &snapshot, &observed);
+        plan_object(&arm, &format!("csn/{name}"), &owner, desired, verdict.held(), &mut steps).await?;
     }
     Ok(steps)
 }

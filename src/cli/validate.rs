@@ -545,12 +545,7 @@ pub fn validate_sources(sources: &[Source], observed: Option<&Source>) -> Report
             ));
         }
     }
-    let findings = constraints::evaluate(&Inputs {
-        workspaces: &parsed.workspaces,
-        subnets: &parsed.subnets,
-        endpoints: &parsed.endpoints,
-        observed: &observed,
-    });
+    let findings = constraints::evaluate(&Inputs::new(&parsed.workspaces, &parsed.subnets, &parsed.endpoints, &observed));
     for f in findings {
         let mut location = parsed.locations.get(&f.object).cloned();
         if let (Some(loc), Some(field), Some(text)) = (location.as_mut(), f.field.as_deref(), parsed.texts.get(&f.object))

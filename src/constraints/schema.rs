@@ -75,6 +75,40 @@ impl Checker<'_> {
         }
     }
 
+    /// CEL `isCIDR(self) && family 4` (host bits allowed), plus `maxLength: 18`; the network.
+    fn address_with_prefix(&mut self, field: &str, value: &str) -> Option<ipnet::Ipv4Net> {
+        match value.parse::<ipnet::Ipv4Net>() {
+            Ok(n) if value.len() <= 18 => Some(n.trunc()),
+            _ => {
+                self.push(&SCHEMA_003, field, format!("{field} {value:?} is not an IPv4 address with a prefix length"), "write the address and its prefix length, such as 172.17.0.1/16");
+                None
+            }
+        }
+    }
+
+    /// PortRange's CEL: `*`, a port from 1 to 65535, or `low-high` with low <= high.
+    fn port(&mut self, field: &str, value: &str) {
+        if value == "*" {
+            return;
+        }
+        let parsed = PORT.is_match(value).then(|| {
+            let mut it = value.split('-').map(|p| p.parse::<u32>().unwrap_or(0));
+            let low = it.next().unwrap_or(0);
+            (low, it.next().unwrap_or(low))
+        });
+        let problem = match parsed {
+            None => Some(format!("{value:?} is not a port, a range or *")),
+            Some((low, high)) if !(1..=65535).contains(&low) || !(1..=65535).contains(&high) => {
+                Some(format!("{value:?} is outside 1-65535"))
+            }
+            Some((low, high)) if low > high => Some(format!("{value:?} is a range whose low end {low} is above its high end {high}")),
+            Some(_) => None,
+        };
+        if let Some(p) = problem {
+            self.push(&SCHEMA_021, field, format!("{field} entry {p}"), "use ports 1 to 65535, ranges written low-high such as 8000-8100, or *");
+        }
+    }
+
     fn ipv4(&mut self, field: &str, value: &str) -> Option<std::net::Ipv4Addr> {
         match value.parse::<std::net::Ipv4Addr>() {
             Ok(ip) if value.len() <= 15 => Some(ip),
@@ -87,6 +121,15 @@ impl Checker<'_> {
 
     /// ArmId form (`SCHEMA-006`) and, when `ty` is given, the resource type (`SCHEMA-007`).
     fn arm_id(&mut self, field: &str, value: &str, ty: Option<&str>) {
+        if value.split('/').any(|seg| seg == "." || seg == "..") {
+            self.push(
+                &SCHEMA_006,
+                field,
+                format!("{field} {value:?} contains a '.' or '..' segment"),
+                "write the resource's own id, segment by segment, without '.' or '..'",
+            );
+            return;
+        }
         if value.len() > 1024 || !ARM_ID.is_match(value) {
             self.push(
                 &SCHEMA_006,
@@ -287,9 +330,7 @@ pub fn check_compute_subnet(cs: &ComputeSubnet) -> Vec<Finding> {
             c.push(&SCHEMA_023, &format!("{f}.ports"), format!("{f}.ports has {} entries; 1 to 16 are allowed", r.ports.len()), "list between 1 and 16 ports or ranges");
         }
         for p in &r.ports {
-            if p != "*" && !PORT.is_match(p) {
-                c.push(&SCHEMA_021, &format!("{f}.ports"), format!("{f}.ports entry {p:?} is not a port, a range or *"), "use port numbers, ranges like 8000-8100, or *");
-            }
+            c.port(&format!("{f}.ports"), p);
         }
     }
     if let Some(ft) = &s.forced_tunneling {
@@ -311,14 +352,14 @@ pub fn check_compute_subnet(cs: &ComputeSubnet) -> Vec<Finding> {
         }
         let svc = c.cidr("spec.aks.serviceCidr", aks.service_cidr.as_str());
         let dns = c.ipv4("spec.aks.dnsServiceIP", aks.dns_service_ip.as_str());
-        let bridge = aks.docker_bridge_cidr.as_ref().and_then(|b| c.cidr("spec.aks.dockerBridgeCidr", b.as_str()));
+        let bridge = aks.docker_bridge_cidr.as_ref().and_then(|b| c.address_with_prefix("spec.aks.dockerBridgeCidr", b.as_str()));
         if let (Some(svc), Some(p)) = (svc, prefix)
             && cidr::overlaps(&svc, &p) {
                 c.push(&SCHEMA_016, "spec.aks.serviceCidr", format!("aks.serviceCidr {svc} overlaps the subnet's addressPrefix {p}"), "pick a service range outside the VNet, such as 10.250.0.0/16");
             }
         if let (Some(b), Some(p)) = (bridge, prefix)
             && cidr::overlaps(&b, &p) {
-                c.push(&SCHEMA_017, "spec.aks.dockerBridgeCidr", format!("aks.dockerBridgeCidr {b} overlaps the subnet's addressPrefix {p}"), "pick a bridge range outside the subnet, such as 172.17.0.0/16");
+                c.push(&SCHEMA_017, "spec.aks.dockerBridgeCidr", format!("aks.dockerBridgeCidr {b} overlaps the subnet's addressPrefix {p}"), "pick a bridge address outside the subnet, such as 172.17.0.1/16");
             }
         if let (Some(svc), Some(ip)) = (svc, dns)
             && !cidr::contains_ip(&svc, ip) {

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use super::arm::Arm;
 use super::converge::{Converger, EventSink, OpsTracker};
 use super::error::{Error, Result};
+use super::watch::{Stores, Writers};
 use crate::api::{ResourceStatus, SecretRef};
 use crate::azure::locks::KeyedLocks;
 use crate::plan::ownership::Owner;
@@ -70,13 +71,23 @@ pub struct Context {
     /// DNS zone), held from a write until its operation ends, across every object moat
     /// reconciles: ARM would refuse the second write with 409 `AnotherOperationInProgress`.
     pub parent_locks: Arc<KeyedLocks>,
+    /// Every SecureWorkspace, ComputeSubnet and PrivateEndpointBinding moat watches, kept by one
+    /// shared watch per kind (`controller::run`): the related objects a reconcile reads.
+    pub stores: Stores,
+    writers: std::sync::Mutex<Option<Writers>>,
 }
 
 impl Context {
     pub fn new(client: kube::Client, arm: Arc<dyn ArmProvider>, settings: Settings) -> Self {
         let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
-        Self { client, arm, recorder, settings, parent_locks: Arc::new(KeyedLocks::new()) }
+        let (stores, writers) = super::watch::stores();
+        Self { client, arm, recorder, settings, parent_locks: Arc::new(KeyedLocks::new()), stores, writers: std::sync::Mutex::new(Some(writers)) }
+    }
+
+    /// The writers behind [`Context::stores`], once: the watches that fill the stores take them.
+    pub fn take_writers(&self) -> Option<Writers> {
+        self.writers.lock().ok().and_then(|mut w| w.take())
     }
 
     /// The converger of one reconcile, with the settings, the shared parent locks and the

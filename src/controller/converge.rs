@@ -142,12 +142,12 @@ impl<'a> Converger<'a> {
     }
 
     /// One graph node per desired resource: converge it from what the reconcile observed, or
-    /// hold it when a constraint finding blocks writes of its kind.
+    /// hold it when `held` says why writes are held back.
     pub fn nodes<'s>(
         &'s self,
         wanted: &'s [Desired],
         observed: &std::collections::HashMap<String, Option<Value>>,
-        blocked: impl Fn(&str) -> Option<String>,
+        held: Option<&str>,
     ) -> Vec<super::dag::Node<'s>> {
         let stages = crate::plan::stage_numbers(wanted);
         wanted
@@ -156,7 +156,7 @@ impl<'a> Converger<'a> {
                 let key = d.id.to_ascii_lowercase();
                 let obs = observed.get(&key).cloned().flatten();
                 let stage = stages.get(&key).copied().unwrap_or(0);
-                let held = blocked(d.kind);
+                let held = held.map(|why| format!("{} writes {why}", d.kind));
                 super::dag::Node {
                     key: d.id.clone(),
                     deps: d.deps.clone(),

@@ -1,7 +1,17 @@
-//! Runs the three controllers until shutdown.
+//! Runs the three controllers until shutdown, on one shared watch per kind.
+//!
+//! Each controller wakes on its own object's spec, deletion, finalizers and annotations (never on
+//! moat's status writes), and on the related objects its reconcile reads, mapped onto it:
+//!
+//! | controller | wakes on |
+//! |---|---|
+//! | SecureWorkspace | its bindings' readiness and any binding in its private-endpoint subnet (NET-009); its ComputeSubnets' spec and subnet state (REG-003, service-endpoint firewall rules) |
+//! | PrivateEndpointBinding | the workspace it belongs to or targets (PE-001, STO-001, its subnet and target appearing); that workspace's ComputeSubnets (STO-001); bindings for the same target (DNS-006) |
+//! | ComputeSubnet | its workspace (VNet, region, spec); its sibling ComputeSubnets (overlaps, DBX-001) |
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -9,9 +19,14 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
+use super::conditions as cond;
 use super::context::Context;
 use super::error::Error;
+use super::watch::{SharedWatch, conditions_view, hash_of, own_view};
 use crate::api::{ComputeSubnet, PrivateEndpointBinding, SecureWorkspace};
+use crate::constraints::arm::same as same_id;
+use crate::plan::ids::WorkspaceIds;
+use crate::plan::workspace::WORKSPACE_LABEL;
 
 /// Hooks the controllers call after each reconcile (metrics in `moat run`).
 pub trait Observer: Send + Sync + 'static {
@@ -26,7 +41,7 @@ impl Observer for NoObserver {
 fn error_policy<K: ResourceExt>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
     if err.is_waiting() {
         tracing::debug!(name = %obj.name_any(), %err, "waiting");
-        return Action::requeue(ctx.settings.retry.min(std::time::Duration::from_secs(5)));
+        return Action::requeue(ctx.settings.retry.min(Duration::from_secs(5)));
     }
     tracing::warn!(name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default(), error = %err, "reconcile failed");
     Action::requeue(ctx.settings.retry)
@@ -43,6 +58,46 @@ where
     }
 }
 
+// What related objects are watched for (see the module table).
+
+/// A workspace as its dependents read it: spec, deletion, network and resources readiness.
+fn workspace_for_dependents(ws: &SecureWorkspace) -> Option<u64> {
+    let st = ws.status.as_ref();
+    let ready = |t: &str| st.is_some_and(|s| cond::is_true(&s.conditions, t));
+    Some(hash_of((ws.metadata.generation, ws.metadata.deletion_timestamp.is_some(), ready(cond::NETWORK_READY), ready(cond::RESOURCES_READY))))
+}
+
+/// A binding as its workspace reads it: spec, deletion, conditions and names; not the
+/// operations and resources it records.
+fn binding_for_workspace(b: &PrivateEndpointBinding) -> Option<u64> {
+    let st = b.status.as_ref();
+    let conditions = st.map(|s| conditions_view(&s.conditions)).unwrap_or_default();
+    let fqdns = st.map(|s| s.fqdns.iter().map(|r| (&r.fqdn, &r.ip_addresses)).collect::<Vec<_>>()).unwrap_or_default();
+    Some(hash_of((b.metadata.generation, b.metadata.deletion_timestamp.is_some(), st.and_then(|s| s.observed_generation), conditions, fqdns)))
+}
+
+/// A ComputeSubnet as others read it: spec, deletion, whether its subnet exists.
+fn subnet_for_others(cs: &ComputeSubnet) -> Option<u64> {
+    let st = cs.status.as_ref();
+    let subnet_state = st.and_then(|s| s.resources.iter().find(|r| r.kind == "Subnet").map(|r| r.state.clone()));
+    Some(hash_of((cs.metadata.generation, cs.metadata.deletion_timestamp.is_some(), subnet_state)))
+}
+
+/// Spec and deletion only.
+fn spec_view<K: ResourceExt>(o: &K) -> Option<u64> {
+    Some(hash_of((o.meta().generation, o.meta().deletion_timestamp.is_some())))
+}
+
+fn own<K: ResourceExt>(o: &K) -> Option<u64> {
+    Some(own_view(o))
+}
+
+/// The ids of a workspace's own resources (what its bindings target).
+fn workspace_targets(ws: &SecureWorkspace) -> Vec<String> {
+    let ids = WorkspaceIds::of(&ws.spec);
+    [ids.workspace, ids.storage, ids.key_vault, ids.registry].into_iter().filter(|i| !i.is_empty()).collect()
+}
+
 /// Runs the SecureWorkspace, PrivateEndpointBinding and ComputeSubnet controllers until
 /// `shutdown` resolves.
 pub async fn run(
@@ -52,6 +107,10 @@ pub async fn run(
     observer: Option<Arc<dyn Observer>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let Some(writers) = ctx.take_writers() else {
+        tracing::error!("the controllers of this context already run");
+        return;
+    };
     let client = ctx.client.clone();
     let ns = namespace.as_deref();
     let observer: Arc<dyn Observer> = observer.unwrap_or_else(|| Arc::new(NoObserver));
@@ -70,10 +129,30 @@ pub async fn run(
     };
 
     let wc = watcher::Config::default().any_semantic();
+    let mut ws_watch = SharedWatch::new(api::<SecureWorkspace>(&client, ns), wc.clone(), writers.workspaces);
+    let mut cs_watch = SharedWatch::new(api::<ComputeSubnet>(&client, ns), wc.clone(), writers.subnets);
+    let mut peb_watch = SharedWatch::new(api::<PrivateEndpointBinding>(&client, ns), wc, writers.endpoints);
+    let stores = ctx.stores.clone();
+
+    // SecureWorkspace.
+    let ws_self = ws_watch.subscribe("SecureWorkspace", own, false);
+    let ws_from_peb = peb_watch.subscribe("SecureWorkspace<-PrivateEndpointBinding", binding_for_workspace, true);
+    let ws_from_cs = cs_watch.subscribe("SecureWorkspace<-ComputeSubnet", subnet_for_others, true);
+    let wstore = stores.workspaces.clone();
     let o1 = observer.clone();
-    let workspaces = Controller::new(api::<SecureWorkspace>(&client, ns), wc.clone())
-        .owns(api::<PrivateEndpointBinding>(&client, ns), wc.clone())
-        .watches(api::<ComputeSubnet>(&client, ns), wc.clone(), |cs| {
+    let workspaces = Controller::for_shared_stream(ws_self, stores.workspaces.clone())
+        .watches_shared_stream(ws_from_peb, move |b: Arc<PrivateEndpointBinding>| {
+            let bns = b.namespace().unwrap_or_default();
+            let owner = b.labels().get(WORKSPACE_LABEL).cloned();
+            wstore
+                .state()
+                .into_iter()
+                .filter(|w| w.namespace().as_deref() == Some(bns.as_str()))
+                .filter(|w| owner.as_deref() == Some(w.name_any().as_str()) || same_id(&WorkspaceIds::of(&w.spec).pe_subnet, b.spec.subnet_id.as_str()))
+                .map(|w| ObjectRef::from_obj(w.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_shared_stream(ws_from_cs, |cs: Arc<ComputeSubnet>| {
             cs.namespace().map(|n| ObjectRef::<SecureWorkspace>::new(&cs.spec.workspace_ref.name).within(&n))
         })
         .with_config(config.clone())
@@ -93,8 +172,47 @@ pub async fn run(
         )
         .for_each(|_| async {});
 
+    // PrivateEndpointBinding.
+    let peb_self = peb_watch.subscribe("PrivateEndpointBinding", own, false);
+    let peb_from_ws = ws_watch.subscribe("PrivateEndpointBinding<-SecureWorkspace", workspace_for_dependents, true);
+    let peb_from_cs = cs_watch.subscribe("PrivateEndpointBinding<-ComputeSubnet", spec_view, true);
+    let peb_from_peb = peb_watch.subscribe("PrivateEndpointBinding<-PrivateEndpointBinding", spec_view, true);
+    let (bstore1, bstore2, bstore3) = (stores.endpoints.clone(), stores.endpoints.clone(), stores.endpoints.clone());
+    let wstore2 = stores.workspaces.clone();
+    // The bindings a workspace concerns: its own, those in its private-endpoint subnet, those
+    // that target its resources.
+    let related_to = move |ws: &SecureWorkspace, store: &kube::runtime::reflector::Store<PrivateEndpointBinding>| {
+        let targets = workspace_targets(ws);
+        let pe_subnet = WorkspaceIds::of(&ws.spec).pe_subnet;
+        let name = ws.name_any();
+        let wns = ws.namespace();
+        store
+            .state()
+            .into_iter()
+            .filter(|b| {
+                (b.namespace() == wns && b.labels().get(WORKSPACE_LABEL) == Some(&name))
+                    || same_id(b.spec.subnet_id.as_str(), &pe_subnet)
+                    || targets.iter().any(|t| same_id(t, b.spec.target.id.as_str()))
+            })
+            .map(|b| ObjectRef::from_obj(b.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    let related_to2 = related_to.clone();
     let o2 = observer.clone();
-    let endpoints = Controller::new(api::<PrivateEndpointBinding>(&client, ns), wc.clone())
+    let endpoints = Controller::for_shared_stream(peb_self, stores.endpoints.clone())
+        .watches_shared_stream(peb_from_ws, move |ws: Arc<SecureWorkspace>| related_to(&ws, &bstore1))
+        .watches_shared_stream(peb_from_cs, move |cs: Arc<ComputeSubnet>| {
+            let ws = wstore2.state().into_iter().find(|w| w.namespace() == cs.namespace() && w.name_any() == cs.spec.workspace_ref.name);
+            ws.map(|w| related_to2(&w, &bstore2)).unwrap_or_default()
+        })
+        .watches_shared_stream(peb_from_peb, move |b: Arc<PrivateEndpointBinding>| {
+            bstore3
+                .state()
+                .into_iter()
+                .filter(|o| o.uid() != b.uid() && o.spec.target.group_id == b.spec.target.group_id && same_id(o.spec.target.id.as_str(), b.spec.target.id.as_str()))
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .with_config(config.clone())
         .graceful_shutdown_on(stop())
         .run(
@@ -112,8 +230,30 @@ pub async fn run(
         )
         .for_each(|_| async {});
 
+    // ComputeSubnet.
+    let cs_self = cs_watch.subscribe("ComputeSubnet", own, false);
+    let cs_from_ws = ws_watch.subscribe("ComputeSubnet<-SecureWorkspace", workspace_for_dependents, true);
+    let cs_from_cs = cs_watch.subscribe("ComputeSubnet<-ComputeSubnet", spec_view, true);
+    let (cstore1, cstore2) = (stores.subnets.clone(), stores.subnets.clone());
     let o3 = observer.clone();
-    let subnets = Controller::new(api::<ComputeSubnet>(&client, ns), wc)
+    let subnets = Controller::for_shared_stream(cs_self, stores.subnets.clone())
+        .watches_shared_stream(cs_from_ws, move |ws: Arc<SecureWorkspace>| {
+            let name = ws.name_any();
+            cstore1
+                .state()
+                .into_iter()
+                .filter(|c| c.namespace() == ws.namespace() && c.spec.workspace_ref.name == name)
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_shared_stream(cs_from_cs, move |cs: Arc<ComputeSubnet>| {
+            cstore2
+                .state()
+                .into_iter()
+                .filter(|c| c.uid() != cs.uid() && c.namespace() == cs.namespace() && c.spec.workspace_ref == cs.spec.workspace_ref)
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .with_config(config)
         .graceful_shutdown_on(stop())
         .run(
@@ -131,5 +271,12 @@ pub async fn run(
         )
         .for_each(|_| async {});
 
-    tokio::join!(workspaces, endpoints, subnets);
+    // The watches run until the controllers stop (dropping them ends the subscriptions).
+    let watches = async move {
+        tokio::join!(ws_watch.run(), cs_watch.run(), peb_watch.run());
+    };
+    tokio::select! {
+        _ = async { tokio::join!(workspaces, endpoints, subnets) } => {}
+        _ = watches => tracing::error!("the shared watches ended"),
+    }
 }

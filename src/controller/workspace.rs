@@ -10,7 +10,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::arm::Arm;
-use super::conditions::{self as cond, condition};
+use super::conditions::{self as cond, ReadyReason, condition};
 use super::context::{Context, MANAGER, ObjectEvents, current_status, ns_name, ops_persister, with_finalizer, write_status};
 use super::converge::OpsTracker;
 use super::dag::{self, Node, NodeEnd};
@@ -24,8 +24,7 @@ use crate::plan::workspace::{WorkspaceInputs, desired, endpoints};
 use crate::plan::{Desired, Mode};
 
 pub use super::context::FINALIZER;
-/// Label on the PrivateEndpointBindings a SecureWorkspace owns.
-pub const WORKSPACE_LABEL: &str = "moat.dev/secure-workspace";
+pub use crate::plan::workspace::WORKSPACE_LABEL;
 
 pub async fn reconcile(ws: Arc<SecureWorkspace>, ctx: Arc<Context>) -> Result<Action> {
     with_finalizer(ws, &ctx, |o| apply(o, &ctx), |o| cleanup(o, &ctx)).await
@@ -36,13 +35,29 @@ fn owner_of(ws: &SecureWorkspace, ns: &str) -> Result<Owner> {
     Ok(Owner::new("SecureWorkspace", ns, &ws.name_any(), &uid))
 }
 
-/// The ComputeSubnets in the namespace that point at this workspace.
-async fn compute_subnets(ctx: &Context, ns: &str, name: &str) -> Result<Vec<ComputeSubnet>> {
-    let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), ns);
-    let list = api.list(&ListParams::default()).await.map_err(Error::kube("list ComputeSubnets"))?;
-    Ok(list.items.into_iter().filter(|c| c.spec.workspace_ref.name == name).collect())
+/// The ComputeSubnets in the namespace that point at this workspace (from the shared store).
+fn compute_subnets(ctx: &Context, ns: &str, name: &str) -> Vec<ComputeSubnet> {
+    ctx.stores
+        .subnets
+        .state()
+        .into_iter()
+        .filter(|c| c.namespace().as_deref() == Some(ns) && c.spec.workspace_ref.name == name)
+        .map(|c| c.as_ref().clone())
+        .collect()
 }
 
+/// The bindings this workspace owns, from the shared store.
+fn owned_bindings_cached(ctx: &Context, ns: &str, name: &str) -> Vec<PrivateEndpointBinding> {
+    ctx.stores
+        .endpoints
+        .state()
+        .into_iter()
+        .filter(|b| b.namespace().as_deref() == Some(ns) && b.labels().get(WORKSPACE_LABEL).is_some_and(|w| w == name))
+        .map(|b| b.as_ref().clone())
+        .collect()
+}
+
+/// The bindings this workspace owns, as the apiserver has them now.
 async fn owned_bindings(ctx: &Context, ns: &str, name: &str) -> Result<Vec<PrivateEndpointBinding>> {
     let api: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), ns);
     let lp = ListParams::default().labels(&format!("{WORKSPACE_LABEL}={name}"));
@@ -57,6 +72,29 @@ pub async fn observe(arm: &dyn Arm, desired: &[Desired]) -> Result<HashMap<Strin
         out.insert(id, r?);
     }
     Ok(out)
+}
+
+/// ServiceEndpoint mode: the compute subnets that exist in the observed VNet with the service
+/// endpoint `service` (`Microsoft.Storage`, `Microsoft.KeyVault`): the firewall rules may name
+/// only those (ARM refuses a rule for a subnet that does not exist).
+fn subnets_with_endpoint(vnet_id: &str, vnet: Option<&Value>, subnets: &[ComputeSubnet], service: &str) -> Vec<String> {
+    let Some(listed) = vnet.and_then(|v| v.get("properties")?.get("subnets")?.as_array().cloned()) else { return vec![] };
+    let mut out: Vec<String> = subnets
+        .iter()
+        .filter(|c| c.spec.vnet_id.as_ref().is_none_or(|v| v.as_str().eq_ignore_ascii_case(vnet_id)))
+        .filter(|c| {
+            listed.iter().any(|s| {
+                s.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&c.spec.name))
+                    && s.get("properties")
+                        .and_then(|p| p.get("serviceEndpoints"))
+                        .and_then(Value::as_array)
+                        .is_some_and(|e| e.iter().any(|x| x.get("service").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(service))))
+            })
+        })
+        .map(|c| format!("{vnet_id}/subnets/{}", c.spec.name))
+        .collect();
+    out.sort();
+    out
 }
 
 async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
@@ -75,40 +113,57 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
             "subscription {} is not in the operator's allowed subscriptions; ask the platform team to add it (--allowed-subscriptions)",
             ws.spec.subscription_id
         );
-        return blocked(&api, &name, status, generation, "SubscriptionNotAllowed", &msg, ctx).await;
+        return blocked(&api, &name, status, generation, ReadyReason::OutOfScope, &msg, ctx).await;
     }
 
-    // Validate against the spec and the sibling objects first: an Error here writes nothing.
-    let subnets = compute_subnets(ctx, &ns, &name).await?;
+    let subnets = compute_subnets(ctx, &ns, &name);
     let arm = match ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await {
         Ok(a) => a,
-        Err(e) => return blocked(&api, &name, status, generation, "CredentialsUnavailable", &e.to_string(), ctx).await,
+        Err(e) => return blocked(&api, &name, status, generation, ReadyReason::CredentialsUnavailable, &e.to_string(), ctx).await,
     };
     let owner = owner_of(&ws, &ns)?;
-    let compute_subnet_ids: Vec<String> = subnets.iter().filter_map(|c| c.status.as_ref()?.subnet_id.clone()).collect();
     let tenant = ctx.arm.default_tenant();
-    let inputs = WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: tenant.as_deref(), compute_subnet_ids: &compute_subnet_ids };
-    let wanted = match desired(&inputs) {
+    let plan = |storage: &[String], vault: &[String]| {
+        desired(&WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: tenant.as_deref(), storage_subnet_ids: storage, vault_subnet_ids: vault })
+    };
+    let first = match plan(&[], &[]) {
         Ok(d) => d,
-        Err(e) => return blocked(&api, &name, status, generation, "InvalidSpec", &e.to_string(), ctx).await,
+        Err(e) => return blocked(&api, &name, status, generation, ReadyReason::InvalidSpec, &e.to_string(), ctx).await,
     };
 
     // Observe, then validate with what Azure says.
-    let observed = observe(arm.as_ref(), &wanted).await?;
-    let verdict = validation::workspace(&ws, &subnets, &observed);
+    let observed = observe(arm.as_ref(), &first).await?;
+    let ids = crate::plan::ids::WorkspaceIds::of(&ws.spec);
+    let vnet = observed.get(&ids.vnet.to_ascii_lowercase()).and_then(Option::as_ref);
+    let storage_subnets = subnets_with_endpoint(&ids.vnet, vnet, &subnets, "Microsoft.Storage");
+    let vault_subnets = subnets_with_endpoint(&ids.vnet, vnet, &subnets, "Microsoft.KeyVault");
+    let wanted = match plan(&storage_subnets, &vault_subnets) {
+        Ok(d) => d,
+        Err(e) => return blocked(&api, &name, status, generation, ReadyReason::InvalidSpec, &e.to_string(), ctx).await,
+    };
+    let objects = ctx.stores.snapshot();
+    let verdict = validation::workspace(&ws, &objects, &observed);
     status.findings = verdict.status();
     let (constraints_ok, summary) = verdict.summary();
     cond::set(
         &mut status.conditions,
-        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { "ConstraintViolation" }, summary, generation),
+        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { ReadyReason::ConstraintViolation.as_str() }, summary, generation),
     );
+    if verdict.held().is_some() {
+        // Nothing is written, bindings included; the object looks again at the resync or when its
+        // spec or a related object changes.
+        cond::set(&mut status.conditions, cond::ready(ReadyReason::ConstraintViolation, verdict.ready_message(), generation));
+        status.observed_generation = generation;
+        write_status(&api, &name, recorded.as_ref(), &status).await?;
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
 
     // Apply: ARM resources and owned private endpoints, as one dependency graph.
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
-    let bindings = owned_bindings(ctx, &ns, &name).await?;
+    let bindings = owned_bindings_cached(ctx, &ns, &name);
     let wanted_endpoints = endpoints(&ws);
-    let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
+    let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, None);
     let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let mut to_write: Vec<String> = Vec::new();
     for ep in &wanted_endpoints {
@@ -119,15 +174,11 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         }
         let obj = binding_object(&ws, ep)?;
         let pebs = pebs.clone();
-        let held = verdict.blocked("PrivateEndpointBinding");
         nodes.push(Node {
             key: format!("binding/{}", ep.name),
             deps: ep.deps.clone(),
             run: Box::new(move || {
                 Box::pin(async move {
-                    if let Some(why) = held {
-                        return NodeEnd::NotDone(why);
-                    }
                     if !needs_write {
                         return NodeEnd::Done;
                     }
@@ -145,7 +196,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     status.operations = ops.snapshot().await;
     status.resources = conv.resources();
     status.resources.sort_by_key(|r| r.id.to_ascii_lowercase());
-    status.workspace_id = Some(crate::plan::ids::WorkspaceIds::of(&ws.spec).workspace);
+    status.workspace_id = Some(ids.workspace.clone());
     let not_done = |keys: &[&str]| -> Vec<String> {
         keys.iter()
             .filter_map(|k| match ends.get(&k.to_ascii_lowercase()) {
@@ -155,13 +206,12 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
             })
             .collect()
     };
-    let ids = crate::plan::ids::WorkspaceIds::of(&ws.spec);
     let net = not_done(&[&ids.vnet, &ids.pe_subnet]);
     let res = not_done(&[&ids.storage, &ids.key_vault, &ids.registry, &ids.insights, &ids.workspace]);
     set_part(&mut status, cond::NETWORK_READY, &net, "VNet and private-endpoint subnet converged", generation);
     set_part(&mut status, cond::RESOURCES_READY, &res, "workspace and associated resources converged", generation);
 
-    // Their status as listed before, unless this reconcile created or changed one.
+    // Their status as the store has it, unless this reconcile created or changed one.
     let wrote = to_write.iter().any(|k| ends.get(&k.to_ascii_lowercase()) == Some(&NodeEnd::Done));
     let fresh = if wrote { owned_bindings(ctx, &ns, &name).await? } else { bindings };
     let mut ep_missing = Vec::new();
@@ -187,7 +237,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         }
     }
     set_part(&mut status, cond::PRIVATE_ENDPOINTS_READY, &ep_missing, "all private endpoints approved and provisioned", generation);
-    set_part(&mut status, cond::DNS_READY, &dns_missing, "private DNS resolves every endpoint", generation);
+    set_part(&mut status, cond::DNS_READY, &dns_missing, "every private endpoint's names resolve to its addresses", generation);
     status.dns_records = if ws.spec.dns.mode == DnsMode::Custom { records } else { vec![] };
     let pending: Vec<String> = [cond::NETWORK_READY, cond::RESOURCES_READY, cond::PRIVATE_ENDPOINTS_READY, cond::DNS_READY]
         .iter()
@@ -198,15 +248,15 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     cond::set(
         &mut status.conditions,
         if ready {
-            condition(cond::READY, true, "Converged", "the secure workspace matches its spec", generation)
+            cond::ready(ReadyReason::Converged, "the secure workspace matches its spec", generation)
         } else {
-            condition(cond::READY, false, "Converging", format!("waiting for {}", pending.join(", ")), generation)
+            cond::ready(ReadyReason::Converging, format!("waiting for {}", pending.join(", ")), generation)
         },
     );
     status.observed_generation = generation;
     write_status(&api, &name, recorded.as_ref(), &status).await?;
     // When every step of this reconcile finished, what is left is the bindings converging: their
-    // status changes wake this object (it owns them), so there is nothing to poll for.
+    // status changes wake this object (it watches them), so there is nothing to poll for.
     let all_done = ends.values().all(|e| *e == NodeEnd::Done);
     Ok(if ready || all_done { Action::requeue(ctx.settings.resync) } else { Action::requeue(ctx.settings.retry) })
 }
@@ -238,11 +288,11 @@ async fn blocked(
     name: &str,
     mut status: SecureWorkspaceStatus,
     generation: Option<i64>,
-    reason: &str,
+    reason: ReadyReason,
     message: &str,
     ctx: &Context,
 ) -> Result<Action> {
-    cond::set(&mut status.conditions, condition(cond::READY, false, reason, message, generation));
+    cond::set(&mut status.conditions, cond::ready(reason, message, generation));
     status.observed_generation = generation;
     let patch = serde_json::json!({ "status": status });
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(Error::kube("patch status"))?;
@@ -271,7 +321,7 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         }
         if !bindings.is_empty() {
             let msg = format!("waiting for {} private endpoint binding(s) to go (Azure resources are kept)", bindings.len());
-            blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+            blocked(&api, &name, status, generation, ReadyReason::Deleting, &msg, ctx).await?;
             return Err(Error::Waiting(msg));
         }
         ctx.recorder
@@ -296,26 +346,26 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         }
         let names: Vec<String> = bindings.iter().map(|b| b.name_any()).collect();
         let msg = format!("waiting for private endpoints to be deleted: {}", names.join(", "));
-        blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+        blocked(&api, &name, status, generation, ReadyReason::Deleting, &msg, ctx).await?;
         return Err(Error::Waiting(msg));
     }
-    let subnets = compute_subnets(ctx, &ns, &name).await?;
+    let subnets = compute_subnets(ctx, &ns, &name);
     if !subnets.is_empty() {
         let names: Vec<String> = subnets.iter().map(|c| c.name_any()).collect();
         let msg = format!("waiting for ComputeSubnets that use this workspace's VNet to be deleted: {}", names.join(", "));
-        blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+        blocked(&api, &name, status, generation, ReadyReason::Deleting, &msg, ctx).await?;
         return Err(Error::Waiting(msg));
     }
     let arm = match ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await {
         Ok(a) => a,
         Err(e) => {
-            blocked(&api, &name, status, generation, "CredentialsUnavailable", &e.to_string(), ctx).await?;
+            blocked(&api, &name, status, generation, ReadyReason::CredentialsUnavailable, &e.to_string(), ctx).await?;
             return Err(e);
         }
     };
     let owner = owner_of(&ws, &ns)?;
     let tenant = ctx.arm.default_tenant().or_else(|| Some(String::new()));
-    let inputs = WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: tenant.as_deref(), compute_subnet_ids: &[] };
+    let inputs = WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: tenant.as_deref(), storage_subnet_ids: &[], vault_subnet_ids: &[] };
     let wanted = desired(&inputs).unwrap_or_default();
     let vnet_owned = ws.spec.network.vnet.id.is_none();
     let recorded_owned = |id: &str| status.resources.iter().any(|r| r.owned && r.id.eq_ignore_ascii_case(id));
@@ -356,6 +406,6 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let mut status = status;
     status.operations = ops.snapshot().await;
     let msg = format!("deleting: {}", left.join("; "));
-    blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+    blocked(&api, &name, status, generation, ReadyReason::Deleting, &msg, ctx).await?;
     Err(Error::Waiting(msg))
 }
