@@ -200,7 +200,7 @@ async fn managed_ids(h: &Harness, workspace: &str, subnets: &[&str]) -> HashSet<
     for name in subnets {
         let cs = h.api::<ComputeSubnet>().get(name).await.expect("get compute subnet");
         let owner = Owner::new("ComputeSubnet", &h.ns, name, &cs.uid().unwrap_or_default());
-        ids.extend(moat::plan::subnet::desired(&cs.spec, &ws.spec, &owner, &Default::default()).into_iter().map(|d| d.id.to_ascii_lowercase()));
+        ids.extend(moat::plan::subnet::desired(&cs.spec, &ws.spec, &owner, &Default::default(), None).into_iter().map(|d| d.id.to_ascii_lowercase()));
     }
     ids
 }

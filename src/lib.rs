@@ -8,6 +8,7 @@ pub mod constraints;
 pub mod controller;
 #[cfg(feature = "emulator")]
 pub mod emulator;
+pub mod netcheck;
 pub mod netrules;
 pub mod plan;
 pub mod privatelink;

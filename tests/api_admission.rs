@@ -127,7 +127,27 @@ fn bad_create_cases() -> Vec<Case> {
         ("groupId that does not fit the target", endpoint, vec![("spec.target.groupId", json!("vault"))], vec!["spec.target.groupId", "does not fit target.id"]),
         ("subnetId that is a VNet", endpoint, vec![("spec.subnetId", json!(format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v")))], vec!["spec.subnetId", "id of a subnet"]),
         ("unknown groupId", endpoint, vec![("spec.target.groupId", json!("sql"))], vec!["spec.target.groupId", "amlworkspace"]),
+        ("port above 65535", compute_subnet, vec![("spec.outbound", json!({"extraRules": [{"name": "x", "destination": "10.30.0.4", "ports": ["99999"]}]}))], vec!["spec.outbound.extraRules[0].ports[0]", "1 to 65535"]),
+        ("port range written high-low", compute_subnet, vec![("spec.outbound", json!({"extraRules": [{"name": "x", "destination": "10.30.0.4", "ports": ["443-80"]}]}))], vec!["spec.outbound.extraRules[0].ports[0]", "low <= high"]),
+        ("port zero", compute_subnet, vec![("spec.outbound", json!({"extraRules": [{"name": "x", "destination": "10.30.0.4", "ports": ["0"]}]}))], vec!["spec.outbound.extraRules[0].ports[0]", "1 to 65535"]),
+        ("ARM id with a '..' segment", workspace, vec![("spec.storage.name", Value::Null), ("spec.storage.id", json!(format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st/../..")))], vec!["spec.storage.id", "'.' or '..' segment"]),
+        ("storage endpoints without blob", workspace, vec![("spec.storage.privateEndpoints", json!(["file", "queue"]))], vec!["spec.storage.privateEndpoints", "must include blob and file"]),
+        ("a storage endpoint twice", workspace, vec![("spec.storage.privateEndpoints", json!(["blob", "file", "queue", "queue"]))], vec!["spec.storage.privateEndpoints"]),
     ]
+}
+
+#[tokio::test]
+async fn the_documented_docker_bridge_address_and_good_ports_are_accepted() {
+    let env = env().await;
+    let ns = env.namespace("accepted").await.expect("namespace");
+    // Microsoft's example (network-isolation doc): the bridge's address with its prefix.
+    let mut aks = compute_subnet("aks-bridge");
+    set(&mut aks, "spec.aks.dockerBridgeCidr", json!("172.17.0.1/16"));
+    set(&mut aks, "spec.outbound", json!({"extraRules": [{"name": "range", "destination": "10.30.0.4", "ports": ["1", "8000-8100", "65535", "*"]}]}));
+    create(env, &ns, &aks).await.expect("172.17.0.1/16 and ports 1, 8000-8100, 65535 and * are accepted");
+    let mut ws = workspace("ws-queue");
+    set(&mut ws, "spec.storage.privateEndpoints", json!(["blob", "file", "queue", "table"]));
+    create(env, &ns, &ws).await.expect("storage endpoints for queue and table are accepted");
 }
 
 #[tokio::test]

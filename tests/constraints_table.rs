@@ -290,6 +290,12 @@ fn cases() -> Vec<Case> {
         Case { id: "DNS-002", bad: |f| { set(&mut f.ws, "/spec/dns/mode", json!("Custom")); observed_vnet(f, json!({"dnsServers": []})); }, ok: |f| { set(&mut f.ws, "/spec/dns/mode", json!("Custom")); observed_vnet(f, json!({"dnsServers": ["10.30.0.53"]})); }, figures: &["VNet vnet-ml-prod uses Azure-provided DNS"] },
         Case { id: "DNS-003", bad: |f| observed_vnet(f, json!({"dnsServers": ["10.30.0.53"]})), ok: |f| observed_vnet(f, json!({"dnsServers": []})), figures: &["uses DNS servers 10.30.0.53", "privatelink.blob.core.windows.net"] },
         Case { id: "DNS-004", bad: |f| set(&mut f.pebs[0], "/spec/dns/mode", json!("None")), ok: noop, figures: &["stdatalake01.dfs.core.windows.net still resolve(s) to the public address"] },
+        Case {
+            id: "DNS-006",
+            bad: |f| { set_peb(f, ws_resource("Microsoft.KeyVault/vaults", "kv-ml-prod-01"), "vault", HUB); set(&mut f.pebs[0], "/spec/dns/zoneResourceGroup", json!("rg-ml-prod")); },
+            ok: |f| { set_peb(f, ws_resource("Microsoft.KeyVault/vaults", "kv-ml-prod-01"), "vault", HUB); set(&mut f.pebs[0], "/spec/dns/zoneResourceGroup", json!("rg-hub-dns")); },
+            figures: &["PrivateEndpointBinding ml-platform/ml-prod-vault (SecureWorkspace ml-prod's) already registers kv-ml-prod-01.vault.azure.net in zone privatelink.vaultcore.azure.net (resource group rg-ml-prod)", "VNet vnet-hub"],
+        },
         Case { id: "DNS-005", bad: |f| set(&mut f.pebs[0], "/spec/dns/zones", json!(["privatelink.blob.core.windows.net"])), ok: |f| set(&mut f.pebs[0], "/spec/dns/zones", json!(["privatelink.dfs.core.windows.net"])), figures: &["privatelink.blob.core.windows.net is not a documented privatelink zone for groupId dfs (expected privatelink.dfs.core.windows.net)"] },
     ]
 }
@@ -394,6 +400,45 @@ fn every_rule_of_the_catalog_has_a_case() {
     covered.extend(["SCHEMA-001", "SCHEMA-002"]);
     let missing: Vec<&str> = CATALOG.iter().map(|r| r.id).filter(|id| !covered.contains(id)).collect();
     assert!(missing.is_empty(), "rules without a table case: {missing:?}");
+}
+
+#[test]
+fn the_docker_bridge_is_an_address_with_its_prefix() {
+    // Microsoft's own example is accepted, and its network is what overlaps are judged on.
+    let mut fx = base();
+    set(inference(&mut fx), "/spec/aks/dockerBridgeCidr", json!("172.17.0.1/16"));
+    let found = evaluate(&fx);
+    assert!(!found.iter().any(|f| f.rule_id.starts_with("SCHEMA")), "{}", show(&found));
+    set(inference(&mut fx), "/spec/aks/dockerBridgeCidr", json!("10.20.4.1/24"));
+    let found = evaluate(&fx);
+    let hit = found.iter().find(|f| f.rule_id == "AKS-003").expect("AKS-003");
+    assert!(hit.message.contains("10.20.4.0/24"), "the bridge's network overlaps the training subnet: {}", hit.message);
+    set(inference(&mut fx), "/spec/aks/dockerBridgeCidr", json!("nonsense"));
+    assert!(evaluate(&fx).iter().any(|f| f.rule_id == "SCHEMA-003"));
+}
+
+#[test]
+fn ports_outside_1_to_65535_and_inverted_ranges_are_refused_offline() {
+    for (port, want) in [("99999", "outside 1-65535"), ("443-80", "low end 443 is above its high end 80"), ("0", "outside 1-65535")] {
+        let mut fx = base();
+        set(training(&mut fx), "/spec/outbound/extraRules/0/ports", json!([port]));
+        let found = evaluate(&fx);
+        assert!(found.iter().any(|f| f.rule_id == "SCHEMA-021" && f.message.contains(want)), "{port}: {}", show(&found));
+    }
+    let mut fx = base();
+    set(training(&mut fx), "/spec/outbound/extraRules/0/ports", json!(["1", "65535", "8000-8100", "*"]));
+    assert!(evaluate(&fx).is_empty());
+}
+
+#[test]
+fn restricted_outbound_refuses_wide_public_destinations_and_allows_narrow_ones() {
+    for (dest, error) in [("Internet", true), ("*", true), ("0.0.0.0/0", true), ("20.0.0.0/8", true), ("8.8.8.0/24", false), ("10.0.0.0/8", false), ("AzureMonitor", false)] {
+        let mut fx = base();
+        set(training(&mut fx), "/spec/outbound/extraRules/0/destination", json!(dest));
+        let found = evaluate(&fx);
+        let hit = found.iter().any(|f| f.rule_id == "NSG-005" && f.severity == Severity::Error);
+        assert_eq!(hit, error, "{dest}: {}", show(&found));
+    }
 }
 
 #[test]

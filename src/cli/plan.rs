@@ -164,7 +164,7 @@ async fn plan(args: &PlanArgs) -> Result<Vec<Step>, String> {
             .find(|w| w.name_any() == cs.spec.workspace_ref.name && w.namespace() == cs.namespace())
             .ok_or_else(|| format!("ComputeSubnet {ns}/{name}: its SecureWorkspace {} is not in the files given", cs.spec.workspace_ref.name))?;
         let owner = planning_owner("ComputeSubnet", &ns, &name);
-        let desired = crate::plan::subnet::desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags);
+        let desired = crate::plan::subnet::desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags, None);
         let observed = observe(&arm, &desired).await.map_err(|e| e.to_string())?;
         let verdict = validation::compute_subnet(cs, &snapshot, &observed);
         plan_object(&arm, &format!("csn/{name}"), &owner, desired, verdict.held(), &mut steps).await?;

@@ -502,7 +502,8 @@ pub(super) fn compute_subnet(
     };
     if let Some(nsg_id) = &s.nsg.id
         && let Some(nsg) = observed.nsg(nsg_id.as_str()) {
-            let desired = netrules::security_rules(s, ctx);
+            let mut desired = netrules::security_rules(s, ctx);
+            netrules::settle_priorities(&mut desired, &nsg.security_rules);
             // One finding per foreign Deny rule and direction, listing the required rules it shadows.
             let shadows = netrules::shadowed(&desired, &nsg.security_rules, prefix.as_ref());
             let mut groups: Vec<(&netrules::ExistingSecurityRule, Direction, Vec<&netrules::DesiredSecurityRule>)> = Vec::new();

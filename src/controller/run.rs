@@ -197,7 +197,7 @@ pub async fn run(
             .map(|b| ObjectRef::from_obj(b.as_ref()))
             .collect::<Vec<_>>()
     };
-    let related_to2 = related_to.clone();
+    let related_to2 = related_to;
     let o2 = observer.clone();
     let endpoints = Controller::for_shared_stream(peb_self, stores.endpoints.clone())
         .watches_shared_stream(peb_from_ws, move |ws: Arc<SecureWorkspace>| related_to(&ws, &bstore1))

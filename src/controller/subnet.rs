@@ -129,15 +129,18 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     };
     let owner = owner_of(&cs, &ns)?;
     let ids = SubnetIds::of(&cs.spec, &ws.spec);
-    let mut wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags);
-    let (rules, routes) = rules_and_routes(&cs.spec, &ws.spec);
-    status.nsg_rules = rules.iter().map(|r| r.to_rendered()).collect();
-    status.routes = routes.iter().map(|r| r.to_rendered()).collect();
+    let first = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags, None);
     status.subnet_id = Some(ids.subnet.clone());
 
     // Observe what the plan and the catalog read: the resources, the VNet (address space, other
     // subnets, region) and the route table already on the subnet (UDR-001).
-    let mut observed = observe(arm.as_ref(), &wanted).await?;
+    let mut observed = observe(arm.as_ref(), &first).await?;
+    // The plan again, with rule priorities settled against the NSG as it is (same ids).
+    let existing_nsg = observed.get(&ids.nsg.to_ascii_lowercase()).cloned().flatten();
+    let mut wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags, existing_nsg.as_ref());
+    let (rules, routes) = rules_and_routes(&cs.spec, &ws.spec, existing_nsg.as_ref());
+    status.nsg_rules = rules.iter().map(|r| r.to_rendered()).collect();
+    status.routes = routes.iter().map(|r| r.to_rendered()).collect();
     let vnet = arm.get(&ids.vnet).await?;
     observed.insert(ids.vnet.to_ascii_lowercase(), vnet.clone());
     let current_route_table = vnet
@@ -250,7 +253,7 @@ async fn cleanup(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let arm = ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await?;
     let owner = owner_of(&cs, &ns)?;
     let ids = SubnetIds::of(&cs.spec, &ws.spec);
-    let wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags);
+    let wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags, None);
     let observed: HashMap<String, Option<Value>> = observe(arm.as_ref(), &wanted).await?;
     let events = ObjectEvents { recorder: &ctx.recorder, object: cs.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));

@@ -183,6 +183,9 @@ pub struct LogEntry {
     pub faults: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_request_id: Option<String>,
+    /// The JSON body of a write, when the journal is on (`EmulatorConfig::journal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
 }
 
 /// `GET /_emulator/requests` answer.

@@ -208,8 +208,10 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
     let body_bytes = axum::body::to_bytes(body, BODY_LIMIT).await;
 
     // Faults and latency are decided under the lock, waited outside it.
-    let (latency, require_token, delay, terminal, fail_lro) = emu.with_state(|st| {
+    let (latency, require_token, delay, terminal, fail_lro, journal_on) = emu.with_state(|st| {
         st.expire_ops();
+        // Operations that ended on their own time are Azure's doing, not the test's.
+        st.journal_commit("arm");
         let mut delay = Duration::ZERO;
         let mut terminal: Option<ArmError> = None;
         let mut fail_lro: Option<(u64, ArmError)> = None;
@@ -271,8 +273,14 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
             delay,
             terminal,
             fail_lro,
+            st.cfg.journal,
         )
     });
+    let logged_body: Option<serde_json::Value> = if journal_on && matches!(method.as_str(), "PUT" | "PATCH" | "POST") {
+        body_bytes.as_ref().ok().and_then(|b| serde_json::from_slice(b).ok())
+    } else {
+        None
+    };
 
     let mut rate_header: Option<(&'static str, String)> = None;
     let outcome: Result<ArmResponse, ArmError> = async {
@@ -304,7 +312,9 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
                 base: &base,
                 fail_lro: fail_lro.as_ref().map(|(_, e)| e.clone()),
             };
-            let r = arm::dispatch(st, &req)?;
+            let r = arm::dispatch(st, &req);
+            st.journal_commit("arm");
+            let r = r?;
             if r.used_fail_lro
                 && let Some((id, _)) = &fail_lro
                 && let Some(rule) = st.faults.iter_mut().find(|f| f.id == *id)
@@ -355,6 +365,7 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         faults: applied,
         client_request_id,
+        body: logged_body,
     };
     emu.with_state(|st| st.push_log(entry));
     response

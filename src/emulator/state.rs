@@ -338,6 +338,8 @@ pub struct State {
     pub log: VecDeque<LogEntry>,
     pub next_log_seq: u64,
     pub buckets: HashMap<String, SubBuckets>,
+    /// Every change, in order (when `cfg.journal` is on).
+    pub journal: super::journal::Journal,
     seq: u64,
 }
 
@@ -359,8 +361,10 @@ impl State {
             log: VecDeque::new(),
             next_log_seq: 1,
             buckets: HashMap::new(),
+            journal: super::journal::Journal::default(),
             seq: 0,
         };
+        st.journal.enabled = st.cfg.journal;
         st.seed_configured_groups();
         st
     }
