@@ -16,6 +16,7 @@ use super::error::{Error, Result};
 use crate::api::{ResourceStatus, SecretRef};
 use crate::azure::locks::KeyedLocks;
 use crate::plan::ownership::Owner;
+use crate::tenancy::{NoPolicies, PolicySource};
 
 /// Field manager of every write moat makes to the Kubernetes API.
 pub const MANAGER: &str = "moat";
@@ -26,12 +27,14 @@ pub trait ArmProvider: Send + Sync {
     async fn arm_for(&self, namespace: &str, credential_ref: Option<&SecretRef>) -> Result<Arc<dyn Arm>>;
     /// Tenant of moat's own identity, when known (the key vault needs one).
     fn default_tenant(&self) -> Option<String>;
+    /// The ARM endpoint every request goes to (polls must stay on it).
+    fn arm_endpoint(&self) -> url::Url;
 }
 
 /// Reconciler settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Subscriptions moat may touch; empty = any.
+    /// Subscriptions moat may touch at all (the cap on every AzureScopePolicy); empty or `*` = any.
     pub allowed_subscriptions: Vec<String>,
     /// Re-read period at steady state.
     pub resync: Duration,
@@ -57,7 +60,7 @@ impl Default for Settings {
 
 impl Settings {
     pub fn subscription_allowed(&self, sub: &str) -> bool {
-        self.allowed_subscriptions.is_empty() || self.allowed_subscriptions.iter().any(|s| s.eq_ignore_ascii_case(sub))
+        self.allowed_subscriptions.is_empty() || self.allowed_subscriptions.iter().any(|s| s == "*" || s.eq_ignore_ascii_case(sub))
     }
 }
 
@@ -70,13 +73,22 @@ pub struct Context {
     /// DNS zone), held from a write until its operation ends, across every object moat
     /// reconciles: ARM would refuse the second write with 409 `AnotherOperationInProgress`.
     pub parent_locks: Arc<KeyedLocks>,
+    /// The AzureScopePolicy objects and namespace labels (`crate::tenancy`): what each
+    /// namespace may touch. Without [`Context::with_policies`], no namespace may touch anything.
+    pub policies: Arc<dyn PolicySource>,
 }
 
 impl Context {
     pub fn new(client: kube::Client, arm: Arc<dyn ArmProvider>, settings: Settings) -> Self {
         let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
-        Self { client, arm, recorder, settings, parent_locks: Arc::new(KeyedLocks::new()) }
+        Self { client, arm, recorder, settings, parent_locks: Arc::new(KeyedLocks::new()), policies: Arc::new(NoPolicies) }
+    }
+
+    /// Where the tenancy policies come from (`tenancy::WatchedPolicies` in `moat run`).
+    pub fn with_policies(mut self, policies: Arc<dyn PolicySource>) -> Self {
+        self.policies = policies;
+        self
     }
 
     /// The converger of one reconcile, with the settings, the shared parent locks and the

@@ -76,6 +76,8 @@ pub async fn run(
         .watches(api::<ComputeSubnet>(&client, ns), wc.clone(), |cs| {
             cs.namespace().map(|n| ObjectRef::<SecureWorkspace>::new(&cs.spec.workspace_ref.name).within(&n))
         })
+        // A policy or namespace-label change re-evaluates every object (tenancy).
+        .reconcile_all_on(ctx.policies.changes())
         .with_config(config.clone())
         .graceful_shutdown_on(stop())
         .run(
@@ -95,6 +97,8 @@ pub async fn run(
 
     let o2 = observer.clone();
     let endpoints = Controller::new(api::<PrivateEndpointBinding>(&client, ns), wc.clone())
+        // A policy or namespace-label change re-evaluates every object (tenancy).
+        .reconcile_all_on(ctx.policies.changes())
         .with_config(config.clone())
         .graceful_shutdown_on(stop())
         .run(
@@ -114,6 +118,8 @@ pub async fn run(
 
     let o3 = observer.clone();
     let subnets = Controller::new(api::<ComputeSubnet>(&client, ns), wc)
+        // A policy or namespace-label change re-evaluates every object (tenancy).
+        .reconcile_all_on(ctx.policies.changes())
         .with_config(config)
         .graceful_shutdown_on(stop())
         .run(

@@ -18,6 +18,7 @@ use crate::api::{ComputeSubnet, ComputeSubnetStatus, DeletionPolicy, SecureWorks
 use crate::plan::ownership::Owner;
 use crate::plan::subnet::{SubnetIds, desired, rules_and_routes, stale_children};
 use crate::plan::{Desired, Mode};
+use crate::tenancy::{self, Subject};
 
 pub async fn reconcile(cs: Arc<ComputeSubnet>, ctx: Arc<Context>) -> Result<Action> {
     with_finalizer(cs, &ctx, |o| apply(o, &ctx), |o| cleanup(o, &ctx)).await
@@ -67,16 +68,13 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
         set_blocked(&api, &name, status, generation, "WorkspaceNotFound", &msg).await?;
         return Ok(retry);
     };
-    if !ctx.settings.subscription_allowed(ws.spec.subscription_id.as_str()) {
-        let msg = format!("subscription {} is not in the operator's allowed subscriptions", ws.spec.subscription_id);
-        set_blocked(&api, &name, status, generation, "SubscriptionNotAllowed", &msg).await?;
-        return Ok(Action::requeue(ctx.settings.resync));
-    }
-    let arm = match ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await {
+    // Tenancy: every Azure scope the spec (and its workspace) names is checked against the
+    // namespace's policies before any ARM request; the ARM access is confined to them.
+    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Subnet { spec: &cs.spec, workspace: &ws }).await {
         Ok(a) => a,
-        Err(e) => {
-            set_blocked(&api, &name, status, generation, "CredentialsUnavailable", &e.to_string()).await?;
-            return Ok(retry);
+        Err(r) => {
+            set_blocked(&api, &name, status, generation, r.reason.as_str(), &r.message).await?;
+            return Ok(Action::requeue(r.requeue(ctx.settings.resync, ctx.settings.retry)));
         }
     };
     let owner = owner_of(&cs, &ns)?;
@@ -187,7 +185,14 @@ async fn cleanup(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     if ws.spec.deletion_policy == DeletionPolicy::Orphan {
         return Ok(Action::await_change());
     }
-    let arm = ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await?;
+    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Subnet { spec: &cs.spec, workspace: &ws }).await {
+        Ok(a) => a,
+        Err(r) => {
+            let msg = r.deletion_message();
+            set_blocked(&api, &name, status, cs.metadata.generation, r.reason.as_str(), &msg).await?;
+            return Err(Error::Waiting(msg));
+        }
+    };
     let owner = owner_of(&cs, &ns)?;
     let ids = SubnetIds::of(&cs.spec, &ws.spec);
     let wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags);
