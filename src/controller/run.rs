@@ -97,7 +97,6 @@ pub async fn run(
 
     let o2 = observer.clone();
     let endpoints = Controller::new(api::<PrivateEndpointBinding>(&client, ns), wc.clone())
-        // A policy or namespace-label change re-evaluates every object (tenancy).
         .reconcile_all_on(ctx.policies.changes())
         .with_config(config.clone())
         .graceful_shutdown_on(stop())
@@ -118,7 +117,6 @@ pub async fn run(
 
     let o3 = observer.clone();
     let subnets = Controller::new(api::<ComputeSubnet>(&client, ns), wc)
-        // A policy or namespace-label change re-evaluates every object (tenancy).
         .reconcile_all_on(ctx.policies.changes())
         .with_config(config)
         .graceful_shutdown_on(stop())
