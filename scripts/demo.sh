@@ -60,7 +60,7 @@ curl -fsS -X POST "$arm/_emulator/resources" -H 'content-type: application/json'
 
 say "installing the CRDs and applying the samples"
 kubectl apply --server-side -f crds/
-kubectl wait --for=condition=Established --timeout=60s crd/secureworkspaces.moat.dev crd/privateendpointbindings.moat.dev crd/computesubnets.moat.dev
+kubectl wait --for=condition=Established --timeout=60s crd/secureworkspaces.moat.dev crd/privateendpointbindings.moat.dev crd/computesubnets.moat.dev crd/azurescopepolicies.moat.dev
 kubectl apply -f config/samples/namespace.yaml
 kubectl apply -f config/samples/
 kubectl get sws,peb,csn -n ml-platform

@@ -13,3 +13,4 @@ pub mod netrules;
 pub mod plan;
 pub mod privatelink;
 pub mod runtime;
+pub mod tenancy;

@@ -48,10 +48,14 @@ fn helm_or_skip(env: &TestEnv, test: &str) -> bool {
     false
 }
 
-/// `helm template` of the chart as release `moat` in `namespace` with extra `--set`s.
+/// `helm template` of the chart as release `moat` in `namespace` with extra `--set`s. The chart
+/// renders nothing until the allowed scope is set: `allowedSubscriptions={*}` unless `sets` give it.
 async fn helm_template(env: &TestEnv, namespace: &str, sets: &[&str]) -> String {
     let mut args: Vec<String> = vec!["template".into(), "moat".into(), chart().display().to_string()];
     args.extend(["--namespace".into(), namespace.into()]);
+    if !sets.iter().any(|s| s.starts_with("allowedSubscriptions=")) {
+        args.extend(["--set".into(), "allowedSubscriptions={*}".into()]);
+    }
     for s in sets {
         args.extend(["--set".into(), (*s).into()]);
     }
@@ -107,6 +111,7 @@ fn sub(verb: &'static str, resource: &str, subresource: &'static str, namespace:
 
 const MOAT_KINDS: [&str; 3] = ["secureworkspaces.moat.dev", "privateendpointbindings.moat.dev", "computesubnets.moat.dev"];
 const LEASES: &str = "leases.coordination.k8s.io";
+const POLICIES: &str = "azurescopepolicies.moat.dev";
 
 /// What moat needs in `watched` (objects) with its lease `lease` in `lease_ns`, and what it must
 /// never be able to do there or in `elsewhere`.
@@ -125,12 +130,24 @@ fn moat_access(watched: &str, lease_ns: &str, lease: &str, elsewhere: &str) -> V
         check("delete", "privateendpointbindings.moat.dev", watched, true),
         check("create", "events.events.k8s.io", watched, true),
         check("patch", "events.events.k8s.io", watched, true),
-        check("get", "secrets", watched, true),
+        // Tenancy: the cluster-scoped policies and the namespaces' labels are read.
+        check("get", POLICIES, watched, true),
+        check("list", POLICIES, watched, true),
+        check("watch", POLICIES, watched, true),
+        sub("patch", POLICIES, "status", watched, true),
+        check("list", "namespaces", watched, true),
+        check("watch", "namespaces", watched, true),
         check("create", LEASES, lease_ns, true),
         check("get", &format!("{LEASES}/{lease}"), lease_ns, true),
         check("update", &format!("{LEASES}/{lease}"), lease_ns, true),
         check("patch", &format!("{LEASES}/{lease}"), lease_ns, true),
         // Must not:
+        // Secrets only in the tenants' namespaces (tenancy-rbac.yaml), never by default.
+        check("get", "secrets", watched, false),
+        check("create", POLICIES, watched, false),
+        check("patch", POLICIES, watched, false),
+        check("delete", POLICIES, watched, false),
+        check("patch", "namespaces", watched, false),
         check("create", "secureworkspaces.moat.dev", watched, false),
         check("delete", "secureworkspaces.moat.dev", watched, false),
         check("create", "computesubnets.moat.dev", watched, false),
@@ -244,7 +261,12 @@ async fn chart_with_watch_namespace_grants_access_there_only() {
     apply_crds(env).await;
     let rendered = helm_template(env, &ns, &[&format!("watchNamespace={watched}"), "leaderElection.leaseName=scoped"]).await;
     let docs = documents(&rendered);
-    assert!(find(&docs, "ClusterRoleBinding").is_empty(), "watchNamespace must not bind cluster-wide");
+    // Only the tenancy inputs (policies, namespace labels), which are cluster-scoped, are bound cluster-wide.
+    let cluster_bindings = find(&docs, "ClusterRoleBinding");
+    assert!(
+        cluster_bindings.iter().all(|b| b["roleRef"]["name"].as_str().is_some_and(|n| n.ends_with("-tenancy"))),
+        "watchNamespace must not bind the reconcilers' role cluster-wide: {cluster_bindings:?}"
+    );
     let bindings = find(&docs, "RoleBinding");
     assert!(bindings.iter().any(|b| b["metadata"]["namespace"] == watched.as_str() && b["roleRef"]["kind"] == "ClusterRole"));
     apply(env, &rendered).await;
@@ -326,15 +348,22 @@ async fn chart_values_schema_rejects_bad_values() {
     if !helm_or_skip(env, "chart_values_schema_rejects_bad_values") {
         return;
     }
-    for bad in ["cloud=Mars", "resyncSeconds=1", "logFormat=xml", "allowedSubscriptions={prod}", "typo=1"] {
+    // Each bad value on an otherwise valid render, so it fails for its own reason.
+    let scoped = "allowedSubscriptions={*}";
+    for bad in ["cloud=Mars", "resyncSeconds=1", "logFormat=xml", "typo=1", "tenancy.credentialNamespaces={Bad_NS}"] {
         let out = env
-            .helm(["template", "moat", &chart().display().to_string(), "--set", bad])
+            .helm(["template", "moat", &chart().display().to_string(), "--set", scoped, "--set", bad])
             .await
             .expect("run helm");
         assert!(!out.status.success(), "helm accepted --set {bad}");
     }
     let out = env
-        .helm(["template", "moat", &chart().display().to_string(), "--set", "leaderElection.enabled=false", "--set", "replicaCount=2"])
+        .helm(["template", "moat", &chart().display().to_string(), "--set", "allowedSubscriptions={prod}"])
+        .await
+        .expect("run helm");
+    assert!(!out.status.success() && text(&out).contains("allowedSubscriptions"), "{}", text(&out));
+    let out = env
+        .helm(["template", "moat", &chart().display().to_string(), "--set", scoped, "--set", "leaderElection.enabled=false", "--set", "replicaCount=2"])
         .await
         .expect("run helm");
     assert!(!out.status.success(), "two replicas without leader election must be refused");
@@ -349,7 +378,7 @@ async fn kustomize_default_renders_applies_and_grants_moat_access() {
         env.kubectl(["kustomize", &repo().join("config/default").display().to_string()]).await,
     );
     let docs = documents(&rendered);
-    assert_eq!(find(&docs, "CustomResourceDefinition").len(), 3);
+    assert_eq!(find(&docs, "CustomResourceDefinition").len(), moat::api::crds().len());
     let deploy = find(&docs, "Deployment")[0];
     assert_eq!(deploy["metadata"]["namespace"], "moat-system");
     assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["image"], "moat:0.1.0");
@@ -372,9 +401,88 @@ async fn kustomize_rbac_matches_the_chart() {
         "kubectl kustomize config/rbac",
         env.kubectl(["kustomize", &repo().join("config/rbac").display().to_string()]).await,
     ));
+    let tenant_docs = documents(&ok(
+        "kubectl kustomize config/rbac/tenant-credentials",
+        env.kubectl(["kustomize", &repo().join("config/rbac/tenant-credentials").display().to_string()]).await,
+    ));
+    let rules = |docs: &[Value], kind: &str| -> Vec<String> {
+        let mut r: Vec<String> = find(docs, kind).iter().map(|d| d["rules"].to_string()).collect();
+        r.sort();
+        r
+    };
     for kind in ["ClusterRole", "Role"] {
-        let from_chart = &find(&chart_docs, kind)[0]["rules"];
-        let from_kustomize = &find(&kustomize_docs, kind)[0]["rules"];
-        assert_eq!(from_chart, from_kustomize, "{kind} rules differ between charts/moat and config/rbac");
+        assert_eq!(rules(&chart_docs, kind), rules(&kustomize_docs, kind), "{kind} rules differ between charts/moat and config/rbac");
     }
+    // A tenant namespace's Role is the chart's too.
+    let chart_tenant = documents(&helm_template(env, "moat-system", &["tenancy.credentialNamespaces={team-a}"]).await);
+    let tenant_role = |docs: &[Value]| find(docs, "Role").into_iter().find(|r| r["metadata"]["name"].as_str().is_some_and(|n| n.ends_with("-credentials"))).map(|r| r["rules"].clone());
+    assert_eq!(tenant_role(&chart_tenant), tenant_role(&tenant_docs), "the tenant credentials Role differs between charts/moat and config/rbac/tenant-credentials");
+}
+
+/// Secure by default: the chart renders nothing until the allowed scope is set, and moat's
+/// ServiceAccount reads Secrets only in the namespaces the tenants' policies name (and the shared
+/// credentials namespace): not in kube-system, not in its own namespace, not anywhere else.
+#[tokio::test]
+async fn chart_reads_secrets_only_in_the_tenants_namespaces() {
+    let env = support::testenv::shared().await;
+    if !helm_or_skip(env, "chart_reads_secrets_only_in_the_tenants_namespaces") {
+        return;
+    }
+    let out = env.helm(["template", "moat", &chart().display().to_string()]).await.expect("run helm");
+    assert!(
+        !out.status.success() && text(&out).contains("allowedSubscriptions is empty") && text(&out).contains("[\"*\"]"),
+        "the chart must refuse to render without an allowed scope, saying how to set it:\n{}",
+        text(&out)
+    );
+
+    let ns = env.namespace("moat-tenancy").await.expect("namespace");
+    let team_a = env.namespace("team-a").await.expect("namespace");
+    let team_b = env.namespace("team-b").await.expect("namespace");
+    let platform = env.namespace("platform").await.expect("namespace");
+    let other = env.namespace("other").await.expect("namespace");
+    let sub = "6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
+    let values = serde_json::json!({
+        "allowedSubscriptions": [sub],
+        "tenancy": {
+            "policies": [
+                {"name": team_a, "spec": {"namespaces": {"names": [team_a]}, "scopes": [format!("/subscriptions/{sub}/resourceGroups/rg-a")], "identity": {"allowOperatorIdentity": true}}},
+                {"name": team_b, "spec": {"namespaces": {"names": [team_b]}, "scopes": [format!("/subscriptions/{sub}/resourceGroups/rg-b")], "identity": {"secretRef": {"namespace": platform, "name": "team-b-sp"}}}}
+            ]
+        }
+    });
+    let file = tempfile::NamedTempFile::new().expect("values file");
+    std::fs::write(file.path(), values.to_string()).expect("write values");
+    apply_crds(env).await;
+    let rendered = ok(
+        "helm template",
+        env.helm(["template", "moat", &chart().display().to_string(), "--namespace", &ns, "-f", &file.path().display().to_string()]).await,
+    );
+    let docs = documents(&rendered);
+    let policies: Vec<&str> = find(&docs, "AzureScopePolicy").iter().filter_map(|p| p["metadata"]["name"].as_str()).collect();
+    assert_eq!(policies, vec![team_a.as_str(), team_b.as_str()], "the tenants' policies are rendered");
+    let mut secret_namespaces: Vec<&str> = find(&docs, "RoleBinding")
+        .iter()
+        .filter(|b| b["metadata"]["name"].as_str().is_some_and(|n| n.ends_with("-credentials")))
+        .filter_map(|b| b["metadata"]["namespace"].as_str())
+        .collect();
+    secret_namespaces.sort();
+    let mut want = vec![team_a.as_str(), team_b.as_str(), platform.as_str()];
+    want.sort();
+    assert_eq!(secret_namespaces, want, "a credentials RoleBinding in each namespace the policies name, nowhere else");
+    apply(env, &rendered).await;
+
+    let user = format!("system:serviceaccount:{ns}:moat");
+    let mut checks = vec![
+        check("get", "secrets", &team_a, true),
+        check("get", "secrets", &team_b, true),
+        check("get", "secrets", &platform, true),
+        check("get", "secrets", "kube-system", false),
+        check("get", "secrets", "default", false),
+        check("get", "secrets", &other, false),
+        check("get", "secrets", &ns, false),
+    ];
+    for verb in ["list", "watch", "create", "update", "delete"] {
+        checks.push(check(verb, "secrets", &team_a, false));
+    }
+    assert_access(env, &user, &checks).await;
 }

@@ -380,6 +380,10 @@ impl Ctx<'_> {
             self.report.notes.push(format!("{loc}: skipped {api_version} {kind} {ns}{name} (not a moat kind)"));
             return;
         }
+        if kind == "AzureScopePolicy" {
+            self.report.notes.push(format!("{loc}: skipped {api_version} {kind} {name} (a tenancy policy: moat run enforces it, see docs/tenancy.md)"));
+            return;
+        }
         self.report.objects += 1;
         let obj = ObjectRef { kind: kind.to_string(), namespace: namespace.clone(), name: name.clone() };
         if version != MOAT_VERSION || !MOAT_KINDS.contains(&kind) {

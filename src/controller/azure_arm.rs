@@ -216,4 +216,8 @@ impl ArmProvider for AzureArmProvider {
     fn default_tenant(&self) -> Option<String> {
         self.default_tenant.clone()
     }
+
+    fn arm_endpoint(&self) -> url::Url {
+        self.config.cloud.arm_endpoint()
+    }
 }

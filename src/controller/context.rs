@@ -17,6 +17,7 @@ use super::watch::{Stores, Writers};
 use crate::api::{ResourceStatus, SecretRef};
 use crate::azure::locks::KeyedLocks;
 use crate::plan::ownership::Owner;
+use crate::tenancy::{NoPolicies, PolicySource};
 
 /// Field manager of every write moat makes to the Kubernetes API.
 pub const MANAGER: &str = "moat";
@@ -27,12 +28,14 @@ pub trait ArmProvider: Send + Sync {
     async fn arm_for(&self, namespace: &str, credential_ref: Option<&SecretRef>) -> Result<Arc<dyn Arm>>;
     /// Tenant of moat's own identity, when known (the key vault needs one).
     fn default_tenant(&self) -> Option<String>;
+    /// The ARM endpoint every request goes to (polls must stay on it).
+    fn arm_endpoint(&self) -> url::Url;
 }
 
 /// Reconciler settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Subscriptions moat may touch; empty = any.
+    /// Subscriptions moat may touch at all (the cap on every AzureScopePolicy); empty or `*` = any.
     pub allowed_subscriptions: Vec<String>,
     /// Re-read period at steady state.
     pub resync: Duration,
@@ -58,7 +61,7 @@ impl Default for Settings {
 
 impl Settings {
     pub fn subscription_allowed(&self, sub: &str) -> bool {
-        self.allowed_subscriptions.is_empty() || self.allowed_subscriptions.iter().any(|s| s.eq_ignore_ascii_case(sub))
+        self.allowed_subscriptions.is_empty() || self.allowed_subscriptions.iter().any(|s| s == "*" || s.eq_ignore_ascii_case(sub))
     }
 }
 
@@ -75,6 +78,9 @@ pub struct Context {
     /// shared watch per kind (`controller::run`): the related objects a reconcile reads.
     pub stores: Stores,
     writers: std::sync::Mutex<Option<Writers>>,
+    /// The AzureScopePolicy objects and namespace labels (`crate::tenancy`): what each
+    /// namespace may touch. Without [`Context::with_policies`], no namespace may touch anything.
+    pub policies: Arc<dyn PolicySource>,
 }
 
 impl Context {
@@ -82,12 +88,27 @@ impl Context {
         let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
         let (stores, writers) = super::watch::stores();
-        Self { client, arm, recorder, settings, parent_locks: Arc::new(KeyedLocks::new()), stores, writers: std::sync::Mutex::new(Some(writers)) }
+        Self {
+            client,
+            arm,
+            recorder,
+            settings,
+            parent_locks: Arc::new(KeyedLocks::new()),
+            stores,
+            writers: std::sync::Mutex::new(Some(writers)),
+            policies: Arc::new(NoPolicies),
+        }
     }
 
     /// The writers behind [`Context::stores`], once: the watches that fill the stores take them.
     pub fn take_writers(&self) -> Option<Writers> {
         self.writers.lock().ok().and_then(|mut w| w.take())
+    }
+
+    /// Where the tenancy policies come from (`tenancy::WatchedPolicies` in `moat run`).
+    pub fn with_policies(mut self, policies: Arc<dyn PolicySource>) -> Self {
+        self.policies = policies;
+        self
     }
 
     /// The converger of one reconcile, with the settings, the shared parent locks and the

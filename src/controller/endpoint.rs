@@ -15,9 +15,10 @@ use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
 use super::workspace::observe;
 use crate::api::{DeletionPolicy, DnsRecord, EndpointDnsMode, PrivateEndpointBinding, PrivateEndpointBindingStatus};
-use crate::plan::endpoint::{EndpointIds, desired, subscription};
+use crate::plan::endpoint::{EndpointIds, desired};
 use crate::plan::ownership::Owner;
 use crate::plan::Desired;
+use crate::tenancy::{self, Subject};
 
 pub async fn reconcile(peb: Arc<PrivateEndpointBinding>, ctx: Arc<Context>) -> Result<Action> {
     with_finalizer(peb, &ctx, |o| apply(o, &ctx), |o| cleanup(o, &ctx)).await
@@ -107,17 +108,13 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let mut status = recorded.clone().unwrap_or_default();
     let retry = Action::requeue(ctx.settings.retry);
 
-    let sub = subscription(&peb.spec);
-    if !ctx.settings.subscription_allowed(&sub) {
-        let msg = format!("subscription {sub} is not in the operator's allowed subscriptions; ask the platform team to add it (--allowed-subscriptions)");
-        set_blocked(&api, &name, status, generation, ReadyReason::OutOfScope, &msg).await?;
-        return Ok(Action::requeue(ctx.settings.resync));
-    }
-    let arm = match ctx.arm.arm_for(&ns, peb.spec.credential_ref.as_ref()).await {
+    // Tenancy: every Azure scope the spec names is checked against the namespace's policies
+    // before any ARM request; the ARM access is confined to them.
+    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Endpoint(&peb.spec)).await {
         Ok(a) => a,
-        Err(e) => {
-            set_blocked(&api, &name, status, generation, ReadyReason::CredentialsUnavailable, &e.to_string()).await?;
-            return Ok(retry);
+        Err(r) => {
+            set_blocked(&api, &name, status, generation, r.reason, &r.message).await?;
+            return Ok(Action::requeue(r.requeue(ctx.settings.resync, ctx.settings.retry)));
         }
     };
     let owner = owner_of(&peb, &ns)?;
@@ -313,7 +310,14 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
     let (ns, name) = ns_name(peb.as_ref())?;
     let api: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let status = current_status(&api, &name).await?.unwrap_or_default();
-    let arm = ctx.arm.arm_for(&ns, peb.spec.credential_ref.as_ref()).await?;
+    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Endpoint(&peb.spec)).await {
+        Ok(a) => a,
+        Err(r) => {
+            let msg = r.deletion_message();
+            set_blocked(&api, &name, status, peb.metadata.generation, r.reason, &msg).await?;
+            return Err(Error::Waiting(msg));
+        }
+    };
     let owner = owner_of(&peb, &ns)?;
     let zones = zones_for(&peb);
     let wanted = desired(&peb.spec, &name, &owner, &zones);

@@ -155,6 +155,8 @@ pub async fn run(
         .watches_shared_stream(ws_from_cs, |cs: Arc<ComputeSubnet>| {
             cs.namespace().map(|n| ObjectRef::<SecureWorkspace>::new(&cs.spec.workspace_ref.name).within(&n))
         })
+        // A policy or namespace-label change re-evaluates every object (tenancy).
+        .reconcile_all_on(ctx.policies.changes())
         .with_config(config.clone())
         .graceful_shutdown_on(stop())
         .run(
@@ -213,6 +215,7 @@ pub async fn run(
                 .map(|o| ObjectRef::from_obj(o.as_ref()))
                 .collect::<Vec<_>>()
         })
+        .reconcile_all_on(ctx.policies.changes())
         .with_config(config.clone())
         .graceful_shutdown_on(stop())
         .run(
@@ -254,6 +257,7 @@ pub async fn run(
                 .map(|c| ObjectRef::from_obj(c.as_ref()))
                 .collect::<Vec<_>>()
         })
+        .reconcile_all_on(ctx.policies.changes())
         .with_config(config)
         .graceful_shutdown_on(stop())
         .run(

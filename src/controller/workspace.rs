@@ -22,6 +22,7 @@ use crate::api::{
 use crate::plan::ownership::Owner;
 use crate::plan::workspace::{WorkspaceInputs, desired, endpoints};
 use crate::plan::{Desired, Mode};
+use crate::tenancy::{self, Subject};
 
 pub use super::context::FINALIZER;
 pub use crate::plan::workspace::WORKSPACE_LABEL;
@@ -107,20 +108,15 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let mut status = recorded.clone().unwrap_or_default();
     let events = ObjectEvents { recorder: &ctx.recorder, object: ws.object_ref(&()) };
 
-    // Gate: the operator may only touch listed subscriptions.
-    if !ctx.settings.subscription_allowed(ws.spec.subscription_id.as_str()) {
-        let msg = format!(
-            "subscription {} is not in the operator's allowed subscriptions; ask the platform team to add it (--allowed-subscriptions)",
-            ws.spec.subscription_id
-        );
-        return blocked(&api, &name, status, generation, ReadyReason::OutOfScope, &msg, ctx).await;
-    }
-
-    let subnets = compute_subnets(ctx, &ns, &name);
-    let arm = match ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await {
+    // Tenancy: every Azure scope the spec names is checked against the namespace's policies
+    // before any ARM request; the ARM access is confined to them.
+    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Workspace(&ws.spec)).await {
         Ok(a) => a,
-        Err(e) => return blocked(&api, &name, status, generation, ReadyReason::CredentialsUnavailable, &e.to_string(), ctx).await,
+        Err(r) => return blocked(&api, &name, status, generation, r.reason, &r.message, ctx).await,
     };
+
+    // Validate against the spec and the sibling objects first: an Error here writes nothing.
+    let subnets = compute_subnets(ctx, &ns, &name);
     let owner = owner_of(&ws, &ns)?;
     let tenant = ctx.arm.default_tenant();
     let plan = |storage: &[String], vault: &[String]| {
@@ -356,11 +352,12 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         blocked(&api, &name, status, generation, ReadyReason::Deleting, &msg, ctx).await?;
         return Err(Error::Waiting(msg));
     }
-    let arm = match ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await {
+    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Workspace(&ws.spec)).await {
         Ok(a) => a,
-        Err(e) => {
-            blocked(&api, &name, status, generation, ReadyReason::CredentialsUnavailable, &e.to_string(), ctx).await?;
-            return Err(e);
+        Err(r) => {
+            let msg = r.deletion_message();
+            blocked(&api, &name, status, generation, r.reason, &msg, ctx).await?;
+            return Err(Error::Waiting(msg));
         }
     };
     let owner = owner_of(&ws, &ns)?;

@@ -35,9 +35,10 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Cloud::Public)]
     pub cloud: Cloud,
 
-    /// Subscriptions moat may touch, comma separated. Empty means any. The reconcilers refuse any
-    /// other subscription with a condition.
-    #[arg(long, value_delimiter = ',', value_name = "UUID,...", value_parser = parse_subscription)]
+    /// Subscriptions moat may touch at all, comma separated, or `*` for any; empty also means
+    /// any. It caps every AzureScopePolicy: an id in another subscription is refused with a
+    /// condition whatever the policies grant.
+    #[arg(long, value_delimiter = ',', value_name = "UUID,...|*", value_parser = parse_subscription)]
     pub allowed_subscriptions: Vec<String>,
 
     /// Steady-state re-read period of every object, in seconds.
@@ -276,16 +277,20 @@ impl RunArgs {
     /// Whether moat may act in `subscription_id` (case-insensitive; an empty allow-list allows all).
     pub fn subscription_allowed(&self, subscription_id: &str) -> bool {
         self.allowed_subscriptions.is_empty()
-            || self.allowed_subscriptions.iter().any(|s| s.eq_ignore_ascii_case(subscription_id))
+            || self.allowed_subscriptions.iter().any(|s| s == "*" || s.eq_ignore_ascii_case(subscription_id))
     }
 }
 
-/// Parses one `--allowed-subscriptions` entry: a subscription id in UUID form, lower-cased.
+/// Parses one `--allowed-subscriptions` entry: a subscription id in UUID form, lower-cased, or
+/// `*` (any subscription, said explicitly).
 fn parse_subscription(s: &str) -> Result<String, String> {
     let s = s.trim();
+    if s == "*" {
+        return Ok(s.to_string());
+    }
     uuid::Uuid::try_parse(s)
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| format!("{s:?} is not a subscription id (UUID such as 00000000-0000-0000-0000-000000000000)"))
+        .map_err(|_| format!("{s:?} is not a subscription id (UUID such as 00000000-0000-0000-0000-000000000000) or *"))
 }
 
 /// A DNS-1123 label: what Kubernetes accepts as a namespace name.
@@ -365,6 +370,9 @@ mod tests {
         assert!(a.subscription_allowed("00000000-0000-0000-0000-000000000002"));
         assert!(!a.subscription_allowed("00000000-0000-0000-0000-000000000003"));
         assert!(parse(&["--allowed-subscriptions", "prod"]).is_err());
+        let any = parse(&["--allowed-subscriptions", "*"]).expect("parse");
+        assert!(any.subscription_allowed("00000000-0000-0000-0000-000000000003"));
+        assert_eq!(any.controller_settings().allowed_subscriptions, vec!["*".to_string()]);
     }
 
     #[test]

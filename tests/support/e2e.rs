@@ -64,6 +64,7 @@ impl Harness {
     pub async fn new(prefix: &str, cfg: EmulatorConfig) -> Harness {
         let env = env().await;
         let ns = env.namespace(prefix).await.expect("namespace");
+        super::tenancy::grant_harness_namespace(env, &ns).await;
         let cfg = cfg.with_resource_group(SUB, RG).with_resource_group(SUB, "rg-data");
         let emu = moat::emulator::start(cfg).await.expect("emulator");
         let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moat-{ns}-{}.log", std::process::id()));

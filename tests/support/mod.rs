@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod e2e;
+pub mod tenancy;
 pub mod testenv;
 
 use std::future::Future;
