@@ -43,17 +43,39 @@ where
     }
 }
 
+/// What the controllers watch (`moat run --namespace`, `--selector`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    /// Label selector of the objects to reconcile; `None` means all.
+    pub selector: Option<String>,
+}
+
 /// Runs the SecureWorkspace, PrivateEndpointBinding and ComputeSubnet controllers until
 /// `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
-    namespace: Option<String>,
+    scope: Scope,
     concurrency: u16,
     observer: Option<Arc<dyn Observer>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    if scope.namespaces.len() > 1 {
+        // A controller's reflector store holds one watch, so several namespaces get one set of
+        // controllers each (each with `concurrency`), stopped by the same shutdown.
+        // Boxed, so that the recursive call is the same instantiation of `run` (a finite type).
+        let shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send + Sync>> = Box::pin(shutdown);
+        let shutdown = futures::FutureExt::shared(shutdown);
+        let sets = scope.namespaces.iter().map(|ns| {
+            let one = Scope { namespaces: vec![ns.clone()], selector: scope.selector.clone() };
+            Box::pin(run(ctx.clone(), one, concurrency, observer.clone(), shutdown.clone()))
+        });
+        futures::future::join_all(sets).await;
+        return;
+    }
     let client = ctx.client.clone();
-    let ns = namespace.as_deref();
+    let ns = scope.namespaces.first().map(String::as_str);
     let observer: Arc<dyn Observer> = observer.unwrap_or_else(|| Arc::new(NoObserver));
     let config = ControllerConfig::default().concurrency(concurrency);
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -70,6 +92,10 @@ pub async fn run(
     };
 
     let wc = watcher::Config::default().any_semantic();
+    let wc = match &scope.selector {
+        Some(selector) => wc.labels(selector),
+        None => wc,
+    };
     let o1 = observer.clone();
     let workspaces = Controller::new(api::<SecureWorkspace>(&client, ns), wc.clone())
         .owns(api::<PrivateEndpointBinding>(&client, ns), wc.clone())

@@ -228,7 +228,11 @@ fn binding_object(ws: &SecureWorkspace, ep: &crate::plan::workspace::WantedEndpo
     let mut obj = PrivateEndpointBinding::new(&ep.name, ep.spec.clone());
     obj.metadata.namespace = ws.namespace();
     obj.metadata.owner_references = Some(vec![ws.controller_owner_ref(&()).ok_or(Error::MissingMetadata("uid"))?]);
-    obj.metadata.labels = Some([(WORKSPACE_LABEL.to_string(), ws.name_any())].into_iter().collect());
+    // The workspace's own labels too, so a `moat run --selector` that picks the workspace also
+    // picks the bindings it owns.
+    let mut labels = ws.labels().clone();
+    labels.insert(WORKSPACE_LABEL.to_string(), ws.name_any());
+    obj.metadata.labels = Some(labels);
     Ok(obj)
 }
 
