@@ -1,6 +1,6 @@
 //! The README's first command, `scripts/demo.sh`, run as a user runs it: it must end with exit 0
 //! and print the table of Azure resources moat created. Also: every script parses
-//! (`bash -n`, which is what broke the demo once), and `scripts/testenv-build.sh` reports
+//! (`bash -n`, which is what broke the demo once) and is executable, and `scripts/testenv-build.sh` reports
 //! progress while it builds the control plane.
 //!
 //! The demo starts its own control plane and emulator; it uses the `moat` binary cargo built for
@@ -40,6 +40,8 @@ fn every_script_parses() {
         if path.extension().is_some_and(|e| e == "sh") {
             let out = std::process::Command::new("bash").arg("-n").arg(&path).output().expect("run bash -n");
             assert!(out.status.success(), "{} does not parse:\n{}", path.display(), text(&out.stderr));
+            let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).expect("stat").permissions());
+            assert!(mode & 0o111 != 0, "{} is not executable (git update-index --chmod=+x)", path.display());
             checked += 1;
         }
     }
@@ -62,17 +64,19 @@ async fn demo_ends_with_exit_0_and_the_resource_table() {
     assert_eq!(count, Some(rows.len()), "the count line matches the rows:\n{stdout}");
     let row = |rtype: &str, name: &str| rows.iter().find(|r| r[0] == rtype && r[1] == name);
     for (rtype, name) in [
-        ("MachineLearningServices/workspaces", "mlw-prod"),
-        ("Network/virtualNetworks", "vnet-ml-prod"),
-        ("Network/networkSecurityGroups", "nsg-training"),
-        ("Network/privateEndpoints", "pe-datalake-dfs"),
+        ("workspaces", "mlw-prod"),
+        ("virtualNetworks", "vnet-ml-prod"),
+        ("virtualNetworks/subnets", "vnet-ml-prod/snet-training"),
+        ("networkSecurityGroups", "nsg-training"),
+        ("privateEndpoints", "pe-mlw-prod-amlworkspace"),
+        ("privateEndpoints", "datalake-dfs"),
     ] {
         let r = row(rtype, name).unwrap_or_else(|| panic!("no {rtype} {name} row in the table:\n{stdout}"));
         assert_eq!(r[2], "Succeeded", "{rtype} {name}: {r:?}");
     }
     // What moat created carries its owner tag; the seeded data lake is not moat's.
-    assert!(row("Network/virtualNetworks", "vnet-ml-prod").is_some_and(|r| r[3].starts_with("SecureWorkspace")), "owner of the VNet:\n{stdout}");
-    assert!(row("Storage/storageAccounts", "stdatalake01").is_some_and(|r| r[3..] == ["(not", "moat's)"]), "the seeded account is not moat's:\n{stdout}");
+    assert!(row("virtualNetworks", "vnet-ml-prod").is_some_and(|r| r[3].starts_with("SecureWorkspace")), "owner of the VNet:\n{stdout}");
+    assert!(row("storageAccounts", "stdatalake01").is_some_and(|r| r[3..] == ["(not", "moat's)"]), "the seeded account is not moat's:\n{stdout}");
     assert!(stdout.contains("converged in "), "{stdout}");
     eprintln!("scripts/demo.sh took {:.1} s (control plane cached, moat prebuilt)", started.elapsed().as_secs_f64());
 }

@@ -248,13 +248,20 @@ async fn moat_from_the_image_as_nonroot_converges_the_samples_in_its_namespaces_
         lines[lines.len().saturating_sub(30)..].join("\n")
     };
 
-    // It runs as 65532 inside the image's root.
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let uid = status.lines().find(|l| l.starts_with("Uid:")).expect("Uid line");
-    assert_eq!(uid.split_whitespace().skip(1).collect::<Vec<_>>(), ["65532"; 4], "moat runs as 65532: {uid}");
-    let gid = status.lines().find(|l| l.starts_with("Gid:")).expect("Gid line");
-    assert_eq!(gid.split_whitespace().skip(1).collect::<Vec<_>>(), ["65532"; 4], "{gid}");
-    assert_eq!(std::fs::read_link(format!("/proc/{pid}/root")).expect("proc root"), rootfs, "moat's / is the image's root");
+    // It runs as 65532 inside the image's root (once unshare has entered it and exec'd moat).
+    let ids = |field: &str| -> Vec<String> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().skip(1).map(str::to_owned).collect()).unwrap_or_default()
+    };
+    let entered = support::eventually(Duration::from_secs(10), || async {
+        let root = std::fs::read_link(format!("/proc/{pid}/root")).map_err(|e| e.to_string())?;
+        if root == rootfs && ids("Uid:") != ["0"; 4] { Ok(()) } else { Err(format!("root {}, Uid {:?}", root.display(), ids("Uid:"))) }
+    })
+    .await;
+    entered.unwrap_or_else(|e| panic!("moat did not enter the image as 65532: {e}\n{}", log_tail()));
+    assert_eq!(ids("Uid:"), ["65532"; 4], "moat runs as user 65532 (real, effective, saved, fs)");
+    assert_eq!(ids("Gid:"), ["65532"; 4], "and group 65532");
+    assert!(ids("Groups:").is_empty(), "with no supplementary groups: {:?}", ids("Groups:"));
 
     let client = env.client();
     let deadline = tokio::time::Instant::now() + CONVERGE;
