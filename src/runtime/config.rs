@@ -546,7 +546,7 @@ mod tests {
             ("bad_prefix!/x=y", "prefix"),
             ("priority>high", "integer"),
         ] {
-            let err = parse(&["--selector", bad]).expect("parse").validate().expect_err(bad).to_string();
+            let err = parse(&[&format!("--selector={bad}")]).expect("parse").validate().expect_err(bad).to_string();
             assert!(err.contains(why) && err.starts_with("--selector") && err.contains("kubectl get -l"), "{bad}: {err}");
         }
     }
