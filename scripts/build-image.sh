@@ -16,8 +16,8 @@
 # `repository`, else the git remote `origin`. The Dockerfile builds the same image with Docker:
 # same cargo flags, user 65532:65532, entrypoint /moat, cmd run, port 8080, labels.
 #
-# Needs: cargo, apt-get and dpkg-deb (Debian or Ubuntu), umoci (installed with apt-get when missing
-# and running as root). Debian packages are cached under ${MOAT_CACHE:-~/.cache/moat}/image/debs.
+# Needs: root (file owners in the image), cargo, apt-get and dpkg-deb (Debian or Ubuntu), umoci
+# (installed with apt-get when missing). Debian packages are cached under ${MOAT_CACHE:-~/.cache/moat}/image/debs.
 # Prints the image reference (DIR:TAG) on stdout; progress goes to stderr.
 set -euo pipefail
 
@@ -66,9 +66,10 @@ epoch="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
 created="$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)"
 
 # --- tools ---------------------------------------------------------------------------------------
+# The layer records owners (root for everything, 65532 for /home/nonroot): umoci needs root for that.
+[[ "$(id -u)" == 0 ]] || die "run as root (sudo, or a CI job): the image's files need their owners (root, and 65532 for /home/nonroot)"
 command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || die "apt-get and dpkg-deb are needed (Debian or Ubuntu)"
 if ! command -v umoci >/dev/null; then
-	[[ "$(id -u)" == 0 ]] || die "umoci is missing: apt-get install umoci (as root)"
 	say "installing umoci (apt-get)"
 	apt-get install -y -q --no-install-recommends umoci >&2 ||
 		{ apt-get update -q >&2 && apt-get install -y -q --no-install-recommends umoci >&2; } ||
@@ -195,9 +196,7 @@ install -d -m 0700 "$rootfs/root"
 install -d -m 0700 -o 65532 -g 65532 "$rootfs/home/nonroot"
 install -d -m 1777 "$rootfs/tmp"
 chmod -R u+rwX,go+rX,go-w "$rootfs/etc" "$rootfs/usr" "$rootfs/var"
-if [[ "$(id -u)" == 0 ]]; then
-	chown -R 0:0 "$rootfs/etc" "$rootfs/usr" "$rootfs/var" "$rootfs/moat" "$rootfs/lib"* "$rootfs/root" "$rootfs/tmp"
-fi
+chown -R 0:0 "$rootfs/etc" "$rootfs/usr" "$rootfs/var" "$rootfs/moat" "$rootfs/lib"* "$rootfs/root" "$rootfs/tmp"
 find "$rootfs" -exec touch -h -d "@$epoch" {} +
 
 # --- the OCI image -------------------------------------------------------------------------------
