@@ -7,8 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${MOAT_CACHE:-$HOME/.cache/moat}/target}"
 cargo build --quiet --bin moat
 moat="$CARGO_TARGET_DIR/debug/moat"
-for dir in crds charts/moat/crds config/crd/bases; do
+for dir in crds charts/moat/files/crds config/crd/bases; do
 	"$moat" crds --out-dir "$dir"
 done
 "$moat" validate --catalog > docs/constraints.md
-echo "regenerated: crds/, charts/moat/crds/, config/crd/bases/, docs/constraints.md"
+echo "regenerated: crds/, charts/moat/files/crds/, config/crd/bases/, docs/constraints.md"

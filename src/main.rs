@@ -3,8 +3,11 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// `moat --version`: Cargo.toml's version and the git revision build.rs stamps.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("MOAT_GIT_REVISION"), ")");
+
 #[derive(Parser)]
-#[command(name = "moat", version, about = "Network-isolated Azure Machine Learning workspaces from Kubernetes manifests")]
+#[command(name = "moat", version = VERSION, about = "Network-isolated Azure Machine Learning workspaces from Kubernetes manifests")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -51,7 +51,12 @@ fn helm_or_skip(env: &TestEnv, test: &str) -> bool {
 /// `helm template` of the chart as release `moat` in `namespace` with extra `--set`s. The chart
 /// renders nothing until the allowed scope is set: `allowedSubscriptions={*}` unless `sets` give it.
 async fn helm_template(env: &TestEnv, namespace: &str, sets: &[&str]) -> String {
-    let mut args: Vec<String> = vec!["template".into(), "moat".into(), chart().display().to_string()];
+    helm_template_release(env, "moat", namespace, sets).await
+}
+
+/// `helm template` of the chart as `release` in `namespace` with extra `--set`s.
+async fn helm_template_release(env: &TestEnv, release: &str, namespace: &str, sets: &[&str]) -> String {
+    let mut args: Vec<String> = vec!["template".into(), release.into(), chart().display().to_string()];
     args.extend(["--namespace".into(), namespace.into()]);
     if !sets.iter().any(|s| s.starts_with("allowedSubscriptions=")) {
         args.extend(["--set".into(), "allowedSubscriptions={*}".into()]);
@@ -70,7 +75,7 @@ async fn apply(env: &TestEnv, manifests: &str) {
 }
 
 async fn apply_crds(env: &TestEnv) {
-    let dir = chart().join("crds");
+    let dir = chart().join("files/crds");
     ok(
         "kubectl apply CRDs",
         env.kubectl(["apply", "--server-side", "--force-conflicts", "-f", &dir.display().to_string()]).await,
@@ -250,33 +255,37 @@ async fn chart_rbac_grants_exactly_what_moat_needs() {
 }
 
 #[tokio::test]
-async fn chart_with_watch_namespace_grants_access_there_only() {
+async fn chart_with_watch_namespaces_grants_access_there_only() {
     let env = support::testenv::shared().await;
-    if !helm_or_skip(env, "chart_with_watch_namespace_grants_access_there_only") {
+    if !helm_or_skip(env, "chart_with_watch_namespaces_grants_access_there_only") {
         return;
     }
     let ns = env.namespace("moat-scoped").await.expect("namespace");
     let watched = env.namespace("team-a").await.expect("namespace");
+    let also = env.namespace("team-c").await.expect("namespace");
     let other = env.namespace("team-b").await.expect("namespace");
     apply_crds(env).await;
-    let rendered = helm_template(env, &ns, &[&format!("watchNamespace={watched}"), "leaderElection.leaseName=scoped"]).await;
+    let rendered = helm_template(env, &ns, &[&format!("watchNamespaces={{{watched},{also}}}"), "leaderElection.leaseName=scoped"]).await;
     let docs = documents(&rendered);
     // Only the tenancy inputs (policies, namespace labels), which are cluster-scoped, are bound cluster-wide.
     let cluster_bindings = find(&docs, "ClusterRoleBinding");
     assert!(
         cluster_bindings.iter().all(|b| b["roleRef"]["name"].as_str().is_some_and(|n| n.ends_with("-tenancy"))),
-        "watchNamespace must not bind the reconcilers' role cluster-wide: {cluster_bindings:?}"
+        "watchNamespaces must not bind the reconcilers' role cluster-wide: {cluster_bindings:?}"
     );
     let bindings = find(&docs, "RoleBinding");
-    assert!(bindings.iter().any(|b| b["metadata"]["namespace"] == watched.as_str() && b["roleRef"]["kind"] == "ClusterRole"));
+    for n in [&watched, &also] {
+        assert!(bindings.iter().any(|b| b["metadata"]["namespace"] == n.as_str() && b["roleRef"]["kind"] == "ClusterRole"), "a RoleBinding in {n}");
+    }
     apply(env, &rendered).await;
     assert!(
-        rendered.contains(&format!("--namespace={watched}")),
+        rendered.contains(&format!("--namespace={watched},{also}")),
         "the Deployment passes --namespace:\n{rendered}"
     );
 
     let user = format!("system:serviceaccount:{ns}:moat");
     let mut checks = moat_access(&watched, &ns, "scoped", &other);
+    checks.extend(moat_access(&also, &ns, "scoped", &other).into_iter().filter(|c| c.namespace == also));
     checks.extend([
         check("get", "secureworkspaces.moat.dev", &other, false),
         check("list", "secureworkspaces.moat.dev", &other, false),
@@ -299,7 +308,7 @@ async fn chart_renders_deterministically_with_hardened_pod_and_options() {
         "metrics.serviceMonitor.enabled=true",
         "allowedSubscriptions={00000000-0000-0000-0000-000000000001,00000000-0000-0000-0000-000000000002}",
         "armEndpoint=http://127.0.0.1:9000",
-        "watchNamespace=ml",
+        "watchNamespaces={ml}",
     ];
     let a = helm_template(env, "moat-system", &sets).await;
     let b = helm_template(env, "moat-system", &sets).await;
@@ -348,20 +357,37 @@ async fn chart_values_schema_rejects_bad_values() {
     if !helm_or_skip(env, "chart_values_schema_rejects_bad_values") {
         return;
     }
-    // Each bad value on an otherwise valid render, so it fails for its own reason.
+    // Each bad value on an otherwise valid render is refused with a message naming the key.
     let scoped = "allowedSubscriptions={*}";
-    for bad in ["cloud=Mars", "resyncSeconds=1", "logFormat=xml", "typo=1", "tenancy.credentialNamespaces={Bad_NS}"] {
+    for (bad, names) in [
+        ("cloud=Mars", "cloud"),
+        ("resyncSeconds=1", "resyncSeconds"),
+        ("logFormat=xml", "logFormat"),
+        ("allowedSubscriptions={prod}", "allowedSubscriptions"),
+        ("typo=1", "typo"),
+        ("watchNamespace=ml", "watchNamespaces={ml}"),
+        ("watchNamespaces={Team_A}", "watchNamespaces"),
+        ("nameOverride=Not_A_Name", "nameOverride"),
+        ("fullnameOverride=UPPER", "fullnameOverride"),
+        ("extraArgs={run}", "extraArgs"),
+        ("podDisruptionBudget.minAvailable=most", "minAvailable"),
+        ("networkPolicy.azure.cidrs={management.azure.com}", "cidrs"),
+        ("networkPolicy.apiServer.ports={0}", "ports"),
+        ("crds.keep=maybe", "keep"),
+        ("tenancy.credentialNamespaces={Bad_NS}", "credentialNamespaces"),
+    ] {
         let out = env
             .helm(["template", "moat", &chart().display().to_string(), "--set", scoped, "--set", bad])
             .await
             .expect("run helm");
         assert!(!out.status.success(), "helm accepted --set {bad}");
+        assert!(text(&out).contains(names), "--set {bad}: the error names `{names}`:\n{}", text(&out));
     }
     let out = env
-        .helm(["template", "moat", &chart().display().to_string(), "--set", "allowedSubscriptions={prod}"])
+        .helm(["template", "moat", &chart().display().to_string(), "--set", scoped, "--set", "podDisruptionBudget.enabled=true", "--set", "podDisruptionBudget.minAvailable=1", "--set", "podDisruptionBudget.maxUnavailable=1"])
         .await
         .expect("run helm");
-    assert!(!out.status.success() && text(&out).contains("allowedSubscriptions"), "{}", text(&out));
+    assert!(!out.status.success() && text(&out).contains("minAvailable or maxUnavailable, not both"), "{}", text(&out));
     let out = env
         .helm(["template", "moat", &chart().display().to_string(), "--set", scoped, "--set", "leaderElection.enabled=false", "--set", "replicaCount=2"])
         .await
@@ -381,7 +407,7 @@ async fn kustomize_default_renders_applies_and_grants_moat_access() {
     assert_eq!(find(&docs, "CustomResourceDefinition").len(), moat::api::crds().len());
     let deploy = find(&docs, "Deployment")[0];
     assert_eq!(deploy["metadata"]["namespace"], "moat-system");
-    assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["image"], "moat:0.1.0");
+    assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["image"], format!("moat:{}", env!("CARGO_PKG_VERSION")).as_str());
     apply(env, &rendered).await;
 
     let other = env.namespace("kustomize-other").await.expect("namespace");
@@ -485,4 +511,119 @@ async fn chart_reads_secrets_only_in_the_tenants_namespaces() {
         checks.push(check(verb, "secrets", &team_a, false));
     }
     assert_access(env, &user, &checks).await;
+}
+
+fn container_args(docs: &[Value]) -> Vec<String> {
+    let deploy = find(docs, "Deployment")[0];
+    deploy["spec"]["template"]["spec"]["containers"][0]["args"].as_array().expect("args").iter().filter_map(Value::as_str).map(str::to_owned).collect()
+}
+
+/// The knobs a platform team reaches for: names, extra flags, sharding by label selector (each
+/// install its own Lease), PodDisruptionBudget, NetworkPolicy, priority class. Rendered, linted
+/// and applied to the real apiserver (which validates every object's structure).
+#[tokio::test]
+async fn chart_knobs_render_lint_and_apply() {
+    let env = support::testenv::shared().await;
+    if !helm_or_skip(env, "chart_knobs_render_lint_and_apply") {
+        return;
+    }
+    let ns = env.namespace("moat-knobs").await.expect("namespace");
+    apply_crds(env).await;
+    let sets = [
+        "nameOverride=operator",
+        "extraArgs={--retry-seconds=30,--operation-budget-seconds=900}",
+        "selector=moat.dev/shard in (a\\,b)",
+        "replicaCount=2",
+        "podDisruptionBudget.enabled=true",
+        "networkPolicy.enabled=true",
+        "networkPolicy.apiServer.cidrs={10.0.0.1/32}",
+        "networkPolicy.metrics.from[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring",
+        "priorityClassName=system-cluster-critical",
+        "crds.enabled=false",
+    ];
+    let mut lint: Vec<String> = vec!["lint".into(), "--strict".into(), chart().display().to_string()];
+    for s in sets {
+        lint.extend(["--set".into(), s.into()]);
+    }
+    ok("helm lint with every knob", env.helm(&lint).await);
+    let rendered = helm_template(env, &ns, &sets).await;
+    let docs = documents(&rendered);
+    apply(env, &rendered).await;
+
+    // nameOverride: names and the name label; the lease follows the fullname.
+    let deploy = find(&docs, "Deployment")[0];
+    assert_eq!(deploy["metadata"]["name"], "moat-operator");
+    assert_eq!(deploy["metadata"]["labels"]["app.kubernetes.io/name"], "operator");
+    assert_eq!(deploy["spec"]["template"]["spec"]["priorityClassName"], "system-cluster-critical");
+    let args = container_args(&docs);
+    for want in ["--lease-name=moat-operator-leader", "--selector=moat.dev/shard in (a,b)", "--retry-seconds=30", "--operation-budget-seconds=900"] {
+        assert!(args.iter().any(|a| a == want), "missing {want} in {args:?}");
+    }
+    assert!(args.iter().position(|a| a == "--retry-seconds=30") > args.iter().position(|a| a.starts_with("--credential=")), "extraArgs come last: {args:?}");
+    assert!(find(&docs, "CustomResourceDefinition").is_empty(), "crds.enabled=false renders no CRD");
+
+    // PodDisruptionBudget: one pod at a time by default, selecting the moat pods.
+    let pdb = find(&docs, "PodDisruptionBudget")[0];
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert_eq!(pdb["spec"]["selector"]["matchLabels"], deploy["spec"]["selector"]["matchLabels"]);
+    let min = documents(&helm_template(env, &ns, &["podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=50%"]).await);
+    assert_eq!(find(&min, "PodDisruptionBudget")[0]["spec"]["minAvailable"], "50%");
+    assert!(find(&min, "PodDisruptionBudget")[0]["spec"].get("maxUnavailable").is_none());
+
+    // NetworkPolicy: ingress only on the metrics port from the monitoring namespace; egress to
+    // the API server address, HTTPS (ARM, Entra ID) and DNS only.
+    let np = find(&docs, "NetworkPolicy")[0];
+    assert_eq!(np["spec"]["podSelector"]["matchLabels"], deploy["spec"]["selector"]["matchLabels"]);
+    assert_eq!(np["spec"]["policyTypes"], serde_json::json!(["Ingress", "Egress"]));
+    let ingress = np["spec"]["ingress"].as_array().expect("ingress");
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(ingress[0]["ports"][0]["port"], "http-metrics");
+    assert_eq!(ingress[0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "monitoring");
+    let egress = np["spec"]["egress"].as_array().expect("egress");
+    assert_eq!(egress[0]["to"][0]["ipBlock"]["cidr"], "10.0.0.1/32");
+    let ports = |rule: &Value| rule["ports"].as_array().expect("ports").iter().map(|p| p["port"].as_i64().expect("port")).collect::<Vec<_>>();
+    assert_eq!(ports(&egress[0]), [443, 6443]);
+    assert_eq!(ports(&egress[1]), [443]);
+    assert!(egress[1].get("to").is_none(), "Azure: any destination on 443 unless cidrs are set");
+    assert_eq!(ports(&egress[2]), [53, 53]);
+    assert_eq!(egress[2]["to"][0]["podSelector"]["matchLabels"]["k8s-app"], "kube-dns");
+    assert_eq!(egress.len(), 3);
+    // Off by default.
+    let plain = documents(&helm_template(env, &ns, &[]).await);
+    assert!(find(&plain, "NetworkPolicy").is_empty() && find(&plain, "PodDisruptionBudget").is_empty());
+    assert!(!container_args(&plain).iter().any(|a| a.starts_with("--selector")));
+}
+
+/// A fleet sharded over two installs in one namespace: different names, selectors and Leases,
+/// and the two apply side by side without touching each other's objects.
+#[tokio::test]
+async fn two_sharded_installs_in_one_namespace_have_their_own_lease() {
+    let env = support::testenv::shared().await;
+    if !helm_or_skip(env, "two_sharded_installs_in_one_namespace_have_their_own_lease") {
+        return;
+    }
+    let ns = env.namespace("moat-shards").await.expect("namespace");
+    let other = env.namespace("shard-other").await.expect("namespace");
+    apply_crds(env).await;
+    let mut leases = Vec::new();
+    for shard in ["a", "b"] {
+        let rendered = helm_template_release(env, &format!("moat-{shard}"), &ns, &[&format!("selector=moat.dev/shard={shard}"), "crds.enabled=false"]).await;
+        apply(env, &rendered).await;
+        let docs = documents(&rendered);
+        let args = container_args(&docs);
+        assert!(args.contains(&format!("--selector=moat.dev/shard={shard}")), "{args:?}");
+        let lease = format!("moat-{shard}-leader");
+        assert!(args.contains(&format!("--lease-name={lease}")), "{args:?}");
+        assert_eq!(find(&docs, "Role")[0]["rules"][1]["resourceNames"], serde_json::json!([lease]));
+        leases.push(lease);
+    }
+    // Each ServiceAccount may renew its own Lease only.
+    let checks_a = [
+        check("update", &format!("{LEASES}/{}", leases[0]), &ns, true),
+        check("update", &format!("{LEASES}/{}", leases[1]), &ns, false),
+        check("get", "secureworkspaces.moat.dev", &other, true),
+    ];
+    assert_access(env, &format!("system:serviceaccount:{ns}:moat-a"), &checks_a).await;
+    let checks_b = [check("update", &format!("{LEASES}/{}", leases[1]), &ns, true), check("update", &format!("{LEASES}/{}", leases[0]), &ns, false)];
+    assert_access(env, &format!("system:serviceaccount:{ns}:moat-b"), &checks_b).await;
 }

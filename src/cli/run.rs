@@ -63,8 +63,8 @@ async fn controllers(ctx: RunContext) -> Result<(), RunError> {
     let provider = AzureArmProvider::new(ctx.client.clone(), config, token, args.tenant_id.clone())?;
     let policies = crate::tenancy::WatchedPolicies::start(ctx.client.clone());
     let context = Arc::new(Context::new(ctx.client.clone(), Arc::new(provider), args.controller_settings()).with_policies(policies));
-    tracing::info!(namespace = args.namespace.as_deref().unwrap_or("*"), endpoint = %args.arm_endpoint(), "controllers starting");
-    run::run(context, args.namespace.clone(), args.concurrency, Some(Arc::new(ctx.metrics.clone())), ctx.stopped()).await;
+    tracing::info!(namespaces = ?args.namespaces, selector = ?args.selector, endpoint = %args.arm_endpoint(), "controllers starting");
+    run::run(context, args.watch_scope(), args.concurrency, Some(Arc::new(ctx.metrics.clone())), ctx.stopped()).await;
     Ok(())
 }
 

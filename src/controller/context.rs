@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use super::arm::Arm;
 use super::converge::{Converger, EventSink, OpsTracker};
 use super::error::{Error, Result};
-use super::watch::{Stores, Writers};
+use super::watch::Stores;
 use crate::api::{ResourceStatus, SecretRef};
 use crate::azure::locks::KeyedLocks;
 use crate::plan::ownership::Owner;
@@ -77,7 +77,6 @@ pub struct Context {
     /// Every SecureWorkspace, ComputeSubnet and PrivateEndpointBinding moat watches, kept by one
     /// shared watch per kind (`controller::run`): the related objects a reconcile reads.
     pub stores: Stores,
-    writers: std::sync::Mutex<Option<Writers>>,
     /// The AzureScopePolicy objects and namespace labels (`crate::tenancy`): what each
     /// namespace may touch. Without [`Context::with_policies`], no namespace may touch anything.
     pub policies: Arc<dyn PolicySource>,
@@ -87,22 +86,15 @@ impl Context {
     pub fn new(client: kube::Client, arm: Arc<dyn ArmProvider>, settings: Settings) -> Self {
         let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
-        let (stores, writers) = super::watch::stores();
         Self {
             client,
             arm,
             recorder,
             settings,
             parent_locks: Arc::new(KeyedLocks::new()),
-            stores,
-            writers: std::sync::Mutex::new(Some(writers)),
+            stores: Stores::default(),
             policies: Arc::new(NoPolicies),
         }
-    }
-
-    /// The writers behind [`Context::stores`], once: the watches that fill the stores take them.
-    pub fn take_writers(&self) -> Option<Writers> {
-        self.writers.lock().ok().and_then(|mut w| w.take())
     }
 
     /// Where the tenancy policies come from (`tenancy::WatchedPolicies` in `moat run`).

@@ -98,29 +98,51 @@ fn workspace_targets(ws: &SecureWorkspace) -> Vec<String> {
     [ids.workspace, ids.storage, ids.key_vault, ids.registry].into_iter().filter(|i| !i.is_empty()).collect()
 }
 
+/// What the controllers watch (`moat run --namespace`, `--selector`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    /// Label selector of the objects to reconcile; `None` means all.
+    pub selector: Option<String>,
+}
+
 /// Runs the SecureWorkspace, PrivateEndpointBinding and ComputeSubnet controllers until
-/// `shutdown` resolves.
+/// `shutdown` resolves: one set of watches and controllers per watched namespace (a watch covers
+/// one namespace or all of them; RBAC may grant only the listed ones), all sharing the context's
+/// stores for the related objects a reconcile reads.
 pub async fn run(
     ctx: Arc<Context>,
-    namespace: Option<String>,
+    scope: Scope,
     concurrency: u16,
     observer: Option<Arc<dyn Observer>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let Some(writers) = ctx.take_writers() else {
-        tracing::error!("the controllers of this context already run");
-        return;
-    };
-    let client = ctx.client.clone();
-    let ns = namespace.as_deref();
     let observer: Arc<dyn Observer> = observer.unwrap_or_else(|| Arc::new(NoObserver));
-    let config = ControllerConfig::default().concurrency(concurrency);
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let stopper = stop_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = stopper.send(());
     });
+    let namespaces: Vec<Option<String>> = if scope.namespaces.is_empty() { vec![None] } else { scope.namespaces.iter().cloned().map(Some).collect() };
+    let sets = namespaces.into_iter().map(|ns| run_namespace(ctx.clone(), ns, scope.selector.clone(), concurrency, observer.clone(), stop_tx.clone()));
+    futures::future::join_all(sets).await;
+}
+
+/// The watches and the three controllers of one namespace (`None`: all namespaces).
+async fn run_namespace(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    selector: Option<String>,
+    concurrency: u16,
+    observer: Arc<dyn Observer>,
+    stop_tx: tokio::sync::broadcast::Sender<()>,
+) {
+    let (set, writers) = ctx.stores.register();
+    let client = ctx.client.clone();
+    let ns = namespace.as_deref();
+    let config = ControllerConfig::default().concurrency(concurrency);
     let stop = move || {
         let mut rx = stop_tx.subscribe();
         async move {
@@ -129,23 +151,28 @@ pub async fn run(
     };
 
     let wc = watcher::Config::default().any_semantic();
+    let wc = match &selector {
+        Some(selector) => wc.labels(selector),
+        None => wc,
+    };
     let mut ws_watch = SharedWatch::new(api::<SecureWorkspace>(&client, ns), wc.clone(), writers.workspaces);
     let mut cs_watch = SharedWatch::new(api::<ComputeSubnet>(&client, ns), wc.clone(), writers.subnets);
     let mut peb_watch = SharedWatch::new(api::<PrivateEndpointBinding>(&client, ns), wc, writers.endpoints);
     let stores = ctx.stores.clone();
+    let tenancy_changes = || ctx.policies.changes();
 
     // SecureWorkspace.
     let ws_self = ws_watch.subscribe("SecureWorkspace", own, false);
     let ws_from_peb = peb_watch.subscribe("SecureWorkspace<-PrivateEndpointBinding", binding_for_workspace, true);
     let ws_from_cs = cs_watch.subscribe("SecureWorkspace<-ComputeSubnet", subnet_for_others, true);
-    let wstore = stores.workspaces.clone();
+    let wstore = stores.clone();
     let o1 = observer.clone();
-    let workspaces = Controller::for_shared_stream(ws_self, stores.workspaces.clone())
+    let workspaces = Controller::for_shared_stream(ws_self, set.workspaces.clone())
         .watches_shared_stream(ws_from_peb, move |b: Arc<PrivateEndpointBinding>| {
             let bns = b.namespace().unwrap_or_default();
             let owner = b.labels().get(WORKSPACE_LABEL).cloned();
             wstore
-                .state()
+                .workspaces()
                 .into_iter()
                 .filter(|w| w.namespace().as_deref() == Some(bns.as_str()))
                 .filter(|w| owner.as_deref() == Some(w.name_any().as_str()) || same_id(&WorkspaceIds::of(&w.spec).pe_subnet, b.spec.subnet_id.as_str()))
@@ -156,7 +183,7 @@ pub async fn run(
             cs.namespace().map(|n| ObjectRef::<SecureWorkspace>::new(&cs.spec.workspace_ref.name).within(&n))
         })
         // A policy or namespace-label change re-evaluates every object (tenancy).
-        .reconcile_all_on(ctx.policies.changes())
+        .reconcile_all_on(tenancy_changes())
         .with_config(config.clone())
         .graceful_shutdown_on(stop())
         .run(
@@ -179,17 +206,17 @@ pub async fn run(
     let peb_from_ws = ws_watch.subscribe("PrivateEndpointBinding<-SecureWorkspace", workspace_for_dependents, true);
     let peb_from_cs = cs_watch.subscribe("PrivateEndpointBinding<-ComputeSubnet", spec_view, true);
     let peb_from_peb = peb_watch.subscribe("PrivateEndpointBinding<-PrivateEndpointBinding", spec_view, true);
-    let (bstore1, bstore2, bstore3) = (stores.endpoints.clone(), stores.endpoints.clone(), stores.endpoints.clone());
-    let wstore2 = stores.workspaces.clone();
+    let (bstore1, bstore2, bstore3) = (stores.clone(), stores.clone(), stores.clone());
+    let wstore2 = stores.clone();
     // The bindings a workspace concerns: its own, those in its private-endpoint subnet, those
     // that target its resources.
-    let related_to = move |ws: &SecureWorkspace, store: &kube::runtime::reflector::Store<PrivateEndpointBinding>| {
+    let related_to = move |ws: &SecureWorkspace, store: &super::watch::Stores| {
         let targets = workspace_targets(ws);
         let pe_subnet = WorkspaceIds::of(&ws.spec).pe_subnet;
         let name = ws.name_any();
         let wns = ws.namespace();
         store
-            .state()
+            .endpoints()
             .into_iter()
             .filter(|b| {
                 (b.namespace() == wns && b.labels().get(WORKSPACE_LABEL) == Some(&name))
@@ -201,21 +228,21 @@ pub async fn run(
     };
     let related_to2 = related_to;
     let o2 = observer.clone();
-    let endpoints = Controller::for_shared_stream(peb_self, stores.endpoints.clone())
+    let endpoints = Controller::for_shared_stream(peb_self, set.endpoints.clone())
         .watches_shared_stream(peb_from_ws, move |ws: Arc<SecureWorkspace>| related_to(&ws, &bstore1))
         .watches_shared_stream(peb_from_cs, move |cs: Arc<ComputeSubnet>| {
-            let ws = wstore2.state().into_iter().find(|w| w.namespace() == cs.namespace() && w.name_any() == cs.spec.workspace_ref.name);
+            let ws = wstore2.workspaces().into_iter().find(|w| w.namespace() == cs.namespace() && w.name_any() == cs.spec.workspace_ref.name);
             ws.map(|w| related_to2(&w, &bstore2)).unwrap_or_default()
         })
         .watches_shared_stream(peb_from_peb, move |b: Arc<PrivateEndpointBinding>| {
             bstore3
-                .state()
+                .endpoints()
                 .into_iter()
                 .filter(|o| o.uid() != b.uid() && o.spec.target.group_id == b.spec.target.group_id && same_id(o.spec.target.id.as_str(), b.spec.target.id.as_str()))
                 .map(|o| ObjectRef::from_obj(o.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .reconcile_all_on(ctx.policies.changes())
+        .reconcile_all_on(tenancy_changes())
         .with_config(config.clone())
         .graceful_shutdown_on(stop())
         .run(
@@ -237,13 +264,13 @@ pub async fn run(
     let cs_self = cs_watch.subscribe("ComputeSubnet", own, false);
     let cs_from_ws = ws_watch.subscribe("ComputeSubnet<-SecureWorkspace", workspace_for_dependents, true);
     let cs_from_cs = cs_watch.subscribe("ComputeSubnet<-ComputeSubnet", spec_view, true);
-    let (cstore1, cstore2) = (stores.subnets.clone(), stores.subnets.clone());
+    let (cstore1, cstore2) = (stores.clone(), stores.clone());
     let o3 = observer.clone();
-    let subnets = Controller::for_shared_stream(cs_self, stores.subnets.clone())
+    let subnets = Controller::for_shared_stream(cs_self, set.subnets.clone())
         .watches_shared_stream(cs_from_ws, move |ws: Arc<SecureWorkspace>| {
             let name = ws.name_any();
             cstore1
-                .state()
+                .subnets()
                 .into_iter()
                 .filter(|c| c.namespace() == ws.namespace() && c.spec.workspace_ref.name == name)
                 .map(|c| ObjectRef::from_obj(c.as_ref()))
@@ -251,13 +278,13 @@ pub async fn run(
         })
         .watches_shared_stream(cs_from_cs, move |cs: Arc<ComputeSubnet>| {
             cstore2
-                .state()
+                .subnets()
                 .into_iter()
                 .filter(|c| c.uid() != cs.uid() && c.namespace() == cs.namespace() && c.spec.workspace_ref == cs.spec.workspace_ref)
                 .map(|c| ObjectRef::from_obj(c.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .reconcile_all_on(ctx.policies.changes())
+        .reconcile_all_on(tenancy_changes())
         .with_config(config)
         .graceful_shutdown_on(stop())
         .run(

@@ -44,8 +44,7 @@ pub fn usable(prefix: &str) -> Option<i64> {
 /// The workspace a ComputeSubnet refers to: from the shared store, or from the apiserver while
 /// the store is still filling.
 async fn workspace_of(ctx: &Context, ns: &str, cs: &ComputeSubnet) -> Result<Option<SecureWorkspace>> {
-    let key = kube::runtime::reflector::ObjectRef::<SecureWorkspace>::new(&cs.spec.workspace_ref.name).within(ns);
-    if let Some(ws) = ctx.stores.workspaces.get(&key) {
+    if let Some(ws) = ctx.stores.workspace(ns, &cs.spec.workspace_ref.name) {
         return Ok(Some(ws.as_ref().clone()));
     }
     let api: Api<SecureWorkspace> = Api::namespaced(ctx.client.clone(), ns);

@@ -45,33 +45,66 @@ where
     subscribers: Vec<Subscriber<K>>,
 }
 
-/// The stores of the three kinds: what the reconcilers read related objects from.
+/// The stores of one watched namespace (or of all namespaces), one per kind.
 #[derive(Clone)]
-pub struct Stores {
+pub struct StoreSet {
     pub workspaces: Store<SecureWorkspace>,
     pub subnets: Store<ComputeSubnet>,
     pub endpoints: Store<PrivateEndpointBinding>,
 }
 
-/// The writers that fill [`Stores`]; `controller::run` hands them to the watches.
+/// The writers that fill a [`StoreSet`]; `controller::run` hands them to the watches.
 pub struct Writers {
     pub workspaces: Writer<SecureWorkspace>,
     pub subnets: Writer<ComputeSubnet>,
     pub endpoints: Writer<PrivateEndpointBinding>,
 }
 
-/// Empty stores and their writers.
-pub fn stores() -> (Stores, Writers) {
-    let (workspaces, ws) = reflector::store();
-    let (subnets, cs) = reflector::store();
-    let (endpoints, peb) = reflector::store();
-    (Stores { workspaces, subnets, endpoints }, Writers { workspaces: ws, subnets: cs, endpoints: peb })
+/// Every object of the three kinds moat watches: one [`StoreSet`] per watched namespace (or one
+/// for all namespaces). What the reconcilers read related objects from.
+#[derive(Clone, Default)]
+pub struct Stores {
+    sets: Arc<std::sync::RwLock<Vec<StoreSet>>>,
 }
 
 impl Stores {
+    /// A new, empty set of stores (one watched namespace) and the writers that fill it.
+    pub fn register(&self) -> (StoreSet, Writers) {
+        let (workspaces, ws) = reflector::store();
+        let (subnets, cs) = reflector::store();
+        let (endpoints, peb) = reflector::store();
+        let set = StoreSet { workspaces, subnets, endpoints };
+        if let Ok(mut sets) = self.sets.write() {
+            sets.push(set.clone());
+        }
+        (set, Writers { workspaces: ws, subnets: cs, endpoints: peb })
+    }
+
+    fn collect<T>(&self, f: impl Fn(&StoreSet) -> Vec<T>) -> Vec<T> {
+        self.sets.read().map(|sets| sets.iter().flat_map(&f).collect()).unwrap_or_default()
+    }
+
+    pub fn workspaces(&self) -> Vec<Arc<SecureWorkspace>> {
+        self.collect(|s| s.workspaces.state())
+    }
+
+    pub fn subnets(&self) -> Vec<Arc<ComputeSubnet>> {
+        self.collect(|s| s.subnets.state())
+    }
+
+    pub fn endpoints(&self) -> Vec<Arc<PrivateEndpointBinding>> {
+        self.collect(|s| s.endpoints.state())
+    }
+
+    /// One SecureWorkspace by namespace and name.
+    pub fn workspace(&self, namespace: &str, name: &str) -> Option<Arc<SecureWorkspace>> {
+        let key = reflector::ObjectRef::<SecureWorkspace>::new(name).within(namespace);
+        self.sets.read().ok()?.iter().find_map(|s| s.workspaces.get(&key))
+    }
+
     /// Every object of the three kinds moat watches, as the catalog's inputs take them.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot { workspaces: self.workspaces.state(), subnets: self.subnets.state(), endpoints: self.endpoints.state() }
+        Snapshot { workspaces: self.workspaces(), subnets: self.subnets(), endpoints: self.endpoints() }
     }
 }
 

@@ -39,8 +39,7 @@ fn owner_of(ws: &SecureWorkspace, ns: &str) -> Result<Owner> {
 /// The ComputeSubnets in the namespace that point at this workspace (from the shared store).
 fn compute_subnets(ctx: &Context, ns: &str, name: &str) -> Vec<ComputeSubnet> {
     ctx.stores
-        .subnets
-        .state()
+        .subnets()
         .into_iter()
         .filter(|c| c.namespace().as_deref() == Some(ns) && c.spec.workspace_ref.name == name)
         .map(|c| c.as_ref().clone())
@@ -50,8 +49,7 @@ fn compute_subnets(ctx: &Context, ns: &str, name: &str) -> Vec<ComputeSubnet> {
 /// The bindings this workspace owns, from the shared store.
 fn owned_bindings_cached(ctx: &Context, ns: &str, name: &str) -> Vec<PrivateEndpointBinding> {
     ctx.stores
-        .endpoints
-        .state()
+        .endpoints()
         .into_iter()
         .filter(|b| b.namespace().as_deref() == Some(ns) && b.labels().get(WORKSPACE_LABEL).is_some_and(|w| w == name))
         .map(|b| b.as_ref().clone())
@@ -274,7 +272,11 @@ fn binding_object(ws: &SecureWorkspace, ep: &crate::plan::workspace::WantedEndpo
     let mut obj = PrivateEndpointBinding::new(&ep.name, ep.spec.clone());
     obj.metadata.namespace = ws.namespace();
     obj.metadata.owner_references = Some(vec![ws.controller_owner_ref(&()).ok_or(Error::MissingMetadata("uid"))?]);
-    obj.metadata.labels = Some([(WORKSPACE_LABEL.to_string(), ws.name_any())].into_iter().collect());
+    // The workspace's own labels too, so a `moat run --selector` that picks the workspace also
+    // picks the bindings it owns.
+    let mut labels = ws.labels().clone();
+    labels.insert(WORKSPACE_LABEL.to_string(), ws.name_any());
+    obj.metadata.labels = Some(labels);
     Ok(obj)
 }
 

@@ -20,7 +20,7 @@
 //! ```
 //!
 //! With the reconcilers of `crate::controller`, `controllers` is
-//! `controller::run::run(context, ctx.args.namespace.clone(), ctx.args.concurrency,
+//! `controller::run::run(context, ctx.args.watch_scope(), ctx.args.concurrency,
 //! Some(Arc::new(ctx.metrics.clone())), ctx.stopped())`, where `context` is built from
 //! `ctx.client`, `ctx.args.controller_settings()` and an ARM client recording into `ctx.metrics.arm()`.
 
@@ -172,7 +172,8 @@ where
     let args = Arc::new(args);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        namespace = args.namespace.as_deref().unwrap_or("<all>"),
+        namespaces = if args.namespaces.is_empty() { "<all>".to_owned() } else { args.namespaces.join(",") },
+        selector = args.selector.as_deref().unwrap_or("<none>"),
         leader_elect = args.leader_elect,
         cloud = ?args.cloud,
         arm_endpoint = %args.arm_endpoint(),
