@@ -116,7 +116,8 @@ async fn crds_are_adopted_upgraded_with_new_fields_and_kept_on_uninstall_with_th
     let ns = env.namespace("ml").await.expect("namespace");
     let helm = |args: Vec<String>| async move { env.helm(&args).await };
     let chart_args = |verb: &str, chart: &Path| -> Vec<String> {
-        vec![verb.into(), "moat".into(), chart.display().to_string(), "-n".into(), release_ns.clone()]
+        // The chart renders nothing until the allowed scope is set.
+        vec![verb.into(), "moat".into(), chart.display().to_string(), "-n".into(), release_ns.clone(), "--set".into(), "allowedSubscriptions={*}".into()]
     };
 
     // 0.1.0: CRDs from crds/, not part of the release.
