@@ -661,8 +661,7 @@ pub fn read_inputs(args: &[String]) -> (Vec<Source>, Vec<InputError>) {
 /// `moat validate`.
 pub fn run(args: &ValidateArgs) -> ExitCode {
     if args.catalog {
-        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), constraints::catalog_markdown().as_bytes());
-        return ExitCode::SUCCESS;
+        return super::output::print_then(&constraints::catalog_markdown(), ExitCode::SUCCESS);
     }
     let (sources, read_errors) = read_inputs(&args.files);
     let observed = match &args.observed {
@@ -693,8 +692,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         OutputFormat::Json => format!("{}\n", report.render_json()),
     };
     // A closed pipe (`| head`) is not an error of the validation.
-    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
-    ExitCode::from(report.exit_code())
+    super::output::print_then(&text, ExitCode::from(report.exit_code()))
 }
 
 #[cfg(test)]

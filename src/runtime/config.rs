@@ -91,9 +91,15 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
-    /// Log line format.
+    /// Log line format: `text` (human-readable; coloured only when stderr is a terminal and
+    /// NO_COLOR is unset) or `json` (one object per line). Logs go to stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Log filter, RUST_LOG syntax: a level (`debug`) or directives (`info,moat=debug,kube=warn`).
+    /// A non-empty RUST_LOG in the environment wins over this flag. Default `info`.
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
 
     /// Static ARM bearer token, for the emulator only (`--credential static`). Never logged.
     #[arg(long, env = STATIC_TOKEN_ENV, hide_env_values = true, value_name = "TOKEN")]

@@ -2,7 +2,7 @@
 //!
 //! Order of a run (what [`run`] does; each step is public for custom wiring):
 //!
-//! 1. [`telemetry::init`] with `--log-format` (done by [`run_blocking`]);
+//! 1. [`telemetry::init`] with `--log-format` and `--log-level` (done by [`run_blocking`]);
 //! 2. [`RunArgs::validate`], then [`kube_client`] from `--kubeconfig` or `kube::Config::infer`;
 //! 3. [`Metrics::new`], [`Health::new`], [`Shutdown::new`] + [`signals::spawn_signal_handler`];
 //!    [`HealthServer::bind`] on `--metrics-addr` and serve it in a task;
@@ -137,7 +137,7 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    if let Err(e) = telemetry::init(args.log_format) {
+    if let Err(e) = telemetry::init(args.log_format, args.log_level.as_deref()) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }

@@ -1,0 +1,1 @@
+//! `moat graph` (in progress).
