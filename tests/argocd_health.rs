@@ -100,6 +100,22 @@ fn a_status_about_an_older_generation_is_progressing() {
 }
 
 #[test]
+fn an_error_finding_is_degraded_whatever_the_ready_reason() {
+    // The controllers still converge what the finding does not block: Ready says Converging.
+    let mut obj = object("ComputeSubnet", 2, 2, "Converging", "waiting for SubnetReady");
+    obj["status"]["conditions"][0] = json!({"type": "ConstraintsSatisfied", "status": "False", "reason": "ConstraintViolation",
+        "message": "NET-003: 10.99.4.0/25 is outside the VNet", "observedGeneration": 2});
+    assert_eq!(argo_health(&obj), ("Degraded".into(), "ConstraintViolation: NET-003: 10.99.4.0/25 is outside the VNet".into()));
+    // About an older generation, it may be fixed already: the stale status is Progressing.
+    obj["metadata"]["generation"] = json!(3);
+    assert_eq!(argo_health(&obj).0, "Progressing");
+    // Paused stays Suspended.
+    let mut paused = object("ComputeSubnet", 2, 2, "Paused", "");
+    paused["status"]["conditions"][0]["status"] = json!("False");
+    assert_eq!(argo_health(&paused).0, "Suspended");
+}
+
+#[test]
 fn paused_is_suspended_even_when_the_spec_moved_on() {
     let (status, message) = argo_health(&object("SecureWorkspace", 5, 2, "Paused", "annotation moat.dev/reconcile-policy=skip"));
     assert_eq!(status, "Suspended");

@@ -46,9 +46,12 @@ if obj.status == nil or obj.status.conditions == nil then
 end
 
 local ready = nil
+local constraints = nil
 for _, c in ipairs(obj.status.conditions) do
   if c.type == "Ready" then
     ready = c
+  elseif c.type == "ConstraintsSatisfied" then
+    constraints = c
   end
 end
 if ready == nil then
@@ -79,6 +82,17 @@ if generation ~= nil then
   if seen ~= nil and seen < generation then
     hs.status = "Progressing"
     hs.message = "Waiting for moat to observe generation " .. text(generation) .. " (status is for generation " .. text(seen) .. ")"
+    return hs
+  end
+end
+
+-- An Error finding of the constraint catalog holds back writes until a person fixes the spec,
+-- whatever the Ready reason says about the writes still under way.
+if constraints ~= nil and constraints.status == "False" then
+  local cg = constraints.observedGeneration
+  if generation == nil or cg == nil or cg >= generation then
+    hs.status = "Degraded"
+    hs.message = with_reason(constraints.reason, constraints.message)
     return hs
   end
 end
