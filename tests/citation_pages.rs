@@ -159,6 +159,6 @@ fn validate_and_status_show_title_and_page_instead_of_a_file_name() {
     let status = f.finding.to_status();
     let source = status.source.expect("status.findings[].source");
     assert_eq!((source.title.as_str(), source.url.as_deref()), (doc.title, Some(url)));
-    let v = serde_json::to_value(&f.finding.to_status()).expect("status json");
+    let v = serde_json::to_value(f.finding.to_status()).expect("status json");
     assert_eq!(v["source"]["url"], url, "{v}");
 }

@@ -76,8 +76,11 @@ fn the_samples_draw_their_network() {
     assert!(g.edges.iter().all(|e| ids.contains(e.from.as_str()) && ids.contains(e.to.as_str())));
 }
 
+/// A rendered edge: (from, label, to) as the text names them.
+type Drawn = (String, String, String);
+
 /// Node declarations and edges of a rendered text, by the renderer's own syntax.
-fn parse(text: &str, node: &regex::Regex, edge: &regex::Regex) -> (HashMap<String, String>, Vec<(String, String, String)>) {
+fn parse(text: &str, node: &regex::Regex, edge: &regex::Regex) -> (HashMap<String, String>, Vec<Drawn>) {
     let mut nodes = HashMap::new();
     let mut edges = Vec::new();
     for line in text.lines() {
@@ -90,7 +93,7 @@ fn parse(text: &str, node: &regex::Regex, edge: &regex::Regex) -> (HashMap<Strin
     (nodes, edges)
 }
 
-fn check_rendering(g: &Graph, nodes: &HashMap<String, String>, edges: &[(String, String, String)]) {
+fn check_rendering(g: &Graph, nodes: &HashMap<String, String>, edges: &[Drawn]) {
     assert_eq!(nodes.len(), g.nodes.len(), "every node declared once");
     assert_eq!(edges.len(), g.edges.len(), "every edge drawn");
     for (a, label, b) in edges {
@@ -98,10 +101,10 @@ fn check_rendering(g: &Graph, nodes: &HashMap<String, String>, edges: &[(String,
     }
     // The edges between the rendered labels are the graph's.
     let by_title: HashMap<&str, &str> = g.nodes.iter().map(|n| (n.id.as_str(), n.title.as_str())).collect();
-    let want: HashSet<(String, String, String)> =
+    let want: HashSet<Drawn> =
         g.edges.iter().map(|e| (by_title[e.from.as_str()].to_string(), e.label.clone(), by_title[e.to.as_str()].to_string())).collect();
     let first_line = |n: &String| nodes[n].split(['\n']).next().unwrap_or_default().to_string();
-    let have: HashSet<(String, String, String)> = edges.iter().map(|(a, l, b)| (first_line(a), l.clone(), first_line(b))).collect();
+    let have: HashSet<Drawn> = edges.iter().map(|(a, l, b)| (first_line(a), l.clone(), first_line(b))).collect();
     assert_eq!(have, want);
 }
 
@@ -129,7 +132,7 @@ fn dot_declares_each_node_once_and_draws_each_edge() {
     let edge = regex::Regex::new(r#"^\s+(n\d+) -> (n\d+) \[label="([^"]+)"\];$"#).expect("regex");
     let (nodes, raw) = parse(&text, &node, &edge);
     // DOT puts the label last.
-    let edges: Vec<(String, String, String)> = raw.into_iter().map(|(a, b, l)| (a, l, b)).collect();
+    let edges: Vec<Drawn> = raw.into_iter().map(|(a, b, l)| (a, l, b)).collect();
     let nodes = nodes.into_iter().map(|(k, v)| (k, v.replace("\\n", "\n"))).collect();
     check_rendering(&g, &nodes, &edges);
 }
