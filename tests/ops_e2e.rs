@@ -2,8 +2,8 @@
 //! on one converge of the samples:
 //!
 //! 1. Argo CD's verdict (the shipped Lua health check) on the objects moat produced: Healthy;
-//! 2. `/metrics` counts exactly the ARM requests the emulator logged, by method, resource type
-//!    and status, and no operation is left in flight;
+//! 2. `/metrics` (over HTTPS, with a bearer token) counts exactly the ARM requests the emulator
+//!    logged, by method, resource type and status, and no operation is left in flight;
 //! 3. `moat plan --kubeconfig` on the converged samples plans no write (offline, without the
 //!    objects' UIDs, it would);
 //! 4. a ComputeSubnet with an Error finding: Argo CD shows it Degraded with the reason, and the
@@ -32,9 +32,25 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-async fn scrape(addr: &str) -> String {
-    reqwest::get(format!("http://{addr}/metrics")).await.expect("GET /metrics").text().await.expect("metrics body")
+/// `moat run` serves /metrics over HTTPS with a bearer token here (the test CA of
+/// tests/fixtures/tls); the token file is `token`.
+fn tls_flags(token: &std::path::Path) -> Vec<String> {
+    let fixture = |f: &str| format!("{}/tests/fixtures/tls/{f}", env!("CARGO_MANIFEST_DIR"));
+    ["--metrics-tls-cert", &fixture("server.pem"), "--metrics-tls-key", &fixture("server.key"), "--metrics-token-file", token.to_str().expect("utf-8")]
+        .map(String::from)
+        .to_vec()
 }
+
+async fn scrape(port: u16) -> String {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem")).expect("ca")).expect("CA");
+    let client = reqwest::Client::builder().tls_certs_only([ca]).build().expect("client");
+    let url = format!("https://localhost:{port}/metrics");
+    let refused = client.get(&url).send().await.expect("GET /metrics").status();
+    assert_eq!(refused.as_u16(), 401, "/metrics without the token");
+    client.get(&url).bearer_auth(TOKEN).send().await.expect("GET /metrics").text().await.expect("metrics body")
+}
+
+const TOKEN: &str = "scrape-token";
 
 /// `name{labels} value` lines of one metric, by their label text.
 fn series(text: &str, name: &str) -> BTreeMap<String, f64> {
@@ -86,8 +102,11 @@ fn writes(steps: &[Value]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_converged_design_is_healthy_counted_and_plans_no_write() {
     let mut h = Harness::new("ops", EmulatorConfig::for_tests()).await;
-    let metrics = format!("127.0.0.1:{}", free_port());
-    h.metrics_addr = metrics.clone();
+    let port = free_port();
+    h.metrics_addr = format!("127.0.0.1:{port}");
+    let token = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ops-token-{}", std::process::id()));
+    std::fs::write(&token, TOKEN).expect("token file");
+    h.extra_args = tls_flags(&token);
     // Quiet once converged: no resync during the checks (watch events still reconcile).
     h.resync_seconds = 3600;
     seed_datalake(&h);
@@ -119,7 +138,7 @@ async fn a_converged_design_is_healthy_counted_and_plans_no_write() {
 
     // 2. /metrics counts what the emulator saw. Both settle once the last reconcile is done.
     let settled = support::eventually(Duration::from_secs(60), || async {
-        let text = scrape(&metrics).await;
+        let text = scrape(port).await;
         let counted = series(&text, "moat_arm_requests_total");
         let logged = logged_requests(&h);
         if counted == logged { Ok(text) } else { Err(format!("moat counted {counted:#?}\nthe emulator logged {logged:#?}")) }
@@ -169,7 +188,7 @@ async fn a_converged_design_is_healthy_counted_and_plans_no_write() {
     assert!(message.starts_with("ConstraintViolation") && message.contains(&rule), "the reason and the rule: {message}");
     let want = format!(r#"kind="ComputeSubnet",rule="{rule}",severity="Error""#);
     let gauge = support::eventually(Duration::from_secs(30), || async {
-        match series(&scrape(&metrics).await, "moat_constraint_findings").get(&want) {
+        match series(&scrape(port).await, "moat_constraint_findings").get(&want) {
             Some(v) if *v == 1.0 => Ok(()),
             other => Err(format!("{want} = {other:?}")),
         }

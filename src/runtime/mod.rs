@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{Cloud, ConfigError, CredentialKind, LogFormat, RunArgs, SecretToken};
-pub use health::{Health, HealthError, HealthServer, Phase};
+pub use health::{Health, HealthError, HealthServer, Phase, ServerSecurity};
 pub use leader::{LeaderError, LeaderGuard, LeaseTiming, LossReason};
 pub use metrics::{ArmMetrics, Metrics, ReconcileResult, ReconcileTimer, arm_resource_type};
 pub use signals::{Shutdown, StopReason};
@@ -186,7 +186,14 @@ where
     let shutdown = Shutdown::new();
     signals::spawn_signal_handler(shutdown.clone()).map_err(RuntimeError::Process)?;
 
-    let server = HealthServer::bind(args.metrics_addr, health.clone(), metrics.clone()).await?;
+    let security = health::ServerSecurity {
+        tls: match (&args.metrics_tls_cert, &args.metrics_tls_key) {
+            (Some(cert), Some(key)) => Some(health::tls_config(cert, key)?),
+            _ => None,
+        },
+        metrics_token_file: args.metrics_token_file.clone(),
+    };
+    let server = HealthServer::bind_with(args.metrics_addr, health.clone(), metrics.clone(), security).await?;
     let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server_task = {
         let shutdown = shutdown.clone();
