@@ -7,7 +7,8 @@
 //! 3. `moat plan --kubeconfig` on the converged samples plans no write (offline, without the
 //!    objects' UIDs, it would);
 //! 4. a ComputeSubnet with an Error finding: Argo CD shows it Degraded with the reason, and the
-//!    findings gauge counts the rule.
+//!    findings gauge counts the rule;
+//! 5. `moat graph` draws the namespace from the cluster.
 
 mod support;
 
@@ -195,4 +196,17 @@ async fn a_converged_design_is_healthy_counted_and_plans_no_write() {
     })
     .await;
     gauge.unwrap_or_else(|e| panic!("the findings gauge: {e}\nmoat log:\n{}", h.log_tail()));
+
+    // 5. `moat graph` draws the namespace's objects from the cluster, the new subnet included.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_moat"))
+        .args(["graph", "--format", "dot", "-n", &h.ns, "--kubeconfig", h.env.kubeconfig.to_str().expect("utf-8")])
+        .output()
+        .await
+        .expect("run moat graph");
+    assert!(out.status.success(), "moat graph: {}", String::from_utf8_lossy(&out.stderr));
+    let dot = String::from_utf8_lossy(&out.stdout);
+    for label in ["VNet vnet-ml-prod", "Subnet snet-training\\n10.20.4.0/25", "Subnet snet-outside\\n10.99.8.0/22", "Private endpoint datalake-dfs"] {
+        assert!(dot.contains(label), "{label} in\n{dot}");
+    }
+    assert_eq!(dot.matches("label=\"Private endpoint ").count(), 6, "each endpoint drawn once, the workspace's own bindings with it");
 }

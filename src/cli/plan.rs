@@ -29,8 +29,7 @@ use crate::plan::{Decision, Desired, decide};
 /// The public cloud's ARM endpoint, the default of `--arm-endpoint`.
 const PUBLIC_ARM: &str = "https://management.azure.com/";
 
-/// Where `plan` (and `validate --observed-from-azure`) get their ARM token: chosen explicitly,
-/// there is no credential chain.
+/// Where `plan` gets its ARM token: chosen explicitly, there is no credential chain.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlanCredential {
     /// AKS workload identity from the environment (AZURE_CLIENT_ID, AZURE_TENANT_ID,
@@ -44,7 +43,7 @@ pub enum PlanCredential {
     Static,
 }
 
-/// Which ARM endpoint and credential, shared by the commands that read Azure from a laptop.
+/// Which ARM endpoint and credential, for the commands that read Azure from a laptop.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ArmAccessArgs {
     /// ARM base URL (default: the public cloud).

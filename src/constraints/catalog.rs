@@ -59,7 +59,7 @@ macro_rules! learn_ml {
         concat!("https://learn.microsoft.com/azure/machine-learning/", $page)
     };
 }
-const CRD_NOTE: &str = "generated from moat's API types; in this repository under crds/ (kubectl explain shows it)";
+const CRD_NOTE: &str = "moat's own CRD, in crds/ of its repository (kubectl explain shows its rules)";
 
 /// Every document the catalog cites (and the saved sources it may cite), newest dated seed first.
 pub static DOCUMENTS: &[Document] = &[
