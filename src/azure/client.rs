@@ -37,8 +37,8 @@ use super::lro::{
     analyse_poll,
 };
 use super::models::network::{Route, SecurityRule, Subnet};
-use super::observe::{ObserverHandle, operation_key};
 use super::models::{ArmResource, Page, PatchBody, ProvisioningState, PutBody};
+use super::observe::{ObserverHandle, operation_key};
 use super::retry::{RetryDecision, RetryPolicy, parse_retry_after, secs};
 use super::time::{Sleeper, TokioSleeper};
 
