@@ -23,6 +23,8 @@ enum Command {
     Plan(moat::cli::plan::PlanArgs),
     /// Check manifests against the CRD schemas and the constraint catalog, offline.
     Validate(moat::cli::validate::ValidateArgs),
+    /// Draw the network design of manifests (or of the cluster's objects) as Mermaid or DOT.
+    Graph(moat::cli::graph::GraphArgs),
     /// Run the local ARM emulator (tests, benchmarks, demo; not in the production image).
     #[cfg(feature = "emulator")]
     Emulator(moat::emulator::EmulatorArgs),
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => moat::cli::validate::run(&args),
         Command::Run(args) => moat::cli::run::run(*args),
         Command::Plan(args) => moat::cli::plan::run(&args),
+        Command::Graph(args) => moat::cli::graph::run(&args),
         #[cfg(feature = "emulator")]
         Command::Emulator(args) => {
             tracing_subscriber::fmt()

@@ -279,6 +279,20 @@ pub struct FindingStatus {
     /// The spec field the finding is about, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The document the rule comes from, to read it in context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<FindingSource>,
+}
+
+/// Where a constraint rule comes from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingSource {
+    /// The document's title.
+    pub title: String,
+    /// Its public page (learn.microsoft.com), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// One Azure resource that an object manages or depends on.

@@ -38,6 +38,7 @@ use super::lro::{
 };
 use super::models::network::{Route, SecurityRule, Subnet};
 use super::models::{ArmResource, Page, PatchBody, ProvisioningState, PutBody};
+use super::observe::{ObserverHandle, operation_key};
 use super::retry::{RetryDecision, RetryPolicy, parse_retry_after, secs};
 use super::time::{Sleeper, TokioSleeper};
 
@@ -58,6 +59,9 @@ pub struct ArmClientConfig {
     pub request_timeout: Duration,
     /// `User-Agent`.
     pub user_agent: String,
+    /// Where requests and long-running operations are reported (metrics); not serialized.
+    #[serde(skip)]
+    pub observer: ObserverHandle,
 }
 
 impl Default for ArmClientConfig {
@@ -69,6 +73,7 @@ impl Default for ArmClientConfig {
             max_concurrency_per_subscription: 16,
             request_timeout: Duration::from_secs(60),
             user_agent: format!("moat/{}", env!("CARGO_PKG_VERSION")),
+            observer: ObserverHandle::default(),
         }
     }
 }
@@ -445,8 +450,16 @@ impl ArmClient {
             url: url.to_string(),
             source,
         });
-        let resp = req.send().await.map_err(transport)?;
+        let observer = inner.config.observer.get();
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                observer.request(method.as_str(), url.path(), None, t0.elapsed());
+                return Err(transport(e));
+            }
+        };
         let status = resp.status();
+        observer.request(method.as_str(), url.path(), Some(status.as_u16()), t0.elapsed());
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.map_err(transport)?.to_vec();
         let request_id = header_str(&headers, "x-ms-request-id");
@@ -651,6 +664,7 @@ impl ArmClient {
             } => {
                 let status_url = self.vet_url(&poll)?;
                 debug!(%op, id = %id, poll = %status_url, ?kind, wait_s = retry_after.as_secs(), "operation accepted");
+                self.inner.config.observer.get().operation_running(&operation_key(op.method().as_str(), id.as_str()), op.method().as_str(), &id.resource_type());
                 Ok(Submitted::Pending {
                     token: LroToken {
                         operation: op,
@@ -873,7 +887,16 @@ impl ArmClient {
     /// later); `Ok(PollStatus::Failed)` means the operation itself failed.
     pub async fn poll_once<T: DeserializeOwned>(&self, token: &LroToken) -> Result<PollStatus<T>> {
         let span = info_span!("arm_poll", operation = %token.operation, id = %token.resource_id, kind = ?token.url_kind);
-        self.poll_once_inner(token).instrument(span).await
+        let result = self.poll_once_inner(token).instrument(span).await;
+        let observer = self.inner.config.observer.get();
+        let (method, key) = (token.operation.method(), operation_key(token.operation.method().as_str(), token.resource_id.as_str()));
+        match &result {
+            Ok(PollStatus::Pending { .. }) => observer.operation_running(&key, method.as_str(), &token.resource_id.resource_type()),
+            Ok(PollStatus::Done(_) | PollStatus::Failed(_)) => observer.operation_ended(&key),
+            // The status could not be read: the operation is still as it was.
+            Err(_) => {}
+        }
+        result
     }
 
     async fn poll_once_inner<T: DeserializeOwned>(&self, token: &LroToken) -> Result<PollStatus<T>> {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::azure::{ArmClientConfig, AzureCloud, AzureIdentityToken, CredentialConfig, Secret, StaticToken, TokenSource};
+use crate::azure::{ArmClientConfig, AzureCloud, AzureIdentityToken, CredentialConfig, ObserverHandle, Secret, StaticToken, TokenSource};
 use crate::controller::azure_arm::AzureArmProvider;
 use crate::controller::{Context, run};
 use crate::runtime::{Cloud, CredentialKind, RunArgs, RunContext};
@@ -59,7 +59,9 @@ async fn controllers(ctx: RunContext) -> Result<(), RunError> {
     let args = ctx.args.clone();
     let cloud = azure_cloud(&args);
     let token = own_token(&args, &cloud)?;
-    let config = ArmClientConfig { cloud, ..ArmClientConfig::default() };
+    // Every ARM client (moat's own identity, each credentialRef Secret) reports to the metrics.
+    let observer = ObserverHandle::new(Arc::new(ctx.metrics.arm()));
+    let config = ArmClientConfig { cloud, observer, ..ArmClientConfig::default() };
     let provider = AzureArmProvider::new(ctx.client.clone(), config, token, args.tenant_id.clone())?;
     let policies = crate::tenancy::WatchedPolicies::start(ctx.client.clone());
     let context = Arc::new(Context::new(ctx.client.clone(), Arc::new(provider), args.controller_settings()).with_policies(policies));

@@ -102,6 +102,23 @@ pub struct LocatedFinding {
     pub finding: Finding,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
+    /// The document the rule cites (`source.seed`): its title, date and public page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_document: Option<&'static constraints::Document>,
+}
+
+impl LocatedFinding {
+    /// `finding` at `location`, with the document its rule cites.
+    pub fn new(finding: Finding, location: Option<Location>) -> Self {
+        let source_document = constraints::document(finding.source.seed);
+        Self { finding, location, source_document }
+    }
+
+    /// Where the rule comes from, for people: title, date and page (or the file name when the
+    /// document is not listed).
+    pub fn source_line(&self) -> String {
+        self.source_document.map_or_else(|| self.finding.source.seed.to_string(), |d| d.citation())
+    }
 }
 
 /// The outcome of a validation run.
@@ -165,7 +182,7 @@ impl Report {
                 let field = f.field.as_deref().map(|x| format!(" [{x}]")).unwrap_or_default();
                 out.push_str(&format!("         {}{field}\n", f.message));
                 out.push_str(&format!("         fix: {}\n", f.fix));
-                out.push_str(&format!("         source: {}\n", f.source.seed));
+                out.push_str(&format!("         source: {}\n", lf.source_line()));
             }
             out.push('\n');
         }
@@ -355,7 +372,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn schema_finding(&mut self, obj: ObjectRef, loc: Location, rule: &'static constraints::Rule, message: String, fix: &str) {
-        self.report.findings.push(LocatedFinding { finding: Finding::new(rule, obj, message, fix), location: Some(loc) });
+        self.report.findings.push(LocatedFinding::new(Finding::new(rule, obj, message, fix), Some(loc)));
     }
 
     /// One Kubernetes object: `value` is its generic form; `text` its YAML document (for line
@@ -556,7 +573,7 @@ pub fn validate_sources(sources: &[Source], observed: Option<&Source>) -> Report
             && let Some(l) = line_of_path(text, field) {
                 loc.line += l;
             }
-        report.findings.push(LocatedFinding { finding: f, location });
+        report.findings.push(LocatedFinding::new(f, location));
     }
     report.findings.sort_by(|a, b| {
         let ka = (&a.location.as_ref().map(|l| (&l.file, l.line)), std::cmp::Reverse(a.finding.severity), a.finding.rule_id, &a.finding.field, &a.finding.message);
@@ -660,8 +677,7 @@ pub fn read_inputs(args: &[String]) -> (Vec<Source>, Vec<InputError>) {
 /// `moat validate`.
 pub fn run(args: &ValidateArgs) -> ExitCode {
     if args.catalog {
-        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), constraints::catalog_markdown().as_bytes());
-        return ExitCode::SUCCESS;
+        return super::output::print_then(&constraints::catalog_markdown(), ExitCode::SUCCESS);
     }
     let (sources, read_errors) = read_inputs(&args.files);
     let observed = match &args.observed {
@@ -692,8 +708,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         OutputFormat::Json => format!("{}\n", report.render_json()),
     };
     // A closed pipe (`| head`) is not an error of the validation.
-    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
-    ExitCode::from(report.exit_code())
+    super::output::print_then(&text, ExitCode::from(report.exit_code()))
 }
 
 #[cfg(test)]

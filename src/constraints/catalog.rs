@@ -6,15 +6,39 @@ use crate::api::Severity::{Error, Info, Warning};
 
 /// A document the catalog cites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Document {
     /// File name, as rules cite it.
     pub name: &'static str,
-    /// Where it lives: `shared/seeds`, `shared/docs` or `crds` (this repository).
+    /// Where it lives: `shared/seeds`, `shared/sources`, `shared/docs` or `crds` (this repository).
     pub dir: &'static str,
-    /// What it is.
+    /// The document's own title (its front matter `title`, the self-help `pageTitle`, or its
+    /// first heading); `tests/citation_pages.rs` checks it against the file.
     pub title: &'static str,
     /// Its `ms.date`, when it has one (ISO form).
     pub date: Option<&'static str>,
+    /// The public page a person can open: the learn.microsoft.com address of the article,
+    /// derived from the file (its `source:` line, its "current version" link, or its media
+    /// folder) and checked by `tests/citation_pages.rs`. None when there is no public page.
+    pub url: Option<&'static str>,
+    /// What the file is and where it comes from, beside the page.
+    pub note: &'static str,
+}
+
+impl Document {
+    /// One line for people: the title, the date, and the page or where to find the document.
+    pub fn citation(&self) -> String {
+        let date = self.date.map(|d| format!(" ({d})")).unwrap_or_default();
+        match self.url {
+            Some(url) => format!("{}{date}, {url}", self.title),
+            None => format!("{}{date}, {}", self.title, self.note),
+        }
+    }
+}
+
+/// The document a rule cites by file name.
+pub fn document(name: &str) -> Option<&'static Document> {
+    DOCUMENTS.iter().find(|d| d.name == name)
 }
 
 pub const SEED_000: &str = "000_0b30717285ec9169.txt";
@@ -23,21 +47,89 @@ pub const SEED_002: &str = "002_b5e2736dbe48dcb8.txt";
 pub const SEED_003: &str = "003_804c6cd8741332cb.txt";
 pub const SEED_004: &str = "004_47c2132afb48e4ac.txt";
 pub const FACTS: &str = "azure-arm-facts.md";
+pub const SOURCE_MANAGED_NETWORK: &str = "how-to-managed-network.md";
+pub const SOURCE_TRAINING_VNET: &str = "how-to-secure-training-vnet.md";
 pub const CRD_SWS: &str = "secureworkspaces.moat.dev.yaml";
 pub const CRD_CSN: &str = "computesubnets.moat.dev.yaml";
 pub const CRD_PEB: &str = "privateendpointbindings.moat.dev.yaml";
 
-/// Every document the catalog cites, newest dated seed first.
+/// The learn.microsoft.com address of an Azure Machine Learning article.
+macro_rules! learn_ml {
+    ($page:literal) => {
+        concat!("https://learn.microsoft.com/azure/machine-learning/", $page)
+    };
+}
+const CRD_NOTE: &str = "moat's own CRD, in crds/ of its repository (kubectl explain shows its rules)";
+
+/// Every document the catalog cites (and the saved sources it may cite), newest dated seed first.
 pub static DOCUMENTS: &[Document] = &[
-    Document { name: SEED_001, dir: "shared/seeds", title: "Secure workspace resources using virtual networks (VNets), how-to-network-security-overview, SDK/CLI v2", date: Some("2022-08-19") },
-    Document { name: SEED_002, dir: "shared/seeds", title: "Secure an Azure Machine Learning workspace with virtual networks, how-to-secure-workspace-vnet, v2 (current version); excerpt without front matter", date: None },
-    Document { name: SEED_003, dir: "shared/seeds", title: "Secure Azure Machine Learning workspace resources using virtual networks; excerpt of the same article as 001, without front matter", date: None },
-    Document { name: SEED_000, dir: "shared/seeds", title: "Virtual Network Configuration, Azure portal troubleshooting guide (microsoft.machinelearning.enterprisesecurity.virtualnetwork)", date: None },
-    Document { name: SEED_004, dir: "shared/seeds", title: "Network isolation & privacy, how-to-enable-virtual-network, SDK v1", date: Some("2020-05-11") },
-    Document { name: FACTS, dir: "shared/docs", title: "Azure Resource Manager facts for a network-isolated Azure ML workspace operator (sources S1-S19, 2023-2026)", date: None },
-    Document { name: CRD_SWS, dir: "crds", title: "SecureWorkspace CRD (CEL admission rules)", date: None },
-    Document { name: CRD_CSN, dir: "crds", title: "ComputeSubnet CRD (CEL admission rules)", date: None },
-    Document { name: CRD_PEB, dir: "crds", title: "PrivateEndpointBinding CRD (CEL admission rules)", date: None },
+    Document {
+        name: SEED_001,
+        dir: "shared/seeds",
+        title: "Secure workspace resources using virtual networks (VNets)",
+        date: Some("2022-08-19"),
+        url: Some(learn_ml!("how-to-network-security-overview")),
+        note: "Azure Machine Learning docs, SDK/CLI v2 revision of how-to-network-security-overview.md",
+    },
+    Document {
+        name: SEED_002,
+        dir: "shared/seeds",
+        title: "Secure an Azure Machine Learning workspace with virtual networks",
+        date: None,
+        url: Some(learn_ml!("how-to-secure-workspace-vnet")),
+        note: "Azure Machine Learning docs, v2 revision of how-to-secure-workspace-vnet.md; an excerpt without front matter",
+    },
+    Document {
+        name: SEED_003,
+        dir: "shared/seeds",
+        title: "Secure Azure Machine Learning workspace resources using virtual networks (VNets)",
+        date: None,
+        url: Some(learn_ml!("how-to-network-security-overview")),
+        note: "Azure Machine Learning docs, how-to-network-security-overview.md (the article of 001); an excerpt without front matter",
+    },
+    Document {
+        name: SEED_000,
+        dir: "shared/seeds",
+        title: "Virtual Network Configuration",
+        date: None,
+        url: None,
+        note: "Azure portal self-help article microsoft.machinelearning.enterprisesecurity.virtualnetwork (Diagnose and solve problems on an Azure Machine Learning workspace); not published on learn.microsoft.com",
+    },
+    Document {
+        name: SEED_004,
+        dir: "shared/seeds",
+        title: "Network isolation & privacy",
+        date: Some("2020-05-11"),
+        url: Some(learn_ml!("how-to-enable-virtual-network")),
+        note: "Azure Machine Learning docs, SDK v1 article how-to-enable-virtual-network.md as of 2020; the page at this address has changed since",
+    },
+    Document {
+        name: SOURCE_TRAINING_VNET,
+        dir: "shared/sources",
+        title: "Secure training environments with virtual networks",
+        date: Some("2024-04-08"),
+        url: Some(learn_ml!("how-to-secure-training-vnet")),
+        note: "Azure Machine Learning docs, MicrosoftDocs/azure-ai-docs articles/machine-learning/how-to-secure-training-vnet.md",
+    },
+    Document {
+        name: SOURCE_MANAGED_NETWORK,
+        dir: "shared/sources",
+        title: "Managed virtual network isolation",
+        date: Some("2024-08-29"),
+        url: Some(learn_ml!("how-to-managed-network")),
+        note: "Azure Machine Learning docs, MicrosoftDocs/azure-ai-docs articles/machine-learning/how-to-managed-network.md",
+    },
+    Document {
+        name: FACTS,
+        dir: "shared/docs",
+        title: "Azure Resource Manager facts for a network-isolated Azure ML workspace operator",
+        date: None,
+        url: None,
+        note: "moat's notes on ARM and the ML network rules (sources S1-S19, 2023-2026); every statement names its public source in the notes' source list",
+    },
+    Document { name: CRD_SWS, dir: "crds", title: "SecureWorkspace CRD (CEL admission rules)", date: None, url: None, note: CRD_NOTE },
+    Document { name: CRD_CSN, dir: "crds", title: "ComputeSubnet CRD (CEL admission rules)", date: None, url: None, note: CRD_NOTE },
+    Document { name: CRD_PEB, dir: "crds", title: "PrivateEndpointBinding CRD (CEL admission rules)", date: None, url: None, note: CRD_NOTE },
 ];
 
 const fn src(seed: &'static str, quote: &'static str) -> Source {

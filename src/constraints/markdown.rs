@@ -1,14 +1,28 @@
 //! `docs/constraints.md`, generated from the catalog.
 
-use super::catalog::{CATALOG, DOCUMENTS, SUPERSEDED, UNCHECKED};
+use super::catalog::{CATALOG, DOCUMENTS, SUPERSEDED, UNCHECKED, document};
 use super::Citation;
 
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The document's title, linked to its public page when it has one, and its date.
+fn document_ref(name: &str) -> String {
+    match document(name) {
+        Some(d) => {
+            let date = d.date.map(|x| format!(" ({x})")).unwrap_or_default();
+            match d.url {
+                Some(url) => format!("[{}]({url}){date}", cell(d.title)),
+                None => format!("*{}*{date}", cell(d.title)),
+            }
+        }
+        None => format!("`{name}`"),
+    }
+}
+
 fn cite(c: &Citation) -> String {
-    format!("`{}`: “{}”", c.doc, cell(c.quote))
+    format!("{}: “{}”", document_ref(c.doc), cell(c.quote))
 }
 
 /// The catalog as Markdown: one table row per rule (id, severity, what it concerns, how it is checked live, the rule,
@@ -36,9 +50,18 @@ pub fn catalog_markdown() -> String {
         let live = cell(&super::catalog::liveness(r).to_string());
         md.push_str(&format!("| {} | {} | {} | {} | {} | {} |\n", r.id, r.severity, r.concerns, live, cell(r.title), src));
     }
-    md.push_str("\n## Documents\n\n| File | Where | Date | Title |\n|---|---|---|---|\n");
+    md.push_str("\n## Documents\n\nThe public page of each document, where it has one; the file is the copy the quotes are checked against.\n\n");
+    md.push_str("| Document | Date | Public page | What it is | File |\n|---|---|---|---|---|\n");
     for d in DOCUMENTS {
-        md.push_str(&format!("| `{}` | `{}` | {} | {} |\n", d.name, d.dir, d.date.unwrap_or("undated"), cell(d.title)));
+        let page = d.url.map_or_else(|| "none".to_string(), |u| format!("<{u}>"));
+        md.push_str(&format!(
+            "| {} | {} | {page} | {} | `{}/{}` |\n",
+            cell(d.title),
+            d.date.unwrap_or("undated"),
+            cell(d.note),
+            d.dir,
+            d.name
+        ));
     }
     md.push_str("\n## Documented but not checked\n\n| Statement | Why no rule |\n|---|---|\n");
     for u in UNCHECKED {

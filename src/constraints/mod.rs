@@ -23,7 +23,7 @@ pub use catalog::*;
 pub use markdown::catalog_markdown;
 pub use observed::*;
 
-use crate::api::{ComputeSubnet, FindingStatus, PrivateEndpointBinding, SecureWorkspace, Severity};
+use crate::api::{ComputeSubnet, FindingSource, FindingStatus, PrivateEndpointBinding, SecureWorkspace, Severity};
 use kube::ResourceExt;
 use serde::Serialize;
 
@@ -178,6 +178,7 @@ impl Finding {
             message: self.message.clone(),
             fix: Some(self.fix.clone()),
             field: self.field.clone(),
+            source: document(self.source.seed).map(|d| FindingSource { title: d.title.to_string(), url: d.url.map(str::to_string) }),
         }
     }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use tokio::sync::Semaphore;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
@@ -23,14 +24,88 @@ use super::conditions as cond;
 use super::context::Context;
 use super::error::Error;
 use super::watch::{SharedWatch, conditions_view, hash_of, own_view};
-use crate::api::{ComputeSubnet, PrivateEndpointBinding, SecureWorkspace};
+use crate::api::{ComputeSubnet, FindingStatus, PrivateEndpointBinding, SecureWorkspace};
 use crate::constraints::arm::same as same_id;
 use crate::plan::ids::WorkspaceIds;
 use crate::plan::workspace::WORKSPACE_LABEL;
 
-/// Hooks the controllers call after each reconcile (metrics in `moat run`).
+/// Hooks the controllers call around each reconcile (metrics in `moat run`).
 pub trait Observer: Send + Sync + 'static {
     fn reconciled(&self, kind: &str, ok: bool, duration: std::time::Duration, error: Option<&Error>);
+    /// A reconcile of `kind` started waiting for a worker (+1) or stopped waiting (-1).
+    fn queued(&self, _kind: &str, _delta: i64) {}
+    /// A reconcile of `kind` started running (+1) or ended (-1).
+    fn in_flight(&self, _kind: &str, _delta: i64) {}
+    /// The constraint findings the object `object` (`namespace/name`) of `kind` has now; an
+    /// empty list once it is clean or being deleted. Call it whenever a reconcile computes the
+    /// findings ([`report_findings`] does it from a status).
+    fn findings(&self, _kind: &str, _object: &str, _findings: &[FindingStatus]) {}
+}
+
+/// Tells `observer` the findings `obj` reports in its status: none once it is being deleted
+/// (the finalizer's last reconcile is its last report). The controllers call it at the start of
+/// every reconcile, so the gauge follows each status write (which triggers a reconcile).
+pub fn report_findings<K: ResourceExt>(observer: &dyn Observer, kind: &str, obj: &K, findings: Option<&[FindingStatus]>) {
+    let object = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    let findings = if obj.meta().deletion_timestamp.is_some() { &[][..] } else { findings.unwrap_or_default() };
+    observer.findings(kind, &object, findings);
+}
+
+/// Counts one reconcile in the queue gauge until it gets a worker, then in the in-flight gauge
+/// until it ends (also when the future is dropped at shutdown).
+struct Slot<'a> {
+    observer: &'a dyn Observer,
+    kind: &'static str,
+    running: bool,
+}
+
+impl<'a> Slot<'a> {
+    fn queued(observer: &'a dyn Observer, kind: &'static str) -> Self {
+        observer.queued(kind, 1);
+        Self { observer, kind, running: false }
+    }
+
+    fn start(&mut self) {
+        self.observer.queued(self.kind, -1);
+        self.observer.in_flight(self.kind, 1);
+        self.running = true;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if self.running {
+            self.observer.in_flight(self.kind, -1);
+        } else {
+            self.observer.queued(self.kind, -1);
+        }
+    }
+}
+
+/// Runs one reconcile under the controller's worker limit, with the observer's hooks around it.
+/// The reconcile is made (`reconcile()`) only once a worker is free, so it starts from the object
+/// as the store has it then, not as it was when it was queued.
+async fn observed<F>(kind: &'static str, observer: Arc<dyn Observer>, workers: Arc<Semaphore>, reconcile: impl FnOnce() -> F) -> Result<Action, Error>
+where
+    F: Future<Output = Result<Action, Error>>,
+{
+    let mut slot = Slot::queued(observer.as_ref(), kind);
+    // The semaphore is never closed; a closed one would only lift the limit.
+    let _permit = workers.acquire().await.ok();
+    slot.start();
+    let t = std::time::Instant::now();
+    let r = reconcile().await;
+    observer.reconciled(kind, r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
+    r
+}
+
+/// The newest copy the store has of `obj` (a reconcile that waited for a worker may hold an older
+/// one), or `obj` itself.
+fn newest<K>(store: &kube::runtime::reflector::Store<K>, obj: Arc<K>) -> Arc<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store.get(&ObjectRef::from_obj(obj.as_ref())).unwrap_or(obj)
 }
 
 struct NoObserver;
@@ -142,7 +217,7 @@ async fn run_namespace(
     let (set, writers) = ctx.stores.register();
     let client = ctx.client.clone();
     let ns = namespace.as_deref();
-    let config = ControllerConfig::default().concurrency(concurrency);
+    let config = ControllerConfig::default();
     let stop = move || {
         let mut rx = stop_tx.subscribe();
         async move {
@@ -160,13 +235,16 @@ async fn run_namespace(
     let mut peb_watch = SharedWatch::new(api::<PrivateEndpointBinding>(&client, ns), wc, writers.endpoints);
     let stores = ctx.stores.clone();
     let tenancy_changes = || ctx.policies.changes();
+    // kube-runtime runs every due object at once (still one reconcile per object); the limit is
+    // a semaphore per controller, so that the reconciles waiting for a worker can be counted.
+    let workers = || Arc::new(Semaphore::new(usize::from(concurrency.max(1))));
 
     // SecureWorkspace.
     let ws_self = ws_watch.subscribe("SecureWorkspace", own, false);
     let ws_from_peb = peb_watch.subscribe("SecureWorkspace<-PrivateEndpointBinding", binding_for_workspace, true);
     let ws_from_cs = cs_watch.subscribe("SecureWorkspace<-ComputeSubnet", subnet_for_others, true);
     let wstore = stores.clone();
-    let o1 = observer.clone();
+    let (o1, w1, latest1) = (observer.clone(), workers(), set.workspaces.clone());
     let workspaces = Controller::for_shared_stream(ws_self, set.workspaces.clone())
         .watches_shared_stream(ws_from_peb, move |b: Arc<PrivateEndpointBinding>| {
             let bns = b.namespace().unwrap_or_default();
@@ -188,13 +266,9 @@ async fn run_namespace(
         .graceful_shutdown_on(stop())
         .run(
             move |obj, ctx| {
-                let o = o1.clone();
-                async move {
-                    let t = std::time::Instant::now();
-                    let r = super::workspace::reconcile(obj, ctx).await;
-                    o.reconciled("SecureWorkspace", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
-                    r
-                }
+                report_findings(o1.as_ref(), "SecureWorkspace", obj.as_ref(), obj.status.as_ref().map(|s| s.findings.as_slice()));
+                let latest = latest1.clone();
+                observed("SecureWorkspace", o1.clone(), w1.clone(), move || super::workspace::reconcile(newest(&latest, obj), ctx))
             },
             error_policy,
             ctx.clone(),
@@ -227,7 +301,7 @@ async fn run_namespace(
             .collect::<Vec<_>>()
     };
     let related_to2 = related_to;
-    let o2 = observer.clone();
+    let (o2, w2, latest2) = (observer.clone(), workers(), set.endpoints.clone());
     let endpoints = Controller::for_shared_stream(peb_self, set.endpoints.clone())
         .watches_shared_stream(peb_from_ws, move |ws: Arc<SecureWorkspace>| related_to(&ws, &bstore1))
         .watches_shared_stream(peb_from_cs, move |cs: Arc<ComputeSubnet>| {
@@ -247,13 +321,9 @@ async fn run_namespace(
         .graceful_shutdown_on(stop())
         .run(
             move |obj, ctx| {
-                let o = o2.clone();
-                async move {
-                    let t = std::time::Instant::now();
-                    let r = super::endpoint::reconcile(obj, ctx).await;
-                    o.reconciled("PrivateEndpointBinding", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
-                    r
-                }
+                report_findings(o2.as_ref(), "PrivateEndpointBinding", obj.as_ref(), obj.status.as_ref().map(|s| s.findings.as_slice()));
+                let latest = latest2.clone();
+                observed("PrivateEndpointBinding", o2.clone(), w2.clone(), move || super::endpoint::reconcile(newest(&latest, obj), ctx))
             },
             error_policy,
             ctx.clone(),
@@ -265,7 +335,7 @@ async fn run_namespace(
     let cs_from_ws = ws_watch.subscribe("ComputeSubnet<-SecureWorkspace", workspace_for_dependents, true);
     let cs_from_cs = cs_watch.subscribe("ComputeSubnet<-ComputeSubnet", spec_view, true);
     let (cstore1, cstore2) = (stores.clone(), stores.clone());
-    let o3 = observer.clone();
+    let (o3, w3, latest3) = (observer.clone(), workers(), set.subnets.clone());
     let subnets = Controller::for_shared_stream(cs_self, set.subnets.clone())
         .watches_shared_stream(cs_from_ws, move |ws: Arc<SecureWorkspace>| {
             let name = ws.name_any();
@@ -289,13 +359,9 @@ async fn run_namespace(
         .graceful_shutdown_on(stop())
         .run(
             move |obj, ctx| {
-                let o = o3.clone();
-                async move {
-                    let t = std::time::Instant::now();
-                    let r = super::subnet::reconcile(obj, ctx).await;
-                    o.reconciled("ComputeSubnet", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
-                    r
-                }
+                report_findings(o3.as_ref(), "ComputeSubnet", obj.as_ref(), obj.status.as_ref().map(|s| s.findings.as_slice()));
+                let latest = latest3.clone();
+                observed("ComputeSubnet", o3.clone(), w3.clone(), move || super::subnet::reconcile(newest(&latest, obj), ctx))
             },
             error_policy,
             ctx.clone(),
@@ -309,5 +375,58 @@ async fn run_namespace(
     tokio::select! {
         _ = async { tokio::join!(workspaces, endpoints, subnets) } => {}
         _ = watches => tracing::error!("the shared watches ended"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Gauges(Mutex<(i64, i64, u32)>);
+    impl Observer for Gauges {
+        fn reconciled(&self, _: &str, _: bool, _: std::time::Duration, _: Option<&Error>) {
+            self.0.lock().expect("lock").2 += 1;
+        }
+        fn queued(&self, _: &str, d: i64) {
+            self.0.lock().expect("lock").0 += d;
+        }
+        fn in_flight(&self, _: &str, d: i64) {
+            self.0.lock().expect("lock").1 += d;
+        }
+    }
+
+    #[tokio::test]
+    async fn reconciles_beyond_the_worker_limit_wait_in_the_queue() {
+        let gauges = Arc::new(Gauges::default());
+        let observer: Arc<dyn Observer> = gauges.clone();
+        let workers = Arc::new(Semaphore::new(1));
+        let (release, hold) = tokio::sync::oneshot::channel::<()>();
+        let first = tokio::spawn(observed("ComputeSubnet", observer.clone(), workers.clone(), move || async move {
+            let _ = hold.await;
+            Ok(Action::await_change())
+        }));
+        while gauges.0.lock().expect("lock").1 == 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = tokio::spawn(observed("ComputeSubnet", observer.clone(), workers.clone(), || async { Ok(Action::await_change()) }));
+        while gauges.0.lock().expect("lock").0 == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*gauges.0.lock().expect("lock"), (1, 1, 0), "one waits, one runs");
+        let _ = release.send(());
+        assert!(first.await.expect("join").is_ok());
+        assert!(second.await.expect("join").is_ok());
+        assert_eq!(*gauges.0.lock().expect("lock"), (0, 0, 2), "both ran and left both gauges");
+        // A reconcile dropped while it waits (shutdown) leaves the queue too.
+        let _held = workers.acquire().await.expect("permit");
+        let waiting = tokio::spawn(observed("ComputeSubnet", observer.clone(), workers.clone(), || async { Ok(Action::await_change()) }));
+        while gauges.0.lock().expect("lock").0 == 0 {
+            tokio::task::yield_now().await;
+        }
+        waiting.abort();
+        let _ = waiting.await;
+        assert_eq!(*gauges.0.lock().expect("lock"), (0, 0, 2));
     }
 }

@@ -76,7 +76,7 @@ pub async fn observe(arm: &dyn Arm, desired: &[Desired]) -> Result<HashMap<Strin
 /// ServiceEndpoint mode: the compute subnets that exist in the observed VNet with the service
 /// endpoint `service` (`Microsoft.Storage`, `Microsoft.KeyVault`): the firewall rules may name
 /// only those (ARM refuses a rule for a subnet that does not exist).
-fn subnets_with_endpoint(vnet_id: &str, vnet: Option<&Value>, subnets: &[ComputeSubnet], service: &str) -> Vec<String> {
+pub fn subnets_with_endpoint(vnet_id: &str, vnet: Option<&Value>, subnets: &[ComputeSubnet], service: &str) -> Vec<String> {
     let Some(listed) = vnet.and_then(|v| v.get("properties")?.get("subnets")?.as_array().cloned()) else { return vec![] };
     let mut out: Vec<String> = subnets
         .iter()

@@ -67,6 +67,21 @@ pub struct RunArgs {
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR:PORT")]
     pub metrics_addr: SocketAddr,
 
+    /// PEM certificate (chain) to serve the health and metrics server over HTTPS instead of
+    /// HTTP; needs --metrics-tls-key. Read at start (restart to rotate).
+    #[arg(long, value_name = "PATH", requires = "metrics_tls_key")]
+    pub metrics_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --metrics-tls-cert.
+    #[arg(long, value_name = "PATH", requires = "metrics_tls_cert")]
+    pub metrics_tls_key: Option<PathBuf>,
+
+    /// File holding the bearer token a scraper must send to `/metrics`
+    /// (`Authorization: Bearer <token>`); read at each scrape, so it can rotate. Needs HTTPS
+    /// (--metrics-tls-cert): a token is never accepted over plain HTTP. Probes stay open.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_token_file: Option<PathBuf>,
+
     /// Elect a leader through a coordination.k8s.io Lease before reconciling. Turn off
     /// (`--leader-elect=false`) only for local runs and tests with a single instance.
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
@@ -99,9 +114,15 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
-    /// Log line format.
+    /// Log line format: `text` (human-readable; coloured only when stderr is a terminal and
+    /// NO_COLOR is unset) or `json` (one object per line). Logs go to stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Log filter, RUST_LOG syntax: a level (`debug`) or directives (`info,moat=debug,kube=warn`).
+    /// A non-empty RUST_LOG in the environment wins over this flag. Default `info`.
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
 
     /// Static ARM bearer token, for the emulator only (`--credential static`). Never logged.
     #[arg(long, env = STATIC_TOKEN_ENV, hide_env_values = true, value_name = "TOKEN")]
@@ -240,6 +261,9 @@ pub enum ConfigError {
     /// The ARM endpoint must be http(s).
     #[error("--arm-endpoint {0} must be an http or https URL")]
     InvalidArmEndpoint(String),
+    /// A metrics token without HTTPS would travel in clear text.
+    #[error("--metrics-token-file needs --metrics-tls-cert and --metrics-tls-key: a bearer token is never accepted over plain HTTP")]
+    TokenWithoutTls,
 }
 
 impl RunArgs {
@@ -263,6 +287,9 @@ impl RunArgs {
             && !matches!(u.scheme(), "http" | "https")
         {
             return Err(ConfigError::InvalidArmEndpoint(u.to_string()));
+        }
+        if self.metrics_token_file.is_some() && self.metrics_tls_cert.is_none() {
+            return Err(ConfigError::TokenWithoutTls);
         }
         Ok(())
     }
@@ -507,6 +534,16 @@ mod tests {
         let a = parse(&["--arm-token", "s3cr3t"]).expect("parse");
         assert_eq!(a.validate(), Err(ConfigError::UnexpectedStaticToken(CredentialKind::Workload)));
         assert!(!a.validate().expect_err("refused").to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn metrics_tls_flags_come_in_pairs_and_a_token_needs_tls() {
+        assert!(parse(&["--metrics-tls-cert", "c.pem"]).is_err(), "a certificate needs its key");
+        assert!(parse(&["--metrics-tls-key", "k.pem"]).is_err(), "a key needs its certificate");
+        let a = parse(&["--metrics-token-file", "t"]).expect("parse");
+        assert_eq!(a.validate(), Err(ConfigError::TokenWithoutTls));
+        let a = parse(&["--metrics-tls-cert", "c.pem", "--metrics-tls-key", "k.pem", "--metrics-token-file", "t"]).expect("parse");
+        assert_eq!(a.validate(), Ok(()));
     }
 
     #[test]

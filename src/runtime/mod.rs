@@ -2,7 +2,7 @@
 //!
 //! Order of a run (what [`run`] does; each step is public for custom wiring):
 //!
-//! 1. [`telemetry::init`] with `--log-format` (done by [`run_blocking`]);
+//! 1. [`telemetry::init`] with `--log-format` and `--log-level` (done by [`run_blocking`]);
 //! 2. [`RunArgs::validate`], then [`kube_client`] from `--kubeconfig` or `kube::Config::infer`;
 //! 3. [`Metrics::new`], [`Health::new`], [`Shutdown::new`] + [`signals::spawn_signal_handler`];
 //!    [`HealthServer::bind`] on `--metrics-addr` and serve it in a task;
@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{Cloud, ConfigError, CredentialKind, LogFormat, RunArgs, SecretToken};
-pub use health::{Health, HealthError, HealthServer, Phase};
+pub use health::{Health, HealthError, HealthServer, Phase, ServerSecurity};
 pub use leader::{LeaderError, LeaderGuard, LeaseTiming, LossReason};
 pub use metrics::{ArmMetrics, Metrics, ReconcileResult, ReconcileTimer, arm_resource_type};
 pub use signals::{Shutdown, StopReason};
@@ -137,7 +137,7 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    if let Err(e) = telemetry::init(args.log_format) {
+    if let Err(e) = telemetry::init(args.log_format, args.log_level.as_deref()) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
@@ -187,7 +187,14 @@ where
     let shutdown = Shutdown::new();
     signals::spawn_signal_handler(shutdown.clone()).map_err(RuntimeError::Process)?;
 
-    let server = HealthServer::bind(args.metrics_addr, health.clone(), metrics.clone()).await?;
+    let security = health::ServerSecurity {
+        tls: match (&args.metrics_tls_cert, &args.metrics_tls_key) {
+            (Some(cert), Some(key)) => Some(health::tls_config(cert, key)?),
+            _ => None,
+        },
+        metrics_token_file: args.metrics_token_file.clone(),
+    };
+    let server = HealthServer::bind_with(args.metrics_addr, health.clone(), metrics.clone(), security).await?;
     let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server_task = {
         let shutdown = shutdown.clone();

@@ -2,6 +2,7 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod argo;
 pub mod e2e;
 pub mod tenancy;
 pub mod testenv;
