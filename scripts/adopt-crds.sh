@@ -12,11 +12,12 @@ set -euo pipefail
 release="${1:?usage: adopt-crds.sh RELEASE NAMESPACE}"
 namespace="${2:?usage: adopt-crds.sh RELEASE NAMESPACE}"
 kubectl="${KUBECTL:-kubectl}"
-for crd in secureworkspaces.moat.dev privateendpointbindings.moat.dev computesubnets.moat.dev; do
-	if ! "$kubectl" get crd "$crd" >/dev/null 2>&1; then
-		echo "adopt-crds: $crd is not installed; helm will create it" >&2
-		continue
-	fi
+# Every moat.dev CRD the cluster has (the chart may add kinds, such as AzureScopePolicy).
+crds="$("$kubectl" get crd -o name | sed -n 's#^customresourcedefinition.apiextensions.k8s.io/\(.*\.moat\.dev\)$#\1#p')"
+if [ -z "$crds" ]; then
+	echo "adopt-crds: no moat.dev CRD is installed; helm will create them" >&2
+fi
+for crd in $crds; do
 	"$kubectl" label crd "$crd" --overwrite app.kubernetes.io/managed-by=Helm >/dev/null
 	"$kubectl" annotate crd "$crd" --overwrite \
 		meta.helm.sh/release-name="$release" meta.helm.sh/release-namespace="$namespace" \

@@ -64,7 +64,7 @@ async fn controllers(ctx: RunContext) -> Result<(), RunError> {
     let config = ArmClientConfig { cloud, observer, ..ArmClientConfig::default() };
     let provider = AzureArmProvider::new(ctx.client.clone(), config, token, args.tenant_id.clone())?;
     let policies = crate::tenancy::WatchedPolicies::start(ctx.client.clone());
-    let context = Arc::new(Context::new(ctx.client.clone(), Arc::new(provider), args.controller_settings()).with_policies(policies));
+    let context = Arc::new(Context::new(ctx.client.clone(), Arc::new(provider), args.controller_settings()).with_policies(policies).with_observer(Arc::new(ctx.metrics.clone())));
     tracing::info!(namespaces = ?args.namespaces, selector = ?args.selector, endpoint = %args.arm_endpoint(), "controllers starting");
     run::run(context, args.watch_scope(), args.concurrency, Some(Arc::new(ctx.metrics.clone())), ctx.stopped()).await;
     Ok(())

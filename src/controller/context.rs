@@ -80,6 +80,8 @@ pub struct Context {
     /// The AzureScopePolicy objects and namespace labels (`crate::tenancy`): what each
     /// namespace may touch. Without [`Context::with_policies`], no namespace may touch anything.
     pub policies: Arc<dyn PolicySource>,
+    /// Where the reconcilers report what they find (metrics in `moat run`).
+    pub observer: Arc<dyn super::run::Observer>,
 }
 
 impl Context {
@@ -94,7 +96,20 @@ impl Context {
             parent_locks: Arc::new(KeyedLocks::new()),
             stores: Stores::default(),
             policies: Arc::new(NoPolicies),
+            observer: Arc::new(super::run::NoObserver),
         }
+    }
+
+    /// Where the reconcilers report (and `controller::run` hooks its counts).
+    pub fn with_observer(mut self, observer: Arc<dyn super::run::Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Reports the findings of one object, as computed now (an empty list once it is clean or
+    /// being deleted).
+    pub fn report_findings(&self, kind: &str, namespace: &str, name: &str, findings: &[crate::api::FindingStatus]) {
+        self.observer.findings(kind, &format!("{namespace}/{name}"), findings);
     }
 
     /// Where the tenancy policies come from (`tenancy::WatchedPolicies` in `moat run`).
@@ -210,7 +225,11 @@ where
     finalizer(&api, FINALIZER, obj, |event| async move {
         match event {
             Finalizer::Apply(o) => apply(o).await,
-            Finalizer::Cleanup(o) => cleanup(o).await,
+            Finalizer::Cleanup(o) => {
+                // An object being deleted has no findings left to report.
+                ctx.report_findings(&K::kind(&()), &ns, &o.name_any(), &[]);
+                cleanup(o).await
+            }
         }
     })
     .await

@@ -134,6 +134,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let objects = ctx.stores.snapshot();
     let verdict = super::validation::endpoint(&peb, &objects, &observed);
     status.findings = verdict.status();
+    ctx.report_findings("PrivateEndpointBinding", &ns, &name, &status.findings);
     let (constraints_ok, summary) = verdict.summary();
     cond::set(
         &mut status.conditions,

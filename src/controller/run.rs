@@ -38,17 +38,8 @@ pub trait Observer: Send + Sync + 'static {
     fn in_flight(&self, _kind: &str, _delta: i64) {}
     /// The constraint findings the object `object` (`namespace/name`) of `kind` has now; an
     /// empty list once it is clean or being deleted. Call it whenever a reconcile computes the
-    /// findings ([`report_findings`] does it from a status).
+    /// findings (`Context::report_findings`).
     fn findings(&self, _kind: &str, _object: &str, _findings: &[FindingStatus]) {}
-}
-
-/// Tells `observer` the findings `obj` reports in its status: none once it is being deleted
-/// (the finalizer's last reconcile is its last report). The controllers call it at the start of
-/// every reconcile, so the gauge follows each status write (which triggers a reconcile).
-pub fn report_findings<K: ResourceExt>(observer: &dyn Observer, kind: &str, obj: &K, findings: Option<&[FindingStatus]>) {
-    let object = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
-    let findings = if obj.meta().deletion_timestamp.is_some() { &[][..] } else { findings.unwrap_or_default() };
-    observer.findings(kind, &object, findings);
 }
 
 /// Counts one reconcile in the queue gauge until it gets a worker, then in the in-flight gauge
@@ -108,7 +99,8 @@ where
     store.get(&ObjectRef::from_obj(obj.as_ref())).unwrap_or(obj)
 }
 
-struct NoObserver;
+/// An observer that records nothing.
+pub struct NoObserver;
 impl Observer for NoObserver {
     fn reconciled(&self, _: &str, _: bool, _: std::time::Duration, _: Option<&Error>) {}
 }
@@ -193,7 +185,7 @@ pub async fn run(
     observer: Option<Arc<dyn Observer>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let observer: Arc<dyn Observer> = observer.unwrap_or_else(|| Arc::new(NoObserver));
+    let observer: Arc<dyn Observer> = observer.unwrap_or_else(|| ctx.observer.clone());
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let stopper = stop_tx.clone();
     tokio::spawn(async move {
@@ -266,7 +258,6 @@ async fn run_namespace(
         .graceful_shutdown_on(stop())
         .run(
             move |obj, ctx| {
-                report_findings(o1.as_ref(), "SecureWorkspace", obj.as_ref(), obj.status.as_ref().map(|s| s.findings.as_slice()));
                 let latest = latest1.clone();
                 observed("SecureWorkspace", o1.clone(), w1.clone(), move || super::workspace::reconcile(newest(&latest, obj), ctx))
             },
@@ -321,7 +312,6 @@ async fn run_namespace(
         .graceful_shutdown_on(stop())
         .run(
             move |obj, ctx| {
-                report_findings(o2.as_ref(), "PrivateEndpointBinding", obj.as_ref(), obj.status.as_ref().map(|s| s.findings.as_slice()));
                 let latest = latest2.clone();
                 observed("PrivateEndpointBinding", o2.clone(), w2.clone(), move || super::endpoint::reconcile(newest(&latest, obj), ctx))
             },
@@ -359,7 +349,6 @@ async fn run_namespace(
         .graceful_shutdown_on(stop())
         .run(
             move |obj, ctx| {
-                report_findings(o3.as_ref(), "ComputeSubnet", obj.as_ref(), obj.status.as_ref().map(|s| s.findings.as_slice()));
                 let latest = latest3.clone();
                 observed("ComputeSubnet", o3.clone(), w3.clone(), move || super::subnet::reconcile(newest(&latest, obj), ctx))
             },

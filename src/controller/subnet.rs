@@ -157,6 +157,7 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let objects = ctx.stores.snapshot();
     let verdict = super::validation::compute_subnet(&cs, &objects, &observed);
     status.findings = verdict.status();
+    ctx.report_findings("ComputeSubnet", &ns, &name, &status.findings);
     let (constraints_ok, summary) = verdict.summary();
     cond::set(
         &mut status.conditions,

@@ -138,6 +138,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let objects = ctx.stores.snapshot();
     let verdict = validation::workspace(&ws, &objects, &observed);
     status.findings = verdict.status();
+    ctx.report_findings("SecureWorkspace", &ns, &name, &status.findings);
     let (constraints_ok, summary) = verdict.summary();
     cond::set(
         &mut status.conditions,

@@ -125,6 +125,12 @@ impl Harness {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
+    /// `kubectl apply --server-side` of one object; the apiserver's refusal as an error.
+    pub async fn try_apply(&self, obj: &Value) -> Result<(), String> {
+        let out = self.env.kubectl_with_stdin(["apply", "--server-side", "-f", "-"], obj.to_string().as_bytes()).await.map_err(|e| e.to_string())?;
+        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+    }
+
     pub async fn apply(&self, obj: &Value) {
         let out = self.env.kubectl_with_stdin(["apply", "--server-side", "-f", "-"], obj.to_string().as_bytes()).await.expect("kubectl");
         assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
