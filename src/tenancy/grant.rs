@@ -221,7 +221,17 @@ pub fn decide(namespace: &str, grant: Option<&Grant>, cap: &[String], subject: &
     let credential = credential(namespace, grant, subject).map_err(|e| problems.push(e)).ok();
     match credential {
         Some(credential) if problems.is_empty() => {
-            let scope = EffectiveScope::new(inventory.iter().map(|n| (n.id.clone(), access(n.usage), n.field.clone())));
+            // What the spec names, with the access its use needs; and, read only, whatever the
+            // namespace's policies grant (within the cap): the facts a reconcile reads without
+            // the spec naming them, such as the route table already on its subnet.
+            let reads = grant
+                .scopes
+                .iter()
+                .chain(&grant.adopt)
+                .chain(&grant.target)
+                .filter(|s| capped(cap, s))
+                .map(|s| (s.clone(), Access::ReadUnder, "the namespace's AzureScopePolicy (read only)".to_string()));
+            let scope = EffectiveScope::new(inventory.iter().map(|n| (n.id.clone(), access(n.usage), n.field.clone())).chain(reads));
             Ok(Decision { scope, credential })
         }
         _ => Err(Refusal::out_of_scope(problems.join("; "))),

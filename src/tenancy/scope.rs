@@ -34,6 +34,9 @@ pub enum Access {
     Read,
     /// Anything under the resource group that is a private DNS zone or lies under one.
     DnsZones,
+    /// Read anything at or under the scope (a fact the catalog needs that the spec does not
+    /// name, such as the route table already on the object's subnet), never write.
+    ReadUnder,
 }
 
 /// One rule: a scope, the access, and the field that brought it (for messages).
@@ -68,6 +71,7 @@ impl EffectiveScope {
             Access::Full => within(&id_l, &scope_l),
             Access::Children => (id_l == scope_l && verb == Verb::Read) || (id_l != scope_l && within(&id_l, &scope_l)),
             Access::Read => id_l == scope_l && verb == Verb::Read,
+            Access::ReadUnder => verb == Verb::Read && within(&id_l, &scope_l),
             Access::DnsZones => {
                 within(&id_l, &scope_l) && id_l[scope_l.len()..].starts_with(DNS_ZONES) && id_l.len() > scope_l.len() + DNS_ZONES.len()
             }
