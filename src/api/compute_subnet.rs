@@ -27,6 +27,8 @@ use super::types::{AddressWithPrefix, ArmId, Cidr, FindingStatus, Ipv4, LocalObj
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.nsg) && (has(self.nsg.name) || has(self.nsg.id))) || size(self.name) <= 76").message("name is longer than 76 characters, so the default NSG name <name>-nsg would pass Azure's 80: set nsg.name").field_path(".nsg"))]
+#[x_kube(validation = Rule::new("!has(self.forcedTunneling) || has(self.forcedTunneling.routeTableName) || has(self.forcedTunneling.routeTableId) || size(self.name) <= 77").message("name is longer than 77 characters, so the default route table name <name>-rt would pass Azure's 80: set forcedTunneling.routeTableName").field_path(".forcedTunneling"))]
 #[x_kube(validation = Rule::new("!has(self.aks) || self.purpose == 'Inference'").message("aks is only for purpose Inference (an AKS cluster): remove aks or set purpose: Inference").field_path(".aks"))]
 #[x_kube(validation = Rule::new(
     "!has(self.aks) || !isCIDR(self.aks.serviceCidr) || !isCIDR(self.addressPrefix) || !(cidr(self.aks.serviceCidr).containsCIDR(self.addressPrefix) || cidr(self.addressPrefix).containsCIDR(self.aks.serviceCidr))"

@@ -27,7 +27,8 @@ use super::types::{
     printcolumn(name = "Location", type_ = "string", json_path = ".spec.location"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 63").message("metadata.name must be at most 63 characters: it labels the PrivateEndpointBindings the workspace owns (a label value is at most 63 characters)")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
@@ -90,8 +91,12 @@ pub struct SecureWorkspaceSpec {
     #[serde(default)]
     pub dns: DnsSpec,
 
-    /// Extra tags for every Azure resource moat creates. moat's own ownership tags (`moat.dev/*`) win.
+    /// Extra tags for every Azure resource moat creates (at most 40, names up to 128 characters,
+    /// values up to 256). moat's own ownership tags (`moat.dev_*`) win.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(k, size(k) <= 128 && !k.matches('[<>%&?/\\\\\\\\]'))").message("tags names must be at most 128 characters (Azure's limit on storage accounts) without < > % & ? / or a backslash"))]
+    #[x_kube(validation = Rule::new("self.all(k, size(self[k]) <= 256)").message("tags values must be at most 256 characters (Azure's limit)"))]
+    #[schemars(extend("maxProperties" = 40))]
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
@@ -356,6 +361,8 @@ pub struct DnsSpec {
     pub mode: DnsMode,
     /// Resource group for the private DNS zones (default: the workspace's resource group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[-\\\\w._()]{1,90}$') && !self.endsWith('.')").message("dns.zoneResourceGroup must be a resource group name: 1-90 letters, digits, underscores, hyphens, periods or parentheses, not ending in a period"))]
+    #[schemars(length(max = 90))]
     pub zone_resource_group: Option<String>,
 }
 

@@ -529,9 +529,17 @@ impl ArmClient {
     /// collection (`<vnet id>/subnets`, `<zone id>/A`); the api-version is its parent's.
     pub async fn list_json(&self, collection: &str) -> Result<Vec<serde_json::Value>> {
         let trimmed = collection.trim_end_matches('/');
-        let parent = trimmed.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
-        let parent = ResourceId::parse(parent).map_err(|e| ArmError::config(format!("{collection} is not under a resource: {e}")))?;
-        let version = Self::api_version_of(&parent)?;
+        // The collection's own type when the table knows it (a resource group's NSGs, a VNet's
+        // subnets), else its parent's (a zone's `A` record sets).
+        let own = ResourceId::parse(&format!("{trimmed}/_")).ok().and_then(|probe| api_versions::for_type(&probe.resource_type()));
+        let version = match own {
+            Some(v) => v,
+            None => {
+                let parent = trimmed.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
+                let parent = ResourceId::parse(parent).map_err(|e| ArmError::config(format!("{collection} is not under a resource: {e}")))?;
+                Self::api_version_of(&parent)?
+            }
+        };
         let mut url = self.path_url(trimmed.split('/').filter(|s| !s.is_empty()), version)?;
         let mut out = Vec::new();
         loop {

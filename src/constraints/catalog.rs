@@ -239,8 +239,16 @@ pub static SCHEMA_011: Rule = Rule {
     id: "SCHEMA-011",
     severity: Error,
     concerns: Scope::All,
-    title: "Azure resource names follow Azure's naming rules (characters and length)",
-    source: src(CRD_SWS, "workspace.name must be 3-33 letters, digits, underscores or hyphens, starting with a letter or digit"),
+    title: "Azure resource names follow Azure's naming rules (characters and length), tags Azure's tag limits, and object names the limits of what moat derives from them",
+    source: Source {
+        seed: CRD_SWS,
+        quote: "workspace.name must be 3-33 letters, digits, underscores or hyphens, starting with a letter or digit",
+        also: &[
+            cite(CRD_SWS, "tags values must be at most 256 characters (Azure's limit)"),
+            cite(CRD_PEB, "metadata.name is longer than 80 characters, the longest private endpoint name Azure accepts: set spec.privateEndpointName"),
+        ],
+        note: None,
+    },
 };
 pub static SCHEMA_012: Rule = Rule {
     id: "SCHEMA-012",

@@ -36,6 +36,7 @@ static INSIGHTS_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[^%&\\?/]{1,255}$
 static EXTRA_RULE_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,40}$"));
 static SERVICE_TAG: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)?$"));
 static PORT: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9]{1,5}(-[0-9]{1,5})?$"));
+static ZONE_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^(?i)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?([.][a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$"));
 
 /// The resource types of the id fields, as the CRDs' type rules spell them.
 const T_VNET: &str = "Microsoft.Network/virtualNetworks";
@@ -174,6 +175,26 @@ impl Checker<'_> {
         }
     }
 
+    /// The tags CEL: at most 40, names up to 128 characters without `<>%&?/\`, values up to 256.
+    fn tags(&mut self, field: &str, tags: &std::collections::BTreeMap<String, String>) {
+        self.max_len(field, tags.len(), 40);
+        for (k, v) in tags {
+            if k.chars().count() > 128 || k.chars().any(|c| "<>%&?/\\".contains(c)) {
+                self.push(&SCHEMA_011, field, format!("{field} name {k:?} is longer than 128 characters or contains one of < > % & ? / \\"), "use tag names of at most 128 characters without < > % & ? / or a backslash");
+            }
+            if v.chars().count() > 256 {
+                self.push(&SCHEMA_011, field, format!("{field} {k} has a value of {} characters; Azure allows 256", v.chars().count()), "shorten the tag value to 256 characters");
+            }
+        }
+    }
+
+    /// A resource group name (CEL on resourceGroup and zoneResourceGroup fields).
+    fn resource_group(&mut self, field: &str, value: &str) {
+        if !RESOURCE_GROUP.is_match(value) || value.ends_with('.') {
+            self.push(&SCHEMA_011, field, format!("{field} {value:?} is not a valid resource group name"), "use 1-90 letters, digits, underscores, hyphens, periods or parentheses, not ending in a period");
+        }
+    }
+
     fn location(&mut self, field: &str, value: &str) {
         if value.len() > 40 || !LOCATION.is_match(value) {
             self.push(&SCHEMA_008, field, format!("{field} {value:?} is not an Azure region name"), "use the region's ARM name, lower case without spaces, such as westeurope");
@@ -200,6 +221,13 @@ pub fn check_workspace(ws: &SecureWorkspace) -> Vec<Finding> {
         c.push(&SCHEMA_011, "spec.resourceGroup", format!("spec.resourceGroup {:?} is not a valid resource group name", s.resource_group), "use 1-90 letters, digits, underscores, hyphens, periods or parentheses, not ending in a period");
     }
     c.location("spec.location", s.location.as_str());
+    if ws.metadata.name.as_deref().is_some_and(|n| n.chars().count() > 63) {
+        c.push(&SCHEMA_011, "metadata.name", format!("metadata.name is {} characters; at most 63 (it labels the workspace's PrivateEndpointBindings)", ws.metadata.name.as_deref().map(|n| n.chars().count()).unwrap_or(0)), "use a name of at most 63 characters");
+    }
+    c.tags("spec.tags", &s.tags);
+    if let Some(rg) = &s.dns.zone_resource_group {
+        c.resource_group("spec.dns.zoneResourceGroup", rg);
+    }
 
     // network.vnet
     let v = &s.network.vnet;
@@ -296,6 +324,12 @@ pub fn check_compute_subnet(cs: &ComputeSubnet) -> Vec<Finding> {
         c.arm_id("spec.vnetId", id.as_str(), Some(T_VNET));
     }
     c.name("spec.name", &s.name, &SUBNET_NAME, 80, "2-80 letters, digits, underscores, periods or hyphens, ending with a letter, digit or underscore");
+    if s.nsg.name.is_none() && s.nsg.id.is_none() && s.name.chars().count() > 76 {
+        c.push(&SCHEMA_011, "spec.nsg", format!("spec.name is {} characters, so the default NSG name {}-nsg would pass Azure's 80", s.name.chars().count(), s.name), "set nsg.name");
+    }
+    if s.forced_tunneling.as_ref().is_some_and(|f| f.route_table_name.is_none() && f.route_table_id.is_none()) && s.name.chars().count() > 77 {
+        c.push(&SCHEMA_011, "spec.forcedTunneling", format!("spec.name is {} characters, so the default route table name {}-rt would pass Azure's 80", s.name.chars().count(), s.name), "set forcedTunneling.routeTableName");
+    }
     let prefix = c.cidr("spec.addressPrefix", s.address_prefix.as_str());
     if !(0..=100_000).contains(&s.expected_nodes) {
         c.push(&SCHEMA_023, "spec.expectedNodes", format!("spec.expectedNodes is {}; it must be between 0 and 100000", s.expected_nodes), "give the number of nodes, 0 to 100000");
@@ -395,6 +429,21 @@ pub fn check_endpoint(peb: &PrivateEndpointBinding) -> Vec<Finding> {
         c.push(&SCHEMA_007, "spec.subnetId", format!("spec.subnetId must be the id of a subnet (…/virtualNetworks/<vnet>/subnets/<subnet>), got {subnet}"), "give the subnet's id");
     }
     c.location("spec.location", s.location.as_str());
+    if s.private_endpoint_name.is_none() && peb.metadata.name.as_deref().is_some_and(|n| n.chars().count() > 80) {
+        c.push(&SCHEMA_011, "metadata.name", "metadata.name is longer than 80 characters, the longest private endpoint name Azure accepts".into(), "set spec.privateEndpointName");
+    }
+    c.tags("spec.tags", &s.tags);
+    if let Some(rg) = &s.resource_group {
+        c.resource_group("spec.resourceGroup", rg);
+    }
+    if let Some(rg) = &s.dns.zone_resource_group {
+        c.resource_group("spec.dns.zoneResourceGroup", rg);
+    }
+    for (i, z) in s.dns.zones.iter().flatten().enumerate() {
+        if z.len() > 253 || !ZONE_NAME.is_match(z) {
+            c.push(&SCHEMA_011, &format!("spec.dns.zones[{i}]"), format!("spec.dns.zones[{i}] {z:?} is not a DNS zone name"), "use a zone name such as privatelink.blob.core.windows.net");
+        }
+    }
     if let Some(n) = &s.private_endpoint_name {
         c.name("spec.privateEndpointName", n, &SUBNET_NAME, 80, "2-80 letters, digits, underscores, periods or hyphens");
     }

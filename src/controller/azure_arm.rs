@@ -35,8 +35,9 @@ fn failure(method: &str, id: &str, e: &ArmError) -> ArmFailure {
         method: method.into(),
         id: id.into(),
         code: e.code().unwrap_or("RequestFailed").to_string(),
-        message: e.to_string(),
+        message: e.stable_message(),
         retryable: e.is_retryable(),
+        request_id: e.request_id().map(Box::from),
     }
 }
 
@@ -47,6 +48,7 @@ fn parse(method: &str, id: &str) -> std::result::Result<ResourceId, ArmFailure> 
         code: "InvalidResourceId".into(),
         message: e.to_string(),
         retryable: false,
+        request_id: None,
     })
 }
 
@@ -77,6 +79,7 @@ fn token_of(op: &PendingOperation) -> std::result::Result<LroToken, ArmFailure> 
         code: "InvalidRecordedOperation".into(),
         message: format!("status.operations holds an unusable {what}; the operation is dropped and the next reconcile decides afresh"),
         retryable: false,
+        request_id: None,
     };
     let operation = match op.method.as_str() {
         "PUT" => LroOperation::Put,

@@ -45,6 +45,8 @@ pub struct Settings {
     pub retry: Duration,
     /// GET interval while another operation holds a resource.
     pub busy_poll: Duration,
+    /// While a reconcile waits on Azure, how often its progress is written to status.
+    pub progress_every: Duration,
 }
 
 impl Default for Settings {
@@ -55,11 +57,31 @@ impl Default for Settings {
             operation_budget: Duration::from_secs(600),
             retry: Duration::from_secs(10),
             busy_poll: Duration::from_secs(5),
+            progress_every: Duration::from_secs(10),
         }
     }
 }
 
+/// How a reconcile ended, for when to look at the object again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Azure matches the spec (or a constraint holds the object back): the resync period.
+    Settled,
+    /// Operations running, other objects to wait for: the retry interval.
+    Progressing,
+    /// Azure refused a write or an operation failed: exponential backoff, up to the resync
+    /// period, counted over consecutive failing reconciles.
+    Failed,
+}
+
 impl Settings {
+    /// The wait after the `n`th failing reconcile in a row (n >= 1): the retry interval doubled
+    /// each time, never beyond the resync period.
+    pub fn backoff(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+        self.retry.saturating_mul(factor).min(self.resync.max(self.retry))
+    }
+
     pub fn subscription_allowed(&self, sub: &str) -> bool {
         self.allowed_subscriptions.is_empty() || self.allowed_subscriptions.iter().any(|s| s == "*" || s.eq_ignore_ascii_case(sub))
     }
@@ -82,6 +104,8 @@ pub struct Context {
     pub policies: Arc<dyn PolicySource>,
     /// Where the reconcilers report what they find (metrics in `moat run`).
     pub observer: Arc<dyn super::run::Observer>,
+    /// Consecutive failing reconciles per object (by uid), for the backoff.
+    failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
 impl Context {
@@ -97,7 +121,31 @@ impl Context {
             stores: Stores::default(),
             policies: Arc::new(NoPolicies),
             observer: Arc::new(super::run::NoObserver),
+            failures: Default::default(),
         }
+    }
+
+    /// When to look at an object again after a reconcile that ended with `outcome`; a failure
+    /// backs off exponentially (a persistently failing object costs a few ARM calls per resync
+    /// period, not a hot loop), anything else resets the count.
+    pub fn next_pass(&self, uid: &str, outcome: Outcome) -> kube::runtime::controller::Action {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = match outcome {
+            Outcome::Failed => {
+                let n = failures.entry(uid.to_string()).or_insert(0);
+                *n = n.saturating_add(1);
+                self.settings.backoff(*n)
+            }
+            Outcome::Progressing => {
+                failures.remove(uid);
+                self.settings.retry
+            }
+            Outcome::Settled => {
+                failures.remove(uid);
+                self.settings.resync
+            }
+        };
+        kube::runtime::controller::Action::requeue(wait)
     }
 
     /// Where the reconcilers report (and `controller::run` hooks its counts).
@@ -220,9 +268,10 @@ where
     FC: std::future::Future<Output = Result<kube::runtime::controller::Action>>,
 {
     use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-    let (ns, _) = ns_name(obj.as_ref())?;
+    let (ns, name) = ns_name(obj.as_ref())?;
+    let generation = obj.meta().generation;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, obj, |event| async move {
+    let result = finalizer(&api, FINALIZER, obj, |event| async move {
         match event {
             Finalizer::Apply(o) => apply(o).await,
             Finalizer::Cleanup(o) => {
@@ -233,7 +282,107 @@ where
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    // Every failure reaches a condition: the Ready reason and a message that is the same for the
+    // same failure (request ids go to events and logs), so writing it again changes nothing.
+    if let Err(e) = &result
+        && !e.is_waiting()
+        && let Err(write) = write_ready(&api, &name, generation, e.ready_reason(), &e.to_string()).await
+    {
+        tracing::warn!(%name, error = %write, "could not write the failure to status");
+    }
+    result
+}
+
+/// Runs a reconcile's graph and, every `every` while it waits on Azure, writes its progress to
+/// status (the resources with their states, and Ready `Converging` saying how far it got): a long
+/// reconcile never leaves the status stale. Only a change is written.
+pub async fn run_with_progress<'a, K>(
+    api: &Api<K>,
+    name: &str,
+    generation: Option<i64>,
+    conv: &super::converge::Converger<'_>,
+    every: Duration,
+    nodes: Vec<super::dag::Node<'a>>,
+) -> std::collections::HashMap<String, super::dag::NodeEnd>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let total = nodes.len();
+    let work = super::dag::run(nodes);
+    tokio::pin!(work);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut last: Option<String> = None;
+    loop {
+        tokio::select! {
+            ends = &mut work => return ends,
+            _ = ticker.tick() => {
+                let mut resources = conv.resources();
+                resources.sort_by_key(|r| r.id.to_ascii_lowercase());
+                let done = resources.iter().filter(|r| r.state == "Succeeded").count();
+                let busy: Vec<&str> = resources
+                    .iter()
+                    .filter(|r| matches!(r.state.as_str(), "Creating" | "Updating" | "Deleting"))
+                    .map(|r| crate::plan::ids::name_of(&r.id))
+                    .collect();
+                let message = format!(
+                    "{done} of {total} steps done{}",
+                    if busy.is_empty() { String::new() } else { format!("; waiting on Azure for {}", busy.join(", ")) }
+                );
+                if last.as_deref() == Some(message.as_str()) {
+                    continue;
+                }
+                let written = async {
+                    write_ready(api, name, generation, super::conditions::ReadyReason::Converging, &message).await?;
+                    patch_status(api, name, &serde_json::json!({"resources": resources})).await
+                };
+                match written.await {
+                    Ok(()) => last = Some(message),
+                    Err(e) => tracing::debug!(%name, error = %e, "could not write progress"),
+                }
+            }
+        }
+    }
+}
+
+/// Write-ahead: records in `status.resources` (state `Creating`, owned) what this reconcile is
+/// about to create, before the first write, so that a crash between a create and the final status
+/// write cannot lose the record that moat created it. Returns the merged list.
+pub async fn record_intents<K>(api: &Api<K>, name: &str, recorded: &[ResourceStatus], intents: Vec<ResourceStatus>) -> Result<Vec<ResourceStatus>>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut merged = recorded.to_vec();
+    let mut added = false;
+    for i in intents {
+        if !merged.iter().any(|r| r.id.eq_ignore_ascii_case(&i.id) && r.owned) {
+            merged.retain(|r| !r.id.eq_ignore_ascii_case(&i.id));
+            merged.push(i);
+            added = true;
+        }
+    }
+    if added {
+        merged.sort_by_key(|r| r.id.to_ascii_lowercase());
+        patch_status(api, name, &serde_json::json!({"resources": merged})).await?;
+    }
+    Ok(merged)
+}
+
+/// Sets the Ready condition of an object (keeping its other conditions) when it differs.
+pub async fn write_ready<K>(api: &Api<K>, name: &str, generation: Option<i64>, reason: super::conditions::ReadyReason, message: &str) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+    let Some(current) = api.get_opt(name).await.map_err(Error::kube(format!("read {name}")))? else { return Ok(()) };
+    let value = serde_json::to_value(&current).unwrap_or_default();
+    let mut conditions: Vec<Condition> = serde_json::from_value(value["status"]["conditions"].clone()).unwrap_or_default();
+    let before = conditions.clone();
+    super::conditions::set(&mut conditions, super::conditions::ready(reason, message, generation));
+    if super::conditions::same(&before, &conditions) && value["status"]["observedGeneration"].as_i64() == generation {
+        return Ok(());
+    }
+    patch_status(api, name, &serde_json::json!({"conditions": conditions, "observedGeneration": generation})).await
 }
 
 /// Namespace and name of an object, or an error.

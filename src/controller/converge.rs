@@ -76,6 +76,9 @@ pub struct Converger<'a> {
     pub prior_owned: std::collections::HashSet<String>,
     /// Locks shared by every reconcile, one per serialised parent (see `Context::parent_locks`).
     pub parent_locks: &'a KeyedLocks,
+    /// Resources the object's status records as existing at some point (lower-cased ids): a 404
+    /// for one of them is confirmed before anything is created over it.
+    pub seen: std::collections::HashSet<String>,
     created: Mutex<std::collections::HashSet<String>>,
 }
 
@@ -102,8 +105,28 @@ impl<'a> Converger<'a> {
             bodies: Mutex::new(Default::default()),
             prior_owned: recorded.iter().filter(|r| r.owned).map(|r| r.id.to_ascii_lowercase()).collect(),
             parent_locks,
+            seen: recorded
+                .iter()
+                .filter(|r| !matches!(r.state.as_str(), "Deleted" | "Missing" | "Refused" | "Blocked"))
+                .map(|r| r.id.to_ascii_lowercase())
+                .collect(),
             created: Mutex::new(Default::default()),
         }
+    }
+
+    /// Write-ahead record: the children and shared resources this reconcile will create (as
+    /// `decide` says for what was observed) that the status does not yet record as moat's. The
+    /// reconciler writes them to `status.resources` (state `Creating`, owned) before the first
+    /// write, so that after a crash between a create and the status write, what moat created is
+    /// still known to be moat's.
+    pub fn intents(&self, wanted: &[Desired], observed: &std::collections::HashMap<String, Option<Value>>) -> Vec<ResourceStatus> {
+        wanted
+            .iter()
+            .filter(|d| matches!(d.mode, Mode::Child | Mode::Shared))
+            .filter(|d| !self.prior_owned.contains(&d.id.to_ascii_lowercase()))
+            .filter(|d| matches!(observed.get(&d.id.to_ascii_lowercase()), Some(None)))
+            .map(|d| ResourceStatus { kind: d.kind.to_string(), id: d.id.clone(), state: "Creating".into(), owned: true })
+            .collect()
     }
 
     /// True when moat created the resource: tagged types by mode, children by record.
@@ -186,7 +209,7 @@ impl<'a> Converger<'a> {
     pub async fn converge(&self, d: &Desired, observed: Option<Value>, stage: u8) -> NodeEnd {
         if let Some(op) = self.ops.find(&d.id).await {
             self.record(d, "Updating");
-            return match self.wait(&op).await {
+            return match self.wait(d, &op).await {
                 Ok(body) => {
                     self.keep(&d.id, body);
                     self.record(d, "Succeeded");
@@ -205,73 +228,131 @@ impl<'a> Converger<'a> {
                 observed = now;
             }
         }
-        match decide(d, observed.as_ref(), self.owner, stage) {
-            Decision::Converged => {
-                self.keep(&d.id, observed);
-                self.record(d, "Succeeded");
-                NodeEnd::Done
-            }
-            Decision::Refuse(msg) => {
-                self.record(d, "Refused");
-                self.events.publish(true, "NotOwned", "Reconcile", msg.clone()).await;
-                NodeEnd::NotDone(msg)
-            }
-            Decision::Missing(msg) => {
-                self.record(d, "Missing");
-                self.events.publish(true, "AdoptedResourceMissing", "Reconcile", msg.clone()).await;
-                NodeEnd::NotDone(msg)
-            }
-            Decision::Wait(msg) => {
-                self.record(d, "Updating");
-                self.wait_until_terminal(d, msg).await
-            }
-            Decision::Write(action) => {
-                let state = if action.verb == Verb::Create { "Creating" } else { "Updating" };
-                if action.verb == Verb::Create
-                    && let Ok(mut c) = self.created.lock()
-                {
-                    c.insert(d.id.to_ascii_lowercase());
+        // A 404 for something moat has seen exist is confirmed before anything is created over it:
+        // ARM answers 404 spuriously during incidents and replication lag, and a create body over
+        // an existing NSG or VNet would drop its rules or subnets.
+        if observed.is_none() && self.seen.contains(&d.id.to_ascii_lowercase()) && d.mode != Mode::Adopt {
+            match self.confirm_absent(d).await {
+                Absence::Confirmed => {}
+                Absence::Exists(body) => observed = Some(body),
+                Absence::Unsure(why) => {
+                    self.record(d, "Unknown");
+                    return NodeEnd::NotDone(why);
                 }
-                self.record(d, state);
-                let _turn = match turn.take() {
-                    Some(t) => Some(t),
-                    None => self.turn(&d.id).await,
-                };
-                let body = action.body.clone().unwrap_or(Value::Null);
-                let started = self.arm.write(action.method, &d.id, &body).await;
-                let (reason, verb) = match action.verb {
-                    Verb::Create => ("Created", "Create"),
-                    Verb::Update => ("Updated", "Update"),
-                    Verb::Delete => ("Deleted", "Delete"),
-                };
-                let result = match started {
-                    Err(e) => Err(self.failed(d, verb, e).await),
-                    Ok(Started::Done(v)) => Ok(v),
-                    Ok(Started::Pending(op, after)) => {
-                        if let Err(e) = self.ops.add(op.clone()).await {
-                            tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
+            }
+        }
+        let mut retried_after_conflict = false;
+        loop {
+            match decide(d, observed.as_ref(), self.owner, stage) {
+                Decision::Converged => {
+                    self.keep(&d.id, observed);
+                    self.record(d, "Succeeded");
+                    return NodeEnd::Done;
+                }
+                Decision::Refuse(msg) => {
+                    self.record(d, "Refused");
+                    self.events.publish(true, "NotOwned", "Reconcile", msg.clone()).await;
+                    return NodeEnd::NotDone(msg);
+                }
+                Decision::Missing(msg) => {
+                    self.record(d, "Missing");
+                    self.events.publish(true, "AdoptedResourceMissing", "Reconcile", msg.clone()).await;
+                    return NodeEnd::NotDone(msg);
+                }
+                Decision::Wait(msg) => {
+                    self.record(d, "Updating");
+                    return self.wait_until_terminal(d, msg).await;
+                }
+                Decision::Write(action) => {
+                    let state = if action.verb == Verb::Create { "Creating" } else { "Updating" };
+                    if action.verb == Verb::Create
+                        && let Ok(mut c) = self.created.lock()
+                    {
+                        c.insert(d.id.to_ascii_lowercase());
+                    }
+                    self.record(d, state);
+                    let _turn = match turn.take() {
+                        Some(t) => Some(t),
+                        None => self.turn(&d.id).await,
+                    };
+                    let body = action.body.clone().unwrap_or(Value::Null);
+                    let started = self.arm.write(action.method, &d.id, &body).await;
+                    let (reason, verb) = match action.verb {
+                        Verb::Create => ("Created", "Create"),
+                        Verb::Update => ("Updated", "Update"),
+                        Verb::Delete => ("Deleted", "Delete"),
+                    };
+                    tracing::info!(id = %d.id, kind = d.kind, operation = verb, method = action.method, why = %action.reason, "ARM write");
+                    let result = match started {
+                        // Another operation holds the resource (or its parent), often moat's own
+                        // whose answer was lost: wait for it and decide again, never re-send blindly.
+                        Err(e) if e.is_another_operation() && !retried_after_conflict => {
+                            retried_after_conflict = true;
+                            drop(_turn);
+                            tracing::info!(id = %d.id, "another operation holds the resource; waiting for it before deciding again");
+                            match self.wait_until_terminal(d, format!("{} {} is busy with another operation", d.kind, d.id)).await {
+                                NodeEnd::Done => {}
+                                other => return other,
+                            }
+                            observed = match self.arm.get(&d.id).await {
+                                Ok(v) => v,
+                                Err(e) => return self.failed(d, "Get", e).await,
+                            };
+                            continue;
                         }
-                        self.wait_after(&op, after).await
-                    }
-                };
-                match result {
-                    Ok(body) => {
-                        self.keep(&d.id, body);
-                        self.record(d, "Succeeded");
-                        let note = format!("{} {} ({})", d.kind, d.id, action.reason);
-                        self.events.publish(false, reason, verb, note).await;
-                        NodeEnd::Done
-                    }
-                    Err(end) => end,
+                        Err(e) => Err(self.failed(d, verb, e).await),
+                        Ok(Started::Done(v)) => Ok(v),
+                        Ok(Started::Pending(op, after)) => {
+                            if let Err(e) = self.ops.add(op.clone()).await {
+                                tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
+                            }
+                            self.wait_after(d, &op, after).await
+                        }
+                    };
+                    return match result {
+                        Ok(body) => {
+                            self.keep(&d.id, body);
+                            self.record(d, "Succeeded");
+                            let note = format!("{} {} ({})", d.kind, d.id, action.reason);
+                            self.events.publish(false, reason, verb, note).await;
+                            NodeEnd::Done
+                        }
+                        Err(end) => end,
+                    };
                 }
             }
+        }
+    }
+
+    /// ARM said 404 for a resource moat has seen: look again after a pause, then ask the
+    /// collection it belongs to (its parent's children, or its resource group's resources of its
+    /// type), a different request that an incident on one resource's path does not share.
+    async fn confirm_absent(&self, d: &Desired) -> Absence {
+        tokio::time::sleep(self.busy_poll).await;
+        match self.arm.get(&d.id).await {
+            Ok(Some(body)) => return Absence::Exists(body),
+            Ok(None) => {}
+            Err(e) => return Absence::Unsure(format!("{} {}: ARM answered 404, then {}: {}; not creating it until ARM answers clearly", d.kind, d.id, e.code, e.message)),
+        }
+        let Some((collection, name)) = d.id.rsplit_once('/') else { return Absence::Confirmed };
+        match self.arm.list(collection).await {
+            Ok(items) if items.iter().any(|i| i.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name))) => {
+                tracing::warn!(id = %d.id, "ARM answered 404 twice, but its collection lists it; not creating it over itself");
+                Absence::Unsure(format!("{} {}: ARM answered 404 but lists it in {collection}; not creating it over itself, looking again later", d.kind, d.id))
+            }
+            Ok(_) => Absence::Confirmed,
+            Err(e) if e.code == "NotFound" || e.code == "ResourceNotFound" || e.code.contains("NotFound") => {
+                // The parent itself is gone: nothing to overwrite.
+                Absence::Confirmed
+            }
+            Err(e) => Absence::Unsure(format!("{} {}: ARM answered 404, and listing {collection} failed ({}: {}); not creating it until ARM answers clearly", d.kind, d.id, e.code, e.message)),
         }
     }
 
     /// Deletes a resource moat owns and waits for ARM to finish.
     pub async fn delete(&self, d: &Desired) -> NodeEnd {
         if let Some(op) = self.ops.find(&d.id).await.filter(|o| o.method == "DELETE") {
-            return match self.wait(&op).await {
+            return match self.wait(d, &op).await {
                 Ok(_) => NodeEnd::Done,
                 Err(end) => end,
             };
@@ -285,11 +366,12 @@ impl<'a> Converger<'a> {
                 if let Err(e) = self.ops.add(op.clone()).await {
                     tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
                 }
-                self.wait_after(&op, after).await
+                self.wait_after(d, &op, after).await
             }
         };
         match result {
             Ok(_) => {
+                tracing::info!(id = %d.id, kind = d.kind, operation = "Delete", "ARM write");
                 self.record(d, "Deleted");
                 self.events.publish(false, "Deleted", "Delete", format!("{} {}", d.kind, d.id)).await;
                 NodeEnd::Done
@@ -301,23 +383,29 @@ impl<'a> Converger<'a> {
     async fn failed(&self, d: &Desired, verb: &str, e: ArmFailure) -> NodeEnd {
         self.record(d, "Failed");
         let msg = format!("{verb} {} {}: {}: {}", d.kind, d.id, e.code, e.message);
-        self.events.publish(true, "AzureError", verb, msg.clone()).await;
-        NodeEnd::NotDone(msg)
+        let note = match &e.request_id {
+            Some(r) => format!("{msg} (x-ms-request-id {r})"),
+            None => msg.clone(),
+        };
+        tracing::warn!(id = %d.id, operation = verb, code = %e.code, request_id = e.request_id.as_deref().unwrap_or(""), message = %e.message, "ARM write failed");
+        self.events.publish(true, "AzureError", verb, note).await;
+        NodeEnd::Failed(msg)
     }
 
     /// Waits the `Retry-After` ARM answered a write with, then polls: polling sooner only
     /// costs a read that reports the operation still running.
-    async fn wait_after(&self, op: &PendingOperation, after: Duration) -> Result<Option<Value>, NodeEnd> {
+    async fn wait_after(&self, d: &Desired, op: &PendingOperation, after: Duration) -> Result<Option<Value>, NodeEnd> {
         if Instant::now() + after > self.deadline {
             return Err(NodeEnd::NotDone(format!("{} {} is still running", op.method, op.resource_id)));
         }
         tokio::time::sleep(after).await;
-        self.wait(op).await
+        self.wait(d, op).await
     }
 
     /// Polls a recorded operation until it ends or the deadline passes (at once first: a
-    /// resumed operation may have ended while nobody watched).
-    async fn wait(&self, op: &PendingOperation) -> Result<Option<Value>, NodeEnd> {
+    /// resumed operation may have ended while nobody watched). An operation that ends `Failed`
+    /// is not done: the resource is recorded `Failed` with Azure's code and message.
+    async fn wait(&self, d: &Desired, op: &PendingOperation) -> Result<Option<Value>, NodeEnd> {
         loop {
             match self.arm.poll(op).await {
                 Ok(Polled::Done(v)) => {
@@ -339,11 +427,18 @@ impl<'a> Converger<'a> {
                     tokio::time::sleep(self.busy_poll).await;
                 }
                 Err(e) => {
-                    // The operation failed: forget it, so the next reconcile decides afresh.
+                    // The operation failed: forget it, so the next reconcile decides afresh (and
+                    // writes the resource again, after the object's backoff).
                     let _ = self.ops.remove(&op.resource_id).await;
+                    self.record(d, "Failed");
                     let msg = format!("{} {} failed: {}: {}", op.method, op.resource_id, e.code, e.message);
-                    self.events.publish(true, "OperationFailed", &op.method, msg.clone()).await;
-                    return Err(NodeEnd::NotDone(msg));
+                    let note = match &e.request_id {
+                        Some(r) => format!("{msg} (x-ms-request-id {r})"),
+                        None => msg.clone(),
+                    };
+                    tracing::warn!(id = %op.resource_id, code = %e.code, message = %e.message, "ARM operation failed");
+                    self.events.publish(true, "OperationFailed", &op.method, note).await;
+                    return Err(NodeEnd::Failed(msg));
                 }
             }
         }
@@ -358,17 +453,30 @@ impl<'a> Converger<'a> {
             tokio::time::sleep(self.busy_poll).await;
             match self.arm.get(&d.id).await {
                 Ok(Some(v)) if is_terminal(&v) => {
-                    let ok = provisioning_state(&v).is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"));
+                    let state = provisioning_state(&v).unwrap_or("Succeeded").to_string();
+                    let ok = state.eq_ignore_ascii_case("Succeeded");
                     self.keep(&d.id, Some(v));
                     self.record(d, if ok { "Succeeded" } else { "Failed" });
-                    return if ok { NodeEnd::Done } else { NodeEnd::NotDone(format!("{} {} failed", d.kind, d.id)) };
+                    return if ok { NodeEnd::Done } else { NodeEnd::Failed(format!("{} {} ended in provisioning state {state}", d.kind, d.id)) };
                 }
+                // Gone while we waited (a delete that was running): nothing holds it any more.
+                Ok(None) => return NodeEnd::Done,
                 Ok(_) => {}
                 Err(e) if e.retryable => {}
                 Err(e) => return self.failed(d, "Get", e).await,
             }
         }
     }
+}
+
+/// What a second look at a 404 says.
+enum Absence {
+    /// Gone, as far as ARM can tell: create it.
+    Confirmed,
+    /// It is there after all.
+    Exists(Value),
+    /// ARM contradicts itself or does not answer: write nothing this pass.
+    Unsure(String),
 }
 
 /// After a teardown, the ids in `ids` that ARM still returns: the object keeps its finalizer

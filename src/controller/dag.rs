@@ -10,10 +10,28 @@ use futures::stream::{FuturesUnordered, StreamExt};
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeEnd {
     Done,
-    /// Did not finish (waiting on Azure, refused, failed); the message says why.
+    /// Did not finish yet (an operation still running, another object or resource to wait for,
+    /// a name taken); the message says why.
     NotDone(String),
+    /// Azure refused the write or its operation failed; the message carries Azure's code and
+    /// message (the same text for the same failure). The object backs off before trying again.
+    Failed(String),
     /// Not run because a dependency did not finish.
     Blocked(String),
+}
+
+impl NodeEnd {
+    /// Why the node did not finish (None when it did).
+    pub fn problem(&self) -> Option<&str> {
+        match self {
+            NodeEnd::Done => None,
+            NodeEnd::NotDone(m) | NodeEnd::Failed(m) | NodeEnd::Blocked(m) => Some(m),
+        }
+    }
+
+    pub fn is_failed(&self) -> bool {
+        matches!(self, NodeEnd::Failed(_))
+    }
 }
 
 pub struct Node<'a> {

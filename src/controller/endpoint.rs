@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::arm::{Arm, ArmFailure};
 use super::conditions::{self as cond, ReadyReason, condition};
-use super::context::{Context, ObjectEvents, current_status, ns_name, ops_persister, patch_status, with_finalizer, write_status};
+use super::context::{Context, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, with_finalizer, write_status};
 use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
@@ -42,9 +42,10 @@ async fn set_blocked(
     reason: ReadyReason,
     message: &str,
 ) -> Result<()> {
+    let before = status.clone();
     cond::set(&mut status.conditions, cond::ready(reason, message, generation));
     status.observed_generation = generation;
-    patch_status(api, name, &status).await
+    write_status(api, name, Some(&before), &status).await
 }
 
 /// The VNet of the endpoint's subnet.
@@ -106,7 +107,6 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     // in-flight operations must not be lost to a cache that has not seen the last status write.
     let recorded = current_status(&api, &name).await?;
     let mut status = recorded.clone().unwrap_or_default();
-    let retry = Action::requeue(ctx.settings.retry);
 
     // Tenancy: every Azure scope the spec names is checked against the namespace's policies
     // before any ARM request; the ARM access is confined to them.
@@ -121,6 +121,12 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let zones = zones_for(&peb);
     let mut wanted = desired(&peb.spec, &name, &owner, &zones);
     let ids = EndpointIds::of(&peb.spec, &name, &zones);
+    let limits = crate::plan::limits::check(&wanted);
+    if !limits.is_empty() {
+        let msg = format!("{}: nothing is written; set spec.privateEndpointName, or shorten the names or tags", limits.join("; "));
+        set_blocked(&api, &name, status, generation, ReadyReason::InvalidSpec, &msg).await?;
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
 
     // Observe the target (its region, that it exists) and the VNet (its region, its subnets, its
     // DNS servers: what the catalog reads; listing the subnet proves the subnet exists).
@@ -167,7 +173,14 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
             }),
         });
     }
-    let ends = dag::run(nodes).await;
+    // Write-ahead: what this pass creates is recorded as moat's before the first write.
+    let intents = conv.intents(&wanted, &observed);
+    let mut baseline = recorded.clone();
+    if !intents.is_empty() {
+        status.resources = record_intents(&api, &name, &status.resources, intents).await?;
+        baseline = None;
+    }
+    let ends = run_with_progress(&api, &name, generation, &conv, ctx.settings.progress_every, nodes).await;
 
     // Status: connection state, addresses, names.
     let pe = conv.body(&ids.endpoint);
@@ -246,8 +259,11 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
         [cond::ENDPOINT_READY, cond::DNS_READY].iter().filter(|t| !cond::is_true(&status.conditions, t)).map(|t| t.to_string()).collect();
     let ready = why.is_empty();
     let awaiting = !approved && endpoint_ok;
+    let failures: Vec<&str> = ends.values().filter(|e| e.is_failed()).filter_map(|e| e.problem()).collect();
     let ready_condition = if ready {
         cond::ready(ReadyReason::Converged, "endpoint approved and resolvable", generation)
+    } else if let Some(first) = failures.first() {
+        cond::ready(ReadyReason::AzureError, format!("{first}; moat writes it again, backing off up to the resync period"), generation)
     } else if awaiting {
         cond::ready(ReadyReason::AwaitingApproval, format!("waiting for {}", why.join(", ")), generation)
     } else {
@@ -255,14 +271,15 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     };
     cond::set(&mut status.conditions, ready_condition);
     status.observed_generation = generation;
-    write_status(&api, &name, recorded.as_ref(), &status).await?;
-    Ok(if ready { Action::requeue(ctx.settings.resync) } else { retry })
+    write_status(&api, &name, baseline.as_ref(), &status).await?;
+    let outcome = if ready { Outcome::Settled } else if failures.is_empty() { Outcome::Progressing } else { Outcome::Failed };
+    Ok(ctx.next_pass(&owner.uid, outcome))
 }
 
 fn explain(end: Option<NodeEnd>) -> String {
     match end {
         Some(NodeEnd::Done) => "done".into(),
-        Some(NodeEnd::NotDone(m)) | Some(NodeEnd::Blocked(m)) => m,
+        Some(NodeEnd::NotDone(m)) | Some(NodeEnd::Failed(m)) | Some(NodeEnd::Blocked(m)) => m,
         None => "not reached".into(),
     }
 }
@@ -374,7 +391,7 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
     if left.is_empty() {
         for d in wanted.iter().filter(|d| d.kind == "PrivateEndpoint") {
             if present(d).is_some_and(|v| owner.owns(&v))
-                && let NodeEnd::NotDone(m) | NodeEnd::Blocked(m) = conv.delete(d).await
+                && let NodeEnd::NotDone(m) | NodeEnd::Failed(m) | NodeEnd::Blocked(m) = conv.delete(d).await
             {
                 left.push(m);
             }
@@ -383,7 +400,7 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
     // 3. The emptied zones.
     if left.is_empty() {
         for p in plans.iter().filter(|p| p.empties) {
-            if let NodeEnd::NotDone(m) | NodeEnd::Blocked(m) = conv.delete(p.zone).await {
+            if let NodeEnd::NotDone(m) | NodeEnd::Failed(m) | NodeEnd::Blocked(m) = conv.delete(p.zone).await {
                 left.push(m);
             }
         }

@@ -111,7 +111,8 @@ fn error_policy<K: ResourceExt>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> 
         return Action::requeue(ctx.settings.retry.min(Duration::from_secs(5)));
     }
     tracing::warn!(name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default(), error = %err, "reconcile failed");
-    Action::requeue(ctx.settings.retry)
+    // Backs off exponentially while the failure lasts (the condition already says why).
+    ctx.next_pass(&obj.uid().unwrap_or_else(|| obj.name_any()), super::context::Outcome::Failed)
 }
 
 /// Which namespace the controllers watch (None: all).

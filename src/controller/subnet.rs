@@ -9,7 +9,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::conditions::{self as cond, ReadyReason, condition};
-use super::context::{Context, FINALIZER, ObjectEvents, current_status, ns_name, ops_persister, patch_status, with_finalizer, write_status};
+use super::context::{Context, FINALIZER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, with_finalizer, write_status};
 use super::converge::OpsTracker;
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
@@ -30,9 +30,10 @@ fn owner_of(cs: &ComputeSubnet, ns: &str) -> Result<Owner> {
 }
 
 async fn set_blocked(api: &Api<ComputeSubnet>, name: &str, mut status: ComputeSubnetStatus, generation: Option<i64>, reason: ReadyReason, message: &str) -> Result<()> {
+    let before = status.clone();
     cond::set(&mut status.conditions, cond::ready(reason, message, generation));
     status.observed_generation = generation;
-    patch_status(api, name, &status).await
+    write_status(api, name, Some(&before), &status).await
 }
 
 /// Usable addresses of a prefix: its size minus the five Azure keeps.
@@ -128,6 +129,12 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let ids = SubnetIds::of(&cs.spec, &ws.spec);
     let first = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags, None);
     status.subnet_id = Some(ids.subnet.clone());
+    let limits = crate::plan::limits::check(&first);
+    if !limits.is_empty() {
+        let msg = format!("{}: nothing is written; change the names or tags in the spec", limits.join("; "));
+        set_blocked(&api, &name, status, generation, ReadyReason::InvalidSpec, &msg).await?;
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
 
     // Observe what the plan and the catalog read: the resources, the VNet (address space, other
     // subnets, region) and the route table already on the subnet (UDR-001).
@@ -190,7 +197,14 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
         let conv = &conv;
         nodes.push(Node { key: d.id.clone(), deps: d.deps.clone(), run: Box::new(move || Box::pin(conv.delete(d))) });
     }
-    let ends = dag::run(nodes).await;
+    // Write-ahead: what this pass creates is recorded as moat's before the first write.
+    let intents = conv.intents(&wanted, &observed);
+    let mut baseline = recorded.clone();
+    if !intents.is_empty() {
+        status.resources = record_intents(&api, &name, &status.resources, intents).await?;
+        baseline = None;
+    }
+    let ends = run_with_progress(&api, &name, generation, &conv, ctx.settings.progress_every, nodes).await;
 
     status.resources = conv.resources().into_iter().filter(|r| r.state != "Deleted").collect();
     status.resources.sort_by_key(|r| r.id.to_ascii_lowercase());
@@ -202,7 +216,7 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
             .filter(|d| pred(d))
             .filter_map(|d| match ends.get(&d.id.to_ascii_lowercase()) {
                 Some(NodeEnd::Done) => None,
-                Some(NodeEnd::NotDone(m)) | Some(NodeEnd::Blocked(m)) => Some(m.clone()),
+                Some(e @ (NodeEnd::NotDone(_) | NodeEnd::Failed(_) | NodeEnd::Blocked(_))) => e.problem().map(str::to_string),
                 None => Some(format!("{} not reached", d.id)),
             })
             .collect()
@@ -223,17 +237,21 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
         );
     }
     let ready = pending.is_empty();
+    let failures: Vec<&str> = ends.values().filter(|e| e.is_failed()).filter_map(|e| e.problem()).collect();
     cond::set(
         &mut status.conditions,
         if ready {
             cond::ready(ReadyReason::Converged, "subnet, NSG and routes match the spec", generation)
+        } else if let Some(first) = failures.first() {
+            cond::ready(ReadyReason::AzureError, format!("{first}; moat writes it again, backing off up to the resync period"), generation)
         } else {
             cond::ready(ReadyReason::Converging, format!("waiting for {}", pending.join(", ")), generation)
         },
     );
     status.observed_generation = generation;
-    write_status(&api, &name, recorded.as_ref(), &status).await?;
-    Ok(if ready { Action::requeue(ctx.settings.resync) } else { retry })
+    write_status(&api, &name, baseline.as_ref(), &status).await?;
+    let outcome = if ready { Outcome::Settled } else if failures.is_empty() { Outcome::Progressing } else { Outcome::Failed };
+    Ok(ctx.next_pass(&owner.uid, outcome))
 }
 
 async fn cleanup(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {

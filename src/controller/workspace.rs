@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::arm::Arm;
 use super::conditions::{self as cond, ReadyReason, condition};
-use super::context::{Context, MANAGER, ObjectEvents, current_status, ns_name, ops_persister, with_finalizer, write_status};
+use super::context::{Context, MANAGER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, with_finalizer, write_status};
 use super::converge::OpsTracker;
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
@@ -124,6 +124,11 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         Ok(d) => d,
         Err(e) => return blocked(&api, &name, status, generation, ReadyReason::InvalidSpec, &e.to_string(), ctx).await,
     };
+    let limits = crate::plan::limits::check(&first);
+    if !limits.is_empty() {
+        let msg = format!("{}: nothing is written; change the names or tags in the spec", limits.join("; "));
+        return blocked(&api, &name, status, generation, ReadyReason::InvalidSpec, &msg, ctx).await;
+    }
 
     // Observe, then validate with what Azure says.
     let observed = observe(arm.as_ref(), &first).await?;
@@ -185,7 +190,14 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
             }),
         });
     }
-    let ends = dag::run(nodes).await;
+    // Write-ahead: what this pass creates is recorded as moat's before the first write.
+    let intents = conv.intents(&wanted, &observed);
+    let mut baseline = recorded.clone();
+    if !intents.is_empty() {
+        status.resources = record_intents(&api, &name, &status.resources, intents).await?;
+        baseline = None;
+    }
+    let ends = run_with_progress(&api, &name, generation, &conv, ctx.settings.progress_every, nodes).await;
 
     // Status.
     status.operations = ops.snapshot().await;
@@ -196,7 +208,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         keys.iter()
             .filter_map(|k| match ends.get(&k.to_ascii_lowercase()) {
                 Some(NodeEnd::Done) => None,
-                Some(NodeEnd::NotDone(m)) | Some(NodeEnd::Blocked(m)) => Some(m.clone()),
+                Some(e @ (NodeEnd::NotDone(_) | NodeEnd::Failed(_) | NodeEnd::Blocked(_))) => e.problem().map(str::to_string),
                 None => Some(format!("{k} not reached")),
             })
             .collect()
@@ -240,20 +252,30 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         .map(|t| t.to_string())
         .collect();
     let ready = pending.is_empty();
+    let failures: Vec<&str> = ends.values().filter(|e| e.is_failed()).filter_map(|e| e.problem()).collect();
     cond::set(
         &mut status.conditions,
         if ready {
             cond::ready(ReadyReason::Converged, "the secure workspace matches its spec", generation)
+        } else if let Some(first) = failures.first() {
+            cond::ready(ReadyReason::AzureError, format!("{first}; moat writes it again, backing off up to the resync period"), generation)
         } else {
             cond::ready(ReadyReason::Converging, format!("waiting for {}", pending.join(", ")), generation)
         },
     );
     status.observed_generation = generation;
-    write_status(&api, &name, recorded.as_ref(), &status).await?;
+    write_status(&api, &name, baseline.as_ref(), &status).await?;
     // When every step of this reconcile finished, what is left is the bindings converging: their
     // status changes wake this object (it watches them), so there is nothing to poll for.
     let all_done = ends.values().all(|e| *e == NodeEnd::Done);
-    Ok(if ready || all_done { Action::requeue(ctx.settings.resync) } else { Action::requeue(ctx.settings.retry) })
+    let outcome = if !failures.is_empty() {
+        Outcome::Failed
+    } else if ready || all_done {
+        Outcome::Settled
+    } else {
+        Outcome::Progressing
+    };
+    Ok(ctx.next_pass(&owner.uid, outcome))
 }
 
 fn reason_of(conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], t: &str) -> String {
@@ -291,11 +313,12 @@ async fn blocked(
     message: &str,
     ctx: &Context,
 ) -> Result<Action> {
+    let before = status.clone();
     cond::set(&mut status.conditions, cond::ready(reason, message, generation));
     status.observed_generation = generation;
-    let patch = serde_json::json!({ "status": status });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(Error::kube("patch status"))?;
-    Ok(Action::requeue(ctx.settings.resync.min(std::time::Duration::from_secs(60))))
+    write_status(api, name, Some(&before), &status).await?;
+    // A change of the spec or of what it refers to wakes the object; until then, the resync.
+    Ok(Action::requeue(ctx.settings.resync))
 }
 
 async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {

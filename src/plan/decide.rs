@@ -104,8 +104,33 @@ pub fn decide(desired: &Desired, observed: Option<&Value>, owner: &Owner, stage:
             provisioning_state(observed).unwrap_or("busy")
         ));
     }
+    let failed = provisioning_state(observed).is_some_and(|s| s.eq_ignore_ascii_case("Failed") || s.eq_ignore_ascii_case("Canceled"));
     if desired.mode == Mode::Adopt || (desired.mode == Mode::Shared && !owner.owns(observed)) {
+        if failed && desired.mode == Mode::Adopt {
+            // Not moat's to repair: say so rather than build on it.
+            return Decision::Missing(format!(
+                "adopted {} {} is in provisioning state {}: repair it in Azure",
+                desired.kind,
+                desired.id,
+                provisioning_state(observed).unwrap_or("Failed")
+            ));
+        }
         return Decision::Converged;
+    }
+    if failed {
+        // Failed is not done: write the whole resource again (ARM's retry of a failed operation).
+        let mut body = writable(observed);
+        merge(&mut body, &desired.body);
+        merge(&mut body, &desired.managed);
+        return Decision::Write(Action {
+            verb: Verb::Update,
+            kind: desired.kind,
+            id: desired.id.clone(),
+            method: "PUT",
+            body: Some(body),
+            reason: format!("provisioning state {}: writing it again", provisioning_state(observed).unwrap_or("Failed")),
+            stage,
+        });
     }
     let drifted = drift(observed, &desired.managed);
     if drifted.is_empty() {

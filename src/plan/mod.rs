@@ -9,6 +9,7 @@ pub mod decide;
 pub mod diff;
 pub mod endpoint;
 pub mod ids;
+pub mod limits;
 pub mod order;
 pub mod ownership;
 pub mod subnet;

@@ -312,6 +312,7 @@ impl RunArgs {
             retry: Duration::from_secs(self.retry_seconds),
             busy_poll: Duration::from_secs(self.busy_poll_seconds),
             operation_budget: Duration::from_secs(self.operation_budget_seconds),
+            progress_every: Duration::from_secs(10),
         }
     }
 

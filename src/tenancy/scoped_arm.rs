@@ -56,6 +56,7 @@ fn refused(method: &str, id: &str, why: String) -> ArmFailure {
         code: OUT_OF_SCOPE.into(),
         message: format!("{why}: moat did not send it"),
         retryable: false,
+        request_id: None,
     }
 }
 
