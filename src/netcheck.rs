@@ -462,11 +462,13 @@ pub fn check_transition(states: &[State]) -> Vec<Violation> {
     for (vnet, name) in name_probes(states) {
         // A VNet created on the way has no workload yet that resolves names (its subnets are
         // checked above); its answers are judged from the transitions after it exists.
-        if !exists(first, &vnet) {
+        // Symmetrically, a VNet deleted on the way has lost its workloads first (the subnets'
+        // traffic is checked above): what its names resolve to while it is torn down is moot.
+        if !exists(first, &vnet) || !exists(last, &vnet) {
             continue;
         }
         let start = Some(resolve(first, &vnet, &name));
-        let end = exists(last, &vnet).then(|| resolve(last, &vnet, &name));
+        let end = Some(resolve(last, &vnet, &name));
         for (i, st) in states.iter().enumerate() {
             if !exists(st, &vnet) {
                 continue;

@@ -150,6 +150,31 @@ async fn samples_converge_to_the_secure_design_then_cost_no_writes() {
     }
     let writes = h.writes_since(since);
     assert!(writes.is_empty(), "{} ARM write(s) at steady state: {:#?}", writes.len(), writes.iter().map(|w| format!("{} {}", w.method, w.path)).collect::<Vec<_>>());
+
+    // What Git owns stays Git's: moat never wrote the spec (generation 1) of what the user
+    // applied, and everything it wrote (status, its finalizer) is under the field manager `moat`.
+    let mut managed: Vec<(String, Option<i64>, Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry>)> = Vec::new();
+    let ws = h.api::<SecureWorkspace>().get("ml-prod").await.expect("get");
+    managed.push(("SecureWorkspace ml-prod".into(), ws.metadata.generation, ws.metadata.managed_fields.clone().unwrap_or_default()));
+    for csn in ["training", "inference"] {
+        let o = h.api::<ComputeSubnet>().get(csn).await.expect("get");
+        managed.push((format!("ComputeSubnet {csn}"), o.metadata.generation, o.metadata.managed_fields.clone().unwrap_or_default()));
+    }
+    let peb = h.api::<PrivateEndpointBinding>().get("datalake-dfs").await.expect("get");
+    managed.push(("PrivateEndpointBinding datalake-dfs".into(), peb.metadata.generation, peb.metadata.managed_fields.clone().unwrap_or_default()));
+    for (what, generation, entries) in &managed {
+        assert_eq!(*generation, Some(1), "{what}: moat never changes a spec the user applied");
+        let managers: Vec<String> = entries.iter().map(|e| format!("{}/{}", e.manager.as_deref().unwrap_or("?"), e.subresource.as_deref().unwrap_or("-"))).collect();
+        assert!(entries.iter().all(|e| e.manager.as_deref() != Some("unknown")), "{what}: a write without a field manager: {managers:?}");
+        let mine: Vec<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry> = entries.iter().filter(|e| e.manager.as_deref() == Some("moat")).collect();
+        assert!(mine.iter().any(|e| e.subresource.as_deref() == Some("status")), "{what}: moat's status is under the manager moat: {managers:?}");
+        for e in mine.iter().filter(|e| e.subresource.is_none()) {
+            let fields = e.fields_v1.as_ref().map(|f| f.0.clone()).unwrap_or_default();
+            let top: Vec<&String> = fields.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+            assert!(top.iter().all(|k| *k == "f:metadata"), "{what}: moat wrote only metadata (its finalizer) outside status: {fields}");
+            assert!(fields["f:metadata"].as_object().is_some_and(|m| m.keys().all(|k| k == "f:finalizers")), "{what}: only the finalizer: {fields}");
+        }
+    }
     h.assert_scenario_sound();
 }
 

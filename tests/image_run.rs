@@ -207,6 +207,11 @@ async fn moat_from_the_image_as_nonroot_converges_the_samples_in_its_namespaces_
     let rootfs = unpack(&layout, &tag, tmp.path());
     let env = support::e2e::env().await;
     let (ns_a, ns_b, ns_c) = (env.namespace("image-a").await.expect("ns"), env.namespace("image-b").await.expect("ns"), env.namespace("image-c").await.expect("ns"));
+    // The platform team's policy lets namespaces a and b use the test subscription (c too: it is
+    // unwatched, and must stay untouched for that reason alone).
+    for ns in [&ns_a, &ns_b, &ns_c] {
+        support::tenancy::grant_harness_namespace(env, ns).await;
+    }
 
     let cfg = EmulatorConfig::for_tests().with_resource_group(SUB, RG).with_resource_group(SUB, "rg-data");
     let emu = moat::emulator::start(cfg).await.expect("emulator");

@@ -210,3 +210,51 @@ async fn a_converged_design_is_healthy_counted_and_plans_no_write() {
     }
     assert_eq!(dot.matches("label=\"Private endpoint ").count(), 6, "each endpoint drawn once, the workspace's own bindings with it");
 }
+
+/// Pause and hand-off: `moat.dev/paused: "true"` stops every Azure call for one object (a spec
+/// change, and its deletion, wait), Ready says `Paused`, Argo CD shows it Suspended; removing
+/// the annotation resumes where it left off (here: the deletion).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_object_makes_no_azure_call_until_resumed() {
+    let mut h = Harness::new("e2e-pause", EmulatorConfig::for_tests()).await;
+    h.start_moat();
+    h.apply(&sample("secureworkspace.yaml", &h.ns)).await;
+    h.apply(&sample("computesubnet-training.yaml", &h.ns)).await;
+    h.wait_for::<ComputeSubnet>("training", CONVERGE, "Ready", |o: &ComputeSubnet| ready(o, o.status.as_ref().map(|s| s.conditions.as_slice()))).await;
+    h.wait_for::<SecureWorkspace>("ml-prod", CONVERGE, "Ready", |o: &SecureWorkspace| ready(o, o.status.as_ref().map(|s| s.conditions.as_slice()))).await;
+    let nsg = format!("/subscriptions/{SUB}/resourceGroups/rg-ml-prod/providers/Microsoft.Network/networkSecurityGroups/nsg-training").to_ascii_lowercase();
+    let paused = |o: &ComputeSubnet| {
+        o.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.reason == "Paused" && c.status == "False" && c.observed_generation == o.meta().generation))
+    };
+    h.api::<ComputeSubnet>()
+        .patch("training", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&json!({"metadata": {"annotations": {"moat.dev/paused": "true"}}})))
+        .await
+        .expect("annotate");
+    h.wait_for::<ComputeSubnet>("training", Duration::from_secs(30), "Paused", paused).await;
+    let obj = h.api::<ComputeSubnet>().get("training").await.expect("get");
+    let (health, message) = argo_health(&serde_json::to_value(&obj).expect("json"));
+    assert_eq!(health, "Suspended", "Argo CD shows a paused object as Suspended: {message}");
+
+    // A spec change while paused: Ready says Paused at the new generation, and nothing is sent.
+    let since = h.last_seq();
+    h.merge_patch::<ComputeSubnet>("training", json!({"spec": {"outbound": {"extraRules": [{"name": "artifacts", "destination": "10.30.0.5", "ports": ["443"]}]}}})).await;
+    h.wait_for::<ComputeSubnet>("training", Duration::from_secs(30), "Paused at the new generation", paused).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let touched: Vec<String> = h.emu.admin.requests(Some(since)).entries.iter().filter(|e| e.path.to_ascii_lowercase().contains(&nsg)).map(|e| format!("{} {}", e.method, e.path)).collect();
+    assert!(touched.is_empty(), "a paused object makes no Azure call: {touched:#?}");
+
+    // Deletion waits while paused (nothing deleted in Azure), and resumes with the annotation gone.
+    h.api::<ComputeSubnet>().delete("training", &kube::api::DeleteParams::default()).await.expect("delete");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(h.api::<ComputeSubnet>().get_opt("training").await.expect("get").is_some(), "a paused object's deletion waits");
+    let written: Vec<String> = h.writes_since(since).iter().map(|w| format!("{} {}", w.method, w.path)).collect();
+    assert!(written.is_empty(), "nothing written or deleted in Azure while paused: {written:#?}");
+    let msg = h.api::<ComputeSubnet>().get("training").await.expect("get").status.and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Ready")).map(|c| c.message).unwrap_or_default();
+    assert!(msg.contains("deletion waits"), "Ready says the deletion waits: {msg}");
+    h.api::<ComputeSubnet>()
+        .patch("training", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&json!({"metadata": {"annotations": {"moat.dev/paused": null}}})))
+        .await
+        .expect("resume");
+    h.wait_gone::<ComputeSubnet>("training", CONVERGE).await;
+    assert!(h.emu.admin.resource(&nsg).is_none(), "resumed, the deletion removed the NSG moat created");
+}

@@ -178,6 +178,7 @@ pub struct EndpointDnsSpec {
     /// VNets to link the zones to (default: the endpoint's own VNet).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(x, x.matches('(?i)/providers/Microsoft\\\\.Network/virtualNetworks/[^/]+$'))").message("dns.linkVnetIds entries must be ids of Microsoft.Network/virtualNetworks resources (a zone links to a VNet, not to a subnet)"))]
     pub link_vnet_ids: Vec<ArmId>,
 }
 

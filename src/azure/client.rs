@@ -410,6 +410,11 @@ impl ArmClient {
                 attempt -= 1;
                 continue;
             }
+            // A write whose answer was lost (5xx, timeout) may have been applied: the caller
+            // reads the resource back and waits for ARM's operation rather than sending it again.
+            if matches!(method, Method::PUT | Method::PATCH | Method::POST) && err.may_have_been_applied() {
+                return Err(err);
+            }
             let elapsed = inner.sleeper.now().saturating_duration_since(start);
             match inner.config.retry.decide(attempt, elapsed, &err, rand::random::<f64>()) {
                 RetryDecision::RetryAfter(wait) => {

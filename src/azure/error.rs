@@ -330,6 +330,17 @@ impl ArmError {
     /// Whether retrying the same request later may succeed: 408, 429, 5xx (except 501/505),
     /// `AnotherOperationInProgress` / `RetryableErrorDueToAnotherOperation`, any error carrying
     /// `Retry-After`, and transport failures (azure-arm-facts.md §4.2, §6).
+    /// True when a write that failed this way may still have been applied: ARM (or a gateway)
+    /// answered 408 or 5xx, or the answer never came. Retrying such a write blindly meets ARM's
+    /// own operation (409 `AnotherOperationInProgress`); read the resource back instead.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self.kind() {
+            ArmErrorKind::Http { status, .. } => *status == 408 || (*status >= 500 && !matches!(*status, 501 | 505)),
+            ArmErrorKind::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         match self.kind() {
             ArmErrorKind::Http {

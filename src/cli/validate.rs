@@ -472,8 +472,22 @@ impl Ctx<'_> {
                 Some(o)
             }
             Err((line, msg)) => {
-                let line = line.map(|l| doc_line + l - 1).unwrap_or(doc_line);
-                self.schema_finding(obj, Location { file: file.to_string(), line }, &constraints::SCHEMA_001, msg, "fix the field to match the CRD schema (see crds/)");
+                // Name the field: the path where the generic form stops fitting the schema.
+                let path = schema_error_path::<T>(value);
+                let line = match (&path, text) {
+                    (Some(p), Some(t)) => line_of_path(t, p).map(|l| doc_line + l).or(line.map(|l| doc_line + l - 1)).unwrap_or(doc_line),
+                    _ => line.map(|l| doc_line + l - 1).unwrap_or(doc_line),
+                };
+                let message = match &path {
+                    Some(p) if !msg.contains(p.as_str()) => format!("{p}: {msg}"),
+                    _ => msg,
+                };
+                let finding = Finding::new(&constraints::SCHEMA_001, obj, message, "fix the field to match the CRD schema (see crds/ or kubectl explain)");
+                let finding = match path {
+                    Some(p) => finding.at(p),
+                    None => finding,
+                };
+                self.report.findings.push(LocatedFinding::new(finding, Some(Location { file: file.to_string(), line })));
                 None
             }
         }
@@ -560,7 +574,7 @@ pub fn validate_sources(sources: &[Source], observed: Option<&Source>) -> Report
         if !found {
             let at = parsed.locations.get(&ObjectRef::compute_subnet(cs)).map(|l| format!("{l}: ")).unwrap_or_default();
             report.notes.push(format!(
-                "{at}ComputeSubnet {ns}/{} refers to SecureWorkspace {} that is not among the inputs; the checks against its VNet, region and sibling subnets were skipped",
+                "{at}ComputeSubnet {ns}/{} refers (spec.workspaceRef.name) to SecureWorkspace {} that is not among the inputs; the checks against its VNet, region and sibling subnets were skipped",
                 cs.metadata.name.as_deref().unwrap_or(""),
                 cs.spec.workspace_ref.name
             ));
@@ -609,6 +623,19 @@ fn dedupe_objects(parsed: &mut Parsed, report: &mut Report) {
 /// Validates one text (tests, fuzzing).
 pub fn validate_str(name: &str, text: &str) -> Report {
     validate_sources(&[Source { name: name.to_string(), text: text.to_string() }], None)
+}
+
+/// The path (`spec.containerRegistry.sku`, `spec.location`) where `value` stops fitting `T`, for
+/// a schema error that serde reports without it ("unknown variant", "missing field").
+fn schema_error_path<T: DeserializeOwned>(value: &serde_json::Value) -> Option<String> {
+    let err = serde_path_to_error::deserialize::<_, T>(value.clone()).err()?;
+    let mut path = err.path().to_string();
+    // A missing field is reported at its parent: name the field itself.
+    let inner = err.inner().to_string();
+    if let Some(field) = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+        path = if path == "." || path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+    }
+    (!path.is_empty() && path != ".").then_some(path)
 }
 
 fn is_manifest(p: &Path) -> bool {

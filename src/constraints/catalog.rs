@@ -363,6 +363,18 @@ pub static SCHEMA_022: Rule = Rule {
     title: "dns.zones is not an empty list in AzurePrivateDns mode",
     source: src(CRD_PEB, "dns.zones must not be empty in AzurePrivateDns mode: omit it to use the zones for the groupId, or set dns.mode: None"),
 };
+pub static SCHEMA_024: Rule = Rule {
+    id: "SCHEMA-024",
+    severity: Error,
+    concerns: Scope::All,
+    title: "storage.privateEndpoints lists blob and file, each service once",
+    source: Source {
+        seed: CRD_SWS,
+        quote: "storage.privateEndpoints must include blob and file: the workspace's default datastores use both",
+        also: &[cite(CRD_SWS, "storage.privateEndpoints must not list a service twice")],
+        note: None,
+    },
+};
 pub static SCHEMA_023: Rule = Rule {
     id: "SCHEMA-023",
     severity: Error,
@@ -543,6 +555,18 @@ pub static NSG_004: Rule = Rule {
     concerns: Scope::Nsg,
     title: "SSH (port 22) is open only to small, known source ranges",
     source: src(SEED_004, "(Optional) Inbound TCP traffic on port 22 to permit remote access. Use this port only if you want to connect by using SSH on the public IP."),
+};
+pub static NSG_006: Rule = Rule {
+    id: "NSG-006",
+    severity: Error,
+    concerns: Scope::Nsg,
+    title: "SSH (port 22) is never open to the internet: nsg.sshFrom holds at most a /16 of public addresses",
+    source: Source {
+        seed: SEED_004,
+        quote: "To allow Azure Machine Learning to communicate with the SSH port on the VM or cluster, configure a source entry for the network security group.",
+        also: &[cite(SEED_004, "In the __Source service tag__ drop-down list, select __AzureMachineLearning__.")],
+        note: Some("the documented source of SSH is Azure Machine Learning's service tag (or an admin range), not the internet; a network-isolated workspace never opens port 22 to it"),
+    },
 };
 pub static NSG_005: Rule = Rule {
     id: "NSG-005",
@@ -866,9 +890,9 @@ pub static DNS_006: Rule = Rule {
 pub static CATALOG: &[&Rule] = &[
     &SCHEMA_001, &SCHEMA_002, &SCHEMA_003, &SCHEMA_004, &SCHEMA_005, &SCHEMA_006, &SCHEMA_007, &SCHEMA_008,
     &SCHEMA_009, &SCHEMA_010, &SCHEMA_011, &SCHEMA_012, &SCHEMA_013, &SCHEMA_014, &SCHEMA_015, &SCHEMA_016,
-    &SCHEMA_017, &SCHEMA_018, &SCHEMA_019, &SCHEMA_020, &SCHEMA_021, &SCHEMA_022, &SCHEMA_023,
+    &SCHEMA_017, &SCHEMA_018, &SCHEMA_019, &SCHEMA_020, &SCHEMA_021, &SCHEMA_022, &SCHEMA_023, &SCHEMA_024,
     &NET_001, &NET_002, &NET_003, &NET_004, &NET_005, &NET_006, &NET_007, &NET_008, &NET_009, &NET_010,
-    &NSG_001, &NSG_002, &NSG_003, &NSG_004, &NSG_005,
+    &NSG_001, &NSG_002, &NSG_003, &NSG_004, &NSG_005, &NSG_006,
     &UDR_001, &UDR_002,
     &AKS_001, &AKS_002, &AKS_003, &AKS_004, &AKS_005, &AKS_006,
     &ACI_001, &ACI_002, &DBX_001, &DBX_002,

@@ -480,10 +480,13 @@ pub(super) fn compute_subnet(
 
     // NSG: the rules moat renders, SSH exposure, extra rules, and an adopted NSG's rules.
     for (i, src) in s.nsg.ssh_from.iter().enumerate() {
-        if let Ok(n) = cidr::parse_canonical(src.as_str())
-            && n.prefix_len() < 16 {
-                out.push(Finding::new(&NSG_004, obj.clone(), format!("nsg.sshFrom[{i}] {n} opens SSH (port 22) to {} addresses", cidr::size(&n)), "allow SSH only from a bastion or admin range, /16 or smaller").at(format!("spec.nsg.sshFrom[{i}]")));
-            }
+        let Ok(n) = cidr::parse_canonical(src.as_str()) else { continue };
+        let public = cidr::public_addresses(&n);
+        if public > WIDE_PUBLIC {
+            out.push(Finding::new(&NSG_006, obj.clone(), format!("nsg.sshFrom[{i}] {n} opens SSH (port 22) to {public} public addresses"), "allow SSH only from AzureMachineLearning's service tag, a bastion or an admin range (at most a /16 of public space)").at(format!("spec.nsg.sshFrom[{i}]")));
+        } else if n.prefix_len() < 16 {
+            out.push(Finding::new(&NSG_004, obj.clone(), format!("nsg.sshFrom[{i}] {n} opens SSH (port 22) to {} addresses", cidr::size(&n)), "allow SSH only from a bastion or admin range, /16 or smaller").at(format!("spec.nsg.sshFrom[{i}]")));
+        }
     }
     if s.outbound.mode == OutboundMode::Restricted {
         for (i, r) in s.outbound.extra_rules.iter().enumerate() {
@@ -818,8 +821,9 @@ pub(super) fn endpoint(
             out.push(Finding::new(&PE_001, obj.clone(), format!("private endpoint for {} ({group}) of workspace {} is in VNet {peb_vnet_name}, but the workspace's resources are behind VNet {}", arm::name(target), ws.name_any(), arm::name(&wv)), format!("put the endpoint in a subnet of VNet {}", arm::name(&wv))).at("spec.subnetId"));
         }
     }
-    // PE-002.
-    if let Some(vloc) = observed.vnet(peb_vnet).and_then(|v| v.location.as_deref())
+    // PE-002: the VNet's region as Azure reports it, or as the workspace that creates it says.
+    let created_by_workspace = workspaces.iter().find(|w| w.spec.network.vnet.id.is_none() && arm::same(&ws_vnet_id(w), peb_vnet)).map(|w| w.spec.location.as_str());
+    if let Some(vloc) = observed.vnet(peb_vnet).and_then(|v| v.location.as_deref()).or(created_by_workspace)
         && !vloc.eq_ignore_ascii_case(s.location.as_str()) {
             out.push(Finding::new(&PE_002, obj.clone(), format!("endpoint location is {}, VNet {peb_vnet_name} is in {vloc}", s.location), format!("set location: {vloc}")).at("spec.location"));
         }

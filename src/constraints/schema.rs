@@ -32,6 +32,7 @@ static WORKSPACE_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA
 static STORAGE_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9]{3,24}$"));
 static VAULT_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"));
 static REGISTRY_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9]{5,50}$"));
+static OBJECT_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"));
 static INSIGHTS_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[^%&\\?/]{1,255}$"));
 static EXTRA_RULE_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,40}$"));
 static SERVICE_TAG: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)?$"));
@@ -202,8 +203,15 @@ impl Checker<'_> {
     }
 
     fn metadata_name(&mut self, name: Option<&str>) {
-        if name.is_none_or(str::is_empty) {
-            self.push(&SCHEMA_001, "metadata.name", "metadata.name is missing".to_string(), "give the object a name");
+        match name {
+            None | Some("") => self.push(&SCHEMA_001, "metadata.name", "metadata.name is missing".to_string(), "give the object a name"),
+            Some(n) if n.len() > 253 || !OBJECT_NAME.is_match(n) => self.push(
+                &SCHEMA_011,
+                "metadata.name",
+                format!("metadata.name {:?} is not a Kubernetes object name (at most 253 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)", n.chars().take(64).collect::<String>()),
+                "rename the object: lower-case letters, digits, '-' and '.', at most 253 characters",
+            ),
+            Some(_) => {}
         }
     }
 }
@@ -227,6 +235,15 @@ pub fn check_workspace(ws: &SecureWorkspace) -> Vec<Finding> {
     c.tags("spec.tags", &s.tags);
     if let Some(rg) = &s.dns.zone_resource_group {
         c.resource_group("spec.dns.zoneResourceGroup", rg);
+    }
+    let services: Vec<&str> = s.storage.private_endpoints.iter().map(|e| e.group_id().as_str()).collect();
+    if !(services.contains(&"blob") && services.contains(&"file")) {
+        c.push(&SCHEMA_024, "spec.storage.privateEndpoints", format!("spec.storage.privateEndpoints is [{}]; it must include blob and file: the workspace's default datastores use both", services.join(", ")), "list blob and file (and queue, table or dfs when jobs use them)");
+    }
+    for (i, svc) in services.iter().enumerate() {
+        if services[..i].contains(svc) {
+            c.push(&SCHEMA_024, "spec.storage.privateEndpoints", format!("spec.storage.privateEndpoints lists {svc} twice"), "list each service once");
+        }
     }
 
     // network.vnet
@@ -459,7 +476,7 @@ pub fn check_endpoint(peb: &PrivateEndpointBinding) -> Vec<Finding> {
     }
     c.max_len("spec.dns.linkVnetIds", s.dns.link_vnet_ids.len(), 16);
     for (i, id) in s.dns.link_vnet_ids.iter().enumerate() {
-        c.arm_id(&format!("spec.dns.linkVnetIds[{i}]"), id.as_str(), None);
+        c.arm_id(&format!("spec.dns.linkVnetIds[{i}]"), id.as_str(), Some(T_VNET));
     }
     if let Some(m) = s.manual_approval.as_ref().and_then(|m| m.request_message.as_ref())
         && m.chars().count() > 140 {

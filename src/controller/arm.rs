@@ -25,12 +25,15 @@ pub struct ArmFailure {
     pub retryable: bool,
     /// `x-ms-request-id` of the failed request (for events and logs, never for status).
     pub request_id: Option<Box<str>>,
+    /// The write may have been applied although it failed (5xx, timeout): read it back before
+    /// writing again.
+    pub maybe_applied: bool,
 }
 
 impl ArmFailure {
     /// A failure moat itself decided (no ARM request behind it).
     pub fn local(method: &str, id: &str, code: &str, message: impl Into<String>) -> Self {
-        ArmFailure { method: method.into(), id: id.into(), code: code.into(), message: message.into(), retryable: false, request_id: None }
+        ArmFailure { method: method.into(), id: id.into(), code: code.into(), message: message.into(), retryable: false, request_id: None, maybe_applied: false }
     }
 
     /// True when ARM refused the write because another operation holds the resource or its parent.

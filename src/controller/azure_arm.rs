@@ -38,6 +38,7 @@ fn failure(method: &str, id: &str, e: &ArmError) -> ArmFailure {
         message: e.stable_message(),
         retryable: e.is_retryable(),
         request_id: e.request_id().map(Box::from),
+        maybe_applied: method != "GET" && e.may_have_been_applied(),
     }
 }
 
@@ -49,6 +50,7 @@ fn parse(method: &str, id: &str) -> std::result::Result<ResourceId, ArmFailure> 
         message: e.to_string(),
         retryable: false,
         request_id: None,
+        maybe_applied: false,
     })
 }
 
@@ -80,6 +82,7 @@ fn token_of(op: &PendingOperation) -> std::result::Result<LroToken, ArmFailure> 
         message: format!("status.operations holds an unusable {what}; the operation is dropped and the next reconcile decides afresh"),
         retryable: false,
         request_id: None,
+        maybe_applied: false,
     };
     let operation = match op.method.as_str() {
         "PUT" => LroOperation::Put,

@@ -187,19 +187,33 @@ pub struct ObjectEvents<'a> {
 }
 
 impl EventSink for ObjectEvents<'_> {
-    fn publish(&self, warning: bool, reason: &str, action: &str, note: String) -> BoxFuture<'_, ()> {
+    fn publish(&self, warning: bool, reason: &str, action: &str, note: String, about: Option<(&str, &str)>) -> BoxFuture<'_, ()> {
         let ev = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.into(),
             note: Some(note.chars().take(1000).collect()),
             action: action.into(),
-            secondary: None,
+            secondary: about.map(|(kind, id)| azure_reference(kind, id)),
         };
         Box::pin(async move {
             if let Err(e) = self.recorder.publish(&ev, &self.object).await {
                 tracing::warn!(error = %e, "could not publish event");
             }
         })
+    }
+}
+
+/// The `related` object of an event about an Azure resource: its kind, name and provider
+/// namespace (`kubectl describe` and `kubectl events` show them). Events about different
+/// resources differ in it, so the recorder keeps one series per resource.
+pub fn azure_reference(kind: &str, id: &str) -> k8s_openapi::api::core::v1::ObjectReference {
+    let provider = id.split('/').skip_while(|s| !s.eq_ignore_ascii_case("providers")).nth(1).unwrap_or("Microsoft.Resources");
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(format!("{}/arm", provider.to_ascii_lowercase())),
+        kind: Some(kind.to_string()),
+        name: Some(crate::plan::ids::name_of(id).to_string()),
+        field_path: Some(id.chars().take(1024).collect()),
+        ..Default::default()
     }
 }
 
@@ -257,6 +271,25 @@ where
 /// `deletionPolicy: Orphan`, deliberately left) what moat created in Azure.
 pub const FINALIZER: &str = "moat.dev/cleanup";
 
+/// `moat.dev/paused: "true"` on an object stops its reconciliation (as ASO's `reconcile-policy:
+/// skip` and Crossplane's `crossplane.io/paused`): moat makes no Azure call for it, deletion
+/// included, and says so in Ready (reason `Paused`) until the annotation goes.
+pub const PAUSED_ANNOTATION: &str = "moat.dev/paused";
+
+/// True when the object carries `moat.dev/paused: "true"`.
+pub fn is_paused<K: Resource>(obj: &K) -> bool {
+    obj.meta().annotations.as_ref().and_then(|a| a.get(PAUSED_ANNOTATION)).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The Ready message of a paused object.
+pub fn paused_message(deleting: bool) -> String {
+    if deleting {
+        format!("reconciliation is paused ({PAUSED_ANNOTATION}: \"true\"): deletion waits, and no Azure resource is touched, until the annotation is removed")
+    } else {
+        format!("reconciliation is paused ({PAUSED_ANNOTATION}: \"true\"): moat makes no Azure call for this object until the annotation is removed")
+    }
+}
+
 /// Runs `apply` for a live object and `cleanup` for one being deleted, under [`FINALIZER`]
 /// (added before the first apply; removed once cleanup returns `Ok`).
 pub async fn with_finalizer<K, A, FA, C, FC>(obj: Arc<K>, ctx: &Context, apply: A, cleanup: C) -> Result<kube::runtime::controller::Action>
@@ -271,6 +304,12 @@ where
     let (ns, name) = ns_name(obj.as_ref())?;
     let generation = obj.meta().generation;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    if is_paused(obj.as_ref()) {
+        let message = paused_message(obj.meta().deletion_timestamp.is_some());
+        tracing::info!(%name, "paused by annotation; no Azure call");
+        write_ready(&api, &name, generation, super::conditions::ReadyReason::Paused, &message).await?;
+        return Ok(kube::runtime::controller::Action::await_change());
+    }
     let result = finalizer(&api, FINALIZER, obj, |event| async move {
         match event {
             Finalizer::Apply(o) => apply(o).await,
@@ -302,6 +341,7 @@ pub async fn run_with_progress<'a, K>(
     name: &str,
     generation: Option<i64>,
     conv: &super::converge::Converger<'_>,
+    recorded: &[ResourceStatus],
     every: Duration,
     nodes: Vec<super::dag::Node<'a>>,
 ) -> std::collections::HashMap<String, super::dag::NodeEnd>
@@ -317,10 +357,9 @@ where
         tokio::select! {
             ends = &mut work => return ends,
             _ = ticker.tick() => {
-                let mut resources = conv.resources();
-                resources.sort_by_key(|r| r.id.to_ascii_lowercase());
-                let done = resources.iter().filter(|r| r.state == "Succeeded").count();
-                let busy: Vec<&str> = resources
+                let pass = conv.resources();
+                let done = pass.iter().filter(|r| r.state == "Succeeded").count();
+                let busy: Vec<&str> = pass
                     .iter()
                     .filter(|r| matches!(r.state.as_str(), "Creating" | "Updating" | "Deleting"))
                     .map(|r| crate::plan::ids::name_of(&r.id))
@@ -332,6 +371,8 @@ where
                 if last.as_deref() == Some(message.as_str()) {
                     continue;
                 }
+                // The pass so far over the record: what it has not reached keeps its entry.
+                let resources = conv.record_after(recorded);
                 let written = async {
                     write_ready(api, name, generation, super::conditions::ReadyReason::Converging, &message).await?;
                     patch_status(api, name, &serde_json::json!({"resources": resources})).await

@@ -19,7 +19,9 @@ use crate::plan::{Decision, Desired, Mode, Verb, decide};
 
 /// Where events about the object go (a kube Recorder in the controller, a Vec in tests).
 pub trait EventSink: Send + Sync {
-    fn publish(&self, warning: bool, reason: &str, action: &str, note: String) -> BoxFuture<'_, ()>;
+    /// One event about the object; `about` names the Azure resource it concerns (kind, ARM id),
+    /// so that writes to different resources are different events, never folded into one series.
+    fn publish(&self, warning: bool, reason: &str, action: &str, note: String, about: Option<(&str, &str)>) -> BoxFuture<'_, ()>;
 }
 
 /// Saves the list of in-flight operations in the object's status.
@@ -80,6 +82,10 @@ pub struct Converger<'a> {
     /// for one of them is confirmed before anything is created over it.
     pub seen: std::collections::HashSet<String>,
     created: Mutex<std::collections::HashSet<String>>,
+    /// Children sent inside their parent's create PUT (lower-cased parent id -> body array and
+    /// items): an NSG moat creates gets its rules, a route table its routes, a VNet its subnets in
+    /// one operation instead of one per child in a row.
+    inline: Mutex<std::collections::HashMap<String, Vec<(&'static str, Value)>>>,
 }
 
 impl<'a> Converger<'a> {
@@ -111,7 +117,56 @@ impl<'a> Converger<'a> {
                 .map(|r| r.id.to_ascii_lowercase())
                 .collect(),
             created: Mutex::new(Default::default()),
+            inline: Mutex::new(Default::default()),
         }
+    }
+
+    /// The children of `wanted` that go inside their parent's create PUT: children (not adopted,
+    /// not shared) whose parent moat creates and lists them in full in its body.
+    fn plan_inline(&self, wanted: &[Desired]) {
+        use crate::plan::reads::{Read, read_of};
+        let mut inline: std::collections::HashMap<String, Vec<(&'static str, Value)>> = Default::default();
+        for d in wanted.iter().filter(|d| d.mode == Mode::Child) {
+            let Read::InParent { parent, array } = read_of(&d.id) else { continue };
+            if !wanted.iter().any(|p| p.mode == Mode::Create && p.id.eq_ignore_ascii_case(&parent)) {
+                continue;
+            }
+            let name = crate::plan::ids::name_of(&d.id);
+            let properties = d.body.get("properties").cloned().unwrap_or_else(|| serde_json::json!({}));
+            inline.entry(parent.to_ascii_lowercase()).or_default().push((array, serde_json::json!({"name": name, "properties": properties})));
+        }
+        if let Ok(mut m) = self.inline.lock() {
+            *m = inline;
+        }
+    }
+
+    /// A create body with the children that travel inside it.
+    fn with_inline_children(&self, d: &Desired, mut body: Value) -> Value {
+        let items = self.inline.lock().ok().and_then(|m| m.get(&d.id.to_ascii_lowercase()).cloned()).unwrap_or_default();
+        for (array, item) in items {
+            if let Some(props) = body.as_object_mut().map(|o| o.entry("properties").or_insert_with(|| serde_json::json!({}))).and_then(Value::as_object_mut) {
+                let list = props.entry(array).or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(list) = list {
+                    list.push(item);
+                }
+            }
+        }
+        body
+    }
+
+    /// A child that was not there when the reconcile looked, as its parent's body now lists it
+    /// (it came with the parent's create); created by moat when the parent was.
+    fn through_parent(&self, d: &Desired) -> Option<Value> {
+        use crate::plan::reads::{Read, item_named, read_of};
+        let Read::InParent { parent, array } = read_of(&d.id) else { return None };
+        let body = self.body(&parent)?;
+        let item = item_named(body.get("properties")?.get(array)?.as_array()?, &d.id)?;
+        if let Ok(mut c) = self.created.lock()
+            && c.contains(&parent.to_ascii_lowercase())
+        {
+            c.insert(d.id.to_ascii_lowercase());
+        }
+        Some(item)
     }
 
     /// Write-ahead record: the children and shared resources this reconcile will create (as
@@ -164,6 +219,22 @@ impl<'a> Converger<'a> {
         self.resources.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    /// The status record after this pass: what the pass recorded, and every resource `recorded`
+    /// marks as moat's that the pass did not reach (its node waited on a dependency, a
+    /// constraint held it back): an ownership record is never lost to a pass that ended early.
+    /// Resources the pass deleted are left out; the list is sorted by id.
+    pub fn record_after(&self, recorded: &[ResourceStatus]) -> Vec<ResourceStatus> {
+        let mut out = self.resources();
+        for r in recorded.iter().filter(|r| r.owned) {
+            if !out.iter().any(|x| x.id.eq_ignore_ascii_case(&r.id)) {
+                out.push(r.clone());
+            }
+        }
+        out.retain(|r| r.state != "Deleted");
+        out.sort_by_key(|r| r.id.to_ascii_lowercase());
+        out
+    }
+
     /// One graph node per desired resource: converge it from what the reconcile observed, or
     /// hold it when `held` says why writes are held back.
     pub fn nodes<'s>(
@@ -173,6 +244,9 @@ impl<'a> Converger<'a> {
         held: Option<&str>,
     ) -> Vec<super::dag::Node<'s>> {
         let stages = crate::plan::stage_numbers(wanted);
+        if held.is_none() {
+            self.plan_inline(wanted);
+        }
         wanted
             .iter()
             .map(|d| {
@@ -221,6 +295,9 @@ impl<'a> Converger<'a> {
         // A shared resource (a privatelink zone) that is missing may be created by another object
         // while this one waits its turn: take the turn first, then look again.
         let mut observed = observed;
+        if observed.is_none() && d.mode == Mode::Child {
+            observed = self.through_parent(d);
+        }
         let mut turn = None;
         if d.mode == Mode::Shared && observed.is_none() {
             turn = self.turn(&d.id).await;
@@ -251,12 +328,12 @@ impl<'a> Converger<'a> {
                 }
                 Decision::Refuse(msg) => {
                     self.record(d, "Refused");
-                    self.events.publish(true, "NotOwned", "Reconcile", msg.clone()).await;
+                    self.events.publish(true, "NotOwned", "Reconcile", msg.clone(), Some((d.kind, &d.id))).await;
                     return NodeEnd::NotDone(msg);
                 }
                 Decision::Missing(msg) => {
                     self.record(d, "Missing");
-                    self.events.publish(true, "AdoptedResourceMissing", "Reconcile", msg.clone()).await;
+                    self.events.publish(true, "AdoptedResourceMissing", "Reconcile", msg.clone(), Some((d.kind, &d.id))).await;
                     return NodeEnd::NotDone(msg);
                 }
                 Decision::Wait(msg) => {
@@ -275,7 +352,10 @@ impl<'a> Converger<'a> {
                         Some(t) => Some(t),
                         None => self.turn(&d.id).await,
                     };
-                    let body = action.body.clone().unwrap_or(Value::Null);
+                    let mut body = action.body.clone().unwrap_or(Value::Null);
+                    if action.verb == Verb::Create {
+                        body = self.with_inline_children(d, body);
+                    }
                     let started = self.arm.write(action.method, &d.id, &body).await;
                     let (reason, verb) = match action.verb {
                         Verb::Create => ("Created", "Create"),
@@ -286,10 +366,16 @@ impl<'a> Converger<'a> {
                     let result = match started {
                         // Another operation holds the resource (or its parent), often moat's own
                         // whose answer was lost: wait for it and decide again, never re-send blindly.
-                        Err(e) if e.is_another_operation() && !retried_after_conflict => {
+                        // The same when the answer was lost (5xx, timeout): ARM may have applied
+                        // the write and be running its operation.
+                        Err(e) if (e.is_another_operation() || e.maybe_applied) && !retried_after_conflict => {
                             retried_after_conflict = true;
                             drop(_turn);
-                            tracing::info!(id = %d.id, "another operation holds the resource; waiting for it before deciding again");
+                            if e.maybe_applied {
+                                tracing::warn!(id = %d.id, code = %e.code, request_id = e.request_id.as_deref().unwrap_or(""), "the answer to a write was lost; reading the resource back before deciding again");
+                            } else {
+                                tracing::info!(id = %d.id, "another operation holds the resource; waiting for it before deciding again");
+                            }
                             match self.wait_until_terminal(d, format!("{} {} is busy with another operation", d.kind, d.id)).await {
                                 NodeEnd::Done => {}
                                 other => return other,
@@ -314,7 +400,7 @@ impl<'a> Converger<'a> {
                             self.keep(&d.id, body);
                             self.record(d, "Succeeded");
                             let note = format!("{} {} ({})", d.kind, d.id, action.reason);
-                            self.events.publish(false, reason, verb, note).await;
+                            self.events.publish(false, reason, verb, note, Some((d.kind, &d.id))).await;
                             NodeEnd::Done
                         }
                         Err(end) => end,
@@ -373,7 +459,7 @@ impl<'a> Converger<'a> {
             Ok(_) => {
                 tracing::info!(id = %d.id, kind = d.kind, operation = "Delete", "ARM write");
                 self.record(d, "Deleted");
-                self.events.publish(false, "Deleted", "Delete", format!("{} {}", d.kind, d.id)).await;
+                self.events.publish(false, "Deleted", "Delete", format!("{} {}", d.kind, d.id), Some((d.kind, &d.id))).await;
                 NodeEnd::Done
             }
             Err(end) => end,
@@ -388,7 +474,7 @@ impl<'a> Converger<'a> {
             None => msg.clone(),
         };
         tracing::warn!(id = %d.id, operation = verb, code = %e.code, request_id = e.request_id.as_deref().unwrap_or(""), message = %e.message, "ARM write failed");
-        self.events.publish(true, "AzureError", verb, note).await;
+        self.events.publish(true, "AzureError", verb, note, Some((d.kind, &d.id))).await;
         NodeEnd::Failed(msg)
     }
 
@@ -437,7 +523,7 @@ impl<'a> Converger<'a> {
                         None => msg.clone(),
                     };
                     tracing::warn!(id = %op.resource_id, code = %e.code, message = %e.message, "ARM operation failed");
-                    self.events.publish(true, "OperationFailed", &op.method, note).await;
+                    self.events.publish(true, "OperationFailed", &op.method, note, Some((d.kind, &d.id))).await;
                     return Err(NodeEnd::Failed(msg));
                 }
             }
@@ -467,6 +553,20 @@ impl<'a> Converger<'a> {
             }
         }
     }
+}
+
+/// The Ready message of a pass whose writes failed, the same for the same failures whatever
+/// order the graph ran them in: the failure of the lowest id, and how many others failed.
+pub fn failure_summary(ends: &std::collections::HashMap<String, NodeEnd>) -> Option<String> {
+    let mut failed: Vec<(String, &str)> = ends.iter().filter(|(_, e)| e.is_failed()).filter_map(|(k, e)| e.problem().map(|p| (k.to_ascii_lowercase(), p))).collect();
+    failed.sort();
+    let (_, first) = failed.first()?;
+    let more = match failed.len() - 1 {
+        0 => String::new(),
+        1 => " (and 1 more write failed)".to_string(),
+        n => format!(" (and {n} more writes failed)"),
+    };
+    Some(format!("{first}{more}; moat writes again, backing off up to the resync period"))
 }
 
 /// What a second look at a 404 says.

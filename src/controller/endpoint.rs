@@ -180,7 +180,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
         status.resources = record_intents(&api, &name, &status.resources, intents).await?;
         baseline = None;
     }
-    let ends = run_with_progress(&api, &name, generation, &conv, ctx.settings.progress_every, nodes).await;
+    let ends = run_with_progress(&api, &name, generation, &conv, &status.resources, ctx.settings.progress_every, nodes).await;
 
     // Status: connection state, addresses, names.
     let pe = conv.body(&ids.endpoint);
@@ -195,8 +195,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
         ips
     };
     status.fqdns = records;
-    status.resources = conv.resources();
-    status.resources.sort_by_key(|r| r.id.to_ascii_lowercase());
+    status.resources = conv.record_after(&status.resources);
     status.operations = ops.snapshot().await;
 
     let end_of = |id: &str| ends.get(&id.to_ascii_lowercase()).cloned();
@@ -259,11 +258,11 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
         [cond::ENDPOINT_READY, cond::DNS_READY].iter().filter(|t| !cond::is_true(&status.conditions, t)).map(|t| t.to_string()).collect();
     let ready = why.is_empty();
     let awaiting = !approved && endpoint_ok;
-    let failures: Vec<&str> = ends.values().filter(|e| e.is_failed()).filter_map(|e| e.problem()).collect();
+    let failure = super::converge::failure_summary(&ends);
     let ready_condition = if ready {
         cond::ready(ReadyReason::Converged, "endpoint approved and resolvable", generation)
-    } else if let Some(first) = failures.first() {
-        cond::ready(ReadyReason::AzureError, format!("{first}; moat writes it again, backing off up to the resync period"), generation)
+    } else if let Some(failure) = &failure {
+        cond::ready(ReadyReason::AzureError, failure.clone(), generation)
     } else if awaiting {
         cond::ready(ReadyReason::AwaitingApproval, format!("waiting for {}", why.join(", ")), generation)
     } else {
@@ -272,7 +271,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     cond::set(&mut status.conditions, ready_condition);
     status.observed_generation = generation;
     write_status(&api, &name, baseline.as_ref(), &status).await?;
-    let outcome = if ready { Outcome::Settled } else if failures.is_empty() { Outcome::Progressing } else { Outcome::Failed };
+    let outcome = if ready { Outcome::Settled } else if failure.is_none() { Outcome::Progressing } else { Outcome::Failed };
     Ok(ctx.next_pass(&owner.uid, outcome))
 }
 
@@ -405,9 +404,9 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
             }
         }
     }
-    for why in plans.iter().filter_map(|p| p.kept_because.as_ref()) {
+    for (zone, why) in plans.iter().filter_map(|p| p.kept_because.as_ref().map(|w| (p.zone, w))) {
         tracing::info!(binding = %name, "{why}");
-        events.publish(false, "ZoneKept", "Delete", why.clone()).await;
+        events.publish(false, "ZoneKept", "Delete", why.clone(), Some((zone.kind, &zone.id))).await;
     }
     if left.is_empty() {
         return Ok(Action::await_change());

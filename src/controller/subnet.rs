@@ -111,7 +111,7 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     status.usable_ips = usable(cs.spec.address_prefix.as_str());
 
     let Some(ws) = workspace_of(ctx, &ns, &cs).await? else {
-        let msg = format!("SecureWorkspace {} not found in namespace {ns}: create it, or fix workspaceRef", cs.spec.workspace_ref.name);
+        let msg = format!("SecureWorkspace {} not found in namespace {ns}: create it, or fix spec.workspaceRef.name", cs.spec.workspace_ref.name);
         set_blocked(&api, &name, status, generation, ReadyReason::WorkspaceNotFound, &msg).await?;
         // The workspace's creation wakes this object (it is watched); the resync is a safety net.
         return Ok(Action::requeue(ctx.settings.resync));
@@ -204,10 +204,9 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
         status.resources = record_intents(&api, &name, &status.resources, intents).await?;
         baseline = None;
     }
-    let ends = run_with_progress(&api, &name, generation, &conv, ctx.settings.progress_every, nodes).await;
+    let ends = run_with_progress(&api, &name, generation, &conv, &status.resources, ctx.settings.progress_every, nodes).await;
 
-    status.resources = conv.resources().into_iter().filter(|r| r.state != "Deleted").collect();
-    status.resources.sort_by_key(|r| r.id.to_ascii_lowercase());
+    status.resources = conv.record_after(&status.resources);
     status.operations = ops.snapshot().await;
     let problems = |pred: &dyn Fn(&Desired) -> bool| -> Vec<String> {
         wanted
@@ -237,20 +236,20 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
         );
     }
     let ready = pending.is_empty();
-    let failures: Vec<&str> = ends.values().filter(|e| e.is_failed()).filter_map(|e| e.problem()).collect();
+    let failure = super::converge::failure_summary(&ends);
     cond::set(
         &mut status.conditions,
         if ready {
             cond::ready(ReadyReason::Converged, "subnet, NSG and routes match the spec", generation)
-        } else if let Some(first) = failures.first() {
-            cond::ready(ReadyReason::AzureError, format!("{first}; moat writes it again, backing off up to the resync period"), generation)
+        } else if let Some(failure) = &failure {
+            cond::ready(ReadyReason::AzureError, failure.clone(), generation)
         } else {
             cond::ready(ReadyReason::Converging, format!("waiting for {}", pending.join(", ")), generation)
         },
     );
     status.observed_generation = generation;
     write_status(&api, &name, baseline.as_ref(), &status).await?;
-    let outcome = if ready { Outcome::Settled } else if failures.is_empty() { Outcome::Progressing } else { Outcome::Failed };
+    let outcome = if ready { Outcome::Settled } else if failure.is_none() { Outcome::Progressing } else { Outcome::Failed };
     Ok(ctx.next_pass(&owner.uid, outcome))
 }
 

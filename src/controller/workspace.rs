@@ -63,15 +63,45 @@ async fn owned_bindings(ctx: &Context, ns: &str, name: &str) -> Result<Vec<Priva
     Ok(api.list(&lp).await.map_err(Error::kube("list PrivateEndpointBindings"))?.items)
 }
 
-/// GETs every desired resource at once.
+/// Reads every desired resource at once, with the fewest requests (`plan::reads`): one GET per
+/// resource that stands alone or serves children (a VNet its subnets, an NSG its rules, a route
+/// table its routes), one LIST per private DNS zone's links. Keys are lower-case ARM ids.
 pub async fn observe(arm: &dyn Arm, desired: &[Desired]) -> Result<HashMap<String, Option<Value>>> {
-    let gets = join_all(desired.iter().map(|d| async move { (d.id.to_ascii_lowercase(), arm.get(&d.id).await) })).await;
-    let mut out = HashMap::new();
+    use crate::plan::reads::{Read, item_named, read_of, requests};
+    let (get_ids, list_ids) = requests(desired.iter().map(|d| d.id.as_str()));
+    let gets = join_all(get_ids.iter().map(|id| async move { (id.to_ascii_lowercase(), arm.get(id).await) }));
+    let lists = join_all(list_ids.iter().map(|c| async move { (c.to_ascii_lowercase(), arm.list(c).await) }));
+    let (gets, lists) = futures::join!(gets, lists);
+    let mut bodies: HashMap<String, Option<Value>> = HashMap::new();
     for (id, r) in gets {
-        out.insert(id, r?);
+        bodies.insert(id, r?);
+    }
+    let mut listed: HashMap<String, Option<Vec<Value>>> = HashMap::new();
+    for (collection, r) in lists {
+        let items = match r {
+            Ok(items) => Some(items),
+            // The zone itself is not there (yet): none of its links are.
+            Err(e) if e.code.contains("NotFound") => None,
+            Err(e) => return Err(e.into()),
+        };
+        listed.insert(collection, items);
+    }
+    let mut out = HashMap::new();
+    for d in desired {
+        let key = d.id.to_ascii_lowercase();
+        let value = match read_of(&d.id) {
+            Read::Own => bodies.get(&key).cloned().flatten(),
+            Read::InParent { parent, array } => bodies
+                .get(&parent.to_ascii_lowercase())
+                .and_then(Option::as_ref)
+                .and_then(|p| p.get("properties")?.get(array)?.as_array().and_then(|items| item_named(items, &d.id))),
+            Read::InList { collection } => listed.get(&collection.to_ascii_lowercase()).and_then(Option::as_ref).and_then(|items| item_named(items, &d.id)),
+        };
+        out.insert(key, value);
     }
     Ok(out)
 }
+
 
 /// ServiceEndpoint mode: the compute subnets that exist in the observed VNet with the service
 /// endpoint `service` (`Microsoft.Storage`, `Microsoft.KeyVault`): the firewall rules may name
@@ -197,12 +227,11 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         status.resources = record_intents(&api, &name, &status.resources, intents).await?;
         baseline = None;
     }
-    let ends = run_with_progress(&api, &name, generation, &conv, ctx.settings.progress_every, nodes).await;
+    let ends = run_with_progress(&api, &name, generation, &conv, &status.resources, ctx.settings.progress_every, nodes).await;
 
     // Status.
     status.operations = ops.snapshot().await;
-    status.resources = conv.resources();
-    status.resources.sort_by_key(|r| r.id.to_ascii_lowercase());
+    status.resources = conv.record_after(&status.resources);
     status.workspace_id = Some(ids.workspace.clone());
     let not_done = |keys: &[&str]| -> Vec<String> {
         keys.iter()
@@ -252,13 +281,13 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         .map(|t| t.to_string())
         .collect();
     let ready = pending.is_empty();
-    let failures: Vec<&str> = ends.values().filter(|e| e.is_failed()).filter_map(|e| e.problem()).collect();
+    let failure = super::converge::failure_summary(&ends);
     cond::set(
         &mut status.conditions,
         if ready {
             cond::ready(ReadyReason::Converged, "the secure workspace matches its spec", generation)
-        } else if let Some(first) = failures.first() {
-            cond::ready(ReadyReason::AzureError, format!("{first}; moat writes it again, backing off up to the resync period"), generation)
+        } else if let Some(failure) = &failure {
+            cond::ready(ReadyReason::AzureError, failure.clone(), generation)
         } else {
             cond::ready(ReadyReason::Converging, format!("waiting for {}", pending.join(", ")), generation)
         },
@@ -268,7 +297,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     // When every step of this reconcile finished, what is left is the bindings converging: their
     // status changes wake this object (it watches them), so there is nothing to poll for.
     let all_done = ends.values().all(|e| *e == NodeEnd::Done);
-    let outcome = if !failures.is_empty() {
+    let outcome = if failure.is_some() {
         Outcome::Failed
     } else if ready || all_done {
         Outcome::Settled

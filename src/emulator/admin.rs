@@ -46,6 +46,18 @@ pub enum Fault {
     },
     /// Answers after an extra delay (then normally).
     Delay { millis: u64 },
+    /// The request is applied (a write is committed, its operation started), then the response
+    /// is lost: the client gets this error instead (as when a gateway times out after ARM
+    /// accepted a write).
+    #[serde(rename_all = "camelCase")]
+    ErrorAfter {
+        #[serde(default = "five_hundred")]
+        status: u16,
+        #[serde(default = "internal_code")]
+        code: String,
+        #[serde(default = "internal_message")]
+        message: String,
+    },
     /// The operation the request starts ends `Failed` with this error (resource: `Failed`).
     /// `status` is the HTTP status a `Location` poll answers with (default 400).
     #[serde(rename_all = "camelCase")]

@@ -208,13 +208,14 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
     let body_bytes = axum::body::to_bytes(body, BODY_LIMIT).await;
 
     // Faults and latency are decided under the lock, waited outside it.
-    let (latency, require_token, delay, terminal, fail_lro, journal_on) = emu.with_state(|st| {
+    let (latency, require_token, delay, terminal, fail_lro, lost, journal_on) = emu.with_state(|st| {
         st.expire_ops();
         // Operations that ended on their own time are Azure's doing, not the test's.
         st.journal_commit("arm");
         let mut delay = Duration::ZERO;
         let mut terminal: Option<ArmError> = None;
         let mut fail_lro: Option<(u64, ArmError)> = None;
+        let mut lost: Option<ArmError> = None;
         let m = method.as_str();
         for rule in st.faults.iter_mut() {
             if !rule.matches(m, rtype.as_deref(), &path_only) {
@@ -251,6 +252,17 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
                     rule.fired += 1;
                     applied.push("error".into());
                 }
+                Fault::ErrorAfter {
+                    status,
+                    code,
+                    message,
+                } if lost.is_none() && terminal.is_none() => {
+                    let status =
+                        StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    lost = Some(ArmError::new(status, code.clone(), message.clone()));
+                    rule.fired += 1;
+                    applied.push("errorAfter".into());
+                }
                 Fault::FailLro {
                     code,
                     message,
@@ -273,6 +285,7 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
             delay,
             terminal,
             fail_lro,
+            lost,
             st.cfg.journal,
         )
     });
@@ -328,6 +341,11 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
     if matches!(&outcome, Ok(r) if r.used_fail_lro) {
         applied.push("failLro".into());
     }
+    // The request was applied; its response is lost on the way back.
+    let outcome = match (outcome, lost) {
+        (Ok(_), Some(e)) => Err(e),
+        (o, _) => o,
+    };
 
     let mut common: Vec<(&str, String)> = vec![
         ("x-ms-request-id", super::state::new_guid()),

@@ -160,6 +160,52 @@ pub fn decide(desired: &Desired, observed: Option<&Value>, owner: &Owner, stage:
     })
 }
 
+/// Read-only properties of one resource type, as its ARM spec marks them (`readOnly: true`),
+/// beyond the common ones in `READONLY_PROPS`.
+fn readonly_props_of(rtype: &str) -> &'static [&'static str] {
+    match rtype {
+        "microsoft.machinelearningservices/workspaces" => &[
+            "workspaceId",
+            "serviceProvisionedResourceGroup",
+            "privateLinkCount",
+            "privateEndpointConnections",
+            "notebookInfo",
+            "tenantId",
+            "storageHnsEnabled",
+            "mlFlowTrackingUri",
+        ],
+        "microsoft.storage/storageaccounts" => &[
+            "primaryEndpoints",
+            "primaryLocation",
+            "statusOfPrimary",
+            "lastGeoFailoverTime",
+            "secondaryLocation",
+            "statusOfSecondary",
+            "creationTime",
+            "keyCreationTime",
+            "secondaryEndpoints",
+            "geoReplicationStats",
+            "failoverInProgress",
+            "privateEndpointConnections",
+            "blobRestoreStatus",
+            "isSkuConversionBlocked",
+            "accountMigrationInProgress",
+        ],
+        "microsoft.keyvault/vaults" => &["hsmPoolResourceId", "privateEndpointConnections"],
+        "microsoft.containerregistry/registries" => &["loginServer", "creationDate", "status", "dataEndpointHostNames", "privateEndpointConnections"],
+        "microsoft.network/privatednszones" => &[
+            "maxNumberOfRecordSets",
+            "numberOfRecordSets",
+            "maxNumberOfVirtualNetworkLinks",
+            "numberOfVirtualNetworkLinks",
+            "maxNumberOfVirtualNetworkLinksWithRegistration",
+            "numberOfVirtualNetworkLinksWithRegistration",
+            "internalId",
+        ],
+        _ => &[],
+    }
+}
+
 /// Fields ARM fills in and never accepts back.
 const READONLY_TOP: &[&str] = &["id", "name", "type", "etag", "systemData", "managedBy"];
 const READONLY_PROPS: &[&str] = &[
@@ -189,6 +235,7 @@ pub fn writable(observed: &Value) -> Value {
 fn strip(observed: &Value, keep_name: bool) -> Value {
     let mut v = observed.clone();
     let Value::Object(m) = &mut v else { return v };
+    let rtype = m.get("type").and_then(Value::as_str).map(str::to_ascii_lowercase).unwrap_or_default();
     let is_vnet = m
         .get("type")
         .and_then(Value::as_str)
@@ -198,9 +245,19 @@ fn strip(observed: &Value, keep_name: bool) -> Value {
             m.remove(*k);
         }
     }
+    // Read-only everywhere ARM has them (the specs' Identity and Sku models).
+    if let Some(Value::Object(identity)) = m.get_mut("identity") {
+        identity.remove("principalId");
+        identity.remove("tenantId");
+    }
+    if rtype == "microsoft.containerregistry/registries"
+        && let Some(Value::Object(sku)) = m.get_mut("sku")
+    {
+        sku.remove("tier");
+    }
     if let Some(Value::Object(p)) = m.get_mut("properties") {
         let subnets = p.remove("subnets");
-        for k in READONLY_PROPS {
+        for k in READONLY_PROPS.iter().chain(readonly_props_of(&rtype)) {
             p.remove(*k);
         }
         if let (true, Some(Value::Array(subnets))) = (is_vnet, subnets) {
@@ -208,4 +265,28 @@ fn strip(observed: &Value, keep_name: bool) -> Value {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_body_written_back_carries_no_read_only_property() {
+        let ws = json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w",
+            "name": "w", "type": "Microsoft.MachineLearningServices/workspaces", "location": "westeurope",
+            "identity": {"type": "SystemAssigned", "principalId": "p", "tenantId": "t"},
+            "properties": {"friendlyName": "f", "workspaceId": "x", "mlFlowTrackingUri": "u", "tenantId": "t", "privateLinkCount": 1,
+                           "storageHnsEnabled": false, "privateEndpointConnections": [], "provisioningState": "Failed", "publicNetworkAccess": "Disabled"}
+        });
+        let w = writable(&ws);
+        assert_eq!(w, json!({"location": "westeurope", "identity": {"type": "SystemAssigned"}, "properties": {"friendlyName": "f", "publicNetworkAccess": "Disabled"}}));
+        let acr = json!({"type": "Microsoft.ContainerRegistry/registries", "sku": {"name": "Premium", "tier": "Premium"}, "properties": {"loginServer": "x.azurecr.io", "adminUserEnabled": false}});
+        assert_eq!(writable(&acr), json!({"sku": {"name": "Premium"}, "properties": {"adminUserEnabled": false}}));
+        // A key vault's tenantId is the vault's own setting, not read-only.
+        let kv = json!({"type": "Microsoft.KeyVault/vaults", "properties": {"tenantId": "t", "hsmPoolResourceId": "h"}});
+        assert_eq!(writable(&kv), json!({"properties": {"tenantId": "t"}}));
+    }
 }

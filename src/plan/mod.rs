@@ -11,6 +11,7 @@ pub mod endpoint;
 pub mod ids;
 pub mod limits;
 pub mod order;
+pub mod reads;
 pub mod ownership;
 pub mod subnet;
 pub mod workspace;

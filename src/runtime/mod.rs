@@ -126,7 +126,19 @@ pub async fn kube_client(args: &RunArgs) -> Result<kube::Client, RuntimeError> {
         }
         None => kube::Config::infer().await.map_err(|e| RuntimeError::KubeConfig { path: None, source: Box::new(e) })?,
     };
-    kube::Client::try_from(config).map_err(RuntimeError::KubeClient)
+    kube::Client::try_from(identified(config)).map_err(RuntimeError::KubeClient)
+}
+
+/// Names moat to the apiserver: `User-Agent: moat/<version>`, so every write moat makes without
+/// an explicit field manager (status merges, finalizers) is recorded under the field manager
+/// `moat` (the apiserver takes it from the user agent), never `unknown`.
+pub fn identified(mut config: kube::Config) -> kube::Config {
+    let agent = format!("{}/{}", crate::controller::context::MANAGER, env!("CARGO_PKG_VERSION"));
+    if let Ok(value) = http::HeaderValue::from_str(&agent) {
+        config.headers.retain(|(k, _)| k != http::header::USER_AGENT);
+        config.headers.push((http::header::USER_AGENT, value));
+    }
+    config
 }
 
 /// Synchronous entry point for `main`: logging, a multi-threaded tokio runtime, [`run`], and the

@@ -57,6 +57,7 @@ fn refused(method: &str, id: &str, why: String) -> ArmFailure {
         message: format!("{why}: moat did not send it"),
         retryable: false,
         request_id: None,
+        maybe_applied: false,
     }
 }
 

@@ -195,6 +195,7 @@ pub fn cases() -> Vec<Case> {
         Case { id: "SCHEMA-020", bad: |f| set(&mut f.pebs[0], "/spec/target/groupId", json!("vault")), ok: noop, figures: &["groupId vault needs a Microsoft.KeyVault/vaults target"] },
         Case { id: "SCHEMA-021", bad: |f| set(training(f), "/spec/outbound/extraRules", json!([{"name": "a", "destination": "10.0.0.1", "ports": ["443"]}, {"name": "a", "destination": "Bad Tag", "ports": ["x"]}])), ok: noop, figures: &["\"a\" is used more than once"] },
         Case { id: "SCHEMA-022", bad: |f| set(&mut f.pebs[0], "/spec/dns/zones", json!([])), ok: noop, figures: &["empty list in AzurePrivateDns mode"] },
+        Case { id: "SCHEMA-024", bad: |f| set(&mut f.ws, "/spec/storage/privateEndpoints", json!(["blob", "queue"])), ok: noop, figures: &["must include blob and file"] },
         Case { id: "SCHEMA-023", bad: |f| set(training(f), "/spec/expectedNodes", json!(100001)), ok: noop, figures: &["expectedNodes is 100001"] },
         // Network.
         Case { id: "NET-001", bad: |f| set(training(f), "/spec/vnetId", json!(HUB)), ok: |f| set(training(f), "/spec/vnetId", json!(VNET)), figures: &["is in VNet vnet-hub", "behind VNet vnet-ml-prod"] },
@@ -211,7 +212,8 @@ pub fn cases() -> Vec<Case> {
         Case { id: "NSG-001", bad: |f| adopt_nsg(f, json!([deny("Inbound", 200, "*")])), ok: |f| adopt_nsg(f, json!([deny("Inbound", 4000, "*")])), figures: &["corp-deny (Deny, priority 200) is evaluated before 2 required Inbound rules: moat-in-batchnodemanagement (Allow BatchNodeManagement → port 29876-29877, priority 300)", "AzureMachineLearning → port 44224"] },
         Case { id: "NSG-002", bad: |f| adopt_nsg(f, json!([deny("Outbound", 250, "Internet")])), ok: |f| adopt_nsg(f, json!([deny("Outbound", 4010, "Internet")])), figures: &["corp-deny (Deny, priority 250) is evaluated before 11 required Outbound rules", "Allow → Storage.westeurope port 443", "give corp-deny a priority above 300"] },
         Case { id: "NSG-003", bad: |f| adopt_nsg(f, json!([{"name": "corp-allow", "direction": "Inbound", "priority": 300, "access": "Allow", "protocol": "Tcp", "sourceAddressPrefix": "10.0.0.0/8", "destinationAddressPrefix": "*", "destinationPortRange": "443"}])), ok: |f| adopt_nsg(f, json!([{"name": "corp-allow", "direction": "Inbound", "priority": 200, "access": "Allow", "protocol": "Tcp", "sourceAddressPrefix": "10.0.0.0/8", "destinationAddressPrefix": "*", "destinationPortRange": "443"}])), figures: &["rule corp-allow already holds Inbound priority 300", "moat-in-batchnodemanagement"] },
-        Case { id: "NSG-004", bad: |f| set(training(f), "/spec/nsg/sshFrom", json!(["0.0.0.0/0"])), ok: |f| set(training(f), "/spec/nsg/sshFrom", json!(["10.30.0.0/24"])), figures: &["0.0.0.0/0 opens SSH (port 22) to 4294967296 addresses"] },
+        Case { id: "NSG-004", bad: |f| set(training(f), "/spec/nsg/sshFrom", json!(["10.0.0.0/8"])), ok: |f| set(training(f), "/spec/nsg/sshFrom", json!(["10.30.0.0/24"])), figures: &["10.0.0.0/8 opens SSH (port 22) to 16777216 addresses"] },
+        Case { id: "NSG-006", bad: |f| set(training(f), "/spec/nsg/sshFrom", json!(["0.0.0.0/0"])), ok: |f| set(training(f), "/spec/nsg/sshFrom", json!(["20.50.0.0/24"])), figures: &["0.0.0.0/0 opens SSH (port 22) to", "public addresses"] },
         Case { id: "NSG-005", bad: |f| set(training(f), "/spec/outbound/extraRules/0/destination", json!("Internet")), ok: noop, figures: &["(pypi-proxy) allows Internet on ports 443"] },
         // Routes.
         Case {

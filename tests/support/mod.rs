@@ -4,6 +4,7 @@
 
 pub mod argo;
 pub mod e2e;
+pub mod hostile;
 pub mod tenancy;
 pub mod testenv;
 
