@@ -34,7 +34,7 @@ fn ready_of(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condit
 }
 
 fn fault(method: &str, resource_type: &str, path_contains: &str, fault: Fault, times: Option<u32>) -> FaultRule {
-    FaultRule { id: 0, method: Some(method.into()), resource_type: Some(resource_type.into()), path_contains: Some(path_contains.into()), fault, times, fired: 0 }
+    FaultRule::new(Some(method), Some(resource_type), Some(path_contains), fault, times)
 }
 
 fn path_of(e: &LogEntry) -> String {
@@ -122,12 +122,17 @@ async fn a_crash_after_a_write_and_a_spurious_404_lose_nothing() {
     let rules_after = rule_names(&h.emu.admin.resource(&nsg).expect("nsg still there"));
     assert_eq!(rules_after, rules_before, "every rule kept, the foreign one included");
 
-    // The ComputeSubnet goes: what moat created goes with it (the crash lost no record).
+    // The ComputeSubnet goes: what moat created goes with it (the crash lost no record), except
+    // the NSG that now holds someone else's rule: it stays with that rule only, and an event says so.
     h.api::<ComputeSubnet>().delete("training", &DeleteParams::default()).await.expect("delete");
     h.wait_gone::<ComputeSubnet>("training", CONVERGE).await;
-    for gone in [&subnet, &nsg, &rt] {
+    for gone in [&subnet, &rt] {
         assert!(h.emu.admin.resource(gone).is_none(), "{gone} deleted with its ComputeSubnet\n{}", h.log_tail());
     }
+    let kept = h.emu.admin.resource(&nsg).expect("the NSG with a foreign rule is kept");
+    assert_eq!(rule_names(&kept), vec!["corp-allow-bastion".to_string()], "moat's rules removed, the foreign one kept");
+    let events = event_reasons(&h).await;
+    assert!(events.iter().any(|(r, n)| r == "NsgKept" && n.contains("corp-allow-bastion")), "an NsgKept event names the foreign rule: {events:#?}");
     h.assert_scenario_sound();
 }
 

@@ -569,6 +569,38 @@ pub fn failure_summary(ends: &std::collections::HashMap<String, NodeEnd>) -> Opt
     Some(format!("{first}{more}; moat writes again, backing off up to the resync period"))
 }
 
+/// Before creating anything, whether the resource groups moat would create in exist: a group
+/// that does not (a typo in the spec) fails every create in it, so one read says so and nothing
+/// is sent. Only read when something is to be created (a converged object costs nothing).
+/// `fields` names the spec field of each group (`("rg-ml", "spec.resourceGroup")`).
+pub async fn missing_resource_group(
+    arm: &dyn Arm,
+    wanted: &[Desired],
+    observed: &std::collections::HashMap<String, Option<Value>>,
+    fields: &[(&str, &str)],
+) -> Result<Option<String>, ArmFailure> {
+    let mut groups: Vec<(String, String)> = Vec::new();
+    for d in wanted.iter().filter(|d| d.mode != Mode::Adopt) {
+        if !matches!(observed.get(&d.id.to_ascii_lowercase()), Some(None)) {
+            continue;
+        }
+        let Ok(id) = crate::azure::ResourceId::parse(&d.id) else { continue };
+        let (Some(sub), Some(rg)) = (id.subscription(), id.resource_group()) else { continue };
+        if !groups.iter().any(|(s, r)| s.eq_ignore_ascii_case(sub) && r.eq_ignore_ascii_case(rg)) {
+            groups.push((sub.to_string(), rg.to_string()));
+        }
+    }
+    for (sub, rg) in groups {
+        if arm.get(&format!("/subscriptions/{sub}/resourceGroups/{rg}")).await?.is_none() {
+            let field = fields.iter().find(|(r, _)| r.eq_ignore_ascii_case(&rg)).map(|(_, f)| *f).unwrap_or("the spec");
+            return Ok(Some(format!(
+                "resource group {rg} does not exist in subscription {sub}: moat creates resources in a resource group, not the group itself; create it, or fix {field}; nothing was written"
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// What a second look at a 404 says.
 enum Absence {
     /// Gone, as far as ARM can tell: create it.

@@ -153,6 +153,19 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
         return Ok(Action::requeue(ctx.settings.resync));
     }
 
+    // A resource group that does not exist fails every create in it: say so, send nothing.
+    let mut rg_fields: Vec<(&str, &str)> = Vec::new();
+    if let Some(rg) = &peb.spec.resource_group {
+        rg_fields.push((rg.as_str(), "spec.resourceGroup"));
+    }
+    if let Some(rg) = &peb.spec.dns.zone_resource_group {
+        rg_fields.push((rg.as_str(), "spec.dns.zoneResourceGroup"));
+    }
+    if let Some(msg) = super::converge::missing_resource_group(arm.as_ref(), &wanted, &observed, &rg_fields).await? {
+        set_blocked(&api, &name, status, generation, ReadyReason::AzureError, &msg).await?;
+        return Ok(ctx.next_pass(&peb.metadata.uid.clone().unwrap_or_default(), Outcome::Failed));
+    }
+
     // Records before links: a VNet linked to a zone that does not yet hold the endpoint's records
     // would get no answer at all for names that resolved publicly before.
     for d in wanted.iter_mut().filter(|d| d.kind == "VirtualNetworkLink") {
@@ -347,37 +360,81 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
     let endpoint = wanted.iter().find(|d| d.kind == "PrivateEndpoint");
     let my_ips: Vec<String> = endpoint.and_then(present).map(|pe| dns_records(&pe).into_iter().flat_map(|r| r.ip_addresses).collect()).unwrap_or_default();
 
-    // Decide each zone's fate first: a zone moat created that holds only this endpoint's records
-    // and only moat's links goes, links first; a zone others use stays.
-    let mut plans: Vec<ZonePlan<'_>> = Vec::new();
-    for (zone_name, zid) in &ids.zones {
-        let Some(zd) = wanted.iter().find(|d| d.id == *zid) else { continue };
-        if !present(zd).is_some_and(|v| owner.owns(&v)) {
+    // What other live bindings still need: their VNet links (a link serves every binding in its
+    // VNet), and their addresses (their records are theirs, not someone unknown's).
+    let mut needed_links: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut live_ips: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut leaving_ips: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for other in ctx.stores.endpoints().iter().filter(|b| b.uid() != peb.uid()) {
+        let ips = other.status.iter().flat_map(|s| s.private_ips.iter().cloned());
+        if other.metadata.deletion_timestamp.is_some() {
+            leaving_ips.extend(ips);
             continue;
         }
-        let links: Vec<&Desired> = wanted.iter().filter(|d| d.kind == "VirtualNetworkLink" && d.deps.contains(zid) && present(d).is_some()).collect();
-        let records = arm.list(&format!("{zid}/A")).await?;
-        let foreign_records: Vec<String> = records
+        live_ips.extend(ips);
+        let other_owner = Owner::new("PrivateEndpointBinding", &other.namespace().unwrap_or_default(), &other.name_any(), "");
+        for d in desired(&other.spec, &other.name_any(), &other_owner, &zones_for(other)).into_iter().filter(|d| d.kind == "VirtualNetworkLink") {
+            needed_links.insert(d.id.to_ascii_lowercase());
+        }
+    }
+    live_ips.extend(leaving_ips.iter().cloned());
+
+    // Decide each zone's fate first. moat's own links go unless another binding still needs
+    // them, or records of endpoints moat does not know may rely on them; a zone moat created
+    // (any binding's) goes once nothing but this endpoint's records and the links that go are in
+    // it; a zone others use stays, and an event says why.
+    let mut plans: Vec<ZonePlan<'_>> = Vec::new();
+    let mut waiting: Vec<String> = Vec::new();
+    for (zone_name, zid) in &ids.zones {
+        let Some(zd) = wanted.iter().find(|d| d.id == *zid) else { continue };
+        let Some(zone) = present(zd) else { continue };
+        let moat_made = zone.get("tags").and_then(|t| t.get(crate::plan::ownership::TAG_MANAGED_BY)).and_then(Value::as_str) == Some("moat");
+        let links: Vec<&Desired> = wanted
             .iter()
-            .filter(|rs| {
-                let ips: Vec<&str> = rs.get("properties").and_then(|p| p.get("aRecords")).and_then(Value::as_array).into_iter().flatten().filter_map(|a| a.get("ipv4Address").and_then(Value::as_str)).collect();
-                ips.is_empty() || !ips.iter().all(|ip| my_ips.iter().any(|m| m == ip))
-            })
-            .filter_map(|rs| rs.get("name").and_then(Value::as_str).map(str::to_string))
+            .filter(|d| d.kind == "VirtualNetworkLink" && d.deps.contains(zid) && present(d).is_some() && !needed_links.contains(&d.id.to_ascii_lowercase()))
             .collect();
+        let records = arm.list(&format!("{zid}/A")).await?;
+        let ips_of = |rs: &Value| -> Vec<String> {
+            rs.get("properties").and_then(|p| p.get("aRecords")).and_then(Value::as_array).into_iter().flatten().filter_map(|a| a.get("ipv4Address").and_then(Value::as_str).map(str::to_string)).collect()
+        };
+        let name_of = |rs: &Value| rs.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let not_mine: Vec<&Value> = records.iter().filter(|rs| {
+            let ips = ips_of(rs);
+            ips.is_empty() || !ips.iter().all(|ip| my_ips.iter().any(|m| m == ip))
+        }).collect();
+        let unknown_records: Vec<String> = not_mine.iter().filter(|rs| !ips_of(rs).iter().all(|ip| live_ips.contains(ip)) || ips_of(rs).is_empty()).map(|rs| name_of(rs)).collect();
         let all_links = arm.list(&format!("{zid}/virtualNetworkLinks")).await?;
-        let foreign_links: Vec<String> = all_links
+        let dropping: Vec<String> = links.iter().map(|d| crate::plan::ids::name_of(&d.id).to_ascii_lowercase()).collect();
+        let staying_links: Vec<String> = all_links
             .iter()
             .filter_map(|l| l.get("name").and_then(Value::as_str))
-            .filter(|n| !crate::plan::ownership::is_moat_child(n))
+            .filter(|n| !dropping.contains(&n.to_ascii_lowercase()))
             .map(str::to_string)
             .collect();
-        let kept_because = match (foreign_records.is_empty(), foreign_links.is_empty()) {
-            (true, true) => None,
-            (false, _) => Some(format!("zone {zone_name} still holds records of other endpoints ({}); kept", foreign_records.join(", "))),
-            (true, false) => Some(format!("zone {zone_name} has virtual network links moat did not create ({}); kept with moat's own link removed", foreign_links.join(", "))),
+        // Records of bindings that are going too: wait for them to leave, then decide (two
+        // bindings of one zone deleted together must not each keep it for the other).
+        let others_leaving = moat_made && !not_mine.is_empty() && not_mine.iter().all(|rs| {
+            let ips = ips_of(rs);
+            !ips.is_empty() && ips.iter().all(|ip| leaving_ips.contains(ip))
+        });
+        if others_leaving {
+            waiting.push(format!("zone {zone_name} still holds records of bindings being deleted; looking again once they are gone"));
+        }
+        let kept_because = if others_leaving {
+            None
+        } else if !moat_made {
+            Some(format!("zone {zone_name} was not created by moat; kept"))
+        } else if !not_mine.is_empty() {
+            Some(format!("zone {zone_name} still holds records of other endpoints ({}); kept", not_mine.iter().map(|rs| name_of(rs)).collect::<Vec<_>>().join(", ")))
+        } else if !staying_links.is_empty() {
+            Some(format!("zone {zone_name} has virtual network links that stay ({}); kept with moat's own link removed", staying_links.join(", ")))
+        } else {
+            None
         };
-        plans.push(ZonePlan { zone: zd, empties: kept_because.is_none(), drop_links: foreign_records.is_empty(), links, kept_because });
+        // The event is for people: a zone that others use is worth one; a zone moat never made
+        // is simply not moat's.
+        let kept_because = kept_because.filter(|_| moat_made || !links.is_empty());
+        plans.push(ZonePlan { zone: zd, empties: moat_made && not_mine.is_empty() && staying_links.is_empty(), drop_links: unknown_records.is_empty(), links, kept_because });
     }
 
     let mut left = Vec::new();
@@ -403,6 +460,9 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
                 left.push(m);
             }
         }
+    }
+    if left.is_empty() {
+        left.extend(waiting);
     }
     for (zone, why) in plans.iter().filter_map(|p| p.kept_because.as_ref().map(|w| (p.zone, w))) {
         tracing::info!(binding = %name, "{why}");

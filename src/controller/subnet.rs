@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::conditions::{self as cond, ReadyReason, condition};
 use super::context::{Context, FINALIZER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, with_finalizer, write_status};
-use super::converge::OpsTracker;
+use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
 use super::workspace::observe;
@@ -299,6 +299,42 @@ async fn cleanup(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
             _ => d.mode == Mode::Create && tagged(d),
         })
         .collect();
+    // An NSG or route table moat created that now holds someone else's rules or routes is kept
+    // (deleting it would delete them): moat's own rules and routes go, an event says why.
+    let foreign_children = |d: &Desired, array: &str| -> Vec<String> {
+        observed
+            .get(&d.id.to_ascii_lowercase())
+            .and_then(Option::as_ref)
+            .and_then(|v| v.get("properties")?.get(array)?.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.get("name").and_then(Value::as_str))
+            .filter(|n| !crate::plan::ownership::is_moat_child(n))
+            .map(str::to_string)
+            .collect()
+    };
+    let mut kept: Vec<(&'static str, String, String)> = Vec::new();
+    let doomed: Vec<&Desired> = doomed
+        .into_iter()
+        .filter(|d| {
+            let array = match d.kind {
+                "NetworkSecurityGroup" => "securityRules",
+                "RouteTable" => "routes",
+                _ => return true,
+            };
+            let foreign = foreign_children(d, array);
+            if foreign.is_empty() {
+                return true;
+            }
+            let what = if array == "routes" { "routes" } else { "rules" };
+            kept.push((d.kind, d.id.clone(), format!("{} {} holds {what} moat did not create ({}); kept with moat's own {what} removed", d.kind, crate::plan::ids::name_of(&d.id), foreign.join(", "))));
+            false
+        })
+        .collect();
+    for (kind, id, why) in &kept {
+        tracing::info!(computesubnet = %name, "{why}");
+        events.publish(false, if *kind == "RouteTable" { "RouteTableKept" } else { "NsgKept" }, "Delete", why.clone(), Some((kind, id))).await;
+    }
     let subnet_stays = !doomed.iter().any(|d| d.kind == "Subnet") && wanted.iter().any(|d| d.kind == "Subnet" && exists(d));
     // An adopted NSG or route table may serve other subnets: its moat rules and routes go in the
     // safe order (denies before allows, the default route before the exceptions).

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::arm::Arm;
 use super::conditions::{self as cond, ReadyReason, condition};
 use super::context::{Context, MANAGER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, with_finalizer, write_status};
-use super::converge::OpsTracker;
+use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
 use super::validation;
@@ -188,6 +188,12 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         return Ok(Action::requeue(ctx.settings.resync));
     }
 
+    // A resource group that does not exist fails every create in it: say so, send nothing.
+    let rg_fields = [(ws.spec.resource_group.as_str(), "spec.resourceGroup")];
+    if let Some(msg) = super::converge::missing_resource_group(arm.as_ref(), &wanted, &observed, &rg_fields).await? {
+        return blocked(&api, &name, status, generation, ReadyReason::AzureError, &msg, ctx).await;
+    }
+
     // Apply: ARM resources and owned private endpoints, as one dependency graph.
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
@@ -309,6 +315,10 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
 
 fn reason_of(conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], t: &str) -> String {
     conds.iter().find(|c| c.type_ == t).map(|c| format!("{} ({})", c.reason, c.message)).unwrap_or_else(|| "not reported yet".into())
+}
+
+fn ids_vnet_key(spec: &crate::api::SecureWorkspaceSpec) -> String {
+    crate::plan::ids::WorkspaceIds::of(spec).vnet.to_ascii_lowercase()
 }
 
 fn set_part(status: &mut SecureWorkspaceStatus, type_: &str, problems: &[String], ok_msg: &str, generation: Option<i64>) {
@@ -435,6 +445,29 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         })
         .collect();
     let events = ObjectEvents { recorder: &ctx.recorder, object: ws.object_ref(&()) };
+    // A VNet moat created that now holds subnets moat does not manage (someone added theirs) is
+    // kept: deleting it would delete their subnets. moat's own subnet goes; an event says why.
+    let foreign_subnets: Vec<String> = observed
+        .get(&ids_vnet_key(&ws.spec))
+        .and_then(Option::as_ref)
+        .and_then(|v| v.get("properties")?.get("subnets")?.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.get("name").and_then(Value::as_str))
+        .filter(|n| !n.eq_ignore_ascii_case(&ws.spec.network.private_endpoint_subnet.name))
+        .map(str::to_string)
+        .collect();
+    let doomed: Vec<Desired> = if foreign_subnets.is_empty() {
+        doomed
+    } else {
+        let why = format!("VNet {} holds subnets moat did not create ({}); kept with moat's own subnet removed", ws.spec.network.vnet.name.as_deref().unwrap_or("?"), foreign_subnets.join(", "));
+        tracing::info!(workspace = %name, "{why}");
+        let vnet = doomed.iter().find(|d| d.kind == "VirtualNetwork").map(|d| (d.kind, d.id.clone()));
+        if let Some((kind, id)) = &vnet {
+            events.publish(false, "VnetKept", "Delete", why, Some((kind, id))).await;
+        }
+        doomed.into_iter().filter(|d| d.kind != "VirtualNetwork").collect()
+    };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
     // Reverse the dependencies: a resource goes only after everything that depends on it.

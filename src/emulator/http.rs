@@ -218,7 +218,7 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
         let mut lost: Option<ArmError> = None;
         let m = method.as_str();
         for rule in st.faults.iter_mut() {
-            if !rule.matches(m, rtype.as_deref(), &path_only) {
+            if !rule.matches(m, rtype.as_deref(), &path_only) || !rule.roll() {
                 continue;
             }
             match &rule.fault {
