@@ -230,7 +230,7 @@ async fn managed_ids(h: &Harness, workspace: &str, subnets: &[&str]) -> HashSet<
     for name in subnets {
         let cs = h.api::<ComputeSubnet>().get(name).await.expect("get compute subnet");
         let owner = Owner::new("ComputeSubnet", &h.ns, name, &cs.uid().unwrap_or_default());
-        ids.extend(moat::plan::subnet::desired(&cs.spec, &ws.spec, &owner, &Default::default()).into_iter().map(|d| d.id.to_ascii_lowercase()));
+        ids.extend(moat::plan::subnet::desired(&cs.spec, &ws.spec, &owner, &Default::default(), None).into_iter().map(|d| d.id.to_ascii_lowercase()));
     }
     ids
 }
@@ -241,7 +241,7 @@ async fn managed_ids(h: &Harness, workspace: &str, subnets: &[&str]) -> HashSet<
 async fn workspace_graph(h: &Harness, name: &str) -> (BTreeMap<String, HashSet<String>>, SecureWorkspace) {
     let ws = h.api::<SecureWorkspace>().get(name).await.expect("get workspace");
     let owner = Owner::new("SecureWorkspace", &h.ns, name, &ws.uid().unwrap_or_default());
-    let inputs = WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: Some(TENANT), compute_subnet_ids: &[] };
+    let inputs = WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: Some(TENANT), storage_subnet_ids: &[], vault_subnet_ids: &[] };
     let mut graph: BTreeMap<String, HashSet<String>> = BTreeMap::new();
     let mut add = |k: &str, deps: &[String]| {
         graph.entry(k.to_ascii_lowercase()).or_default().extend(deps.iter().map(|d| d.to_ascii_lowercase()));

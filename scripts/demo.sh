@@ -6,13 +6,21 @@
 #
 #   scripts/demo.sh            # run, show, stop
 #   MOAT_DEMO_KEEP=1 scripts/demo.sh   # keep everything running until Ctrl-C
+#   MOAT_BIN=path/to/moat scripts/demo.sh   # use this moat binary instead of `cargo build`
+#
+# tests/demo_script.rs runs this script and checks it ends with exit 0 and the table.
 set -euo pipefail
+demo_start=$SECONDS
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export MOAT_CACHE="${MOAT_CACHE:-$HOME/.cache/moat}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$MOAT_CACHE/target}"
-say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+if [[ -t 2 ]]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+else
+	say() { printf '\n== %s\n' "$*" >&2; }
+fi
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 command -v cargo >/dev/null || die "cargo is not on PATH: install Rust 1.89 or newer"
 command -v go >/dev/null || die "go is not on PATH"
@@ -32,8 +40,13 @@ trap cleanup EXIT
 
 say "building the control plane (cached after the first run) and moat"
 bin="$(scripts/testenv-build.sh)"
-cargo build --locked --bin moat
-moat="$CARGO_TARGET_DIR/debug/moat"
+if [[ -n "${MOAT_BIN:-}" ]]; then
+	moat="$MOAT_BIN"
+	[[ -x "$moat" ]] || die "MOAT_BIN=$moat is not an executable"
+else
+	cargo build --locked --bin moat
+	moat="$CARGO_TARGET_DIR/debug/moat"
+fi
 
 say "starting kube-apiserver and etcd on loopback"
 # The launcher lives as long as its stdin stays open (fd 3 below).
@@ -61,7 +74,7 @@ curl -fsS --cacert "$ca" -X POST "$arm/_emulator/resources" -H 'content-type: ap
 
 say "installing the CRDs and applying the samples"
 kubectl apply --server-side -f crds/
-kubectl wait --for=condition=Established --timeout=60s crd/secureworkspaces.moat.dev crd/privateendpointbindings.moat.dev crd/computesubnets.moat.dev
+kubectl wait --for=condition=Established --timeout=60s crd/secureworkspaces.moat.dev crd/privateendpointbindings.moat.dev crd/computesubnets.moat.dev crd/azurescopepolicies.moat.dev
 kubectl apply -f config/samples/namespace.yaml
 kubectl apply -f config/samples/
 kubectl get sws,peb,csn -n ml-platform
@@ -89,28 +102,8 @@ kubectl get sws ml-prod -n ml-platform -o jsonpath='{range .status.findings[*]}{
 kubectl get csn -n ml-platform -o jsonpath='{range .items[*]}{range .status.findings[*]}{.severity}{"\t"}{.id}{"\t"}{.message}{"\n"}{end}{end}'
 
 say "the Azure resources moat created (from the ARM emulator)"
-curl -fsS --cacert "$ca" "$arm/_emulator/state" | python3 -c '
-import json, sys
-state = json.load(sys.stdin)
-rows = []
-skip = ("Microsoft.Network/networkInterfaces", "Microsoft.Network/privateDnsZones/A", "Microsoft.Network/privateDnsZones/SOA")
-for r in state["resources"]:
-    if r["type"] in skip:
-        continue  # read-only by-products (NICs, DNS records) the emulator fills in
-    res = r.get("resource") or {}
-    tags = res.get("tags") or {}
-    child = r["type"].count("/") > 1
-    owner = tags.get("moat.dev_owner") or ("(child of the above)" if child else "(not moat's)")
-    parts = r["id"].split("/")
-    name = "/".join(parts[8::2]) if len(parts) > 8 else parts[-1]
-    rows.append((r["type"].split("/", 1)[1], name, r.get("provisioningState") or "", owner))
-rows.sort()
-w = [max(len(x[i]) for x in rows + [("TYPE", "NAME", "STATE", "OWNER")]) for i in range(4)]
-print("  ".join(h.ljust(w[i]) for i, h in enumerate(("TYPE", "NAME", "STATE", "OWNER"))))
-for row in rows:
-    print("  ".join(c.ljust(w[i]) for i, c in enumerate(row)))
-print(f"\n{len(rows)} resources")
-'
+curl -fsS --cacert "$ca" "$arm/_emulator/state" | python3 "$root/scripts/demo-table.py"
+echo "demo finished in $((SECONDS - demo_start)) s"
 
 if [[ -n "${MOAT_DEMO_KEEP:-}" ]]; then
 	say "running; kubeconfig: $kubeconfig, ARM: $arm. Ctrl-C stops everything."

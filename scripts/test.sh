@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every moat test on a fresh machine: builds the pinned Kubernetes control plane (cached
 # under ${MOAT_CACHE:-~/.cache/moat}), checks formatting-free lint, the production build without
-# the emulator, and runs the whole cargo test suite (unit, property, admission on a real
-# kube-apiserver, emulator, ARM client, chart RBAC, end to end).
+# the emulator and its OCI image (scripts/build-image.sh; installs umoci with apt-get if missing),
+# and runs the whole cargo test suite (unit, property, admission on a real kube-apiserver,
+# emulator, ARM client, chart RBAC and upgrades, the image, the demo script, end to end).
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh e2e        # extra args go to `cargo test` (a filter, say)
@@ -42,6 +43,14 @@ cargo build --locked --no-default-features --bin moat
 prod="$CARGO_TARGET_DIR/debug/moat"
 "$prod" --help | grep -qiw emulator && die "the production build offers the emulator"
 "$prod" run --help >/dev/null
+
+say "production image (scripts/build-image.sh from the binary above; tests/image_run.rs runs moat from it)"
+# The dev profile reuses the build above: a release build would add ~20 min on 2 cores. The
+# published image (and the Dockerfile) use --profile release; the cargo flags are the same.
+start=$SECONDS
+MOAT_IMAGE="$(scripts/build-image.sh --profile dev)"
+export MOAT_IMAGE
+say "image $MOAT_IMAGE built in $((SECONDS - start)) s"
 
 say "tests"
 cargo test --locked "$@"

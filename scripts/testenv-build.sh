@@ -9,7 +9,9 @@
 # A build is skipped when its binaries exist and the hash of its inputs (go.mod,
 # go.sum, Go sources, Go version, linker flags) matches the one stored beside
 # them. Go's own module and build caches make a rebuild fast too. Progress goes
-# to stderr; the bin dir is printed on stdout at the end.
+# to stderr: what is being built, then every MOAT_PROGRESS_SECONDS (default 30)
+# one line with the elapsed time and the packages compiled so far; the bin dir
+# is printed on stdout at the end.
 #
 # MOAT_TESTENV_SKIP_HELM=1 skips helm.
 set -euo pipefail
@@ -43,6 +45,32 @@ inputs_hash() {
 	} | sha256sum | cut -d' ' -f1
 }
 
+# elapsed SECONDS: "1m05s".
+elapsed() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+# with_progress LABEL LOG COMMAND...: runs COMMAND with its stdout and stderr in
+# LOG and, while it runs, says every MOAT_PROGRESS_SECONDS how long it has been
+# running, how many lines (packages, with `go build -v`) LOG holds and the last
+# one. Returns COMMAND's exit status.
+with_progress() {
+	local label="$1" log="$2" every="${MOAT_PROGRESS_SECONDS:-30}" start=$SECONDS next pid rc=0 n last
+	shift 2
+	"$@" >"$log" 2>&1 &
+	pid=$!
+	next=$((SECONDS + every))
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		if ((SECONDS >= next)) && kill -0 "$pid" 2>/dev/null; then
+			n="$(grep -c . "$log" || true)"
+			last="$(tail -n 1 "$log")"
+			say "$label: $(elapsed $((SECONDS - start))) elapsed, $n done${last:+, last: ${last:0:100}}"
+			next=$((SECONDS + every))
+		fi
+	done
+	wait "$pid" || rc=$?
+	return "$rc"
+}
+
 # build NAME DIR OUT LDFLAGS PACKAGE...: build PACKAGEs of the module in DIR
 # into OUT, unless OUT already holds them, built from the same inputs.
 build() {
@@ -59,15 +87,25 @@ build() {
 		return
 	fi
 	say "building $name into $out (the first build takes several minutes)"
-	local start=$SECONDS
+	local start=$SECONDS total
 	mkdir -p "$(dirname "$out")"
 	partial="$(mktemp -d "$out.tmp.XXXXXX")"
-	(cd "$dir" && go build -trimpath -ldflags="$ldflags" -o "$partial/" "$@") || die "building $name failed"
+	# Resolving the packages downloads the modules they come from.
+	with_progress "$name: downloading modules" "$partial/.list.log" \
+		bash -c 'cd "$1" && shift && go list -deps "$@" >"$0"' "$partial/.packages" "$dir" "$@" ||
+		die "resolving the packages of $name failed:$(printf '\n'; tail -n 20 "$partial/.list.log")"
+	total="$(wc -l <"$partial/.packages")"
+	say "$name: compiling up to $total packages on $(nproc) CPUs; those in Go's build cache are skipped"
+	# `go build -v` names each package as it compiles it: that is the progress count.
+	with_progress "$name: compiling" "$partial/.build.log" \
+		bash -c 'cd "$0" && go build -v -trimpath -ldflags="$1" -o "$2/" "${@:3}"' "$dir" "$ldflags" "$partial" "$@" ||
+		die "building $name failed:$(printf '\n'; tail -n 40 "$partial/.build.log")"
+	rm -f "$partial/.packages" "$partial/.list.log" "$partial/.build.log"
 	printf '%s\n' "$hash" >"$partial/.inputs-hash"
 	rm -rf "$out"
 	mv "$partial" "$out"
 	partial=""
-	say "built $name in $((SECONDS - start)) s"
+	say "built $name in $(elapsed $((SECONDS - start)))"
 }
 
 # A build in progress goes to a temporary folder, removed if the script stops early.

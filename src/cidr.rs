@@ -138,6 +138,38 @@ pub fn is_private(net: &Ipv4Net) -> bool {
     inside_any(net, &PRIVATE_RANGES)
 }
 
+/// Blocks that are not public internet space: RFC 1918, shared address space (RFC 6598), this
+/// network, loopback, link-local, multicast and reserved.
+pub const NON_PUBLIC_RANGES: [Ipv4Net; 9] = [
+    Ipv4Net::new_assert(Ipv4Addr::new(0, 0, 0, 0), 8),
+    Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 0, 0), 8),
+    Ipv4Net::new_assert(Ipv4Addr::new(100, 64, 0, 0), 10),
+    Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 0, 0), 16),
+    Ipv4Net::new_assert(Ipv4Addr::new(172, 16, 0, 0), 12),
+    Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 0, 0), 16),
+    Ipv4Net::new_assert(Ipv4Addr::new(224, 0, 0, 0), 4),
+    Ipv4Net::new_assert(Ipv4Addr::new(240, 0, 0, 0), 4),
+];
+
+/// How many public internet addresses the block holds (its size minus its overlap with
+/// [`NON_PUBLIC_RANGES`], which do not overlap one another).
+pub fn public_addresses(net: &Ipv4Net) -> u64 {
+    let overlap: u64 = NON_PUBLIC_RANGES
+        .iter()
+        .map(|r| {
+            if contains(r, net) {
+                size(net)
+            } else if contains(net, r) {
+                size(r)
+            } else {
+                0
+            }
+        })
+        .sum();
+    size(net).saturating_sub(overlap)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +220,16 @@ mod tests {
         assert!(overlaps(&DOCKER_BRIDGE_DEFAULT, &n("172.16.0.0/12")));
         assert!(is_private(&n("172.20.0.0/16")));
         assert!(!is_private(&n("0.0.0.0/0")));
+    }
+
+    #[test]
+    fn public_address_counts() {
+        assert_eq!(public_addresses(&n("10.0.0.0/8")), 0);
+        assert_eq!(public_addresses(&n("8.8.8.0/24")), 256);
+        assert_eq!(public_addresses(&n("20.0.0.0/8")), 1 << 24);
+        // 0.0.0.0/0 minus the non-public blocks.
+        let non_public: u64 = NON_PUBLIC_RANGES.iter().map(size).sum();
+        assert_eq!(public_addresses(&n("0.0.0.0/0")), (1u64 << 32) - non_public);
+        assert_eq!(public_addresses(&n("172.0.0.0/8")), (1 << 24) - (1 << 20));
     }
 }

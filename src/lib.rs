@@ -8,7 +8,9 @@ pub mod constraints;
 pub mod controller;
 #[cfg(feature = "emulator")]
 pub mod emulator;
+pub mod netcheck;
 pub mod netrules;
 pub mod plan;
 pub mod privatelink;
 pub mod runtime;
+pub mod tenancy;

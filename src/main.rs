@@ -3,8 +3,11 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// `moat --version`: Cargo.toml's version and the git revision build.rs stamps.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("MOAT_GIT_REVISION"), ")");
+
 #[derive(Parser)]
-#[command(name = "moat", version, about = "Network-isolated Azure Machine Learning workspaces from Kubernetes manifests")]
+#[command(name = "moat", version = VERSION, about = "Network-isolated Azure Machine Learning workspaces from Kubernetes manifests")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,6 +23,8 @@ enum Command {
     Plan(moat::cli::plan::PlanArgs),
     /// Check manifests against the CRD schemas and the constraint catalog, offline.
     Validate(moat::cli::validate::ValidateArgs),
+    /// Draw the network design of manifests (or of the cluster's objects) as Mermaid or DOT.
+    Graph(moat::cli::graph::GraphArgs),
     /// Run the local ARM emulator (tests, benchmarks, demo; not in the production image).
     #[cfg(feature = "emulator")]
     Emulator(moat::emulator::EmulatorArgs),
@@ -37,6 +42,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => moat::cli::validate::run(&args),
         Command::Run(args) => moat::cli::run::run(*args),
         Command::Plan(args) => moat::cli::plan::run(&args),
+        Command::Graph(args) => moat::cli::graph::run(&args),
         #[cfg(feature = "emulator")]
         Command::Emulator(args) => {
             tracing_subscriber::fmt()

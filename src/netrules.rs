@@ -545,6 +545,72 @@ pub fn shadowed<'a>(
     out
 }
 
+/// The priority bands whose rules may move: SSH (350-365) and extra outbound rules (400-431).
+const MOVABLE_BANDS: [(i32, i32); 2] = [(SSH_PRIORITY, SSH_PRIORITY + 15), (EXTRA_PRIORITY, EXTRA_PRIORITY + 31)];
+
+/// The rules of an NSG as a GET returns it (`properties.securityRules[]`, each `{name, properties}`).
+pub fn existing_rules(nsg: &serde_json::Value) -> Vec<ExistingSecurityRule> {
+    nsg.get("properties")
+        .and_then(|p| p.get("securityRules"))
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let mut flat = serde_json::Map::new();
+            if let Some(n) = r.get("name") {
+                flat.insert("name".into(), n.clone());
+            }
+            if let Some(serde_json::Value::Object(p)) = r.get("properties") {
+                flat.extend(p.clone());
+            }
+            serde_json::from_value(serde_json::Value::Object(flat)).ok()
+        })
+        .collect()
+}
+
+/// Settles the priorities of moat's SSH and extra rules against what an NSG already holds, so a
+/// change never needs a priority another rule still has (ARM refuses two rules with one priority in
+/// one direction): a rule that exists keeps its priority; a new rule takes the lowest priority of
+/// its band that no rule of the NSG (moat's rules about to go included) and no other new rule
+/// holds. Removing the first of three extra rules thus moves nothing. Required rules (300-349)
+/// and the final deny (4000) never move.
+pub fn settle_priorities(desired: &mut [DesiredSecurityRule], existing: &[ExistingSecurityRule]) {
+    for (lo, hi) in MOVABLE_BANDS {
+        for direction in [Direction::Inbound, Direction::Outbound] {
+            let in_band = |p: i32| (lo..=hi).contains(&p);
+            let existing_dir: Vec<&ExistingSecurityRule> = existing.iter().filter(|e| e.direction() == Some(direction)).collect();
+            let mut taken: Vec<i32> = existing_dir.iter().map(|e| e.priority).collect();
+            taken.extend(desired.iter().filter(|d| d.direction == direction && !in_band(d.priority)).map(|d| d.priority));
+            let mut settled: Vec<bool> = vec![false; desired.len()];
+            // Existing rules keep their place.
+            for (i, d) in desired.iter_mut().enumerate() {
+                if d.direction != direction || !in_band(d.priority) {
+                    continue;
+                }
+                if let Some(e) = existing_dir.iter().find(|e| e.name.eq_ignore_ascii_case(&d.name) && in_band(e.priority)) {
+                    d.priority = e.priority;
+                    settled[i] = true;
+                }
+            }
+            let mut assigned: Vec<i32> = desired.iter().zip(&settled).filter(|(d, s)| **s && d.direction == direction).map(|(d, _)| d.priority).collect();
+            // New rules take their usual priority when it is free, else the lowest free one.
+            for (i, d) in desired.iter_mut().enumerate() {
+                if settled[i] || d.direction != direction || !in_band(d.priority) {
+                    continue;
+                }
+                let free = |p: i32| !taken.contains(&p) && !assigned.contains(&p);
+                if !free(d.priority)
+                    && let Some(p) = (lo..=hi).find(|p| free(*p))
+                {
+                    d.priority = p;
+                }
+                assigned.push(d.priority);
+            }
+        }
+    }
+    desired.sort_by(|a, b| (a.direction, a.priority, &a.name).cmp(&(b.direction, b.priority, &b.name)));
+}
+
 /// Foreign rules that hold a priority moat needs in the same direction (ARM rejects two rules
 /// with one priority in one direction), as (moat rule, foreign rule) pairs.
 pub fn priority_collisions<'a>(
@@ -658,6 +724,29 @@ mod tests {
         let shadows = shadowed(&rules, std::slice::from_ref(&deny), None);
         assert_eq!(shadows.len(), 2);
         assert!(shadowed(&rules, &[later], None).is_empty());
+    }
+
+    #[test]
+    fn settled_priorities_never_collide_mid_change() {
+        let mut sp = spec(ComputePurpose::Training, true);
+        let extra = |name: &str| crate::api::OutboundRule { name: name.into(), destination: "10.30.0.4".into(), ports: vec!["443".into()], protocol: crate::api::RuleProtocol::Tcp };
+        sp.outbound.extra_rules = vec![extra("a"), extra("b"), extra("c")];
+        let before = security_rules(&sp, CTX);
+        let existing: Vec<ExistingSecurityRule> = before
+            .iter()
+            .map(|r| ExistingSecurityRule { name: r.name.clone(), direction: r.direction.to_string(), priority: r.priority, access: r.access.to_string(), ..Default::default() })
+            .collect();
+        // Remove the first extra rule and add a new one: b and c keep 401 and 402; d takes a
+        // priority nobody holds (a's 400 is still there until a goes).
+        sp.outbound.extra_rules = vec![extra("b"), extra("c"), extra("d")];
+        let mut after = security_rules(&sp, CTX);
+        settle_priorities(&mut after, &existing);
+        let p = |n: &str| after.iter().find(|r| r.name == n).map(|r| r.priority);
+        assert_eq!((p("moat-out-b"), p("moat-out-c")), (Some(401), Some(402)));
+        let d = p("moat-out-d").unwrap_or(0);
+        assert!((403..=431).contains(&d), "d at {d}");
+        let mut seen = std::collections::HashSet::new();
+        assert!(after.iter().all(|r| seen.insert((r.direction, r.priority))), "no two rules share a priority");
     }
 
     #[test]

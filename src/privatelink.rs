@@ -246,9 +246,51 @@ pub fn host_names(cloud: DnsCloud, target: EndpointTarget<'_>) -> Vec<HostName> 
     }
 }
 
+/// The public suffixes whose names a privatelink zone answers for: the zone name without
+/// `privatelink.` (`privatelink.blob.core.windows.net` → `blob.core.windows.net`), and for the key
+/// vault zones also the vault suffix the public name CNAMEs from (`vaultcore.azure.net` serves
+/// `<vault>.vault.azure.net`).
+pub fn public_suffixes(zone: &str) -> Vec<String> {
+    let z = zone.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(rest) = z.strip_prefix("privatelink.") {
+        let mut v = vec![rest.to_string()];
+        if let Some(tail) = rest.strip_prefix("vaultcore.") {
+            v.push(format!("vault.{tail}"));
+        }
+        return v;
+    }
+    // A regional zone such as `westeurope.data.privatelink.azurecr.io`.
+    z.split_once(".privatelink.").map(|(region, r)| vec![format!("{region}.{r}")]).unwrap_or_default()
+}
+
+/// The record set that answers for `fqdn` in privatelink `zone` (`stml.blob.core.windows.net` in
+/// `privatelink.blob.core.windows.net` → `stml`), when the zone serves that name.
+pub fn record_name(fqdn: &str, zone: &str) -> Option<String> {
+    let f = fqdn.trim_end_matches('.').to_ascii_lowercase();
+    public_suffixes(zone)
+        .into_iter()
+        .filter_map(|sfx| f.strip_suffix(&format!(".{sfx}")).map(str::to_string))
+        .filter(|name| !name.is_empty())
+        .min_by_key(String::len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_names_in_privatelink_zones() {
+        assert_eq!(record_name("stml.blob.core.windows.net", "privatelink.blob.core.windows.net").as_deref(), Some("stml"));
+        assert_eq!(record_name("kv-ml-01.vault.azure.net", "privatelink.vaultcore.azure.net").as_deref(), Some("kv-ml-01"));
+        assert_eq!(record_name("kv.vault.usgovcloudapi.net", "privatelink.vaultcore.usgovcloudapi.net").as_deref(), Some("kv"));
+        assert_eq!(
+            record_name("1111.workspace.westeurope.api.azureml.ms", "privatelink.api.azureml.ms").as_deref(),
+            Some("1111.workspace.westeurope")
+        );
+        assert_eq!(record_name("cr1.westeurope.data.azurecr.io", "privatelink.azurecr.io").as_deref(), Some("cr1.westeurope.data"));
+        assert_eq!(record_name("cr1.westeurope.data.azurecr.io", "westeurope.data.privatelink.azurecr.io").as_deref(), Some("cr1"));
+        assert_eq!(record_name("stml.file.core.windows.net", "privatelink.blob.core.windows.net"), None);
+    }
 
     #[test]
     fn zones_per_group_and_cloud() {

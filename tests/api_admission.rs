@@ -127,7 +127,27 @@ fn bad_create_cases() -> Vec<Case> {
         ("groupId that does not fit the target", endpoint, vec![("spec.target.groupId", json!("vault"))], vec!["spec.target.groupId", "does not fit target.id"]),
         ("subnetId that is a VNet", endpoint, vec![("spec.subnetId", json!(format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v")))], vec!["spec.subnetId", "id of a subnet"]),
         ("unknown groupId", endpoint, vec![("spec.target.groupId", json!("sql"))], vec!["spec.target.groupId", "amlworkspace"]),
+        ("port above 65535", compute_subnet, vec![("spec.outbound", json!({"extraRules": [{"name": "x", "destination": "10.30.0.4", "ports": ["99999"]}]}))], vec!["spec.outbound.extraRules[0].ports[0]", "1 to 65535"]),
+        ("port range written high-low", compute_subnet, vec![("spec.outbound", json!({"extraRules": [{"name": "x", "destination": "10.30.0.4", "ports": ["443-80"]}]}))], vec!["spec.outbound.extraRules[0].ports[0]", "low <= high"]),
+        ("port zero", compute_subnet, vec![("spec.outbound", json!({"extraRules": [{"name": "x", "destination": "10.30.0.4", "ports": ["0"]}]}))], vec!["spec.outbound.extraRules[0].ports[0]", "1 to 65535"]),
+        ("ARM id with a '..' segment", workspace, vec![("spec.storage.name", Value::Null), ("spec.storage.id", json!(format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st/../..")))], vec!["spec.storage.id", "'.' or '..' segment"]),
+        ("storage endpoints without blob", workspace, vec![("spec.storage.privateEndpoints", json!(["file", "queue"]))], vec!["spec.storage.privateEndpoints", "must include blob and file"]),
+        ("a storage endpoint twice", workspace, vec![("spec.storage.privateEndpoints", json!(["blob", "file", "queue", "queue"]))], vec!["spec.storage.privateEndpoints"]),
     ]
+}
+
+#[tokio::test]
+async fn the_documented_docker_bridge_address_and_good_ports_are_accepted() {
+    let env = env().await;
+    let ns = env.namespace("accepted").await.expect("namespace");
+    // Microsoft's example (network-isolation doc): the bridge's address with its prefix.
+    let mut aks = compute_subnet("aks-bridge");
+    set(&mut aks, "spec.aks.dockerBridgeCidr", json!("172.17.0.1/16"));
+    set(&mut aks, "spec.outbound", json!({"extraRules": [{"name": "range", "destination": "10.30.0.4", "ports": ["1", "8000-8100", "65535", "*"]}]}));
+    create(env, &ns, &aks).await.expect("172.17.0.1/16 and ports 1, 8000-8100, 65535 and * are accepted");
+    let mut ws = workspace("ws-queue");
+    set(&mut ws, "spec.storage.privateEndpoints", json!(["blob", "file", "queue", "table"]));
+    create(env, &ns, &ws).await.expect("storage endpoints for queue and table are accepted");
 }
 
 #[tokio::test]
@@ -210,7 +230,40 @@ async fn samples_apply_cleanly() {
     let out = env.kubectl(["apply", "--dry-run=server", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/config/samples/")]).await.expect("kubectl");
     assert!(out.status.success(), "samples rejected: {}", String::from_utf8_lossy(&out.stderr));
     let applied = String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("moat.dev")).count();
-    assert_eq!(applied, 4, "every moat sample applies: {}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(applied, 5, "every moat sample applies: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// AzureScopePolicy admission: a grant that selects every namespace by accident, a resource
+/// where a resource group belongs, or a malformed scope is refused, naming the field.
+#[tokio::test]
+async fn open_or_malformed_tenancy_policies_are_rejected() {
+    let env = env().await;
+    let rg = format!("/subscriptions/{SUB}/resourceGroups/rg-a");
+    let base = json!({"apiVersion": "moat.dev/v1alpha1", "kind": "AzureScopePolicy", "metadata": {"name": "p"},
+        "spec": {"namespaces": {"names": ["team-a"]}, "scopes": [rg], "identity": {"allowOperatorIdentity": true}}});
+    let dry_run = |obj: Value| async move {
+        let out = env.kubectl_with_stdin(["apply", "--dry-run=server", "-f", "-"], obj.to_string().as_bytes()).await.expect("kubectl");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = dry_run(base.clone()).await;
+    assert!(ok, "a valid policy is admitted: {err}");
+    let cases: Vec<(&str, &str, Value, Vec<&str>)> = vec![
+        ("empty selector", "spec.namespaces", json!({"selector": {}}), vec!["spec.namespaces.selector", "must not be empty"]),
+        ("no namespaces", "spec.namespaces", json!({}), vec!["spec.namespaces", "needs names or a selector"]),
+        ("a resource under scopes", "spec.scopes", json!([format!("{rg}/providers/Microsoft.Network/virtualNetworks/v")]), vec!["spec.scopes", "resource groups"]),
+        ("a scope that is not an ARM scope", "spec.adopt", json!(["rg-b"]), vec!["spec.adopt[0]", "must be an Azure scope"]),
+        ("a subscription as DNS zone group", "spec.dnsZoneResourceGroups", json!([format!("/subscriptions/{SUB}")]), vec!["spec.dnsZoneResourceGroups", "must be resource groups"]),
+        ("two identities", "spec.identity", json!({"allowOperatorIdentity": true, "secretRef": {"namespace": "moat-system", "name": "sp"}}), vec!["spec.identity", "at most one"]),
+    ];
+    for (what, field, value, needles) in cases {
+        let mut obj = base.clone();
+        set(&mut obj, field, value);
+        let (ok, err) = dry_run(obj).await;
+        assert!(!ok, "{what}: admitted");
+        for n in needles {
+            assert!(err.contains(n), "{what}: the rejection does not name {n:?}: {err}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -1,17 +1,18 @@
-//! The CRD copies shipped by the Helm chart (`charts/moat/crds/`) and kustomize
-//! (`config/crd/bases/`) are exactly what the Rust types generate, i.e. what `crds/` holds.
-//! They are generated, never hand-edited: regenerate with
+//! The CRD copies shipped by the Helm chart (`charts/moat/files/crds/`, rendered by
+//! `templates/crds.yaml` so that `helm upgrade` updates them) and kustomize (`config/crd/bases/`)
+//! are exactly what the Rust types generate, i.e. what `crds/` holds. They are generated, never
+//! hand-edited: regenerate with
 //!
 //! ```text
 //! cargo run -- crds --out-dir crds
-//! cargo run -- crds --out-dir charts/moat/crds
+//! cargo run -- crds --out-dir charts/moat/files/crds
 //! cargo run -- crds --out-dir config/crd/bases
 //! ```
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-const COPIES: [&str; 2] = ["charts/moat/crds", "config/crd/bases"];
+const COPIES: [&str; 2] = ["charts/moat/files/crds", "config/crd/bases"];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,7 +53,7 @@ fn crd_copies_match_crds_dir_and_the_rust_types() {
     assert!(
         problems.is_empty(),
         "generated CRD copies drifted:\n  {}\nregenerate with:\n  cargo run -- crds --out-dir crds\n  \
-         cargo run -- crds --out-dir charts/moat/crds\n  cargo run -- crds --out-dir config/crd/bases\nand commit the result",
+         cargo run -- crds --out-dir charts/moat/files/crds\n  cargo run -- crds --out-dir config/crd/bases\nand commit the result",
         problems.join("\n  ")
     );
 }
@@ -64,4 +65,13 @@ fn kustomization_lists_every_generated_crd() {
         let entry = format!("- bases/{}", moat::cli::crds::file_name(&crd));
         assert!(kustomization.contains(&entry), "config/crd/kustomization.yaml lacks `{entry}`");
     }
+}
+
+/// Helm installs a chart's `crds/` once and never upgrades it: the chart must not have one (its
+/// CRDs are templates), or `helm upgrade` would silently keep old CRDs again.
+#[test]
+fn chart_has_no_crds_dir_that_helm_would_never_upgrade() {
+    assert!(!root().join("charts/moat/crds").exists(), "charts/moat/crds/ is back: move the CRDs to charts/moat/files/crds/");
+    let template = std::fs::read_to_string(root().join("charts/moat/templates/crds.yaml")).expect("read templates/crds.yaml");
+    assert!(template.contains(".Files.Glob \"files/crds/*.yaml\""), "templates/crds.yaml renders files/crds/");
 }

@@ -48,10 +48,19 @@ fn helm_or_skip(env: &TestEnv, test: &str) -> bool {
     false
 }
 
-/// `helm template` of the chart as release `moat` in `namespace` with extra `--set`s.
+/// `helm template` of the chart as release `moat` in `namespace` with extra `--set`s. The chart
+/// renders nothing until the allowed scope is set: `allowedSubscriptions={*}` unless `sets` give it.
 async fn helm_template(env: &TestEnv, namespace: &str, sets: &[&str]) -> String {
-    let mut args: Vec<String> = vec!["template".into(), "moat".into(), chart().display().to_string()];
+    helm_template_release(env, "moat", namespace, sets).await
+}
+
+/// `helm template` of the chart as `release` in `namespace` with extra `--set`s.
+async fn helm_template_release(env: &TestEnv, release: &str, namespace: &str, sets: &[&str]) -> String {
+    let mut args: Vec<String> = vec!["template".into(), release.into(), chart().display().to_string()];
     args.extend(["--namespace".into(), namespace.into()]);
+    if !sets.iter().any(|s| s.starts_with("allowedSubscriptions=")) {
+        args.extend(["--set".into(), "allowedSubscriptions={*}".into()]);
+    }
     for s in sets {
         args.extend(["--set".into(), (*s).into()]);
     }
@@ -66,7 +75,7 @@ async fn apply(env: &TestEnv, manifests: &str) {
 }
 
 async fn apply_crds(env: &TestEnv) {
-    let dir = chart().join("crds");
+    let dir = chart().join("files/crds");
     ok(
         "kubectl apply CRDs",
         env.kubectl(["apply", "--server-side", "--force-conflicts", "-f", &dir.display().to_string()]).await,
@@ -107,6 +116,7 @@ fn sub(verb: &'static str, resource: &str, subresource: &'static str, namespace:
 
 const MOAT_KINDS: [&str; 3] = ["secureworkspaces.moat.dev", "privateendpointbindings.moat.dev", "computesubnets.moat.dev"];
 const LEASES: &str = "leases.coordination.k8s.io";
+const POLICIES: &str = "azurescopepolicies.moat.dev";
 
 /// What moat needs in `watched` (objects) with its lease `lease` in `lease_ns`, and what it must
 /// never be able to do there or in `elsewhere`.
@@ -125,12 +135,24 @@ fn moat_access(watched: &str, lease_ns: &str, lease: &str, elsewhere: &str) -> V
         check("delete", "privateendpointbindings.moat.dev", watched, true),
         check("create", "events.events.k8s.io", watched, true),
         check("patch", "events.events.k8s.io", watched, true),
-        check("get", "secrets", watched, true),
+        // Tenancy: the cluster-scoped policies and the namespaces' labels are read.
+        check("get", POLICIES, watched, true),
+        check("list", POLICIES, watched, true),
+        check("watch", POLICIES, watched, true),
+        sub("patch", POLICIES, "status", watched, true),
+        check("list", "namespaces", watched, true),
+        check("watch", "namespaces", watched, true),
         check("create", LEASES, lease_ns, true),
         check("get", &format!("{LEASES}/{lease}"), lease_ns, true),
         check("update", &format!("{LEASES}/{lease}"), lease_ns, true),
         check("patch", &format!("{LEASES}/{lease}"), lease_ns, true),
         // Must not:
+        // Secrets only in the tenants' namespaces (tenancy-rbac.yaml), never by default.
+        check("get", "secrets", watched, false),
+        check("create", POLICIES, watched, false),
+        check("patch", POLICIES, watched, false),
+        check("delete", POLICIES, watched, false),
+        check("patch", "namespaces", watched, false),
         check("create", "secureworkspaces.moat.dev", watched, false),
         check("delete", "secureworkspaces.moat.dev", watched, false),
         check("create", "computesubnets.moat.dev", watched, false),
@@ -233,28 +255,37 @@ async fn chart_rbac_grants_exactly_what_moat_needs() {
 }
 
 #[tokio::test]
-async fn chart_with_watch_namespace_grants_access_there_only() {
+async fn chart_with_watch_namespaces_grants_access_there_only() {
     let env = support::testenv::shared().await;
-    if !helm_or_skip(env, "chart_with_watch_namespace_grants_access_there_only") {
+    if !helm_or_skip(env, "chart_with_watch_namespaces_grants_access_there_only") {
         return;
     }
     let ns = env.namespace("moat-scoped").await.expect("namespace");
     let watched = env.namespace("team-a").await.expect("namespace");
+    let also = env.namespace("team-c").await.expect("namespace");
     let other = env.namespace("team-b").await.expect("namespace");
     apply_crds(env).await;
-    let rendered = helm_template(env, &ns, &[&format!("watchNamespace={watched}"), "leaderElection.leaseName=scoped"]).await;
+    let rendered = helm_template(env, &ns, &[&format!("watchNamespaces={{{watched},{also}}}"), "leaderElection.leaseName=scoped"]).await;
     let docs = documents(&rendered);
-    assert!(find(&docs, "ClusterRoleBinding").is_empty(), "watchNamespace must not bind cluster-wide");
+    // Only the tenancy inputs (policies, namespace labels), which are cluster-scoped, are bound cluster-wide.
+    let cluster_bindings = find(&docs, "ClusterRoleBinding");
+    assert!(
+        cluster_bindings.iter().all(|b| b["roleRef"]["name"].as_str().is_some_and(|n| n.ends_with("-tenancy"))),
+        "watchNamespaces must not bind the reconcilers' role cluster-wide: {cluster_bindings:?}"
+    );
     let bindings = find(&docs, "RoleBinding");
-    assert!(bindings.iter().any(|b| b["metadata"]["namespace"] == watched.as_str() && b["roleRef"]["kind"] == "ClusterRole"));
+    for n in [&watched, &also] {
+        assert!(bindings.iter().any(|b| b["metadata"]["namespace"] == n.as_str() && b["roleRef"]["kind"] == "ClusterRole"), "a RoleBinding in {n}");
+    }
     apply(env, &rendered).await;
     assert!(
-        rendered.contains(&format!("--namespace={watched}")),
+        rendered.contains(&format!("--namespace={watched},{also}")),
         "the Deployment passes --namespace:\n{rendered}"
     );
 
     let user = format!("system:serviceaccount:{ns}:moat");
     let mut checks = moat_access(&watched, &ns, "scoped", &other);
+    checks.extend(moat_access(&also, &ns, "scoped", &other).into_iter().filter(|c| c.namespace == also));
     checks.extend([
         check("get", "secureworkspaces.moat.dev", &other, false),
         check("list", "secureworkspaces.moat.dev", &other, false),
@@ -277,7 +308,7 @@ async fn chart_renders_deterministically_with_hardened_pod_and_options() {
         "metrics.serviceMonitor.enabled=true",
         "allowedSubscriptions={00000000-0000-0000-0000-000000000001,00000000-0000-0000-0000-000000000002}",
         "armEndpoint=http://127.0.0.1:9000",
-        "watchNamespace=ml",
+        "watchNamespaces={ml}",
     ];
     let a = helm_template(env, "moat-system", &sets).await;
     let b = helm_template(env, "moat-system", &sets).await;
@@ -326,15 +357,39 @@ async fn chart_values_schema_rejects_bad_values() {
     if !helm_or_skip(env, "chart_values_schema_rejects_bad_values") {
         return;
     }
-    for bad in ["cloud=Mars", "resyncSeconds=1", "logFormat=xml", "allowedSubscriptions={prod}", "typo=1"] {
+    // Each bad value on an otherwise valid render is refused with a message naming the key.
+    let scoped = "allowedSubscriptions={*}";
+    for (bad, names) in [
+        ("cloud=Mars", "cloud"),
+        ("resyncSeconds=1", "resyncSeconds"),
+        ("logFormat=xml", "logFormat"),
+        ("allowedSubscriptions={prod}", "allowedSubscriptions"),
+        ("typo=1", "typo"),
+        ("watchNamespace=ml", "watchNamespaces={ml}"),
+        ("watchNamespaces={Team_A}", "watchNamespaces"),
+        ("nameOverride=Not_A_Name", "nameOverride"),
+        ("fullnameOverride=UPPER", "fullnameOverride"),
+        ("extraArgs={run}", "extraArgs"),
+        ("podDisruptionBudget.minAvailable=most", "minAvailable"),
+        ("networkPolicy.azure.cidrs={management.azure.com}", "cidrs"),
+        ("networkPolicy.apiServer.ports={0}", "ports"),
+        ("crds.keep=maybe", "keep"),
+        ("tenancy.credentialNamespaces={Bad_NS}", "credentialNamespaces"),
+    ] {
         let out = env
-            .helm(["template", "moat", &chart().display().to_string(), "--set", bad])
+            .helm(["template", "moat", &chart().display().to_string(), "--set", scoped, "--set", bad])
             .await
             .expect("run helm");
         assert!(!out.status.success(), "helm accepted --set {bad}");
+        assert!(text(&out).contains(names), "--set {bad}: the error names `{names}`:\n{}", text(&out));
     }
     let out = env
-        .helm(["template", "moat", &chart().display().to_string(), "--set", "leaderElection.enabled=false", "--set", "replicaCount=2"])
+        .helm(["template", "moat", &chart().display().to_string(), "--set", scoped, "--set", "podDisruptionBudget.enabled=true", "--set", "podDisruptionBudget.minAvailable=1", "--set", "podDisruptionBudget.maxUnavailable=1"])
+        .await
+        .expect("run helm");
+    assert!(!out.status.success() && text(&out).contains("minAvailable or maxUnavailable, not both"), "{}", text(&out));
+    let out = env
+        .helm(["template", "moat", &chart().display().to_string(), "--set", scoped, "--set", "leaderElection.enabled=false", "--set", "replicaCount=2"])
         .await
         .expect("run helm");
     assert!(!out.status.success(), "two replicas without leader election must be refused");
@@ -349,10 +404,10 @@ async fn kustomize_default_renders_applies_and_grants_moat_access() {
         env.kubectl(["kustomize", &repo().join("config/default").display().to_string()]).await,
     );
     let docs = documents(&rendered);
-    assert_eq!(find(&docs, "CustomResourceDefinition").len(), 3);
+    assert_eq!(find(&docs, "CustomResourceDefinition").len(), moat::api::crds().len());
     let deploy = find(&docs, "Deployment")[0];
     assert_eq!(deploy["metadata"]["namespace"], "moat-system");
-    assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["image"], "moat:0.1.0");
+    assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["image"], format!("moat:{}", env!("CARGO_PKG_VERSION")).as_str());
     apply(env, &rendered).await;
 
     let other = env.namespace("kustomize-other").await.expect("namespace");
@@ -372,9 +427,203 @@ async fn kustomize_rbac_matches_the_chart() {
         "kubectl kustomize config/rbac",
         env.kubectl(["kustomize", &repo().join("config/rbac").display().to_string()]).await,
     ));
+    let tenant_docs = documents(&ok(
+        "kubectl kustomize config/rbac/tenant-credentials",
+        env.kubectl(["kustomize", &repo().join("config/rbac/tenant-credentials").display().to_string()]).await,
+    ));
+    let rules = |docs: &[Value], kind: &str| -> Vec<String> {
+        let mut r: Vec<String> = find(docs, kind).iter().map(|d| d["rules"].to_string()).collect();
+        r.sort();
+        r
+    };
     for kind in ["ClusterRole", "Role"] {
-        let from_chart = &find(&chart_docs, kind)[0]["rules"];
-        let from_kustomize = &find(&kustomize_docs, kind)[0]["rules"];
-        assert_eq!(from_chart, from_kustomize, "{kind} rules differ between charts/moat and config/rbac");
+        assert_eq!(rules(&chart_docs, kind), rules(&kustomize_docs, kind), "{kind} rules differ between charts/moat and config/rbac");
     }
+    // A tenant namespace's Role is the chart's too.
+    let chart_tenant = documents(&helm_template(env, "moat-system", &["tenancy.credentialNamespaces={team-a}"]).await);
+    let tenant_role = |docs: &[Value]| find(docs, "Role").into_iter().find(|r| r["metadata"]["name"].as_str().is_some_and(|n| n.ends_with("-credentials"))).map(|r| r["rules"].clone());
+    assert_eq!(tenant_role(&chart_tenant), tenant_role(&tenant_docs), "the tenant credentials Role differs between charts/moat and config/rbac/tenant-credentials");
+}
+
+/// Secure by default: the chart renders nothing until the allowed scope is set, and moat's
+/// ServiceAccount reads Secrets only in the namespaces the tenants' policies name (and the shared
+/// credentials namespace): not in kube-system, not in its own namespace, not anywhere else.
+#[tokio::test]
+async fn chart_reads_secrets_only_in_the_tenants_namespaces() {
+    let env = support::testenv::shared().await;
+    if !helm_or_skip(env, "chart_reads_secrets_only_in_the_tenants_namespaces") {
+        return;
+    }
+    let out = env.helm(["template", "moat", &chart().display().to_string()]).await.expect("run helm");
+    assert!(
+        !out.status.success() && text(&out).contains("allowedSubscriptions is empty") && text(&out).contains("[\"*\"]"),
+        "the chart must refuse to render without an allowed scope, saying how to set it:\n{}",
+        text(&out)
+    );
+
+    let ns = env.namespace("moat-tenancy").await.expect("namespace");
+    let team_a = env.namespace("team-a").await.expect("namespace");
+    let team_b = env.namespace("team-b").await.expect("namespace");
+    let platform = env.namespace("platform").await.expect("namespace");
+    let other = env.namespace("other").await.expect("namespace");
+    let sub = "6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
+    let values = serde_json::json!({
+        "allowedSubscriptions": [sub],
+        "tenancy": {
+            "policies": [
+                {"name": team_a, "spec": {"namespaces": {"names": [team_a]}, "scopes": [format!("/subscriptions/{sub}/resourceGroups/rg-a")], "identity": {"allowOperatorIdentity": true}}},
+                {"name": team_b, "spec": {"namespaces": {"names": [team_b]}, "scopes": [format!("/subscriptions/{sub}/resourceGroups/rg-b")], "identity": {"secretRef": {"namespace": platform, "name": "team-b-sp"}}}}
+            ]
+        }
+    });
+    let file = tempfile::NamedTempFile::new().expect("values file");
+    std::fs::write(file.path(), values.to_string()).expect("write values");
+    apply_crds(env).await;
+    let rendered = ok(
+        "helm template",
+        env.helm(["template", "moat", &chart().display().to_string(), "--namespace", &ns, "-f", &file.path().display().to_string()]).await,
+    );
+    let docs = documents(&rendered);
+    let policies: Vec<&str> = find(&docs, "AzureScopePolicy").iter().filter_map(|p| p["metadata"]["name"].as_str()).collect();
+    assert_eq!(policies, vec![team_a.as_str(), team_b.as_str()], "the tenants' policies are rendered");
+    let mut secret_namespaces: Vec<&str> = find(&docs, "RoleBinding")
+        .iter()
+        .filter(|b| b["metadata"]["name"].as_str().is_some_and(|n| n.ends_with("-credentials")))
+        .filter_map(|b| b["metadata"]["namespace"].as_str())
+        .collect();
+    secret_namespaces.sort();
+    let mut want = vec![team_a.as_str(), team_b.as_str(), platform.as_str()];
+    want.sort();
+    assert_eq!(secret_namespaces, want, "a credentials RoleBinding in each namespace the policies name, nowhere else");
+    apply(env, &rendered).await;
+
+    let user = format!("system:serviceaccount:{ns}:moat");
+    let mut checks = vec![
+        check("get", "secrets", &team_a, true),
+        check("get", "secrets", &team_b, true),
+        check("get", "secrets", &platform, true),
+        check("get", "secrets", "kube-system", false),
+        check("get", "secrets", "default", false),
+        check("get", "secrets", &other, false),
+        check("get", "secrets", &ns, false),
+    ];
+    for verb in ["list", "watch", "create", "update", "delete"] {
+        checks.push(check(verb, "secrets", &team_a, false));
+    }
+    assert_access(env, &user, &checks).await;
+}
+
+fn container_args(docs: &[Value]) -> Vec<String> {
+    let deploy = find(docs, "Deployment")[0];
+    deploy["spec"]["template"]["spec"]["containers"][0]["args"].as_array().expect("args").iter().filter_map(Value::as_str).map(str::to_owned).collect()
+}
+
+/// The knobs a platform team reaches for: names, extra flags, sharding by label selector (each
+/// install its own Lease), PodDisruptionBudget, NetworkPolicy, priority class. Rendered, linted
+/// and applied to the real apiserver (which validates every object's structure).
+#[tokio::test]
+async fn chart_knobs_render_lint_and_apply() {
+    let env = support::testenv::shared().await;
+    if !helm_or_skip(env, "chart_knobs_render_lint_and_apply") {
+        return;
+    }
+    let ns = env.namespace("moat-knobs").await.expect("namespace");
+    apply_crds(env).await;
+    let sets = [
+        "nameOverride=operator",
+        "extraArgs={--retry-seconds=30,--operation-budget-seconds=900}",
+        "selector=moat.dev/shard in (a\\,b)",
+        "replicaCount=2",
+        "podDisruptionBudget.enabled=true",
+        "networkPolicy.enabled=true",
+        "networkPolicy.apiServer.cidrs={10.0.0.1/32}",
+        "networkPolicy.metrics.from[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring",
+        "priorityClassName=system-cluster-critical",
+        "crds.enabled=false",
+    ];
+    let mut lint: Vec<String> = vec!["lint".into(), "--strict".into(), chart().display().to_string()];
+    for s in sets {
+        lint.extend(["--set".into(), s.into()]);
+    }
+    ok("helm lint with every knob", env.helm(&lint).await);
+    let rendered = helm_template(env, &ns, &sets).await;
+    let docs = documents(&rendered);
+    apply(env, &rendered).await;
+
+    // nameOverride: names and the name label; the lease follows the fullname.
+    let deploy = find(&docs, "Deployment")[0];
+    assert_eq!(deploy["metadata"]["name"], "moat-operator");
+    assert_eq!(deploy["metadata"]["labels"]["app.kubernetes.io/name"], "operator");
+    assert_eq!(deploy["spec"]["template"]["spec"]["priorityClassName"], "system-cluster-critical");
+    let args = container_args(&docs);
+    for want in ["--lease-name=moat-operator-leader", "--selector=moat.dev/shard in (a,b)", "--retry-seconds=30", "--operation-budget-seconds=900"] {
+        assert!(args.iter().any(|a| a == want), "missing {want} in {args:?}");
+    }
+    assert!(args.iter().position(|a| a == "--retry-seconds=30") > args.iter().position(|a| a.starts_with("--credential=")), "extraArgs come last: {args:?}");
+    assert!(find(&docs, "CustomResourceDefinition").is_empty(), "crds.enabled=false renders no CRD");
+
+    // PodDisruptionBudget: one pod at a time by default, selecting the moat pods.
+    let pdb = find(&docs, "PodDisruptionBudget")[0];
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert_eq!(pdb["spec"]["selector"]["matchLabels"], deploy["spec"]["selector"]["matchLabels"]);
+    let min = documents(&helm_template(env, &ns, &["podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=50%"]).await);
+    assert_eq!(find(&min, "PodDisruptionBudget")[0]["spec"]["minAvailable"], "50%");
+    assert!(find(&min, "PodDisruptionBudget")[0]["spec"].get("maxUnavailable").is_none());
+
+    // NetworkPolicy: ingress only on the metrics port from the monitoring namespace; egress to
+    // the API server address, HTTPS (ARM, Entra ID) and DNS only.
+    let np = find(&docs, "NetworkPolicy")[0];
+    assert_eq!(np["spec"]["podSelector"]["matchLabels"], deploy["spec"]["selector"]["matchLabels"]);
+    assert_eq!(np["spec"]["policyTypes"], serde_json::json!(["Ingress", "Egress"]));
+    let ingress = np["spec"]["ingress"].as_array().expect("ingress");
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(ingress[0]["ports"][0]["port"], "http-metrics");
+    assert_eq!(ingress[0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "monitoring");
+    let egress = np["spec"]["egress"].as_array().expect("egress");
+    assert_eq!(egress[0]["to"][0]["ipBlock"]["cidr"], "10.0.0.1/32");
+    let ports = |rule: &Value| rule["ports"].as_array().expect("ports").iter().map(|p| p["port"].as_i64().expect("port")).collect::<Vec<_>>();
+    assert_eq!(ports(&egress[0]), [443, 6443]);
+    assert_eq!(ports(&egress[1]), [443]);
+    assert!(egress[1].get("to").is_none(), "Azure: any destination on 443 unless cidrs are set");
+    assert_eq!(ports(&egress[2]), [53, 53]);
+    assert_eq!(egress[2]["to"][0]["podSelector"]["matchLabels"]["k8s-app"], "kube-dns");
+    assert_eq!(egress.len(), 3);
+    // Off by default.
+    let plain = documents(&helm_template(env, &ns, &[]).await);
+    assert!(find(&plain, "NetworkPolicy").is_empty() && find(&plain, "PodDisruptionBudget").is_empty());
+    assert!(!container_args(&plain).iter().any(|a| a.starts_with("--selector")));
+}
+
+/// A fleet sharded over two installs in one namespace: different names, selectors and Leases,
+/// and the two apply side by side without touching each other's objects.
+#[tokio::test]
+async fn two_sharded_installs_in_one_namespace_have_their_own_lease() {
+    let env = support::testenv::shared().await;
+    if !helm_or_skip(env, "two_sharded_installs_in_one_namespace_have_their_own_lease") {
+        return;
+    }
+    let ns = env.namespace("moat-shards").await.expect("namespace");
+    let other = env.namespace("shard-other").await.expect("namespace");
+    apply_crds(env).await;
+    let mut leases = Vec::new();
+    for shard in ["a", "b"] {
+        let rendered = helm_template_release(env, &format!("moat-{shard}"), &ns, &[&format!("selector=moat.dev/shard={shard}"), "crds.enabled=false"]).await;
+        apply(env, &rendered).await;
+        let docs = documents(&rendered);
+        let args = container_args(&docs);
+        assert!(args.contains(&format!("--selector=moat.dev/shard={shard}")), "{args:?}");
+        let lease = format!("moat-{shard}-leader");
+        assert!(args.contains(&format!("--lease-name={lease}")), "{args:?}");
+        assert_eq!(find(&docs, "Role")[0]["rules"][1]["resourceNames"], serde_json::json!([lease]));
+        leases.push(lease);
+    }
+    // Each ServiceAccount may renew its own Lease only.
+    let checks_a = [
+        check("update", &format!("{LEASES}/{}", leases[0]), &ns, true),
+        check("update", &format!("{LEASES}/{}", leases[1]), &ns, false),
+        check("get", "secureworkspaces.moat.dev", &other, true),
+    ];
+    assert_access(env, &format!("system:serviceaccount:{ns}:moat-a"), &checks_a).await;
+    let checks_b = [check("update", &format!("{LEASES}/{}", leases[1]), &ns, true), check("update", &format!("{LEASES}/{}", leases[0]), &ns, false)];
+    assert_access(env, &format!("system:serviceaccount:{ns}:moat-b"), &checks_b).await;
 }

@@ -26,6 +26,7 @@ fn load(doc: &str) -> String {
     let path = match d.dir {
         "crds" => Path::new(env!("CARGO_MANIFEST_DIR")).join("crds").join(doc),
         "shared/seeds" => shared_dir().join("seeds").join(doc),
+        "shared/sources" => shared_dir().join("sources").join(doc),
         "shared/docs" => shared_dir().join("docs").join(doc),
         other => panic!("unknown document folder {other}"),
     };

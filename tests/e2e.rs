@@ -56,7 +56,7 @@ fn prop<'a>(v: &'a Value, path: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_converge_to_the_secure_design_then_cost_no_writes() {
-    let mut h = Harness::new("e2e-design", EmulatorConfig::for_tests()).await;
+    let mut h = Harness::checked("e2e-design", EmulatorConfig::for_tests()).await;
     converge_samples(&mut h).await;
 
     // Each resource is written once: writes under one VNet, NSG, route table or zone wait their
@@ -150,11 +150,37 @@ async fn samples_converge_to_the_secure_design_then_cost_no_writes() {
     }
     let writes = h.writes_since(since);
     assert!(writes.is_empty(), "{} ARM write(s) at steady state: {:#?}", writes.len(), writes.iter().map(|w| format!("{} {}", w.method, w.path)).collect::<Vec<_>>());
+
+    // What Git owns stays Git's: moat never wrote the spec (generation 1) of what the user
+    // applied, and everything it wrote (status, its finalizer) is under the field manager `moat`.
+    let mut managed: Vec<(String, Option<i64>, Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry>)> = Vec::new();
+    let ws = h.api::<SecureWorkspace>().get("ml-prod").await.expect("get");
+    managed.push(("SecureWorkspace ml-prod".into(), ws.metadata.generation, ws.metadata.managed_fields.clone().unwrap_or_default()));
+    for csn in ["training", "inference"] {
+        let o = h.api::<ComputeSubnet>().get(csn).await.expect("get");
+        managed.push((format!("ComputeSubnet {csn}"), o.metadata.generation, o.metadata.managed_fields.clone().unwrap_or_default()));
+    }
+    let peb = h.api::<PrivateEndpointBinding>().get("datalake-dfs").await.expect("get");
+    managed.push(("PrivateEndpointBinding datalake-dfs".into(), peb.metadata.generation, peb.metadata.managed_fields.clone().unwrap_or_default()));
+    for (what, generation, entries) in &managed {
+        assert_eq!(*generation, Some(1), "{what}: moat never changes a spec the user applied");
+        let managers: Vec<String> = entries.iter().map(|e| format!("{}/{}", e.manager.as_deref().unwrap_or("?"), e.subresource.as_deref().unwrap_or("-"))).collect();
+        assert!(entries.iter().all(|e| e.manager.as_deref() != Some("unknown")), "{what}: a write without a field manager: {managers:?}");
+        let mine: Vec<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry> = entries.iter().filter(|e| e.manager.as_deref() == Some("moat")).collect();
+        assert!(mine.iter().any(|e| e.subresource.as_deref() == Some("status")), "{what}: moat's status is under the manager moat: {managers:?}");
+        for e in mine.iter().filter(|e| e.subresource.is_none()) {
+            let fields = e.fields_v1.as_ref().map(|f| f.0.clone()).unwrap_or_default();
+            let top: Vec<&String> = fields.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+            assert!(top.iter().all(|k| *k == "f:metadata"), "{what}: moat wrote only metadata (its finalizer) outside status: {fields}");
+            assert!(fields["f:metadata"].as_object().is_some_and(|m| m.keys().all(|k| k == "f:finalizers")), "{what}: only the finalizer: {fields}");
+        }
+    }
+    h.assert_scenario_sound();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_put_back_and_foreign_rules_survive() {
-    let mut h = Harness::new("e2e-drift", EmulatorConfig::for_tests()).await;
+    let mut h = Harness::checked("e2e-drift", EmulatorConfig::for_tests()).await;
     converge_samples(&mut h).await;
     let nsg = id("Microsoft.Network/networkSecurityGroups", "nsg-training");
     let storage = id("Microsoft.Storage/storageAccounts", "stmlprod01");
@@ -202,13 +228,14 @@ async fn drift_is_put_back_and_foreign_rules_survive() {
     let reasons: Vec<String> = events["items"].as_array().into_iter().flatten().filter_map(|e| e["reason"].as_str().map(str::to_string)).collect();
     assert!(reasons.iter().any(|r| r == "Updated"), "an Updated event for the firewall: {reasons:?}");
     assert!(reasons.iter().filter(|r| *r == "Created").count() >= 2, "Created events for the rule and the endpoint: {reasons:?}");
+    h.assert_scenario_sound();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_mid_operation_resumes_without_a_second_create() {
     // Slow operations: each takes 4 polls, one second apart.
     let cfg = EmulatorConfig { polls_to_complete: 4, retry_after_secs: 1, ..EmulatorConfig::for_tests() };
-    let mut h = Harness::new("e2e-restart", cfg).await;
+    let mut h = Harness::checked("e2e-restart", cfg).await;
     h.start_moat();
     h.apply(&sample("secureworkspace.yaml", &h.ns)).await;
     // Wait until the workspace itself is being created, then kill moat in the middle of it.
@@ -231,11 +258,12 @@ async fn restart_mid_operation_resumes_without_a_second_create() {
     let twice: Vec<_> = puts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "PUT more than once: {twice:?}");
     assert!(puts.contains_key(&ws));
+    h.assert_scenario_sound();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_removes_what_moat_created_and_orphan_leaves_it() {
-    let mut h = Harness::new("e2e-delete", EmulatorConfig::for_tests()).await;
+    let mut h = Harness::checked("e2e-delete", EmulatorConfig::for_tests()).await;
     converge_samples(&mut h).await;
     let seeded = format!("/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/stdatalake01");
     let dp = DeleteParams::default();
@@ -270,11 +298,12 @@ async fn delete_removes_what_moat_created_and_orphan_leaves_it() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(h.all_resources().len(), before, "Orphan leaves every Azure resource");
+    h.assert_scenario_sound();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_finding_is_a_condition_and_writes_nothing_it_concerns() {
-    let mut h = Harness::new("e2e-error", EmulatorConfig::for_tests()).await;
+    let mut h = Harness::checked("e2e-error", EmulatorConfig::for_tests()).await;
     h.start_moat();
     h.apply(&sample("secureworkspace.yaml", &h.ns)).await;
     h.wait_for::<SecureWorkspace>("ml-prod", CONVERGE, "Ready", ready_sws).await;
@@ -294,7 +323,14 @@ async fn an_error_finding_is_a_condition_and_writes_nothing_it_concerns() {
     let ready = st.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
     assert_eq!(ready.status, "False");
     let subnet = format!("{}/subnets/snet-training", id("Microsoft.Network/virtualNetworks", "vnet-ml-prod")).to_ascii_lowercase();
-    let touched: Vec<String> = h.writes_since(since).into_iter().map(|w| w.path.to_ascii_lowercase()).filter(|p| p.starts_with(&subnet)).collect();
-    assert!(touched.is_empty(), "no write to the subnet: {touched:?}");
+    // Nothing of the object is built: not the subnet, and not the NSG, rules, route table and
+    // routes that exist only for it.
+    let touched: Vec<String> = h.writes_since(since).into_iter().map(|w| format!("{} {}", w.method, w.path)).collect();
+    assert!(touched.is_empty(), "no write for a blocked object: {touched:?}");
     assert!(h.emu.admin.resource(&subnet).is_none());
+    assert!(h.emu.admin.resource(&id("Microsoft.Network/networkSecurityGroups", "nsg-training")).is_none(), "no NSG for a blocked subnet");
+    let ready = st.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
+    assert_eq!(ready.reason, "ConstraintViolation", "the Ready reason says why: {ready:?}");
+    assert!(ready.message.contains("NET-004"), "and names the rule: {ready:?}");
+    h.assert_scenario_sound();
 }

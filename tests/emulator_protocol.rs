@@ -468,6 +468,9 @@ async fn delay_fault_and_latency() {
         fault: Fault::Delay { millis: 250 },
         times: Some(1),
         fired: 0,
+        probability: None,
+        seed: 0,
+        considered: 0,
     });
     let t0 = Instant::now();
     arm.get(&id, NET).await.expect_err(404, "ResourceNotFound");
@@ -531,6 +534,9 @@ async fn fail_lro_fault_fails_the_operation() {
         },
         times: Some(1),
         fired: 0,
+        probability: None,
+        seed: 0,
+        considered: 0,
     });
     let d = arm.delete(&sid, NET).await;
     d.expect(202);

@@ -66,3 +66,45 @@ async fn plan_lists_ordered_creates_and_writes_nothing() {
     let env_trust = run_plan(&emu.base_url, &files, Trust::SslCertFile(&ca)).await;
     assert!(env_trust.status.success(), "{}", String::from_utf8_lossy(&env_trust.stderr));
 }
+
+/// From a laptop: `--credential azure-cli` takes the token `az account get-access-token` prints
+/// (a stand-in `az` on PATH here), and the emulator accepts only that token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_uses_the_azure_cli_token_when_asked() {
+    let mut cfg = EmulatorConfig::for_tests().with_resource_group(SUB, "rg-ml-prod");
+    cfg.require_token = Some("token-from-az".into());
+    let emu = moat::emulator::start(cfg).await.expect("emulator");
+    let bin = tempfile::tempdir().expect("tempdir");
+    let calls = bin.path().join("az-calls");
+    let az = bin.path().join("az");
+    let expires = jiff::Timestamp::now().as_second() + 3600;
+    std::fs::write(
+        &az,
+        format!("#!/bin/sh\necho \"$@\" >> {}\necho '{{\"accessToken\": \"token-from-az\", \"expires_on\": {expires}, \"tokenType\": \"Bearer\"}}'\n", calls.display()),
+    )
+    .expect("write az");
+    std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod az");
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    let ws = format!("{}/config/samples/secureworkspace.yaml", env!("CARGO_MANIFEST_DIR"));
+    let run = |extra: &[&str]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_moat"));
+        cmd.args(["plan", "-o", "json", "-f", &ws, "--arm-endpoint", &emu.base_url, "--tenant-id", "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"])
+            .args(extra)
+            .env("PATH", &path)
+            .env_remove("MOAT_ARM_STATIC_TOKEN");
+        cmd.output()
+    };
+    let out = run(&["--credential", "azure-cli"]).await.expect("run moat plan");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let steps: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON steps");
+    assert!(!steps.is_empty());
+    let asked = std::fs::read_to_string(&calls).expect("az was called");
+    assert!(asked.contains("account get-access-token") && asked.contains(&format!("--scope {}/.default", emu.base_url.trim_end_matches('/'))), "{asked}");
+    // A wrong token is refused by the emulator: the token really came from az.
+    let out = run(&["--arm-token", "not-from-az"]).await.expect("run moat plan");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // A static token with another credential is a flag error, not a silent choice.
+    let out = run(&["--credential", "azure-cli", "--arm-token", "x"]).await.expect("run moat plan");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only used with --credential static"), "{}", String::from_utf8_lossy(&out.stderr));
+}

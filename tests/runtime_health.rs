@@ -7,12 +7,15 @@ use std::time::Duration;
 use clap::Parser;
 use moat::runtime::{self, Health, HealthServer, Metrics, Phase, RunArgs, Shutdown, StopReason};
 
-const METRIC_NAMES: [&str; 7] = [
+const METRIC_NAMES: [&str; 10] = [
     "moat_reconcile_total",
     "moat_reconcile_duration_seconds",
     "moat_reconcile_errors_total",
+    "moat_reconcile_queue_depth",
+    "moat_reconciles_in_flight",
     "moat_arm_requests_total",
     "moat_arm_request_duration_seconds",
+    "moat_arm_operations_in_flight",
     "moat_constraint_findings",
     "moat_leader",
 ];
@@ -62,7 +65,9 @@ async fn healthz_readyz_and_metrics() {
     // One observation per family so every sample name shows up.
     metrics.reconcile_timer("SecureWorkspace").failure("Arm");
     metrics.arm().observe("GET", "Microsoft.Network/virtualNetworks", 200, Duration::from_millis(30));
-    metrics.set_constraint_findings("SecureWorkspace", "warning", 1);
+    metrics.set_object_findings("SecureWorkspace", "team-a/ws", [("NET-008", "Warning")]);
+    metrics.init_kinds(&["SecureWorkspace"]);
+    metrics.arm().operation_running("PUT /x", "PUT", "Microsoft.Network/virtualNetworks");
     metrics.set_leader(true);
     let (status, ct, body) = get(addr, "/metrics", None).await;
     assert_eq!(status, 200);

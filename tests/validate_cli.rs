@@ -25,8 +25,9 @@ fn the_samples_are_clean() {
     let out = moat(&["validate", "-f", "config/samples"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
-    assert!(stdout.contains("0 errors, 0 warnings, 0 info: 4 objects in 5 documents from 5 files"), "{stdout}");
+    assert!(stdout.contains("0 errors, 0 warnings, 0 info: 4 objects in 6 documents from 6 files"), "{stdout}");
     assert!(stdout.contains("skipped v1 Namespace ml-platform"), "{stdout}");
+    assert!(stdout.contains("skipped moat.dev/v1alpha1 AzureScopePolicy ml-platform (a tenancy policy"), "{stdout}");
 }
 
 #[test]
@@ -66,7 +67,7 @@ fn json_output_parses_and_carries_the_findings() {
     let f = &v["findings"][0];
     assert_eq!(f["ruleId"], "NET-008");
     assert_eq!(f["severity"], "Error");
-    assert_eq!(f["blocks"], "Network");
+    assert_eq!(f["concerns"], "Network");
     assert_eq!(f["location"]["line"], 11);
     assert!(f["source"]["quote"].as_str().unwrap().contains("enough unassigned IP addresses"));
 }

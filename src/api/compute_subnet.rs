@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::types::{ArmId, Cidr, FindingStatus, Ipv4, LocalObjectRef, PendingOperation, PortRange, ResourceStatus};
+use super::types::{AddressWithPrefix, ArmId, Cidr, FindingStatus, Ipv4, LocalObjectRef, PendingOperation, PortRange, ResourceStatus};
 
 /// Desired state of a compute subnet.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -27,13 +27,15 @@ use super::types::{ArmId, Cidr, FindingStatus, Ipv4, LocalObjectRef, PendingOper
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.nsg) && (has(self.nsg.name) || has(self.nsg.id))) || size(self.name) <= 76").message("name is longer than 76 characters, so the default NSG name <name>-nsg would pass Azure's 80: set nsg.name").field_path(".nsg"))]
+#[x_kube(validation = Rule::new("!has(self.forcedTunneling) || has(self.forcedTunneling.routeTableName) || has(self.forcedTunneling.routeTableId) || size(self.name) <= 77").message("name is longer than 77 characters, so the default route table name <name>-rt would pass Azure's 80: set forcedTunneling.routeTableName").field_path(".forcedTunneling"))]
 #[x_kube(validation = Rule::new("!has(self.aks) || self.purpose == 'Inference'").message("aks is only for purpose Inference (an AKS cluster): remove aks or set purpose: Inference").field_path(".aks"))]
 #[x_kube(validation = Rule::new(
     "!has(self.aks) || !isCIDR(self.aks.serviceCidr) || !isCIDR(self.addressPrefix) || !(cidr(self.aks.serviceCidr).containsCIDR(self.addressPrefix) || cidr(self.addressPrefix).containsCIDR(self.aks.serviceCidr))"
 ).message("aks.serviceCidr must not overlap addressPrefix: Kubernetes service addresses must not be used by the cluster's subnet; pick a range outside the VNet such as 10.250.0.0/16").field_path(".aks.serviceCidr"))]
 #[x_kube(validation = Rule::new(
-    "!has(self.aks) || !has(self.aks.dockerBridgeCidr) || !isCIDR(self.aks.dockerBridgeCidr) || !isCIDR(self.addressPrefix) || !(cidr(self.aks.dockerBridgeCidr).containsCIDR(self.addressPrefix) || cidr(self.addressPrefix).containsCIDR(self.aks.dockerBridgeCidr))"
-).message("aks.dockerBridgeCidr must not overlap addressPrefix: pick a bridge range outside the subnet, such as 172.17.0.0/16").field_path(".aks.dockerBridgeCidr"))]
+    "!has(self.aks) || !has(self.aks.dockerBridgeCidr) || !isCIDR(self.aks.dockerBridgeCidr) || !isCIDR(self.addressPrefix) || !(cidr(self.aks.dockerBridgeCidr).masked().containsCIDR(self.addressPrefix) || cidr(self.addressPrefix).containsCIDR(cidr(self.aks.dockerBridgeCidr).masked()))"
+).message("aks.dockerBridgeCidr must not overlap addressPrefix: pick a bridge address outside the subnet, such as 172.17.0.1/16").field_path(".aks.dockerBridgeCidr"))]
 pub struct ComputeSubnetSpec {
     /// The SecureWorkspace, in the same namespace, whose VNet and workspace this subnet serves. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("workspaceRef is immutable: create a new ComputeSubnet for another workspace"))]
@@ -201,7 +203,7 @@ pub struct ForcedTunnelingSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!isCIDR(self.serviceCidr) || !isIP(self.dnsServiceIP) || cidr(self.serviceCidr).containsIP(self.dnsServiceIP)").message("aks.dnsServiceIP must lie inside aks.serviceCidr: pick an address in the service range, such as its .10 address").field_path(".dnsServiceIP"))]
 #[x_kube(validation = Rule::new(
-    "!has(self.dockerBridgeCidr) || !isCIDR(self.serviceCidr) || !isCIDR(self.dockerBridgeCidr) || !(cidr(self.serviceCidr).containsCIDR(self.dockerBridgeCidr) || cidr(self.dockerBridgeCidr).containsCIDR(self.serviceCidr))"
+    "!has(self.dockerBridgeCidr) || !isCIDR(self.serviceCidr) || !isCIDR(self.dockerBridgeCidr) || !(cidr(self.serviceCidr).containsCIDR(cidr(self.dockerBridgeCidr).masked()) || cidr(self.dockerBridgeCidr).masked().containsCIDR(self.serviceCidr))"
 ).message("aks.dockerBridgeCidr must not overlap aks.serviceCidr: pick a bridge range outside the service range").field_path(".dockerBridgeCidr"))]
 pub struct AksNetworkSpec {
     /// Kubernetes service address range; must not overlap any subnet of the VNet.
@@ -209,9 +211,11 @@ pub struct AksNetworkSpec {
     /// The cluster DNS service address, inside serviceCidr.
     #[serde(rename = "dnsServiceIP")]
     pub dns_service_ip: Ipv4,
-    /// Docker bridge address range; must not overlap the subnet or serviceCidr (default 172.17.0.0/16).
+    /// The Docker bridge's address with its prefix length, as AKS takes it (for example
+    /// `172.17.0.1/16`, Microsoft's own example); its network must not overlap the subnet, the
+    /// VNet's other subnets or serviceCidr (default bridge: 172.17.0.1/16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub docker_bridge_cidr: Option<Cidr>,
+    pub docker_bridge_cidr: Option<AddressWithPrefix>,
 }
 
 /// One NSG rule as moat renders it.

@@ -3,11 +3,13 @@
 //! CRD schemas are generated from these types (`moat crds`), committed under `crds/`, and checked
 //! for drift by `tests/crds.rs`.
 
+pub mod azure_scope_policy;
 pub mod compute_subnet;
 pub mod private_endpoint_binding;
 pub mod secure_workspace;
 pub mod types;
 
+pub use azure_scope_policy::*;
 pub use compute_subnet::*;
 pub use private_endpoint_binding::*;
 pub use secure_workspace::*;
@@ -21,7 +23,7 @@ pub const GROUP: &str = "moat.dev";
 
 /// Every CRD moat serves, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![SecureWorkspace::crd(), PrivateEndpointBinding::crd(), ComputeSubnet::crd()]
+    vec![SecureWorkspace::crd(), PrivateEndpointBinding::crd(), ComputeSubnet::crd(), AzureScopePolicy::crd()]
 }
 
 /// All CRDs as one multi-document YAML stream, as `moat crds` prints and `crds/` holds.

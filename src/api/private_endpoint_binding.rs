@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::types::{ArmId, DeletionPolicy, DnsRecord, Location, PendingOperation, ResourceStatus, SecretRef};
+use super::types::{ArmId, DeletionPolicy, DnsRecord, FindingStatus, Location, PendingOperation, ResourceStatus, SecretRef};
 
 /// Desired state of one private endpoint and its DNS.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -23,7 +23,8 @@ use super::types::{ArmId, DeletionPolicy, DnsRecord, Location, PendingOperation,
     printcolumn(name = "Connection", type_ = "string", json_path = ".status.connectionState"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("has(self.spec.privateEndpointName) || self.metadata.name.size() <= 80").message("metadata.name is longer than 80 characters, the longest private endpoint name Azure accepts: set spec.privateEndpointName")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.dns.mode != 'AzurePrivateDns' || !has(self.dns.zones) || size(self.dns.zones) > 0").message("dns.zones must not be empty in AzurePrivateDns mode: omit it to use the zones for the groupId, or set dns.mode: None").field_path(".dns.zones"))]
@@ -46,6 +47,7 @@ pub struct PrivateEndpointBindingSpec {
     /// Resource group of the endpoint (default: the subnet's resource group). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("resourceGroup is immutable"))]
+    #[x_kube(validation = Rule::new("self.matches('^[-\\\\w._()]{1,90}$') && !self.endsWith('.')").message("resourceGroup must be a resource group name: 1-90 letters, digits, underscores, hyphens, periods or parentheses, not ending in a period"))]
     #[schemars(length(max = 90))]
     pub resource_group: Option<String>,
     /// DNS for the endpoint.
@@ -60,8 +62,12 @@ pub struct PrivateEndpointBindingSpec {
     /// `Delete` (default) removes the endpoint and what moat created for it; `Orphan` leaves them.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
-    /// Extra tags for the Azure resources moat creates.
+    /// Extra tags for the Azure resources moat creates (at most 40, names up to 128 characters,
+    /// values up to 256).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(k, size(k) <= 128 && !k.matches('[<>%&?/\\\\\\\\]'))").message("tags names must be at most 128 characters (Azure's limit on storage accounts) without < > % & ? / or a backslash"))]
+    #[x_kube(validation = Rule::new("self.all(k, size(self[k]) <= 256)").message("tags values must be at most 256 characters (Azure's limit)"))]
+    #[schemars(extend("maxProperties" = 40))]
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
@@ -161,14 +167,18 @@ pub struct EndpointDnsSpec {
     /// Private DNS zone names (default: the privatelink zones documented for the groupId in the
     /// target's cloud, for example privatelink.blob.core.windows.net for blob).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 8))]
+    #[schemars(length(max = 8), inner(length(max = 253)))]
+    #[x_kube(validation = Rule::new("self.all(z, z.matches('^(?i)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?([.][a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$'))").message("dns.zones entries must be DNS zone names such as privatelink.blob.core.windows.net (labels of letters, digits and hyphens, separated by periods)"))]
     pub zones: Option<Vec<String>>,
     /// Resource group of the zones (default: the endpoint's resource group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[-\\\\w._()]{1,90}$') && !self.endsWith('.')").message("dns.zoneResourceGroup must be a resource group name: 1-90 letters, digits, underscores, hyphens, periods or parentheses, not ending in a period"))]
+    #[schemars(length(max = 90))]
     pub zone_resource_group: Option<String>,
     /// VNets to link the zones to (default: the endpoint's own VNet).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(x, x.matches('(?i)/providers/Microsoft\\\\.Network/virtualNetworks/[^/]+$'))").message("dns.linkVnetIds entries must be ids of Microsoft.Network/virtualNetworks resources (a zone links to a VNet, not to a subnet)"))]
     pub link_vnet_ids: Vec<ArmId>,
 }
 
@@ -193,6 +203,9 @@ pub struct PrivateEndpointBindingStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+    /// Constraint findings for the current spec, the related objects and the observed Azure state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<FindingStatus>,
     /// Private-link connection state: `Approved`, `Pending`, `Rejected` or `Disconnected`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_state: Option<String>,

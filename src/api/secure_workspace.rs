@@ -27,7 +27,8 @@ use super::types::{
     printcolumn(name = "Location", type_ = "string", json_path = ".spec.location"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 63").message("metadata.name must be at most 63 characters: it labels the PrivateEndpointBindings the workspace owns (a label value is at most 63 characters)")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
@@ -90,8 +91,12 @@ pub struct SecureWorkspaceSpec {
     #[serde(default)]
     pub dns: DnsSpec,
 
-    /// Extra tags for every Azure resource moat creates. moat's own ownership tags (`moat.dev/*`) win.
+    /// Extra tags for every Azure resource moat creates (at most 40, names up to 128 characters,
+    /// values up to 256). moat's own ownership tags (`moat.dev_*`) win.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(k, size(k) <= 128 && !k.matches('[<>%&?/\\\\\\\\]'))").message("tags names must be at most 128 characters (Azure's limit on storage accounts) without < > % & ? / or a backslash"))]
+    #[x_kube(validation = Rule::new("self.all(k, size(self[k]) <= 256)").message("tags values must be at most 256 characters (Azure's limit)"))]
+    #[schemars(extend("maxProperties" = 40))]
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
@@ -170,8 +175,10 @@ pub struct WorkspaceSpec {
     /// `Disabled` (default): the workspace is reached only through its private endpoint.
     #[serde(default)]
     pub public_network_access: PublicNetworkAccess,
-    /// Name of the compute cluster that builds Docker images. Required when the container registry
-    /// is behind the VNet, because Azure ML cannot then build images on its own.
+    /// Name of the compute cluster that builds Docker images. Needed for image builds when the
+    /// container registry is behind the VNet, because Azure ML cannot then build images on its
+    /// own; the cluster can only be created once the workspace exists, so moat converges without
+    /// it and reports a Warning (REG-002) until it is named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_build_compute: Option<String>,
 }
@@ -191,6 +198,51 @@ pub struct StorageSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('(?i)/providers/Microsoft\\\\.Storage/storageAccounts/[^/]+$')").message("storage.id must be the id of a Microsoft.Storage/storageAccounts resource"))]
     pub id: Option<ArmId>,
+    /// The storage services that get a private endpoint (in PrivateEndpoint connectivity):
+    /// `blob` and `file` always (the workspace's default datastores); add `queue` and `table` for
+    /// batch endpoints and ParallelRunStep, `dfs` for Data Lake Storage Gen2 datastores, `web` for
+    /// a static website. Default `[blob, file]`.
+    #[serde(default = "default_storage_endpoints")]
+    #[x_kube(validation = Rule::new("'blob' in self && 'file' in self").message("storage.privateEndpoints must include blob and file: the workspace's default datastores use both"))]
+    #[x_kube(validation = Rule::new("self.all(x, self.exists_one(y, y == x))").message("storage.privateEndpoints must not list a service twice"))]
+    #[schemars(length(max = 6))]
+    pub private_endpoints: Vec<StorageService>,
+}
+
+fn default_storage_endpoints() -> Vec<StorageService> {
+    vec![StorageService::Blob, StorageService::File]
+}
+
+/// A storage service reachable through its own private endpoint (the endpoint's groupId).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageService {
+    /// Blob storage (datastores, artifacts): always.
+    Blob,
+    /// Azure Files (notebooks, code snapshots): always.
+    File,
+    /// Queue storage: batch endpoints and ParallelRunStep.
+    Queue,
+    /// Table storage: batch endpoints and ParallelRunStep.
+    Table,
+    /// Data Lake Storage Gen2 (hierarchical namespace datastores).
+    Dfs,
+    /// Static website.
+    Web,
+}
+
+impl StorageService {
+    /// The private-endpoint groupId of the service.
+    pub fn group_id(self) -> super::GroupId {
+        match self {
+            StorageService::Blob => super::GroupId::Blob,
+            StorageService::File => super::GroupId::File,
+            StorageService::Queue => super::GroupId::Queue,
+            StorageService::Table => super::GroupId::Table,
+            StorageService::Dfs => super::GroupId::Dfs,
+            StorageService::Web => super::GroupId::Web,
+        }
+    }
 }
 
 /// A key vault to create (`name`) or adopt (`id`).
@@ -309,6 +361,8 @@ pub struct DnsSpec {
     pub mode: DnsMode,
     /// Resource group for the private DNS zones (default: the workspace's resource group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[-\\\\w._()]{1,90}$') && !self.endsWith('.')").message("dns.zoneResourceGroup must be a resource group name: 1-90 letters, digits, underscores, hyphens, periods or parentheses, not ending in a period"))]
+    #[schemars(length(max = 90))]
     pub zone_resource_group: Option<String>,
 }
 

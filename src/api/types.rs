@@ -91,6 +91,21 @@ string_newtype!(
 );
 
 string_newtype!(
+    /// An IPv4 address with its prefix length, for example `172.17.0.1/16`: an interface's
+    /// address and its network (host bits allowed, as Docker's bridge setting takes it).
+    AddressWithPrefix,
+    "AddressWithPrefix",
+    {
+        "type": "string",
+        "maxLength": 18,
+        "x-kubernetes-validations": [{
+            "rule": "isCIDR(self) && cidr(self).ip().family() == 4",
+            "message": "must be an IPv4 address with a prefix length such as 172.17.0.1/16"
+        }]
+    }
+);
+
+string_newtype!(
     /// An IPv4 address, for example `10.0.2.10`.
     Ipv4,
     "Ipv4",
@@ -126,8 +141,8 @@ string_newtype!(
         "type": "string",
         "maxLength": 11,
         "x-kubernetes-validations": [{
-            "rule": "self == '*' || self.matches('^[0-9]{1,5}(-[0-9]{1,5})?$')",
-            "message": "must be a port number such as 443, a range such as 8000-8100, or *"
+            "rule": "self == '*' || (self.matches('^[0-9]{1,5}(-[0-9]{1,5})?$') && self.split('-').all(p, int(p) >= 1 && int(p) <= 65535) && int(self.split('-')[0]) <= int(self.split('-')[size(self.split('-')) - 1]))",
+            "message": "must be a port from 1 to 65535 such as 443, a range low-high with low <= high such as 8000-8100, or *"
         }]
     }
 );
@@ -157,6 +172,9 @@ string_newtype!(
         "x-kubernetes-validations": [{
             "rule": "self.matches('^/subscriptions/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/resourceGroups/[-\\\\w._()]+/providers/[A-Za-z]+\\\\.[A-Za-z.]+/[A-Za-z]+/[^/]+(/[A-Za-z]+/[^/]+)*$')",
             "message": "must be an ARM resource id such as /subscriptions/<uuid>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<name>"
+        }, {
+            "rule": "!self.matches('/[.]{1,2}(/|$)')",
+            "message": "must not contain a '.' or '..' segment: write the resource's own id, segment by segment"
         }]
     }
 );
@@ -180,6 +198,13 @@ impl Cidr {
     /// but offline validation (`moat validate`) reaches here with raw input too.
     pub fn parse(&self) -> Result<ipnet::Ipv4Net, ipnet::AddrParseError> {
         self.0.parse()
+    }
+}
+
+impl AddressWithPrefix {
+    /// The network the address belongs to (`172.17.0.1/16` -> `172.17.0.0/16`).
+    pub fn network(&self) -> Result<ipnet::Ipv4Net, ipnet::AddrParseError> {
+        self.0.parse::<ipnet::Ipv4Net>().map(|n| n.trunc())
     }
 }
 
@@ -254,6 +279,20 @@ pub struct FindingStatus {
     /// The spec field the finding is about, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The document the rule comes from, to read it in context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<FindingSource>,
+}
+
+/// Where a constraint rule comes from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingSource {
+    /// The document's title.
+    pub title: String,
+    /// Its public page (learn.microsoft.com), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// One Azure resource that an object manages or depends on.

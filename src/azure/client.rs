@@ -38,6 +38,7 @@ use super::lro::{
 };
 use super::models::network::{Route, SecurityRule, Subnet};
 use super::models::{ArmResource, Page, PatchBody, ProvisioningState, PutBody};
+use super::observe::{ObserverHandle, operation_key};
 use super::retry::{RetryDecision, RetryPolicy, parse_retry_after, secs};
 use super::pacing::{self, Pacer, PacingConfig, PacingStats};
 use super::time::{Sleeper, TokioSleeper};
@@ -65,6 +66,9 @@ pub struct ArmClientConfig {
     /// CA certificates trusted beside the system's roots (`--arm-ca-file`); not serialized.
     #[serde(skip)]
     pub trust: ExtraTrust,
+    /// Where requests and long-running operations are reported (metrics); not serialized.
+    #[serde(skip)]
+    pub observer: ObserverHandle,
 }
 
 impl Default for ArmClientConfig {
@@ -78,6 +82,7 @@ impl Default for ArmClientConfig {
             user_agent: format!("moat/{}", env!("CARGO_PKG_VERSION")),
             pacing: PacingConfig::default(),
             trust: ExtraTrust::default(),
+            observer: ObserverHandle::default(),
         }
     }
 }
@@ -459,6 +464,11 @@ impl ArmClient {
                 attempt -= 1;
                 continue;
             }
+            // A write whose answer was lost (5xx, timeout) may have been applied: the caller
+            // reads the resource back and waits for ARM's operation rather than sending it again.
+            if matches!(method, Method::PUT | Method::PATCH | Method::POST) && err.may_have_been_applied() {
+                return Err(err);
+            }
             let elapsed = inner.sleeper.now().saturating_duration_since(start);
             match inner.config.retry.decide(attempt, elapsed, &err, rand::random::<f64>()) {
                 RetryDecision::RetryAfter(wait) => {
@@ -499,9 +509,11 @@ impl ArmClient {
             url: url.to_string(),
             source,
         });
+        let observer = inner.config.observer.get();
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
+                observer.request(method.as_str(), url.path(), None, t0.elapsed());
                 inner.pacer.unanswered(method, url, inner.sleeper.now());
                 if let Some(why) = untrusted_certificate(&e) {
                     // Not transient: retrying cannot help, the operator must add the CA.
@@ -513,6 +525,7 @@ impl ArmClient {
             }
         };
         let status = resp.status();
+        observer.request(method.as_str(), url.path(), Some(status.as_u16()), t0.elapsed());
         let headers = resp.headers().clone();
         let retry_after = parse_retry_after(&headers, jiff::Timestamp::now());
         // A 429 holds the other requests of its meters back as long as this one's retry waits.
@@ -586,9 +599,17 @@ impl ArmClient {
     /// collection (`<vnet id>/subnets`, `<zone id>/A`); the api-version is its parent's.
     pub async fn list_json(&self, collection: &str) -> Result<Vec<serde_json::Value>> {
         let trimmed = collection.trim_end_matches('/');
-        let parent = trimmed.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
-        let parent = ResourceId::parse(parent).map_err(|e| ArmError::config(format!("{collection} is not under a resource: {e}")))?;
-        let version = Self::api_version_of(&parent)?;
+        // The collection's own type when the table knows it (a resource group's NSGs, a VNet's
+        // subnets), else its parent's (a zone's `A` record sets).
+        let own = ResourceId::parse(&format!("{trimmed}/_")).ok().and_then(|probe| api_versions::for_type(&probe.resource_type()));
+        let version = match own {
+            Some(v) => v,
+            None => {
+                let parent = trimmed.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
+                let parent = ResourceId::parse(parent).map_err(|e| ArmError::config(format!("{collection} is not under a resource: {e}")))?;
+                Self::api_version_of(&parent)?
+            }
+        };
         let mut url = self.path_url(trimmed.split('/').filter(|s| !s.is_empty()), version)?;
         let mut out = Vec::new();
         loop {
@@ -721,6 +742,7 @@ impl ArmClient {
             } => {
                 let status_url = self.vet_url(&poll)?;
                 debug!(%op, id = %id, poll = %status_url, ?kind, wait_s = retry_after.as_secs(), "operation accepted");
+                self.inner.config.observer.get().operation_running(&operation_key(op.method().as_str(), id.as_str()), op.method().as_str(), &id.resource_type());
                 Ok(Submitted::Pending {
                     token: LroToken {
                         operation: op,
@@ -945,7 +967,16 @@ impl ArmClient {
         let span = info_span!("arm_poll", operation = %token.operation, id = %token.resource_id, kind = ?token.url_kind);
         // Polls and the final read of an operation are converging work, whoever started it.
         let priority = pacing::current_priority().max(pacing::Priority::Converge);
-        pacing::with_priority(priority, self.poll_once_inner(token)).instrument(span).await
+        let result = pacing::with_priority(priority, self.poll_once_inner(token)).instrument(span).await;
+        let observer = self.inner.config.observer.get();
+        let (method, key) = (token.operation.method(), operation_key(token.operation.method().as_str(), token.resource_id.as_str()));
+        match &result {
+            Ok(PollStatus::Pending { .. }) => observer.operation_running(&key, method.as_str(), &token.resource_id.resource_type()),
+            Ok(PollStatus::Done(_) | PollStatus::Failed(_)) => observer.operation_ended(&key),
+            // The status could not be read: the operation is still as it was.
+            Err(_) => {}
+        }
+        result
     }
 
     async fn poll_once_inner<T: DeserializeOwned>(&self, token: &LroToken) -> Result<PollStatus<T>> {

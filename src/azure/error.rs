@@ -304,9 +304,43 @@ impl ArmError {
         }
     }
 
+    /// The error without what changes from one attempt to the next (request ids, URLs): a status
+    /// condition keeps the same text for the same failure, so writing it again changes nothing.
+    /// The request id goes to events and logs ([`ArmError::request_id`]).
+    pub fn stable_message(&self) -> String {
+        match self.kind() {
+            ArmErrorKind::Http { status, error, body_excerpt, .. } => format!("HTTP {status}: {}", describe(error, body_excerpt)),
+            ArmErrorKind::LroFailed { operation, error, .. } => format!("{operation} failed: {error}"),
+            ArmErrorKind::LroCanceled { operation, error, .. } => {
+                format!("{operation} was canceled{}", error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())
+            }
+            ArmErrorKind::Transport { source, .. } => format!("transport error: {source}"),
+            _ => self.to_string(),
+        }
+    }
+
+    /// The `x-ms-request-id` of the failed request, when ARM answered.
+    pub fn request_id(&self) -> Option<&str> {
+        match self.kind() {
+            ArmErrorKind::Http { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Whether retrying the same request later may succeed: 408, 429, 5xx (except 501/505),
     /// `AnotherOperationInProgress` / `RetryableErrorDueToAnotherOperation`, any error carrying
     /// `Retry-After`, and transport failures (azure-arm-facts.md §4.2, §6).
+    /// True when a write that failed this way may still have been applied: ARM (or a gateway)
+    /// answered 408 or 5xx, or the answer never came. Retrying such a write blindly meets ARM's
+    /// own operation (409 `AnotherOperationInProgress`); read the resource back instead.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self.kind() {
+            ArmErrorKind::Http { status, .. } => *status == 408 || (*status >= 500 && !matches!(*status, 501 | 505)),
+            ArmErrorKind::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         match self.kind() {
             ArmErrorKind::Http {

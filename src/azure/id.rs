@@ -76,6 +76,10 @@ fn check_name(id: &str, position: usize, seg: &str, what: &str) -> Result<(), Re
     if seg.is_empty() {
         return Err(ResourceIdError::new(id, position, seg, format!("empty {what}")));
     }
+    // A URL path would resolve these (`a/../b` is `b`): the request would name another resource.
+    if seg == "." || seg == ".." {
+        return Err(ResourceIdError::new(id, position, seg, format!("{what} '{seg}' is a relative path segment, not a name")));
+    }
     if let Some(c) = seg
         .chars()
         .find(|c| c.is_control() || c.is_whitespace() || matches!(c, '?' | '#' | '\\'))
@@ -505,6 +509,18 @@ impl schemars::JsonSchema for ResourceId {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn relative_segments_are_refused_not_resolved() {
+        for bad in [
+            "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/..",
+            "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/../providers/Microsoft.Network/virtualNetworks/v",
+            "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/.",
+        ] {
+            let e = ResourceId::parse(bad).expect_err(bad);
+            assert!(e.to_string().contains("relative path segment"), "{bad}: {e}");
+        }
+    }
     use super::*;
     use std::collections::HashSet;
 

@@ -20,6 +20,7 @@ pub mod id;
 pub mod locks;
 pub mod lro;
 pub mod models;
+pub mod observe;
 pub mod pacing;
 pub mod retry;
 #[cfg(feature = "emulator")]
@@ -33,6 +34,7 @@ pub use cloud::AzureCloud;
 pub use error::{ArmError, ArmErrorBody, Result};
 pub use id::{ResourceId, ResourceIdError};
 pub use lro::{LroOperation, LroPolicy, LroToken, PollStatus, PollUrlKind, Submitted};
+pub use observe::{ArmObserver, ObserverHandle};
 pub use models::{ArmResource, PatchBody, ProvisioningState, PutBody};
 pub use retry::{RetryAfterBounds, RetryPolicy};
 pub use time::{RecordingSleeper, Sleeper, TokioSleeper};

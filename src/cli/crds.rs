@@ -25,10 +25,7 @@ pub fn render(
 pub fn run(args: &CrdsArgs) -> ExitCode {
     match &args.out_dir {
         None => match crate::api::crds_yaml() {
-            Ok(y) => {
-                print!("{y}");
-                ExitCode::SUCCESS
-            }
+            Ok(y) => super::output::print_then(&y, ExitCode::SUCCESS),
             Err(e) => {
                 eprintln!("error: cannot render CRDs as YAML: {e}");
                 ExitCode::FAILURE

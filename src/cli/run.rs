@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::azure::pacing::{PacingConfig, RateModel};
-use crate::azure::{ArmClientConfig, AzureCloud, AzureIdentityToken, CredentialConfig, ExtraTrust, Secret, StaticToken, TokenSource};
+use crate::azure::{ArmClientConfig, AzureCloud, AzureIdentityToken, CredentialConfig, ExtraTrust, ObserverHandle, Secret, StaticToken, TokenSource};
 use crate::controller::azure_arm::AzureArmProvider;
 use crate::controller::{Context, run};
 use crate::runtime::{Cloud, CredentialKind, RunArgs, RunContext};
@@ -71,11 +71,14 @@ async fn controllers(ctx: RunContext) -> Result<(), RunError> {
     });
     let token = own_token(&args, &cloud, &trust)?;
     let pacing = PacingConfig { enabled: args.arm_pacing, model: RateModel::for_cloud(&cloud), ..PacingConfig::default() };
-    let config = ArmClientConfig { cloud, pacing, trust, ..ArmClientConfig::default() };
+    // Every ARM client (moat's own identity, each credentialRef Secret) reports to the metrics.
+    let observer = ObserverHandle::new(Arc::new(ctx.metrics.arm()));
+    let config = ArmClientConfig { cloud, pacing, trust, observer, ..ArmClientConfig::default() };
     let provider = AzureArmProvider::new(ctx.client.clone(), config, token, args.tenant_id.clone())?;
-    let context = Arc::new(Context::new(ctx.client.clone(), Arc::new(provider), args.controller_settings()));
-    tracing::info!(namespace = args.namespace.as_deref().unwrap_or("*"), endpoint = %args.arm_endpoint(), "controllers starting");
-    run::run(context, args.namespace.clone(), args.concurrency, Some(Arc::new(ctx.metrics.clone())), ctx.stopped()).await;
+    let policies = crate::tenancy::WatchedPolicies::start(ctx.client.clone());
+    let context = Arc::new(Context::new(ctx.client.clone(), Arc::new(provider), args.controller_settings()).with_policies(policies).with_observer(Arc::new(ctx.metrics.clone())));
+    tracing::info!(namespaces = ?args.namespaces, selector = ?args.selector, endpoint = %args.arm_endpoint(), "controllers starting");
+    run::run(context, args.watch_scope(), args.concurrency, Some(Arc::new(ctx.metrics.clone())), ctx.stopped()).await;
     Ok(())
 }
 

@@ -102,6 +102,23 @@ pub struct LocatedFinding {
     pub finding: Finding,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
+    /// The document the rule cites (`source.seed`): its title, date and public page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_document: Option<&'static constraints::Document>,
+}
+
+impl LocatedFinding {
+    /// `finding` at `location`, with the document its rule cites.
+    pub fn new(finding: Finding, location: Option<Location>) -> Self {
+        let source_document = constraints::document(finding.source.seed);
+        Self { finding, location, source_document }
+    }
+
+    /// Where the rule comes from, for people: title, date and page (or the file name when the
+    /// document is not listed).
+    pub fn source_line(&self) -> String {
+        self.source_document.map_or_else(|| self.finding.source.seed.to_string(), |d| d.citation())
+    }
 }
 
 /// The outcome of a validation run.
@@ -165,7 +182,7 @@ impl Report {
                 let field = f.field.as_deref().map(|x| format!(" [{x}]")).unwrap_or_default();
                 out.push_str(&format!("         {}{field}\n", f.message));
                 out.push_str(&format!("         fix: {}\n", f.fix));
-                out.push_str(&format!("         source: {}\n", f.source.seed));
+                out.push_str(&format!("         source: {}\n", lf.source_line()));
             }
             out.push('\n');
         }
@@ -355,7 +372,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn schema_finding(&mut self, obj: ObjectRef, loc: Location, rule: &'static constraints::Rule, message: String, fix: &str) {
-        self.report.findings.push(LocatedFinding { finding: Finding::new(rule, obj, message, fix), location: Some(loc) });
+        self.report.findings.push(LocatedFinding::new(Finding::new(rule, obj, message, fix), Some(loc)));
     }
 
     /// One Kubernetes object: `value` is its generic form; `text` its YAML document (for line
@@ -378,6 +395,10 @@ impl Ctx<'_> {
         if group != MOAT_GROUP {
             let ns = if value.get("metadata").and_then(|m| m.get("namespace")).is_some() { format!("{namespace}/") } else { String::new() };
             self.report.notes.push(format!("{loc}: skipped {api_version} {kind} {ns}{name} (not a moat kind)"));
+            return;
+        }
+        if kind == "AzureScopePolicy" {
+            self.report.notes.push(format!("{loc}: skipped {api_version} {kind} {name} (a tenancy policy: moat run enforces it, see docs/tenancy.md)"));
             return;
         }
         self.report.objects += 1;
@@ -451,8 +472,22 @@ impl Ctx<'_> {
                 Some(o)
             }
             Err((line, msg)) => {
-                let line = line.map(|l| doc_line + l - 1).unwrap_or(doc_line);
-                self.schema_finding(obj, Location { file: file.to_string(), line }, &constraints::SCHEMA_001, msg, "fix the field to match the CRD schema (see crds/)");
+                // Name the field: the path where the generic form stops fitting the schema.
+                let path = schema_error_path::<T>(value);
+                let line = match (&path, text) {
+                    (Some(p), Some(t)) => line_of_path(t, p).map(|l| doc_line + l).or(line.map(|l| doc_line + l - 1)).unwrap_or(doc_line),
+                    _ => line.map(|l| doc_line + l - 1).unwrap_or(doc_line),
+                };
+                let message = match &path {
+                    Some(p) if !msg.contains(p.as_str()) => format!("{p}: {msg}"),
+                    _ => msg,
+                };
+                let finding = Finding::new(&constraints::SCHEMA_001, obj, message, "fix the field to match the CRD schema (see crds/ or kubectl explain)");
+                let finding = match path {
+                    Some(p) => finding.at(p),
+                    None => finding,
+                };
+                self.report.findings.push(LocatedFinding::new(finding, Some(Location { file: file.to_string(), line })));
                 None
             }
         }
@@ -539,25 +574,20 @@ pub fn validate_sources(sources: &[Source], observed: Option<&Source>) -> Report
         if !found {
             let at = parsed.locations.get(&ObjectRef::compute_subnet(cs)).map(|l| format!("{l}: ")).unwrap_or_default();
             report.notes.push(format!(
-                "{at}ComputeSubnet {ns}/{} refers to SecureWorkspace {} that is not among the inputs; the checks against its VNet, region and sibling subnets were skipped",
+                "{at}ComputeSubnet {ns}/{} refers (spec.workspaceRef.name) to SecureWorkspace {} that is not among the inputs; the checks against its VNet, region and sibling subnets were skipped",
                 cs.metadata.name.as_deref().unwrap_or(""),
                 cs.spec.workspace_ref.name
             ));
         }
     }
-    let findings = constraints::evaluate(&Inputs {
-        workspaces: &parsed.workspaces,
-        subnets: &parsed.subnets,
-        endpoints: &parsed.endpoints,
-        observed: &observed,
-    });
+    let findings = constraints::evaluate(&Inputs::new(&parsed.workspaces, &parsed.subnets, &parsed.endpoints, &observed));
     for f in findings {
         let mut location = parsed.locations.get(&f.object).cloned();
         if let (Some(loc), Some(field), Some(text)) = (location.as_mut(), f.field.as_deref(), parsed.texts.get(&f.object))
             && let Some(l) = line_of_path(text, field) {
                 loc.line += l;
             }
-        report.findings.push(LocatedFinding { finding: f, location });
+        report.findings.push(LocatedFinding::new(f, location));
     }
     report.findings.sort_by(|a, b| {
         let ka = (&a.location.as_ref().map(|l| (&l.file, l.line)), std::cmp::Reverse(a.finding.severity), a.finding.rule_id, &a.finding.field, &a.finding.message);
@@ -593,6 +623,19 @@ fn dedupe_objects(parsed: &mut Parsed, report: &mut Report) {
 /// Validates one text (tests, fuzzing).
 pub fn validate_str(name: &str, text: &str) -> Report {
     validate_sources(&[Source { name: name.to_string(), text: text.to_string() }], None)
+}
+
+/// The path (`spec.containerRegistry.sku`, `spec.location`) where `value` stops fitting `T`, for
+/// a schema error that serde reports without it ("unknown variant", "missing field").
+fn schema_error_path<T: DeserializeOwned>(value: &serde_json::Value) -> Option<String> {
+    let err = serde_path_to_error::deserialize::<_, T>(value.clone()).err()?;
+    let mut path = err.path().to_string();
+    // A missing field is reported at its parent: name the field itself.
+    let inner = err.inner().to_string();
+    if let Some(field) = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+        path = if path == "." || path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+    }
+    (!path.is_empty() && path != ".").then_some(path)
 }
 
 fn is_manifest(p: &Path) -> bool {
@@ -661,8 +704,7 @@ pub fn read_inputs(args: &[String]) -> (Vec<Source>, Vec<InputError>) {
 /// `moat validate`.
 pub fn run(args: &ValidateArgs) -> ExitCode {
     if args.catalog {
-        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), constraints::catalog_markdown().as_bytes());
-        return ExitCode::SUCCESS;
+        return super::output::print_then(&constraints::catalog_markdown(), ExitCode::SUCCESS);
     }
     let (sources, read_errors) = read_inputs(&args.files);
     let observed = match &args.observed {
@@ -693,8 +735,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         OutputFormat::Json => format!("{}\n", report.render_json()),
     };
     // A closed pipe (`| head`) is not an error of the validation.
-    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
-    ExitCode::from(report.exit_code())
+    super::output::print_then(&text, ExitCode::from(report.exit_code()))
 }
 
 #[cfg(test)]

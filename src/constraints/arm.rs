@@ -10,6 +10,17 @@ pub fn subscription(id: &str) -> Option<&str> {
     }
 }
 
+/// The resource group of an ARM id (`/subscriptions/{sub}/resourceGroups/{rg}/...`).
+pub fn resource_group(id: &str) -> Option<&str> {
+    let mut it = id.trim_start_matches('/').split('/');
+    while let Some(seg) = it.next() {
+        if seg.eq_ignore_ascii_case("resourceGroups") {
+            return it.next().filter(|rg| !rg.is_empty());
+        }
+    }
+    None
+}
+
 /// The last segment (the resource's own name).
 pub fn name(id: &str) -> &str {
     id.trim_end_matches('/').rsplit('/').next().unwrap_or("")

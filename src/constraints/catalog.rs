@@ -6,15 +6,39 @@ use crate::api::Severity::{Error, Info, Warning};
 
 /// A document the catalog cites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Document {
     /// File name, as rules cite it.
     pub name: &'static str,
-    /// Where it lives: `shared/seeds`, `shared/docs` or `crds` (this repository).
+    /// Where it lives: `shared/seeds`, `shared/sources`, `shared/docs` or `crds` (this repository).
     pub dir: &'static str,
-    /// What it is.
+    /// The document's own title (its front matter `title`, the self-help `pageTitle`, or its
+    /// first heading); `tests/citation_pages.rs` checks it against the file.
     pub title: &'static str,
     /// Its `ms.date`, when it has one (ISO form).
     pub date: Option<&'static str>,
+    /// The public page a person can open: the learn.microsoft.com address of the article,
+    /// derived from the file (its `source:` line, its "current version" link, or its media
+    /// folder) and checked by `tests/citation_pages.rs`. None when there is no public page.
+    pub url: Option<&'static str>,
+    /// What the file is and where it comes from, beside the page.
+    pub note: &'static str,
+}
+
+impl Document {
+    /// One line for people: the title, the date, and the page or where to find the document.
+    pub fn citation(&self) -> String {
+        let date = self.date.map(|d| format!(" ({d})")).unwrap_or_default();
+        match self.url {
+            Some(url) => format!("{}{date}, {url}", self.title),
+            None => format!("{}{date}, {}", self.title, self.note),
+        }
+    }
+}
+
+/// The document a rule cites by file name.
+pub fn document(name: &str) -> Option<&'static Document> {
+    DOCUMENTS.iter().find(|d| d.name == name)
 }
 
 pub const SEED_000: &str = "000_0b30717285ec9169.txt";
@@ -23,21 +47,89 @@ pub const SEED_002: &str = "002_b5e2736dbe48dcb8.txt";
 pub const SEED_003: &str = "003_804c6cd8741332cb.txt";
 pub const SEED_004: &str = "004_47c2132afb48e4ac.txt";
 pub const FACTS: &str = "azure-arm-facts.md";
+pub const SOURCE_MANAGED_NETWORK: &str = "how-to-managed-network.md";
+pub const SOURCE_TRAINING_VNET: &str = "how-to-secure-training-vnet.md";
 pub const CRD_SWS: &str = "secureworkspaces.moat.dev.yaml";
 pub const CRD_CSN: &str = "computesubnets.moat.dev.yaml";
 pub const CRD_PEB: &str = "privateendpointbindings.moat.dev.yaml";
 
-/// Every document the catalog cites, newest dated seed first.
+/// The learn.microsoft.com address of an Azure Machine Learning article.
+macro_rules! learn_ml {
+    ($page:literal) => {
+        concat!("https://learn.microsoft.com/azure/machine-learning/", $page)
+    };
+}
+const CRD_NOTE: &str = "moat's own CRD, in crds/ of its repository (kubectl explain shows its rules)";
+
+/// Every document the catalog cites (and the saved sources it may cite), newest dated seed first.
 pub static DOCUMENTS: &[Document] = &[
-    Document { name: SEED_001, dir: "shared/seeds", title: "Secure workspace resources using virtual networks (VNets), how-to-network-security-overview, SDK/CLI v2", date: Some("2022-08-19") },
-    Document { name: SEED_002, dir: "shared/seeds", title: "Secure an Azure Machine Learning workspace with virtual networks, how-to-secure-workspace-vnet, v2 (current version); excerpt without front matter", date: None },
-    Document { name: SEED_003, dir: "shared/seeds", title: "Secure Azure Machine Learning workspace resources using virtual networks; excerpt of the same article as 001, without front matter", date: None },
-    Document { name: SEED_000, dir: "shared/seeds", title: "Virtual Network Configuration, Azure portal troubleshooting guide (microsoft.machinelearning.enterprisesecurity.virtualnetwork)", date: None },
-    Document { name: SEED_004, dir: "shared/seeds", title: "Network isolation & privacy, how-to-enable-virtual-network, SDK v1", date: Some("2020-05-11") },
-    Document { name: FACTS, dir: "shared/docs", title: "Azure Resource Manager facts for a network-isolated Azure ML workspace operator (sources S1-S19, 2023-2026)", date: None },
-    Document { name: CRD_SWS, dir: "crds", title: "SecureWorkspace CRD (CEL admission rules)", date: None },
-    Document { name: CRD_CSN, dir: "crds", title: "ComputeSubnet CRD (CEL admission rules)", date: None },
-    Document { name: CRD_PEB, dir: "crds", title: "PrivateEndpointBinding CRD (CEL admission rules)", date: None },
+    Document {
+        name: SEED_001,
+        dir: "shared/seeds",
+        title: "Secure workspace resources using virtual networks (VNets)",
+        date: Some("2022-08-19"),
+        url: Some(learn_ml!("how-to-network-security-overview")),
+        note: "Azure Machine Learning docs, SDK/CLI v2 revision of how-to-network-security-overview.md",
+    },
+    Document {
+        name: SEED_002,
+        dir: "shared/seeds",
+        title: "Secure an Azure Machine Learning workspace with virtual networks",
+        date: None,
+        url: Some(learn_ml!("how-to-secure-workspace-vnet")),
+        note: "Azure Machine Learning docs, v2 revision of how-to-secure-workspace-vnet.md; an excerpt without front matter",
+    },
+    Document {
+        name: SEED_003,
+        dir: "shared/seeds",
+        title: "Secure Azure Machine Learning workspace resources using virtual networks (VNets)",
+        date: None,
+        url: Some(learn_ml!("how-to-network-security-overview")),
+        note: "Azure Machine Learning docs, how-to-network-security-overview.md (the article of 001); an excerpt without front matter",
+    },
+    Document {
+        name: SEED_000,
+        dir: "shared/seeds",
+        title: "Virtual Network Configuration",
+        date: None,
+        url: None,
+        note: "Azure portal self-help article microsoft.machinelearning.enterprisesecurity.virtualnetwork (Diagnose and solve problems on an Azure Machine Learning workspace); not published on learn.microsoft.com",
+    },
+    Document {
+        name: SEED_004,
+        dir: "shared/seeds",
+        title: "Network isolation & privacy",
+        date: Some("2020-05-11"),
+        url: Some(learn_ml!("how-to-enable-virtual-network")),
+        note: "Azure Machine Learning docs, SDK v1 article how-to-enable-virtual-network.md as of 2020; the page at this address has changed since",
+    },
+    Document {
+        name: SOURCE_TRAINING_VNET,
+        dir: "shared/sources",
+        title: "Secure training environments with virtual networks",
+        date: Some("2024-04-08"),
+        url: Some(learn_ml!("how-to-secure-training-vnet")),
+        note: "Azure Machine Learning docs, MicrosoftDocs/azure-ai-docs articles/machine-learning/how-to-secure-training-vnet.md",
+    },
+    Document {
+        name: SOURCE_MANAGED_NETWORK,
+        dir: "shared/sources",
+        title: "Managed virtual network isolation",
+        date: Some("2024-08-29"),
+        url: Some(learn_ml!("how-to-managed-network")),
+        note: "Azure Machine Learning docs, MicrosoftDocs/azure-ai-docs articles/machine-learning/how-to-managed-network.md",
+    },
+    Document {
+        name: FACTS,
+        dir: "shared/docs",
+        title: "Azure Resource Manager facts for a network-isolated Azure ML workspace operator",
+        date: None,
+        url: None,
+        note: "moat's notes on ARM and the ML network rules (sources S1-S19, 2023-2026); every statement names its public source in the notes' source list",
+    },
+    Document { name: CRD_SWS, dir: "crds", title: "SecureWorkspace CRD (CEL admission rules)", date: None, url: None, note: CRD_NOTE },
+    Document { name: CRD_CSN, dir: "crds", title: "ComputeSubnet CRD (CEL admission rules)", date: None, url: None, note: CRD_NOTE },
+    Document { name: CRD_PEB, dir: "crds", title: "PrivateEndpointBinding CRD (CEL admission rules)", date: None, url: None, note: CRD_NOTE },
 ];
 
 const fn src(seed: &'static str, quote: &'static str) -> Source {
@@ -71,63 +163,63 @@ const NOTE_SUBNETS: &str = "004 (2020-05-11) asks for the storage account, compu
 pub static SCHEMA_001: Rule = Rule {
     id: "SCHEMA-001",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "The manifest has the shape of its CRD: known kind and version, required fields present, values of the right type and enum",
     source: src(CRD_SWS, "openAPIV3Schema"),
 };
 pub static SCHEMA_002: Rule = Rule {
     id: "SCHEMA-002",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "No unknown fields (kubectl's strict field validation rejects them; the apiserver would prune them)",
     source: src(CRD_SWS, "openAPIV3Schema"),
 };
 pub static SCHEMA_003: Rule = Rule {
     id: "SCHEMA-003",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "CIDR fields are canonical IPv4 CIDRs",
     source: src(CRD_SWS, "must be an IPv4 CIDR in canonical form such as 10.0.0.0/16 (address, slash, prefix length, no host bits set)"),
 };
 pub static SCHEMA_004: Rule = Rule {
     id: "SCHEMA-004",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "IP address fields are IPv4 addresses",
     source: src(CRD_CSN, "must be an IPv4 address such as 10.0.0.10"),
 };
 pub static SCHEMA_005: Rule = Rule {
     id: "SCHEMA-005",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "subscriptionId is a UUID",
     source: src(CRD_SWS, "must be a subscription id in UUID form, 8-4-4-4-12 hexadecimal digits, such as 00000000-0000-0000-0000-000000000000"),
 };
 pub static SCHEMA_006: Rule = Rule {
     id: "SCHEMA-006",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "ARM id fields are ARM resource ids",
     source: src(CRD_SWS, "must be an ARM resource id such as /subscriptions/<uuid>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<name>"),
 };
 pub static SCHEMA_007: Rule = Rule {
     id: "SCHEMA-007",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "Each ARM id field names a resource of the type the field expects",
     source: src(CRD_SWS, "vnet.id must be the id of a Microsoft.Network/virtualNetworks resource"),
 };
 pub static SCHEMA_008: Rule = Rule {
     id: "SCHEMA-008",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "location is an Azure region name in lower case without spaces",
     source: src(CRD_SWS, "must be an Azure region name in lower case without spaces, such as westeurope or eastus2"),
 };
 pub static SCHEMA_009: Rule = Rule {
     id: "SCHEMA-009",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "Exactly one of name (create) or id (adopt) for the VNet and the associated resources; at most one for the NSG and route table",
     source: Source {
         seed: CRD_SWS,
@@ -139,35 +231,43 @@ pub static SCHEMA_009: Rule = Rule {
 pub static SCHEMA_010: Rule = Rule {
     id: "SCHEMA-010",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "vnet.addressSpace is given (1-16 ranges) when moat creates the VNet",
     source: src(CRD_SWS, "vnet.addressSpace is required when moat creates the VNet (vnet.name is set): give one or more IPv4 CIDR ranges such as 10.0.0.0/16"),
 };
 pub static SCHEMA_011: Rule = Rule {
     id: "SCHEMA-011",
     severity: Error,
-    blocks: Scope::All,
-    title: "Azure resource names follow Azure's naming rules (characters and length)",
-    source: src(CRD_SWS, "workspace.name must be 3-33 letters, digits, underscores or hyphens, starting with a letter or digit"),
+    concerns: Scope::All,
+    title: "Azure resource names follow Azure's naming rules (characters and length), tags Azure's tag limits, and object names the limits of what moat derives from them",
+    source: Source {
+        seed: CRD_SWS,
+        quote: "workspace.name must be 3-33 letters, digits, underscores or hyphens, starting with a letter or digit",
+        also: &[
+            cite(CRD_SWS, "tags values must be at most 256 characters (Azure's limit)"),
+            cite(CRD_PEB, "metadata.name is longer than 80 characters, the longest private endpoint name Azure accepts: set spec.privateEndpointName"),
+        ],
+        note: None,
+    },
 };
 pub static SCHEMA_012: Rule = Rule {
     id: "SCHEMA-012",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "The private-endpoint subnet lies inside the VNet's address space",
     source: src(CRD_SWS, "network.privateEndpointSubnet.addressPrefix must lie inside one of network.vnet.addressSpace: choose a prefix inside the VNet's address space, or add a range that contains it"),
 };
 pub static SCHEMA_013: Rule = Rule {
     id: "SCHEMA-013",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "The VNet's address-space ranges do not overlap",
     source: src(CRD_SWS, "vnet.addressSpace ranges must not overlap: remove or shrink the overlapping range"),
 };
 pub static SCHEMA_014: Rule = Rule {
     id: "SCHEMA-014",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "A container registry moat creates is Premium (private endpoints need it)",
     source: Source {
         seed: SEED_002,
@@ -182,14 +282,14 @@ pub static SCHEMA_014: Rule = Rule {
 pub static SCHEMA_015: Rule = Rule {
     id: "SCHEMA-015",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "aks settings only on a ComputeSubnet of purpose Inference",
     source: src(CRD_CSN, "aks is only for purpose Inference (an AKS cluster): remove aks or set purpose: Inference"),
 };
 pub static SCHEMA_016: Rule = Rule {
     id: "SCHEMA-016",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "The AKS service CIDR does not overlap the cluster's own subnet",
     source: Source {
         seed: SEED_004,
@@ -201,19 +301,19 @@ pub static SCHEMA_016: Rule = Rule {
 pub static SCHEMA_017: Rule = Rule {
     id: "SCHEMA-017",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "The Docker bridge CIDR does not overlap the cluster's own subnet",
     source: Source {
         seed: SEED_004,
         quote: Q_BRIDGE,
-        also: &[cite(CRD_CSN, "aks.dockerBridgeCidr must not overlap addressPrefix: pick a bridge range outside the subnet, such as 172.17.0.0/16")],
+        also: &[cite(CRD_CSN, "aks.dockerBridgeCidr must not overlap addressPrefix: pick a bridge address outside the subnet, such as 172.17.0.1/16")],
         note: None,
     },
 };
 pub static SCHEMA_018: Rule = Rule {
     id: "SCHEMA-018",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "The AKS DNS service IP lies inside the service CIDR",
     source: Source {
         seed: SEED_004,
@@ -225,7 +325,7 @@ pub static SCHEMA_018: Rule = Rule {
 pub static SCHEMA_019: Rule = Rule {
     id: "SCHEMA-019",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "The Docker bridge CIDR does not overlap the AKS service CIDR",
     source: Source {
         seed: SEED_004,
@@ -237,21 +337,21 @@ pub static SCHEMA_019: Rule = Rule {
 pub static SCHEMA_020: Rule = Rule {
     id: "SCHEMA-020",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "A private endpoint's groupId fits its target's resource type",
     source: src(CRD_PEB, "target.groupId does not fit target.id: amlworkspace needs a Microsoft.MachineLearningServices/workspaces id; blob, file, queue, table, dfs and web a Microsoft.Storage/storageAccounts id; vault a Microsoft.KeyVault/vaults id; registry a Microsoft.ContainerRegistry/registries id"),
 };
 pub static SCHEMA_021: Rule = Rule {
     id: "SCHEMA-021",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "Extra outbound rules: unique names, a service tag, address or CIDR as destination, ports or ranges",
     source: Source {
         seed: CRD_CSN,
         quote: "extraRules[].destination must be a service tag (such as AzureMonitor or Storage.westeurope), an IPv4 address or a CIDR",
         also: &[
             cite(CRD_CSN, "outbound.extraRules names must be unique"),
-            cite(CRD_CSN, "must be a port number such as 443, a range such as 8000-8100, or *"),
+            cite(CRD_CSN, "must be a port from 1 to 65535 such as 443, a range low-high with low <= high such as 8000-8100, or *"),
         ],
         note: None,
     },
@@ -259,14 +359,26 @@ pub static SCHEMA_021: Rule = Rule {
 pub static SCHEMA_022: Rule = Rule {
     id: "SCHEMA-022",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "dns.zones is not an empty list in AzurePrivateDns mode",
     source: src(CRD_PEB, "dns.zones must not be empty in AzurePrivateDns mode: omit it to use the zones for the groupId, or set dns.mode: None"),
+};
+pub static SCHEMA_024: Rule = Rule {
+    id: "SCHEMA-024",
+    severity: Error,
+    concerns: Scope::All,
+    title: "storage.privateEndpoints lists blob and file, each service once",
+    source: Source {
+        seed: CRD_SWS,
+        quote: "storage.privateEndpoints must include blob and file: the workspace's default datastores use both",
+        also: &[cite(CRD_SWS, "storage.privateEndpoints must not list a service twice")],
+        note: None,
+    },
 };
 pub static SCHEMA_023: Rule = Rule {
     id: "SCHEMA-023",
     severity: Error,
-    blocks: Scope::All,
+    concerns: Scope::All,
     title: "Numbers and list lengths within the CRD's bounds (expectedNodes 0-100000, sshFrom up to 16, extraRules up to 32, ...)",
     source: src(CRD_CSN, "maximum: 100000"),
 };
@@ -277,7 +389,7 @@ pub static SCHEMA_023: Rule = Rule {
 pub static NET_001: Rule = Rule {
     id: "NET-001",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "All resources behind one VNet: a compute subnet lives in the workspace's VNet",
     source: Source {
         seed: SEED_001,
@@ -293,7 +405,7 @@ pub static NET_001: Rule = Rule {
 pub static NET_002: Rule = Rule {
     id: "NET-002",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "The VNet of the compute is in the workspace's region",
     source: Source {
         seed: SEED_001,
@@ -305,7 +417,7 @@ pub static NET_002: Rule = Rule {
 pub static NET_003: Rule = Rule {
     id: "NET-003",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "The VNet of the compute is in the workspace's subscription",
     source: Source {
         seed: SEED_001,
@@ -317,7 +429,7 @@ pub static NET_003: Rule = Rule {
 pub static NET_004: Rule = Rule {
     id: "NET-004",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "A subnet lies inside its VNet's address space",
     source: Source {
         seed: CRD_SWS,
@@ -329,7 +441,7 @@ pub static NET_004: Rule = Rule {
 pub static NET_005: Rule = Rule {
     id: "NET-005",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "Subnets of one VNet do not overlap",
     source: Source {
         seed: SEED_002,
@@ -341,14 +453,14 @@ pub static NET_005: Rule = Rule {
 pub static NET_006: Rule = Rule {
     id: "NET-006",
     severity: Warning,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "The VNet's address space avoids the Docker bridge default 172.17.0.0/16",
     source: src(SEED_002, "We do not recommend using the 172.17.0.0/16 IP address range for your VNet. This is the default subnet range used by the Docker bridge network."),
 };
 pub static NET_007: Rule = Rule {
     id: "NET-007",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "A subnet is /29 or larger (Azure keeps 5 addresses of every subnet)",
     source: Source {
         seed: FACTS,
@@ -360,7 +472,7 @@ pub static NET_007: Rule = Rule {
 pub static NET_008: Rule = Rule {
     id: "NET-008",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "A compute subnet has a usable address for every expected node (size minus the 5 Azure reserves)",
     source: Source {
         seed: SEED_004,
@@ -372,7 +484,7 @@ pub static NET_008: Rule = Rule {
 pub static NET_009: Rule = Rule {
     id: "NET-009",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "The private-endpoint subnet has room for every private endpoint in it (workspace 3, registry 2, others 1 address)",
     source: Source {
         seed: SEED_001,
@@ -387,7 +499,7 @@ pub static NET_009: Rule = Rule {
 pub static NET_010: Rule = Rule {
     id: "NET-010",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "A subnet for Azure ML compute or AKS is not delegated to another service",
     source: Source {
         seed: FACTS,
@@ -403,7 +515,7 @@ pub static NET_010: Rule = Rule {
 pub static NSG_001: Rule = Rule {
     id: "NSG-001",
     severity: Error,
-    blocks: Scope::Nsg,
+    concerns: Scope::Nsg,
     title: "No existing Deny rule is evaluated before a required inbound Allow (BatchNodeManagement 29876-29877, AzureMachineLearning 44224, ...)",
     source: Source {
         seed: SEED_004,
@@ -418,7 +530,7 @@ pub static NSG_001: Rule = Rule {
 pub static NSG_002: Rule = Rule {
     id: "NSG-002",
     severity: Error,
-    blocks: Scope::Nsg,
+    concerns: Scope::Nsg,
     title: "No existing Deny rule is evaluated before a required outbound Allow (restricted outbound service tags)",
     source: Source {
         seed: SEED_004,
@@ -433,22 +545,34 @@ pub static NSG_002: Rule = Rule {
 pub static NSG_003: Rule = Rule {
     id: "NSG-003",
     severity: Error,
-    blocks: Scope::Nsg,
+    concerns: Scope::Nsg,
     title: "No existing rule holds a priority moat's rules need in the same direction",
     source: src(FACTS, "`priority`: an integer, 100–4096, unique per direction."),
 };
 pub static NSG_004: Rule = Rule {
     id: "NSG-004",
     severity: Warning,
-    blocks: Scope::Nsg,
+    concerns: Scope::Nsg,
     title: "SSH (port 22) is open only to small, known source ranges",
     source: src(SEED_004, "(Optional) Inbound TCP traffic on port 22 to permit remote access. Use this port only if you want to connect by using SSH on the public IP."),
 };
+pub static NSG_006: Rule = Rule {
+    id: "NSG-006",
+    severity: Error,
+    concerns: Scope::Nsg,
+    title: "SSH (port 22) is never open to the internet: nsg.sshFrom holds at most a /16 of public addresses",
+    source: Source {
+        seed: SEED_004,
+        quote: "To allow Azure Machine Learning to communicate with the SSH port on the VM or cluster, configure a source entry for the network security group.",
+        also: &[cite(SEED_004, "In the __Source service tag__ drop-down list, select __AzureMachineLearning__.")],
+        note: Some("the documented source of SSH is Azure Machine Learning's service tag (or an admin range), not the internet; a network-isolated workspace never opens port 22 to it"),
+    },
+};
 pub static NSG_005: Rule = Rule {
     id: "NSG-005",
-    severity: Warning,
-    blocks: Scope::Nsg,
-    title: "Restricted outbound has no extra rule that opens the internet again",
+    severity: Error,
+    concerns: Scope::Nsg,
+    title: "Restricted outbound has no extra rule that opens the internet again (destination Internet, *, or a range with more than a /16 of public addresses)",
     source: src(SEED_004, "Deny outbound internet connection by using the NSG rules."),
 };
 
@@ -458,7 +582,7 @@ pub static NSG_005: Rule = Rule {
 pub static UDR_001: Rule = Rule {
     id: "UDR-001",
     severity: Error,
-    blocks: Scope::Routes,
+    concerns: Scope::Routes,
     title: "Forced tunneling (0.0.0.0/0 to an appliance or gateway) needs routes for the Batch and Azure ML service tags with next hop Internet",
     source: Source {
         seed: SEED_004,
@@ -470,7 +594,7 @@ pub static UDR_001: Rule = Rule {
 pub static UDR_002: Rule = Rule {
     id: "UDR-002",
     severity: Error,
-    blocks: Scope::Routes,
+    concerns: Scope::Routes,
     title: "No existing route sends the Batch or Azure ML service tags anywhere but the Internet",
     source: src(SEED_004, "When you add the UDRs, define the route for each related Batch IP address prefix and set __Next hop type__ to __Internet__."),
 };
@@ -481,14 +605,14 @@ pub static UDR_002: Rule = Rule {
 pub static AKS_001: Rule = Rule {
     id: "AKS-001",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "The AKS service CIDR does not overlap any subnet of the VNet",
     source: src(SEED_004, Q_SERVICE_CIDR),
 };
 pub static AKS_002: Rule = Rule {
     id: "AKS-002",
     severity: Warning,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "The AKS service CIDR lies outside the VNet's address space (future subnets would collide)",
     source: Source {
         seed: SEED_004,
@@ -500,28 +624,28 @@ pub static AKS_002: Rule = Rule {
 pub static AKS_003: Rule = Rule {
     id: "AKS-003",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "The Docker bridge CIDR (default 172.17.0.0/16) overlaps no subnet of the VNet and not the service CIDR",
     source: src(SEED_004, Q_BRIDGE),
 };
 pub static AKS_004: Rule = Rule {
     id: "AKS-004",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "No AKS cluster with private link (private cluster) in an inference subnet",
     source: src(SEED_004, "Azure Machine Learning does not support using an Azure Kubernetes Service that has private link enabled."),
 };
 pub static AKS_005: Rule = Rule {
     id: "AKS-005",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "The AKS cluster is in the VNet's region",
     source: src(SEED_004, "The AKS instance and the Azure virtual network must be in the same region."),
 };
 pub static AKS_006: Rule = Rule {
     id: "AKS-006",
     severity: Warning,
-    blocks: Scope::Nsg,
+    concerns: Scope::Nsg,
     title: "An inference (AKS) subnet keeps the default outbound rules",
     source: src(SEED_004, "Keep the default outbound rules for the NSG."),
 };
@@ -532,7 +656,7 @@ pub static AKS_006: Rule = Rule {
 pub static ACI_001: Rule = Rule {
     id: "ACI-001",
     severity: Error,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "A Container Instances subnet is delegated to Microsoft.ContainerInstance/containerGroups (and not to another service)",
     source: Source {
         seed: SEED_004,
@@ -544,7 +668,7 @@ pub static ACI_001: Rule = Rule {
 pub static ACI_002: Rule = Rule {
     id: "ACI-002",
     severity: Warning,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "Deploying to ACI in a VNet is not supported when the workspace has a private endpoint (current docs)",
     source: Source {
         seed: FACTS,
@@ -556,14 +680,14 @@ pub static ACI_002: Rule = Rule {
 pub static DBX_001: Rule = Rule {
     id: "DBX-001",
     severity: Warning,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "Azure Databricks has its two subnets (public and private) in the VNet",
     source: src(SEED_004, Q_DATABRICKS),
 };
 pub static DBX_002: Rule = Rule {
     id: "DBX-002",
     severity: Warning,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "A VNet with Azure Databricks also has a subnet named default",
     source: src(SEED_004, Q_DATABRICKS),
 };
@@ -574,7 +698,7 @@ pub static DBX_002: Rule = Rule {
 pub static WS_001: Rule = Rule {
     id: "WS-001",
     severity: Info,
-    blocks: Scope::Workspace,
+    concerns: Scope::Workspace,
     title: "Public network access on a secured workspace is optional; the workspace stays behind its private endpoint",
     source: Source {
         seed: SEED_001,
@@ -586,7 +710,7 @@ pub static WS_001: Rule = Rule {
 pub static WS_002: Rule = Rule {
     id: "WS-002",
     severity: Error,
-    blocks: Scope::Workspace,
+    concerns: Scope::Workspace,
     title: "Trusted Microsoft services may pass the storage, key vault and registry firewalls",
     source: Source {
         seed: SEED_001,
@@ -601,14 +725,14 @@ pub static WS_002: Rule = Rule {
 pub static WS_003: Rule = Rule {
     id: "WS-003",
     severity: Error,
-    blocks: Scope::Workspace,
+    concerns: Scope::Workspace,
     title: "Adopted associated resources (storage, key vault, registry) are in the workspace's subscription",
     source: src(SEED_001, Q_SAME_VNET_REGION_SUB),
 };
 pub static WS_004: Rule = Rule {
     id: "WS-004",
     severity: Error,
-    blocks: Scope::Workspace,
+    concerns: Scope::Workspace,
     title: "Adopted associated resources (storage, key vault, registry) are in the workspace's region",
     source: src(SEED_001, Q_SAME_VNET_REGION_SUB),
 };
@@ -616,7 +740,7 @@ pub static WS_004: Rule = Rule {
 pub static REG_001: Rule = Rule {
     id: "REG-001",
     severity: Error,
-    blocks: Scope::Workspace,
+    concerns: Scope::Workspace,
     title: "An adopted container registry is Premium",
     source: Source {
         seed: SEED_002,
@@ -627,20 +751,20 @@ pub static REG_001: Rule = Rule {
 };
 pub static REG_002: Rule = Rule {
     id: "REG-002",
-    severity: Error,
-    blocks: Scope::Workspace,
+    severity: Warning,
+    concerns: Scope::Workspace,
     title: "With the registry behind the VNet, the workspace names a compute cluster for image builds (workspace.imageBuildCompute)",
     source: Source {
         seed: SEED_002,
         quote: Q_CLUSTER,
         also: &[cite(SEED_004, "When ACR is behind a virtual network, Azure Machine Learning cannot use it to directly build Docker images. Instead, the compute cluster is used to build the images.")],
-        note: None,
+        note: Some("A Warning, not an Error: the cluster can only be created once the workspace exists, so the workspace converges first and image builds fail until a cluster is named."),
     },
 };
 pub static REG_003: Rule = Rule {
     id: "REG-003",
     severity: Warning,
-    blocks: Scope::Workspace,
+    concerns: Scope::Workspace,
     title: "The image-build compute cluster has a Training subnet to run in",
     source: src(SEED_002, Q_CLUSTER),
 };
@@ -648,7 +772,7 @@ pub static REG_003: Rule = Rule {
 pub static STO_001: Rule = Rule {
     id: "STO-001",
     severity: Error,
-    blocks: Scope::Endpoint,
+    concerns: Scope::Endpoint,
     title: "The workspace's storage is reached in the same VNet as the compute",
     source: Source {
         seed: SEED_004,
@@ -663,7 +787,7 @@ pub static STO_001: Rule = Rule {
 pub static STO_002: Rule = Rule {
     id: "STO-002",
     severity: Warning,
-    blocks: Scope::Network,
+    concerns: Scope::Network,
     title: "With storage on service endpoints, the workspace's private-endpoint subnet has the Microsoft.Storage service endpoint too (studio)",
     source: src(SEED_002, "If the storage account uses a __service endpoint__, the workspace private endpoint and storage service endpoint must be in the same subnet of the VNet."),
 };
@@ -674,7 +798,7 @@ pub static STO_002: Rule = Rule {
 pub static PE_001: Rule = Rule {
     id: "PE-001",
     severity: Error,
-    blocks: Scope::Endpoint,
+    concerns: Scope::Endpoint,
     title: "A private endpoint to the workspace, its key vault or registry is in the workspace's VNet",
     source: Source {
         seed: SEED_002,
@@ -689,14 +813,14 @@ pub static PE_001: Rule = Rule {
 pub static PE_002: Rule = Rule {
     id: "PE-002",
     severity: Error,
-    blocks: Scope::Endpoint,
+    concerns: Scope::Endpoint,
     title: "A private endpoint is in its VNet's region",
     source: src(CRD_PEB, "Region of the endpoint; it must be the VNet's region."),
 };
 pub static PE_003: Rule = Rule {
     id: "PE-003",
     severity: Warning,
-    blocks: Scope::Endpoint,
+    concerns: Scope::Endpoint,
     title: "Private-endpoint network policies are disabled on the endpoint's subnet",
     source: Source {
         seed: FACTS,
@@ -712,35 +836,35 @@ pub static PE_003: Rule = Rule {
 pub static DNS_001: Rule = Rule {
     id: "DNS-001",
     severity: Info,
-    blocks: Scope::Dns,
+    concerns: Scope::Dns,
     title: "Custom DNS: the DNS server must serve the private endpoints' host records (listed in status)",
     source: src(SEED_001, Q_CUSTOM_DNS),
 };
 pub static DNS_002: Rule = Rule {
     id: "DNS-002",
     severity: Warning,
-    blocks: Scope::Dns,
+    concerns: Scope::Dns,
     title: "Custom DNS mode needs custom DNS servers on the VNet",
     source: src(SEED_001, Q_CUSTOM_DNS),
 };
 pub static DNS_003: Rule = Rule {
     id: "DNS-003",
     severity: Warning,
-    blocks: Scope::Dns,
+    concerns: Scope::Dns,
     title: "Azure private DNS zones answer only through Azure DNS: a VNet with custom DNS servers must forward the privatelink zones",
     source: src(SEED_001, Q_CUSTOM_DNS),
 };
 pub static DNS_004: Rule = Rule {
     id: "DNS-004",
     severity: Warning,
-    blocks: Scope::Dns,
+    concerns: Scope::Dns,
     title: "A private endpoint without DNS resolves to its public address",
     source: src(SEED_001, Q_CUSTOM_DNS),
 };
 pub static DNS_005: Rule = Rule {
     id: "DNS-005",
     severity: Warning,
-    blocks: Scope::Dns,
+    concerns: Scope::Dns,
     title: "Explicit private DNS zones are the documented privatelink zones of the groupId",
     source: Source {
         seed: FACTS,
@@ -749,14 +873,26 @@ pub static DNS_005: Rule = Rule {
         note: Some("Not stated in the seeds; from the facts sheet §2.6 and §3."),
     },
 };
+pub static DNS_006: Rule = Rule {
+    id: "DNS-006",
+    severity: Error,
+    concerns: Scope::Dns,
+    title: "No two private endpoints need different addresses for the same name in the same private DNS zone (one zone answers in every VNet linked to it)",
+    source: Source {
+        seed: FACTS,
+        quote: "Do not link one zone to PEs of two different services of the same type in a way that overwrites A records.",
+        also: &[],
+        note: Some("A second endpoint's zone group rewrites the first one's A record in a shared zone; moat reports the pair instead and never registers over another endpoint's record."),
+    },
+};
 
 /// Every rule, in id order.
 pub static CATALOG: &[&Rule] = &[
     &SCHEMA_001, &SCHEMA_002, &SCHEMA_003, &SCHEMA_004, &SCHEMA_005, &SCHEMA_006, &SCHEMA_007, &SCHEMA_008,
     &SCHEMA_009, &SCHEMA_010, &SCHEMA_011, &SCHEMA_012, &SCHEMA_013, &SCHEMA_014, &SCHEMA_015, &SCHEMA_016,
-    &SCHEMA_017, &SCHEMA_018, &SCHEMA_019, &SCHEMA_020, &SCHEMA_021, &SCHEMA_022, &SCHEMA_023,
+    &SCHEMA_017, &SCHEMA_018, &SCHEMA_019, &SCHEMA_020, &SCHEMA_021, &SCHEMA_022, &SCHEMA_023, &SCHEMA_024,
     &NET_001, &NET_002, &NET_003, &NET_004, &NET_005, &NET_006, &NET_007, &NET_008, &NET_009, &NET_010,
-    &NSG_001, &NSG_002, &NSG_003, &NSG_004, &NSG_005,
+    &NSG_001, &NSG_002, &NSG_003, &NSG_004, &NSG_005, &NSG_006,
     &UDR_001, &UDR_002,
     &AKS_001, &AKS_002, &AKS_003, &AKS_004, &AKS_005, &AKS_006,
     &ACI_001, &ACI_002, &DBX_001, &DBX_002,
@@ -764,10 +900,45 @@ pub static CATALOG: &[&Rule] = &[
     &REG_001, &REG_002, &REG_003,
     &STO_001, &STO_002,
     &PE_001, &PE_002, &PE_003,
-    &DNS_001, &DNS_002, &DNS_003, &DNS_004, &DNS_005,
+    &DNS_001, &DNS_002, &DNS_003, &DNS_004, &DNS_005, &DNS_006,
 ];
 
 /// The rule with this id.
+/// How the controllers check a rule on live objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Liveness {
+    /// Evaluated on every reconcile with the inputs `moat validate --observed` would have: the
+    /// object, its workspace, its sibling ComputeSubnets, the bindings and workspaces moat watches,
+    /// and the Azure facts the reconcile read.
+    Reconcile,
+    /// Enforced by the CRD schema (OpenAPI and CEL) at admission: the apiserver never stores an
+    /// object that breaks it; the reconcilers still run the mirror.
+    Admission,
+    /// Checked offline only (`moat validate --observed`), for the reason given.
+    Offline(&'static str),
+}
+
+impl std::fmt::Display for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Liveness::Reconcile => f.write_str("every reconcile"),
+            Liveness::Admission => f.write_str("admission"),
+            Liveness::Offline(why) => write!(f, "offline only: {why}"),
+        }
+    }
+}
+
+/// How the controllers check `rule` (see [`Liveness`]).
+pub fn liveness(rule: &Rule) -> Liveness {
+    match rule.id {
+        id if id.starts_with("SCHEMA-") => Liveness::Admission,
+        "AKS-004" | "AKS-005" => Liveness::Offline(
+            "moat does not create or name the AKS cluster: it is attached to the subnet after moat converges, and nothing in a ComputeSubnet says which cluster uses it; give its facts to `moat validate --observed` (aksClusters)",
+        ),
+        _ => Liveness::Reconcile,
+    }
+}
+
 pub fn rule(id: &str) -> Option<&'static Rule> {
     CATALOG.iter().copied().find(|r| r.id == id)
 }

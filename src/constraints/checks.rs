@@ -18,6 +18,8 @@ const ACI_DELEGATION: &str = "Microsoft.ContainerInstance/containerGroups";
 const DATABRICKS_DELEGATION: &str = "Microsoft.Databricks/workspaces";
 /// AKS's default service range and Docker bridge when `aks` is not given.
 const AKS_DEFAULT_SERVICE_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 0, 0), 16);
+/// More public addresses than this (a /16) in a Restricted extra rule reopen the internet (NSG-005).
+const WIDE_PUBLIC: u64 = 1 << 16;
 /// Placeholder for the workspace GUID before the workspace exists.
 const WORKSPACE_ID_PLACEHOLDER: &str = "<workspace-id>";
 
@@ -95,7 +97,8 @@ fn endpoint_addresses(g: GroupId) -> u64 {
 fn ws_endpoints(ws: &SecureWorkspace) -> Vec<GroupId> {
     let mut v = vec![GroupId::Amlworkspace, GroupId::Registry];
     if ws.spec.connectivity.mode == ConnectivityMode::PrivateEndpoint {
-        v.extend([GroupId::Blob, GroupId::File, GroupId::Vault]);
+        v.extend(ws.spec.storage.private_endpoints.iter().map(|s| s.group_id()));
+        v.push(GroupId::Vault);
     }
     v
 }
@@ -112,7 +115,7 @@ fn ws_host_names(ws: &SecureWorkspace) -> Vec<privatelink::HostName> {
     }
     if ws.spec.connectivity.mode == ConnectivityMode::PrivateEndpoint {
         if let Some(id) = storage_id(ws) {
-            for group in [GroupId::Blob, GroupId::File] {
+            for group in ws.spec.storage.private_endpoints.iter().map(|s| s.group_id()) {
                 v.extend(privatelink::host_names(cloud, EndpointTarget::Storage { account: arm::name(&id), group }));
             }
         }
@@ -172,10 +175,16 @@ fn dns_server_checks(
 // ---------------------------------------------------------------------------------------------
 // SecureWorkspace.
 
+/// True when the binding is one a SecureWorkspace owns (moat created it for the workspace).
+fn owned_by(b: &PrivateEndpointBinding, ws: &SecureWorkspace) -> bool {
+    super::namespace_of(b) == super::namespace_of(ws)
+        && b.metadata.labels.as_ref().and_then(|l| l.get(crate::plan::workspace::WORKSPACE_LABEL)).is_some_and(|n| *n == ws.name_any())
+}
+
 pub(super) fn workspace(
     ws: &SecureWorkspace,
     subnets: &[&ComputeSubnet],
-    endpoints: &[PrivateEndpointBinding],
+    endpoints: &[&PrivateEndpointBinding],
     observed: &Observed,
     out: &mut Vec<Finding>,
 ) {
@@ -233,7 +242,12 @@ pub(super) fn workspace(
         } else {
             let pe_subnet = ws_pe_subnet_id(ws);
             let mut groups = ws_endpoints(ws);
-            let extra: Vec<GroupId> = endpoints.iter().filter(|b| arm::same(b.spec.subnet_id.as_str(), &pe_subnet)).map(|b| b.spec.target.group_id).collect();
+            // The workspace's own endpoints are counted above; its owned bindings are those same endpoints.
+            let extra: Vec<GroupId> = endpoints
+                .iter()
+                .filter(|b| !owned_by(b, ws) && arm::same(b.spec.subnet_id.as_str(), &pe_subnet))
+                .map(|b| b.spec.target.group_id)
+                .collect();
             groups.extend(extra.iter().copied());
             let need: u64 = groups.iter().map(|g| endpoint_addresses(*g)).sum();
             let usable = cidr::usable(&p);
@@ -466,17 +480,22 @@ pub(super) fn compute_subnet(
 
     // NSG: the rules moat renders, SSH exposure, extra rules, and an adopted NSG's rules.
     for (i, src) in s.nsg.ssh_from.iter().enumerate() {
-        if let Ok(n) = cidr::parse_canonical(src.as_str())
-            && n.prefix_len() < 16 {
-                out.push(Finding::new(&NSG_004, obj.clone(), format!("nsg.sshFrom[{i}] {n} opens SSH (port 22) to {} addresses", cidr::size(&n)), "allow SSH only from a bastion or admin range, /16 or smaller").at(format!("spec.nsg.sshFrom[{i}]")));
-            }
+        let Ok(n) = cidr::parse_canonical(src.as_str()) else { continue };
+        let public = cidr::public_addresses(&n);
+        if public > WIDE_PUBLIC {
+            out.push(Finding::new(&NSG_006, obj.clone(), format!("nsg.sshFrom[{i}] {n} opens SSH (port 22) to {public} public addresses"), "allow SSH only from AzureMachineLearning's service tag, a bastion or an admin range (at most a /16 of public space)").at(format!("spec.nsg.sshFrom[{i}]")));
+        } else if n.prefix_len() < 16 {
+            out.push(Finding::new(&NSG_004, obj.clone(), format!("nsg.sshFrom[{i}] {n} opens SSH (port 22) to {} addresses", cidr::size(&n)), "allow SSH only from a bastion or admin range, /16 or smaller").at(format!("spec.nsg.sshFrom[{i}]")));
+        }
     }
     if s.outbound.mode == OutboundMode::Restricted {
         for (i, r) in s.outbound.extra_rules.iter().enumerate() {
             let d = r.destination.trim();
-            let wide = ["internet", "*", "any"].contains(&d.to_ascii_lowercase().as_str()) || cidr::parse_cidr_or_ip(d).is_some_and(|n| n.prefix_len() < 8);
-            if wide {
-                out.push(Finding::new(&NSG_005, obj.clone(), format!("outbound.extraRules[{i}] ({}) allows {d} on ports {}, which opens the internet that Restricted mode denies", r.name, r.ports.join(",")), "name the service tags or addresses the traffic needs instead").at(format!("spec.outbound.extraRules[{i}].destination")));
+            let everything = ["internet", "*", "any"].contains(&d.to_ascii_lowercase().as_str());
+            let public = cidr::parse_cidr_or_ip(d).map(|n| cidr::public_addresses(&n)).unwrap_or(0);
+            if everything || public > WIDE_PUBLIC {
+                let what = if everything { d.to_string() } else { format!("{d} ({public} public addresses)") };
+                out.push(Finding::new(&NSG_005, obj.clone(), format!("outbound.extraRules[{i}] ({}) allows {what} on ports {}, which opens the internet that Restricted mode denies; moat would write it ahead of the deny", r.name, r.ports.join(",")), "name the service tags or the addresses the traffic needs (at most a /16 of public space), or use outbound.mode: Internet").at(format!("spec.outbound.extraRules[{i}].destination")));
             }
         }
     }
@@ -486,7 +505,8 @@ pub(super) fn compute_subnet(
     };
     if let Some(nsg_id) = &s.nsg.id
         && let Some(nsg) = observed.nsg(nsg_id.as_str()) {
-            let desired = netrules::security_rules(s, ctx);
+            let mut desired = netrules::security_rules(s, ctx);
+            netrules::settle_priorities(&mut desired, &nsg.security_rules);
             // One finding per foreign Deny rule and direction, listing the required rules it shadows.
             let shadows = netrules::shadowed(&desired, &nsg.security_rules, prefix.as_ref());
             let mut groups: Vec<(&netrules::ExistingSecurityRule, Direction, Vec<&netrules::DesiredSecurityRule>)> = Vec::new();
@@ -565,7 +585,8 @@ fn aks_checks(
         None => (Some(AKS_DEFAULT_SERVICE_CIDR), true),
     };
     let (bridge, bridge_default) = match aks.and_then(|a| a.docker_bridge_cidr.as_ref()) {
-        Some(b) => (cidr::parse_canonical(b.as_str()).ok(), false),
+        // The bridge's address with its prefix: overlaps are about its network.
+        Some(b) => (b.network().ok(), false),
         None => (Some(cidr::DOCKER_BRIDGE_DEFAULT), true),
     };
     let dflt = |d: bool| if d { " (AKS default)" } else { "" };
@@ -616,10 +637,159 @@ fn aks_checks(
 // ---------------------------------------------------------------------------------------------
 // PrivateEndpointBinding.
 
+/// Who registered first, for one name in one zone: a workspace's own endpoints come before
+/// standalone bindings; among equals the older object (creation time) comes first, and objects
+/// without a creation time (manifests) cannot be ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seniority {
+    Workspace,
+    Standalone,
+}
+
+/// A private endpoint some object asks for: a binding, or one a SecureWorkspace will create (its
+/// owned binding may not exist yet, and never exists in offline manifests).
+#[derive(Debug, Clone)]
+pub(super) struct PlannedEndpoint<'a> {
+    object: ObjectRef,
+    spec: std::borrow::Cow<'a, crate::api::PrivateEndpointBindingSpec>,
+    seniority: Seniority,
+    created: Option<k8s_openapi::jiff::Timestamp>,
+    /// The SecureWorkspace that asks for it, if any.
+    workspace: Option<String>,
+}
+
+impl PlannedEndpoint<'_> {
+    fn endpoint_id(&self) -> String {
+        crate::plan::endpoint::EndpointIds::of(&self.spec, &self.object.name, &[]).endpoint
+    }
+    fn zone_ids(&self) -> Vec<(String, String)> {
+        crate::plan::endpoint::EndpointIds::of(&self.spec, &self.object.name, &crate::plan::endpoint::zones(&self.spec)).zones
+    }
+    /// True when `self` registered before `other` (or the two cannot be ordered).
+    fn precedes_or_ties(&self, other: &PlannedEndpoint<'_>) -> bool {
+        match (self.seniority, other.seniority) {
+            (Seniority::Workspace, Seniority::Standalone) => true,
+            (Seniority::Standalone, Seniority::Workspace) => false,
+            _ => match (self.created, other.created) {
+                (Some(a), Some(b)) => a <= b,
+                _ => true,
+            },
+        }
+    }
+    fn describe(&self) -> String {
+        match &self.workspace {
+            Some(ws) => format!("{} (SecureWorkspace {ws}'s)", self.object),
+            None => self.object.to_string(),
+        }
+    }
+}
+
+/// Every private endpoint the objects ask for: each binding, plus the endpoints of each
+/// SecureWorkspace whose owned binding is not among them.
+pub(super) fn endpoint_set<'a>(inputs: &super::Inputs<'a>) -> Vec<PlannedEndpoint<'a>> {
+    let mut out: Vec<PlannedEndpoint<'a>> = inputs
+        .endpoints
+        .iter()
+        .map(|b| {
+            let owner = b.metadata.labels.as_ref().and_then(|l| l.get(crate::plan::workspace::WORKSPACE_LABEL)).cloned();
+            PlannedEndpoint {
+                object: ObjectRef::endpoint(b),
+                spec: std::borrow::Cow::Borrowed(&b.spec),
+                seniority: if owner.is_some() { Seniority::Workspace } else { Seniority::Standalone },
+                created: b.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                workspace: owner,
+            }
+        })
+        .collect();
+    for ws in &inputs.workspaces {
+        let ns = super::namespace_of(*ws);
+        for ep in crate::plan::workspace::endpoints(ws) {
+            if out.iter().any(|o| o.object.namespace == ns && o.object.name == ep.name) {
+                continue;
+            }
+            out.push(PlannedEndpoint {
+                object: ObjectRef { kind: "PrivateEndpointBinding".into(), namespace: ns.clone(), name: ep.name },
+                spec: std::borrow::Cow::Owned(ep.spec),
+                seniority: Seniority::Workspace,
+                created: ws.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                workspace: Some(ws.name_any()),
+            });
+        }
+    }
+    out
+}
+
+/// DNS-006: another endpoint registers the same name in the same zone, first.
+fn dns_conflicts(peb: &PrivateEndpointBinding, endpoints: &[PlannedEndpoint<'_>], obj: &ObjectRef, out: &mut Vec<Finding>) {
+    if peb.spec.dns.mode != EndpointDnsMode::AzurePrivateDns {
+        return;
+    }
+    let me = PlannedEndpoint {
+        object: obj.clone(),
+        spec: std::borrow::Cow::Borrowed(&peb.spec),
+        seniority: endpoints.iter().find(|e| e.object == *obj).map(|e| e.seniority).unwrap_or(Seniority::Standalone),
+        created: peb.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        workspace: None,
+    };
+    let my_endpoint = me.endpoint_id();
+    let my_zones = me.zone_ids();
+    let target = peb.spec.target.id.as_str();
+    let group = peb.spec.target.group_id;
+    for other in endpoints {
+        if other.object == *obj
+            || other.spec.dns.mode != EndpointDnsMode::AzurePrivateDns
+            || other.spec.target.group_id != group
+            || !arm::same(other.spec.target.id.as_str(), target)
+            || arm::same(&other.endpoint_id(), &my_endpoint)
+            || !other.precedes_or_ties(&me)
+        {
+            continue;
+        }
+        for (zone, zid) in other.zone_ids() {
+            if !my_zones.iter().any(|(_, z)| arm::same(z, &zid)) {
+                continue;
+            }
+            let cloud = DnsCloud::from_region(peb.spec.location.as_str());
+            let names: Vec<String> = host_names_of(peb, cloud).into_iter().filter(|h| h.zone.eq_ignore_ascii_case(&zone)).map(|h| h.fqdn).collect();
+            let zone_rg = arm::resource_group(&zid).unwrap_or("?");
+            let vnet = |s: &crate::api::PrivateEndpointBindingSpec| arm::vnet_of_subnet(s.subnet_id.as_str()).map(arm::name).unwrap_or("?").to_string();
+            out.push(
+                Finding::new(
+                    &DNS_006,
+                    obj.clone(),
+                    format!(
+                        "{} already registers {} in zone {zone} (resource group {zone_rg}) for its endpoint in VNet {}; this endpoint (VNet {}) would need another address for the same name, and the zone answers with one address in every VNet linked to it",
+                        other.describe(),
+                        if names.is_empty() { format!("{target}'s {group} names") } else { names.join(", ") },
+                        vnet(&other.spec),
+                        vnet(&peb.spec),
+                    ),
+                    "give this endpoint its own zone for its VNet's DNS view (dns.zoneResourceGroup: a resource group whose zones link to this VNet only), or use the existing endpoint instead of a second one",
+                )
+                .at("spec.target.id"),
+            );
+            break;
+        }
+    }
+}
+
+/// The names a binding's endpoint serves, with their zones.
+fn host_names_of(peb: &PrivateEndpointBinding, cloud: DnsCloud) -> Vec<privatelink::HostName> {
+    let region = peb.spec.location.as_str();
+    let name = arm::name(peb.spec.target.id.as_str());
+    match peb.spec.target.group_id {
+        GroupId::Amlworkspace => privatelink::host_names(cloud, EndpointTarget::Workspace { workspace_id: WORKSPACE_ID_PLACEHOLDER, name, region }),
+        GroupId::Vault => privatelink::host_names(cloud, EndpointTarget::KeyVault { name }),
+        GroupId::Registry => privatelink::host_names(cloud, EndpointTarget::Registry { name, region }),
+        g => privatelink::host_names(cloud, EndpointTarget::Storage { account: name, group: g }),
+    }
+}
+
 pub(super) fn endpoint(
     peb: &PrivateEndpointBinding,
-    workspaces: &[SecureWorkspace],
-    subnets: &[ComputeSubnet],
+    workspaces: &[&SecureWorkspace],
+    subnets: &[&ComputeSubnet],
+    endpoints: &[PlannedEndpoint<'_>],
     observed: &Observed,
     out: &mut Vec<Finding>,
 ) {
@@ -641,7 +811,7 @@ pub(super) fn endpoint(
         if is_storage {
             let compute_vnets: Vec<String> = subnets
                 .iter()
-                .filter(|c| c.spec.workspace_ref.name == ws.name_any() && super::namespace_of(*c) == super::namespace_of(ws))
+                .filter(|c| c.spec.workspace_ref.name == ws.name_any() && super::namespace_of(**c) == super::namespace_of(*ws))
                 .map(|c| c.spec.vnet_id.as_ref().map(|v| v.as_str().to_string()).unwrap_or_else(|| wv.clone()))
                 .collect();
             if !compute_vnets.iter().any(|v| arm::same(v, peb_vnet)) {
@@ -651,8 +821,9 @@ pub(super) fn endpoint(
             out.push(Finding::new(&PE_001, obj.clone(), format!("private endpoint for {} ({group}) of workspace {} is in VNet {peb_vnet_name}, but the workspace's resources are behind VNet {}", arm::name(target), ws.name_any(), arm::name(&wv)), format!("put the endpoint in a subnet of VNet {}", arm::name(&wv))).at("spec.subnetId"));
         }
     }
-    // PE-002.
-    if let Some(vloc) = observed.vnet(peb_vnet).and_then(|v| v.location.as_deref())
+    // PE-002: the VNet's region as Azure reports it, or as the workspace that creates it says.
+    let created_by_workspace = workspaces.iter().find(|w| w.spec.network.vnet.id.is_none() && arm::same(&ws_vnet_id(w), peb_vnet)).map(|w| w.spec.location.as_str());
+    if let Some(vloc) = observed.vnet(peb_vnet).and_then(|v| v.location.as_deref()).or(created_by_workspace)
         && !vloc.eq_ignore_ascii_case(s.location.as_str()) {
             out.push(Finding::new(&PE_002, obj.clone(), format!("endpoint location is {}, VNet {peb_vnet_name} is in {vloc}", s.location), format!("set location: {vloc}")).at("spec.location"));
         }
@@ -664,13 +835,8 @@ pub(super) fn endpoint(
     // DNS.
     let region = s.location.as_str();
     let cloud = DnsCloud::from_region(region);
-    let name = arm::name(target);
-    let names = match group {
-        GroupId::Amlworkspace => privatelink::host_names(cloud, EndpointTarget::Workspace { workspace_id: WORKSPACE_ID_PLACEHOLDER, name, region }),
-        GroupId::Vault => privatelink::host_names(cloud, EndpointTarget::KeyVault { name }),
-        GroupId::Registry => privatelink::host_names(cloud, EndpointTarget::Registry { name, region }),
-        g => privatelink::host_names(cloud, EndpointTarget::Storage { account: name, group: g }),
-    };
+    let names = host_names_of(peb, cloud);
+    dns_conflicts(peb, endpoints, &obj, out);
     let zones = match &s.dns.zones {
         Some(z) if !z.is_empty() => z.clone(),
         _ => zones_of(&names),

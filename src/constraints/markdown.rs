@@ -1,26 +1,42 @@
 //! `docs/constraints.md`, generated from the catalog.
 
-use super::catalog::{CATALOG, DOCUMENTS, SUPERSEDED, UNCHECKED};
+use super::catalog::{CATALOG, DOCUMENTS, SUPERSEDED, UNCHECKED, document};
 use super::Citation;
 
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn cite(c: &Citation) -> String {
-    format!("`{}`: “{}”", c.doc, cell(c.quote))
+/// The document's title, linked to its public page when it has one, and its date.
+fn document_ref(name: &str) -> String {
+    match document(name) {
+        Some(d) => {
+            let date = d.date.map(|x| format!(" ({x})")).unwrap_or_default();
+            match d.url {
+                Some(url) => format!("[{}]({url}){date}", cell(d.title)),
+                None => format!("*{}*{date}", cell(d.title)),
+            }
+        }
+        None => format!("`{name}`"),
+    }
 }
 
-/// The catalog as Markdown: one table row per rule (id, severity, what an Error blocks, the rule,
+fn cite(c: &Citation) -> String {
+    format!("{}: “{}”", document_ref(c.doc), cell(c.quote))
+}
+
+/// The catalog as Markdown: one table row per rule (id, severity, what it concerns, how it is checked live, the rule,
 /// its source), the documents and their dates, and the older statements a newer document replaced.
 pub fn catalog_markdown() -> String {
     let mut md = String::new();
     md.push_str("# Constraint catalog\n\n");
     md.push_str("<!-- Generated from src/constraints/catalog.rs; do not edit. Regenerate with\n     `cargo run -- validate --catalog > docs/constraints.md` (tests/constraints_doc.rs checks it). -->\n\n");
-    md.push_str("Every rule `moat validate` and the controllers check. **Error** blocks the Azure writes named in\n");
-    md.push_str("*Blocks* until fixed; **Warning** and **Info** do not block. Each rule cites the sentence it comes from,\n");
-    md.push_str("verbatim; where documents disagree the newest one decides and the note says so.\n\n");
-    md.push_str("| Id | Severity | Blocks | Rule | Source |\n|---|---|---|---|---|\n");
+    md.push_str("Every rule `moat validate` and the controllers check. An **Error** holds back every Azure write of the\n");
+    md.push_str("object it is reported on until fixed (nothing is half-built); **Warning** and **Info** hold back nothing.\n");
+    md.push_str("*Concerns* is the part of the design the rule is about; *Live* says how the controllers check it.\n");
+    md.push_str("Each rule cites the sentence it comes from, verbatim; where documents disagree the newest one decides\n");
+    md.push_str("and the note says so.\n\n");
+    md.push_str("| Id | Severity | Concerns | Live | Rule | Source |\n|---|---|---|---|---|---|\n");
     for r in CATALOG {
         let mut src = cite(&Citation { doc: r.source.seed, quote: r.source.quote });
         for a in r.source.also {
@@ -31,11 +47,21 @@ pub fn catalog_markdown() -> String {
             src.push_str("<br>*Note:* ");
             src.push_str(&cell(n));
         }
-        md.push_str(&format!("| {} | {} | {} | {} | {} |\n", r.id, r.severity, r.blocks, cell(r.title), src));
+        let live = cell(&super::catalog::liveness(r).to_string());
+        md.push_str(&format!("| {} | {} | {} | {} | {} | {} |\n", r.id, r.severity, r.concerns, live, cell(r.title), src));
     }
-    md.push_str("\n## Documents\n\n| File | Where | Date | Title |\n|---|---|---|---|\n");
+    md.push_str("\n## Documents\n\nThe public page of each document, where it has one; the file is the copy the quotes are checked against.\n\n");
+    md.push_str("| Document | Date | Public page | What it is | File |\n|---|---|---|---|---|\n");
     for d in DOCUMENTS {
-        md.push_str(&format!("| `{}` | `{}` | {} | {} |\n", d.name, d.dir, d.date.unwrap_or("undated"), cell(d.title)));
+        let page = d.url.map_or_else(|| "none".to_string(), |u| format!("<{u}>"));
+        md.push_str(&format!(
+            "| {} | {} | {page} | {} | `{}/{}` |\n",
+            cell(d.title),
+            d.date.unwrap_or("undated"),
+            cell(d.note),
+            d.dir,
+            d.name
+        ));
     }
     md.push_str("\n## Documented but not checked\n\n| Statement | Why no rule |\n|---|---|\n");
     for u in UNCHECKED {

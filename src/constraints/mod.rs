@@ -12,7 +12,7 @@
 //! - [`blocked`] tells whether the findings block a [`Scope`] of writes.
 //! - [`catalog_markdown`] renders `docs/constraints.md`.
 
-mod arm;
+pub(crate) mod arm;
 mod catalog;
 mod checks;
 mod markdown;
@@ -23,12 +23,13 @@ pub use catalog::*;
 pub use markdown::catalog_markdown;
 pub use observed::*;
 
-use crate::api::{ComputeSubnet, FindingStatus, PrivateEndpointBinding, SecureWorkspace, Severity};
+use crate::api::{ComputeSubnet, FindingSource, FindingStatus, PrivateEndpointBinding, SecureWorkspace, Severity};
 use kube::ResourceExt;
 use serde::Serialize;
 
-/// The writes to Azure an Error finding holds back. A controller stops only the writes of the
-/// scopes its findings block and carries on with the rest.
+/// The part of the design a rule is about. An Error finding holds back **every** Azure write of the
+/// object it is reported on (nothing is half-built: an NSG and its rules exist only for their
+/// subnet, a DNS zone only for its endpoint); the scope says what to look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Scope {
     /// The workspace and its associated resources (storage, key vault, registry, Application Insights).
@@ -83,8 +84,8 @@ pub struct Rule {
     /// Stable id, `AREA-NNN`. Never reused.
     pub id: &'static str,
     pub severity: Severity,
-    /// The writes an Error finding of this rule blocks.
-    pub blocks: Scope,
+    /// The part of the design the rule is about.
+    pub concerns: Scope,
     /// One line: what the rule requires.
     pub title: &'static str,
     pub source: Source,
@@ -130,8 +131,8 @@ impl ObjectRef {
 pub struct Finding {
     pub rule_id: &'static str,
     pub severity: Severity,
-    /// The writes this finding blocks when it is an Error.
-    pub blocks: Scope,
+    /// The part of the design the finding is about.
+    pub concerns: Scope,
     pub object: ObjectRef,
     /// The spec field concerned, as a path (`spec.addressPrefix`), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,7 +150,7 @@ impl Finding {
         Finding {
             rule_id: rule.id,
             severity: rule.severity,
-            blocks: rule.blocks,
+            concerns: rule.concerns,
             object,
             field: None,
             message: message.into(),
@@ -164,9 +165,9 @@ impl Finding {
         self
     }
 
-    /// Whether this finding holds back the writes of `scope`.
-    pub fn blocks(&self, scope: Scope) -> bool {
-        self.severity == Severity::Error && (self.blocks == scope || self.blocks == Scope::All)
+    /// Whether this finding holds back the writes of its object (every Error does).
+    pub fn holds_back(&self) -> bool {
+        self.severity == Severity::Error
     }
 
     /// The status form.
@@ -177,6 +178,7 @@ impl Finding {
             message: self.message.clone(),
             fix: Some(self.fix.clone()),
             field: self.field.clone(),
+            source: document(self.source.seed).map(|d| FindingSource { title: d.title.to_string(), url: d.url.map(str::to_string) }),
         }
     }
 
@@ -185,9 +187,9 @@ impl Finding {
     }
 }
 
-/// Whether any of the findings blocks the writes of `scope`.
-pub fn blocked(findings: &[Finding], scope: Scope) -> bool {
-    findings.iter().any(|f| f.blocks(scope))
+/// Whether the findings hold back the writes of their object: any Error does.
+pub fn holds_back(findings: &[Finding]) -> bool {
+    findings.iter().any(Finding::holds_back)
 }
 
 /// Sorts findings deterministically (object, severity descending, rule id, field, message) and
@@ -197,13 +199,43 @@ pub fn sort_findings(findings: &mut Vec<Finding>) {
     findings.dedup();
 }
 
-/// Everything the catalog looks at.
-#[derive(Debug, Clone, Copy)]
+/// Everything the catalog looks at: the objects (all of them: `moat validate` passes every
+/// manifest, the controllers every object they watch) and what was observed in Azure. The same
+/// inputs give the same findings offline and live: both go through [`evaluate_workspace`],
+/// [`evaluate_compute_subnet`] and [`evaluate_endpoint`].
+#[derive(Debug, Clone)]
 pub struct Inputs<'a> {
-    pub workspaces: &'a [SecureWorkspace],
-    pub subnets: &'a [ComputeSubnet],
-    pub endpoints: &'a [PrivateEndpointBinding],
+    pub workspaces: Vec<&'a SecureWorkspace>,
+    pub subnets: Vec<&'a ComputeSubnet>,
+    pub endpoints: Vec<&'a PrivateEndpointBinding>,
     pub observed: &'a Observed,
+}
+
+impl<'a> Inputs<'a> {
+    pub fn new(
+        workspaces: &'a [SecureWorkspace],
+        subnets: &'a [ComputeSubnet],
+        endpoints: &'a [PrivateEndpointBinding],
+        observed: &'a Observed,
+    ) -> Self {
+        Inputs { workspaces: workspaces.iter().collect(), subnets: subnets.iter().collect(), endpoints: endpoints.iter().collect(), observed }
+    }
+
+    /// The workspace a ComputeSubnet refers to (same namespace).
+    fn workspace_of(&self, cs: &ComputeSubnet) -> Option<&'a SecureWorkspace> {
+        self.workspaces.iter().copied().find(|w| refers_to(cs, w))
+    }
+
+    /// The ComputeSubnets that refer to a workspace.
+    fn subnets_of(&self, ws: &SecureWorkspace) -> Vec<&'a ComputeSubnet> {
+        self.subnets.iter().copied().filter(|cs| refers_to(cs, ws)).collect()
+    }
+
+    /// ComputeSubnets of the same workspace as `cs` (itself included; the checks skip it).
+    fn siblings_of(&self, cs: &ComputeSubnet) -> Vec<&'a ComputeSubnet> {
+        let ns = namespace_of(cs);
+        self.subnets.iter().copied().filter(|s| namespace_of(*s) == ns && s.spec.workspace_ref.name == cs.spec.workspace_ref.name).collect()
+    }
 }
 
 fn refers_to(cs: &ComputeSubnet, ws: &SecureWorkspace) -> bool {
@@ -212,83 +244,61 @@ fn refers_to(cs: &ComputeSubnet, ws: &SecureWorkspace) -> bool {
 
 /// The schema mirror and the whole catalog over every object, sorted.
 pub fn evaluate(inputs: &Inputs<'_>) -> Vec<Finding> {
-    use std::collections::HashMap;
     let mut out = Vec::new();
-    // Group subnets by (namespace, workspace name) once, so the pass stays linear in the input.
-    let mut by_ws: HashMap<(String, &str), Vec<&ComputeSubnet>> = HashMap::new();
-    for cs in inputs.subnets {
-        by_ws.entry((namespace_of(cs), cs.spec.workspace_ref.name.as_str())).or_default().push(cs);
+    let endpoints = checks::endpoint_set(inputs);
+    for ws in &inputs.workspaces {
+        out.extend(workspace_findings(ws, inputs));
     }
-    let mut ws_index: HashMap<(String, String), &SecureWorkspace> = HashMap::new();
-    for ws in inputs.workspaces {
-        let key = (namespace_of(ws), ws.name_any());
-        let subnets = by_ws.get(&(key.0.clone(), key.1.as_str())).map(Vec::as_slice).unwrap_or(&[]);
-        out.extend(schema::check_workspace(ws));
-        checks::workspace(ws, subnets, inputs.endpoints, inputs.observed, &mut out);
-        ws_index.insert(key, ws);
+    for cs in &inputs.subnets {
+        out.extend(compute_subnet_findings(cs, inputs));
     }
-    for cs in inputs.subnets {
-        let key = (namespace_of(cs), cs.spec.workspace_ref.name.clone());
-        let ws = ws_index.get(&key).copied();
-        let siblings = by_ws.get(&(key.0, cs.spec.workspace_ref.name.as_str())).map(Vec::as_slice).unwrap_or(&[]);
-        out.extend(schema::check_compute_subnet(cs));
-        checks::compute_subnet(cs, ws, siblings, inputs.observed, &mut out);
-    }
-    for peb in inputs.endpoints {
-        out.extend(schema::check_endpoint(peb));
-        checks::endpoint(peb, inputs.workspaces, inputs.subnets, inputs.observed, &mut out);
+    for peb in &inputs.endpoints {
+        out.extend(endpoint_findings(peb, inputs, &endpoints));
     }
     sort_findings(&mut out);
+    out
+}
+
+fn workspace_findings(ws: &SecureWorkspace, inputs: &Inputs<'_>) -> Vec<Finding> {
+    let mut out = schema::check_workspace(ws);
+    checks::workspace(ws, &inputs.subnets_of(ws), &inputs.endpoints, inputs.observed, &mut out);
+    out
+}
+
+fn compute_subnet_findings(cs: &ComputeSubnet, inputs: &Inputs<'_>) -> Vec<Finding> {
+    let mut out = schema::check_compute_subnet(cs);
+    checks::compute_subnet(cs, inputs.workspace_of(cs), &inputs.siblings_of(cs), inputs.observed, &mut out);
+    out
+}
+
+fn endpoint_findings(peb: &PrivateEndpointBinding, inputs: &Inputs<'_>, endpoints: &[checks::PlannedEndpoint<'_>]) -> Vec<Finding> {
+    let mut out = schema::check_endpoint(peb);
+    checks::endpoint(peb, &inputs.workspaces, &inputs.subnets, endpoints, inputs.observed, &mut out);
     out
 }
 
 /// Findings for one SecureWorkspace: its schema, then the catalog with the ComputeSubnets that
-/// refer to it (`subnets`; others are ignored), the bindings (for endpoints in its private-endpoint
-/// subnet) and what was observed in Azure.
-pub fn evaluate_workspace(
-    ws: &SecureWorkspace,
-    subnets: &[ComputeSubnet],
-    endpoints: &[PrivateEndpointBinding],
-    observed: &Observed,
-) -> Vec<Finding> {
-    let mut out = schema::check_workspace(ws);
-    let mine: Vec<&ComputeSubnet> = subnets.iter().filter(|cs| refers_to(cs, ws)).collect();
-    checks::workspace(ws, &mine, endpoints, observed, &mut out);
+/// refer to it, the bindings (endpoints in its private-endpoint subnet) and the Azure facts.
+pub fn evaluate_workspace(ws: &SecureWorkspace, inputs: &Inputs<'_>) -> Vec<Finding> {
+    let mut out = workspace_findings(ws, inputs);
     sort_findings(&mut out);
     out
 }
 
-/// Findings for one ComputeSubnet: its schema, then the catalog with its workspace (when known),
-/// its siblings (other ComputeSubnets; those of other workspaces and itself are ignored) and what
-/// was observed.
-pub fn evaluate_compute_subnet(
-    cs: &ComputeSubnet,
-    ws: Option<&SecureWorkspace>,
-    siblings: &[ComputeSubnet],
-    observed: &Observed,
-) -> Vec<Finding> {
-    let mut out = schema::check_compute_subnet(cs);
-    let ws = ws.filter(|w| refers_to(cs, w));
-    let ns = namespace_of(cs);
-    let sibs: Vec<&ComputeSubnet> = siblings
-        .iter()
-        .filter(|s| namespace_of(*s) == ns && s.spec.workspace_ref.name == cs.spec.workspace_ref.name)
-        .collect();
-    checks::compute_subnet(cs, ws, &sibs, observed, &mut out);
+/// Findings for one ComputeSubnet: its schema, then the catalog with its workspace, its siblings
+/// and the Azure facts.
+pub fn evaluate_compute_subnet(cs: &ComputeSubnet, inputs: &Inputs<'_>) -> Vec<Finding> {
+    let mut out = compute_subnet_findings(cs, inputs);
     sort_findings(&mut out);
     out
 }
 
 /// Findings for one PrivateEndpointBinding: its schema, then the catalog with the workspaces
-/// (whose associated resources it may target), their compute subnets and what was observed.
-pub fn evaluate_endpoint(
-    peb: &PrivateEndpointBinding,
-    workspaces: &[SecureWorkspace],
-    subnets: &[ComputeSubnet],
-    observed: &Observed,
-) -> Vec<Finding> {
-    let mut out = schema::check_endpoint(peb);
-    checks::endpoint(peb, workspaces, subnets, observed, &mut out);
+/// (whose resources it may target), their compute subnets, every other endpoint (bindings and the
+/// endpoints workspaces ask for: one name in one zone) and the Azure facts.
+pub fn evaluate_endpoint(peb: &PrivateEndpointBinding, inputs: &Inputs<'_>) -> Vec<Finding> {
+    let endpoints = checks::endpoint_set(inputs);
+    let mut out = endpoint_findings(peb, inputs, &endpoints);
     sort_findings(&mut out);
     out
 }

@@ -32,10 +32,12 @@ static WORKSPACE_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA
 static STORAGE_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9]{3,24}$"));
 static VAULT_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"));
 static REGISTRY_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9]{5,50}$"));
+static OBJECT_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"));
 static INSIGHTS_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[^%&\\?/]{1,255}$"));
 static EXTRA_RULE_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,40}$"));
 static SERVICE_TAG: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)?$"));
 static PORT: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9]{1,5}(-[0-9]{1,5})?$"));
+static ZONE_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^(?i)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?([.][a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$"));
 
 /// The resource types of the id fields, as the CRDs' type rules spell them.
 const T_VNET: &str = "Microsoft.Network/virtualNetworks";
@@ -75,6 +77,40 @@ impl Checker<'_> {
         }
     }
 
+    /// CEL `isCIDR(self) && family 4` (host bits allowed), plus `maxLength: 18`; the network.
+    fn address_with_prefix(&mut self, field: &str, value: &str) -> Option<ipnet::Ipv4Net> {
+        match value.parse::<ipnet::Ipv4Net>() {
+            Ok(n) if value.len() <= 18 => Some(n.trunc()),
+            _ => {
+                self.push(&SCHEMA_003, field, format!("{field} {value:?} is not an IPv4 address with a prefix length"), "write the address and its prefix length, such as 172.17.0.1/16");
+                None
+            }
+        }
+    }
+
+    /// PortRange's CEL: `*`, a port from 1 to 65535, or `low-high` with low <= high.
+    fn port(&mut self, field: &str, value: &str) {
+        if value == "*" {
+            return;
+        }
+        let parsed = PORT.is_match(value).then(|| {
+            let mut it = value.split('-').map(|p| p.parse::<u32>().unwrap_or(0));
+            let low = it.next().unwrap_or(0);
+            (low, it.next().unwrap_or(low))
+        });
+        let problem = match parsed {
+            None => Some(format!("{value:?} is not a port, a range or *")),
+            Some((low, high)) if !(1..=65535).contains(&low) || !(1..=65535).contains(&high) => {
+                Some(format!("{value:?} is outside 1-65535"))
+            }
+            Some((low, high)) if low > high => Some(format!("{value:?} is a range whose low end {low} is above its high end {high}")),
+            Some(_) => None,
+        };
+        if let Some(p) = problem {
+            self.push(&SCHEMA_021, field, format!("{field} entry {p}"), "use ports 1 to 65535, ranges written low-high such as 8000-8100, or *");
+        }
+    }
+
     fn ipv4(&mut self, field: &str, value: &str) -> Option<std::net::Ipv4Addr> {
         match value.parse::<std::net::Ipv4Addr>() {
             Ok(ip) if value.len() <= 15 => Some(ip),
@@ -87,6 +123,15 @@ impl Checker<'_> {
 
     /// ArmId form (`SCHEMA-006`) and, when `ty` is given, the resource type (`SCHEMA-007`).
     fn arm_id(&mut self, field: &str, value: &str, ty: Option<&str>) {
+        if value.split('/').any(|seg| seg == "." || seg == "..") {
+            self.push(
+                &SCHEMA_006,
+                field,
+                format!("{field} {value:?} contains a '.' or '..' segment"),
+                "write the resource's own id, segment by segment, without '.' or '..'",
+            );
+            return;
+        }
         if value.len() > 1024 || !ARM_ID.is_match(value) {
             self.push(
                 &SCHEMA_006,
@@ -131,6 +176,26 @@ impl Checker<'_> {
         }
     }
 
+    /// The tags CEL: at most 40, names up to 128 characters without `<>%&?/\`, values up to 256.
+    fn tags(&mut self, field: &str, tags: &std::collections::BTreeMap<String, String>) {
+        self.max_len(field, tags.len(), 40);
+        for (k, v) in tags {
+            if k.chars().count() > 128 || k.chars().any(|c| "<>%&?/\\".contains(c)) {
+                self.push(&SCHEMA_011, field, format!("{field} name {k:?} is longer than 128 characters or contains one of < > % & ? / \\"), "use tag names of at most 128 characters without < > % & ? / or a backslash");
+            }
+            if v.chars().count() > 256 {
+                self.push(&SCHEMA_011, field, format!("{field} {k} has a value of {} characters; Azure allows 256", v.chars().count()), "shorten the tag value to 256 characters");
+            }
+        }
+    }
+
+    /// A resource group name (CEL on resourceGroup and zoneResourceGroup fields).
+    fn resource_group(&mut self, field: &str, value: &str) {
+        if !RESOURCE_GROUP.is_match(value) || value.ends_with('.') {
+            self.push(&SCHEMA_011, field, format!("{field} {value:?} is not a valid resource group name"), "use 1-90 letters, digits, underscores, hyphens, periods or parentheses, not ending in a period");
+        }
+    }
+
     fn location(&mut self, field: &str, value: &str) {
         if value.len() > 40 || !LOCATION.is_match(value) {
             self.push(&SCHEMA_008, field, format!("{field} {value:?} is not an Azure region name"), "use the region's ARM name, lower case without spaces, such as westeurope");
@@ -138,8 +203,15 @@ impl Checker<'_> {
     }
 
     fn metadata_name(&mut self, name: Option<&str>) {
-        if name.is_none_or(str::is_empty) {
-            self.push(&SCHEMA_001, "metadata.name", "metadata.name is missing".to_string(), "give the object a name");
+        match name {
+            None | Some("") => self.push(&SCHEMA_001, "metadata.name", "metadata.name is missing".to_string(), "give the object a name"),
+            Some(n) if n.len() > 253 || !OBJECT_NAME.is_match(n) => self.push(
+                &SCHEMA_011,
+                "metadata.name",
+                format!("metadata.name {:?} is not a Kubernetes object name (at most 253 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)", n.chars().take(64).collect::<String>()),
+                "rename the object: lower-case letters, digits, '-' and '.', at most 253 characters",
+            ),
+            Some(_) => {}
         }
     }
 }
@@ -157,6 +229,22 @@ pub fn check_workspace(ws: &SecureWorkspace) -> Vec<Finding> {
         c.push(&SCHEMA_011, "spec.resourceGroup", format!("spec.resourceGroup {:?} is not a valid resource group name", s.resource_group), "use 1-90 letters, digits, underscores, hyphens, periods or parentheses, not ending in a period");
     }
     c.location("spec.location", s.location.as_str());
+    if ws.metadata.name.as_deref().is_some_and(|n| n.chars().count() > 63) {
+        c.push(&SCHEMA_011, "metadata.name", format!("metadata.name is {} characters; at most 63 (it labels the workspace's PrivateEndpointBindings)", ws.metadata.name.as_deref().map(|n| n.chars().count()).unwrap_or(0)), "use a name of at most 63 characters");
+    }
+    c.tags("spec.tags", &s.tags);
+    if let Some(rg) = &s.dns.zone_resource_group {
+        c.resource_group("spec.dns.zoneResourceGroup", rg);
+    }
+    let services: Vec<&str> = s.storage.private_endpoints.iter().map(|e| e.group_id().as_str()).collect();
+    if !(services.contains(&"blob") && services.contains(&"file")) {
+        c.push(&SCHEMA_024, "spec.storage.privateEndpoints", format!("spec.storage.privateEndpoints is [{}]; it must include blob and file: the workspace's default datastores use both", services.join(", ")), "list blob and file (and queue, table or dfs when jobs use them)");
+    }
+    for (i, svc) in services.iter().enumerate() {
+        if services[..i].contains(svc) {
+            c.push(&SCHEMA_024, "spec.storage.privateEndpoints", format!("spec.storage.privateEndpoints lists {svc} twice"), "list each service once");
+        }
+    }
 
     // network.vnet
     let v = &s.network.vnet;
@@ -253,6 +341,12 @@ pub fn check_compute_subnet(cs: &ComputeSubnet) -> Vec<Finding> {
         c.arm_id("spec.vnetId", id.as_str(), Some(T_VNET));
     }
     c.name("spec.name", &s.name, &SUBNET_NAME, 80, "2-80 letters, digits, underscores, periods or hyphens, ending with a letter, digit or underscore");
+    if s.nsg.name.is_none() && s.nsg.id.is_none() && s.name.chars().count() > 76 {
+        c.push(&SCHEMA_011, "spec.nsg", format!("spec.name is {} characters, so the default NSG name {}-nsg would pass Azure's 80", s.name.chars().count(), s.name), "set nsg.name");
+    }
+    if s.forced_tunneling.as_ref().is_some_and(|f| f.route_table_name.is_none() && f.route_table_id.is_none()) && s.name.chars().count() > 77 {
+        c.push(&SCHEMA_011, "spec.forcedTunneling", format!("spec.name is {} characters, so the default route table name {}-rt would pass Azure's 80", s.name.chars().count(), s.name), "set forcedTunneling.routeTableName");
+    }
     let prefix = c.cidr("spec.addressPrefix", s.address_prefix.as_str());
     if !(0..=100_000).contains(&s.expected_nodes) {
         c.push(&SCHEMA_023, "spec.expectedNodes", format!("spec.expectedNodes is {}; it must be between 0 and 100000", s.expected_nodes), "give the number of nodes, 0 to 100000");
@@ -287,9 +381,7 @@ pub fn check_compute_subnet(cs: &ComputeSubnet) -> Vec<Finding> {
             c.push(&SCHEMA_023, &format!("{f}.ports"), format!("{f}.ports has {} entries; 1 to 16 are allowed", r.ports.len()), "list between 1 and 16 ports or ranges");
         }
         for p in &r.ports {
-            if p != "*" && !PORT.is_match(p) {
-                c.push(&SCHEMA_021, &format!("{f}.ports"), format!("{f}.ports entry {p:?} is not a port, a range or *"), "use port numbers, ranges like 8000-8100, or *");
-            }
+            c.port(&format!("{f}.ports"), p);
         }
     }
     if let Some(ft) = &s.forced_tunneling {
@@ -311,14 +403,14 @@ pub fn check_compute_subnet(cs: &ComputeSubnet) -> Vec<Finding> {
         }
         let svc = c.cidr("spec.aks.serviceCidr", aks.service_cidr.as_str());
         let dns = c.ipv4("spec.aks.dnsServiceIP", aks.dns_service_ip.as_str());
-        let bridge = aks.docker_bridge_cidr.as_ref().and_then(|b| c.cidr("spec.aks.dockerBridgeCidr", b.as_str()));
+        let bridge = aks.docker_bridge_cidr.as_ref().and_then(|b| c.address_with_prefix("spec.aks.dockerBridgeCidr", b.as_str()));
         if let (Some(svc), Some(p)) = (svc, prefix)
             && cidr::overlaps(&svc, &p) {
                 c.push(&SCHEMA_016, "spec.aks.serviceCidr", format!("aks.serviceCidr {svc} overlaps the subnet's addressPrefix {p}"), "pick a service range outside the VNet, such as 10.250.0.0/16");
             }
         if let (Some(b), Some(p)) = (bridge, prefix)
             && cidr::overlaps(&b, &p) {
-                c.push(&SCHEMA_017, "spec.aks.dockerBridgeCidr", format!("aks.dockerBridgeCidr {b} overlaps the subnet's addressPrefix {p}"), "pick a bridge range outside the subnet, such as 172.17.0.0/16");
+                c.push(&SCHEMA_017, "spec.aks.dockerBridgeCidr", format!("aks.dockerBridgeCidr {b} overlaps the subnet's addressPrefix {p}"), "pick a bridge address outside the subnet, such as 172.17.0.1/16");
             }
         if let (Some(svc), Some(ip)) = (svc, dns)
             && !cidr::contains_ip(&svc, ip) {
@@ -354,6 +446,21 @@ pub fn check_endpoint(peb: &PrivateEndpointBinding) -> Vec<Finding> {
         c.push(&SCHEMA_007, "spec.subnetId", format!("spec.subnetId must be the id of a subnet (…/virtualNetworks/<vnet>/subnets/<subnet>), got {subnet}"), "give the subnet's id");
     }
     c.location("spec.location", s.location.as_str());
+    if s.private_endpoint_name.is_none() && peb.metadata.name.as_deref().is_some_and(|n| n.chars().count() > 80) {
+        c.push(&SCHEMA_011, "metadata.name", "metadata.name is longer than 80 characters, the longest private endpoint name Azure accepts".into(), "set spec.privateEndpointName");
+    }
+    c.tags("spec.tags", &s.tags);
+    if let Some(rg) = &s.resource_group {
+        c.resource_group("spec.resourceGroup", rg);
+    }
+    if let Some(rg) = &s.dns.zone_resource_group {
+        c.resource_group("spec.dns.zoneResourceGroup", rg);
+    }
+    for (i, z) in s.dns.zones.iter().flatten().enumerate() {
+        if z.len() > 253 || !ZONE_NAME.is_match(z) {
+            c.push(&SCHEMA_011, &format!("spec.dns.zones[{i}]"), format!("spec.dns.zones[{i}] {z:?} is not a DNS zone name"), "use a zone name such as privatelink.blob.core.windows.net");
+        }
+    }
     if let Some(n) = &s.private_endpoint_name {
         c.name("spec.privateEndpointName", n, &SUBNET_NAME, 80, "2-80 letters, digits, underscores, periods or hyphens");
     }
@@ -369,7 +476,7 @@ pub fn check_endpoint(peb: &PrivateEndpointBinding) -> Vec<Finding> {
     }
     c.max_len("spec.dns.linkVnetIds", s.dns.link_vnet_ids.len(), 16);
     for (i, id) in s.dns.link_vnet_ids.iter().enumerate() {
-        c.arm_id(&format!("spec.dns.linkVnetIds[{i}]"), id.as_str(), None);
+        c.arm_id(&format!("spec.dns.linkVnetIds[{i}]"), id.as_str(), Some(T_VNET));
     }
     if let Some(m) = s.manual_approval.as_ref().and_then(|m| m.request_message.as_ref())
         && m.chars().count() > 140 {

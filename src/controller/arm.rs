@@ -18,9 +18,28 @@ pub struct ArmFailure {
     pub id: String,
     /// ARM error code, e.g. `InUseSubnetCannotBeDeleted`, or the HTTP status for transport errors.
     pub code: String,
+    /// What went wrong, the same text for the same failure (no request id: status conditions
+    /// written from it do not change from one attempt to the next).
     pub message: String,
     /// True for throttling, 5xx, conflicts with another operation, transport errors.
     pub retryable: bool,
+    /// `x-ms-request-id` of the failed request (for events and logs, never for status).
+    pub request_id: Option<Box<str>>,
+    /// The write may have been applied although it failed (5xx, timeout): read it back before
+    /// writing again.
+    pub maybe_applied: bool,
+}
+
+impl ArmFailure {
+    /// A failure moat itself decided (no ARM request behind it).
+    pub fn local(method: &str, id: &str, code: &str, message: impl Into<String>) -> Self {
+        ArmFailure { method: method.into(), id: id.into(), code: code.into(), message: message.into(), retryable: false, request_id: None, maybe_applied: false }
+    }
+
+    /// True when ARM refused the write because another operation holds the resource or its parent.
+    pub fn is_another_operation(&self) -> bool {
+        self.code.eq_ignore_ascii_case("AnotherOperationInProgress") || self.code.eq_ignore_ascii_case("RetryableErrorDueToAnotherOperation")
+    }
 }
 
 /// A write that ARM accepted.

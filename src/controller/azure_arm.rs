@@ -35,8 +35,10 @@ fn failure(method: &str, id: &str, e: &ArmError) -> ArmFailure {
         method: method.into(),
         id: id.into(),
         code: e.code().unwrap_or("RequestFailed").to_string(),
-        message: e.to_string(),
+        message: e.stable_message(),
         retryable: e.is_retryable(),
+        request_id: e.request_id().map(Box::from),
+        maybe_applied: method != "GET" && e.may_have_been_applied(),
     }
 }
 
@@ -47,6 +49,8 @@ fn parse(method: &str, id: &str) -> std::result::Result<ResourceId, ArmFailure> 
         code: "InvalidResourceId".into(),
         message: e.to_string(),
         retryable: false,
+        request_id: None,
+        maybe_applied: false,
     })
 }
 
@@ -77,6 +81,8 @@ fn token_of(op: &PendingOperation) -> std::result::Result<LroToken, ArmFailure> 
         code: "InvalidRecordedOperation".into(),
         message: format!("status.operations holds an unusable {what}; the operation is dropped and the next reconcile decides afresh"),
         retryable: false,
+        request_id: None,
+        maybe_applied: false,
     };
     let operation = match op.method.as_str() {
         "PUT" => LroOperation::Put,
@@ -216,5 +222,9 @@ impl ArmProvider for AzureArmProvider {
 
     fn default_tenant(&self) -> Option<String> {
         self.default_tenant.clone()
+    }
+
+    fn arm_endpoint(&self) -> url::Url {
+        self.config.cloud.arm_endpoint()
     }
 }

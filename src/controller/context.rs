@@ -13,9 +13,11 @@ use serde::de::DeserializeOwned;
 use super::arm::Arm;
 use super::converge::{Converger, EventSink, OpsTracker};
 use super::error::{Error, Result};
+use super::watch::Stores;
 use crate::api::{ResourceStatus, SecretRef};
 use crate::azure::locks::KeyedLocks;
 use crate::plan::ownership::Owner;
+use crate::tenancy::{NoPolicies, PolicySource};
 
 /// Field manager of every write moat makes to the Kubernetes API.
 pub const MANAGER: &str = "moat";
@@ -26,12 +28,14 @@ pub trait ArmProvider: Send + Sync {
     async fn arm_for(&self, namespace: &str, credential_ref: Option<&SecretRef>) -> Result<Arc<dyn Arm>>;
     /// Tenant of moat's own identity, when known (the key vault needs one).
     fn default_tenant(&self) -> Option<String>;
+    /// The ARM endpoint every request goes to (polls must stay on it).
+    fn arm_endpoint(&self) -> url::Url;
 }
 
 /// Reconciler settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Subscriptions moat may touch; empty = any.
+    /// Subscriptions moat may touch at all (the cap on every AzureScopePolicy); empty or `*` = any.
     pub allowed_subscriptions: Vec<String>,
     /// Re-read period at steady state.
     pub resync: Duration,
@@ -41,6 +45,8 @@ pub struct Settings {
     pub retry: Duration,
     /// GET interval while another operation holds a resource.
     pub busy_poll: Duration,
+    /// While a reconcile waits on Azure, how often its progress is written to status.
+    pub progress_every: Duration,
 }
 
 impl Default for Settings {
@@ -51,13 +57,33 @@ impl Default for Settings {
             operation_budget: Duration::from_secs(600),
             retry: Duration::from_secs(10),
             busy_poll: Duration::from_secs(5),
+            progress_every: Duration::from_secs(10),
         }
     }
 }
 
+/// How a reconcile ended, for when to look at the object again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Azure matches the spec (or a constraint holds the object back): the resync period.
+    Settled,
+    /// Operations running, other objects to wait for: the retry interval.
+    Progressing,
+    /// Azure refused a write or an operation failed: exponential backoff, up to the resync
+    /// period, counted over consecutive failing reconciles.
+    Failed,
+}
+
 impl Settings {
+    /// The wait after the `n`th failing reconcile in a row (n >= 1): the retry interval doubled
+    /// each time, never beyond the resync period.
+    pub fn backoff(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+        self.retry.saturating_mul(factor).min(self.resync.max(self.retry))
+    }
+
     pub fn subscription_allowed(&self, sub: &str) -> bool {
-        self.allowed_subscriptions.is_empty() || self.allowed_subscriptions.iter().any(|s| s.eq_ignore_ascii_case(sub))
+        self.allowed_subscriptions.is_empty() || self.allowed_subscriptions.iter().any(|s| s == "*" || s.eq_ignore_ascii_case(sub))
     }
 }
 
@@ -70,13 +96,74 @@ pub struct Context {
     /// DNS zone), held from a write until its operation ends, across every object moat
     /// reconciles: ARM would refuse the second write with 409 `AnotherOperationInProgress`.
     pub parent_locks: Arc<KeyedLocks>,
+    /// Every SecureWorkspace, ComputeSubnet and PrivateEndpointBinding moat watches, kept by one
+    /// shared watch per kind (`controller::run`): the related objects a reconcile reads.
+    pub stores: Stores,
+    /// The AzureScopePolicy objects and namespace labels (`crate::tenancy`): what each
+    /// namespace may touch. Without [`Context::with_policies`], no namespace may touch anything.
+    pub policies: Arc<dyn PolicySource>,
+    /// Where the reconcilers report what they find (metrics in `moat run`).
+    pub observer: Arc<dyn super::run::Observer>,
+    /// Consecutive failing reconciles per object (by uid), for the backoff.
+    failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
 impl Context {
     pub fn new(client: kube::Client, arm: Arc<dyn ArmProvider>, settings: Settings) -> Self {
         let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
-        Self { client, arm, recorder, settings, parent_locks: Arc::new(KeyedLocks::new()) }
+        Self {
+            client,
+            arm,
+            recorder,
+            settings,
+            parent_locks: Arc::new(KeyedLocks::new()),
+            stores: Stores::default(),
+            policies: Arc::new(NoPolicies),
+            observer: Arc::new(super::run::NoObserver),
+            failures: Default::default(),
+        }
+    }
+
+    /// When to look at an object again after a reconcile that ended with `outcome`; a failure
+    /// backs off exponentially (a persistently failing object costs a few ARM calls per resync
+    /// period, not a hot loop), anything else resets the count.
+    pub fn next_pass(&self, uid: &str, outcome: Outcome) -> kube::runtime::controller::Action {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = match outcome {
+            Outcome::Failed => {
+                let n = failures.entry(uid.to_string()).or_insert(0);
+                *n = n.saturating_add(1);
+                self.settings.backoff(*n)
+            }
+            Outcome::Progressing => {
+                failures.remove(uid);
+                self.settings.retry
+            }
+            Outcome::Settled => {
+                failures.remove(uid);
+                self.settings.resync
+            }
+        };
+        kube::runtime::controller::Action::requeue(wait)
+    }
+
+    /// Where the reconcilers report (and `controller::run` hooks its counts).
+    pub fn with_observer(mut self, observer: Arc<dyn super::run::Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Reports the findings of one object, as computed now (an empty list once it is clean or
+    /// being deleted).
+    pub fn report_findings(&self, kind: &str, namespace: &str, name: &str, findings: &[crate::api::FindingStatus]) {
+        self.observer.findings(kind, &format!("{namespace}/{name}"), findings);
+    }
+
+    /// Where the tenancy policies come from (`tenancy::WatchedPolicies` in `moat run`).
+    pub fn with_policies(mut self, policies: Arc<dyn PolicySource>) -> Self {
+        self.policies = policies;
+        self
     }
 
     /// The converger of one reconcile, with the settings, the shared parent locks and the
@@ -100,19 +187,33 @@ pub struct ObjectEvents<'a> {
 }
 
 impl EventSink for ObjectEvents<'_> {
-    fn publish(&self, warning: bool, reason: &str, action: &str, note: String) -> BoxFuture<'_, ()> {
+    fn publish(&self, warning: bool, reason: &str, action: &str, note: String, about: Option<(&str, &str)>) -> BoxFuture<'_, ()> {
         let ev = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.into(),
             note: Some(note.chars().take(1000).collect()),
             action: action.into(),
-            secondary: None,
+            secondary: about.map(|(kind, id)| azure_reference(kind, id)),
         };
         Box::pin(async move {
             if let Err(e) = self.recorder.publish(&ev, &self.object).await {
                 tracing::warn!(error = %e, "could not publish event");
             }
         })
+    }
+}
+
+/// The `related` object of an event about an Azure resource: its kind, name and provider
+/// namespace (`kubectl describe` and `kubectl events` show them). Events about different
+/// resources differ in it, so the recorder keeps one series per resource.
+pub fn azure_reference(kind: &str, id: &str) -> k8s_openapi::api::core::v1::ObjectReference {
+    let provider = id.split('/').skip_while(|s| !s.eq_ignore_ascii_case("providers")).nth(1).unwrap_or("Microsoft.Resources");
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(format!("{}/arm", provider.to_ascii_lowercase())),
+        kind: Some(kind.to_string()),
+        name: Some(crate::plan::ids::name_of(id).to_string()),
+        field_path: Some(id.chars().take(1024).collect()),
+        ..Default::default()
     }
 }
 
@@ -170,6 +271,25 @@ where
 /// `deletionPolicy: Orphan`, deliberately left) what moat created in Azure.
 pub const FINALIZER: &str = "moat.dev/cleanup";
 
+/// `moat.dev/paused: "true"` on an object stops its reconciliation (as ASO's `reconcile-policy:
+/// skip` and Crossplane's `crossplane.io/paused`): moat makes no Azure call for it, deletion
+/// included, and says so in Ready (reason `Paused`) until the annotation goes.
+pub const PAUSED_ANNOTATION: &str = "moat.dev/paused";
+
+/// True when the object carries `moat.dev/paused: "true"`.
+pub fn is_paused<K: Resource>(obj: &K) -> bool {
+    obj.meta().annotations.as_ref().and_then(|a| a.get(PAUSED_ANNOTATION)).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The Ready message of a paused object.
+pub fn paused_message(deleting: bool) -> String {
+    if deleting {
+        format!("reconciliation is paused ({PAUSED_ANNOTATION}: \"true\"): deletion waits, and no Azure resource is touched, until the annotation is removed")
+    } else {
+        format!("reconciliation is paused ({PAUSED_ANNOTATION}: \"true\"): moat makes no Azure call for this object until the annotation is removed")
+    }
+}
+
 /// Runs `apply` for a live object and `cleanup` for one being deleted, under [`FINALIZER`]
 /// (added before the first apply; removed once cleanup returns `Ok`).
 pub async fn with_finalizer<K, A, FA, C, FC>(obj: Arc<K>, ctx: &Context, apply: A, cleanup: C) -> Result<kube::runtime::controller::Action>
@@ -181,16 +301,129 @@ where
     FC: std::future::Future<Output = Result<kube::runtime::controller::Action>>,
 {
     use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-    let (ns, _) = ns_name(obj.as_ref())?;
+    let (ns, name) = ns_name(obj.as_ref())?;
+    let generation = obj.meta().generation;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, obj, |event| async move {
+    if is_paused(obj.as_ref()) {
+        let message = paused_message(obj.meta().deletion_timestamp.is_some());
+        tracing::info!(%name, "paused by annotation; no Azure call");
+        write_ready(&api, &name, generation, super::conditions::ReadyReason::Paused, &message).await?;
+        return Ok(kube::runtime::controller::Action::await_change());
+    }
+    let result = finalizer(&api, FINALIZER, obj, |event| async move {
         match event {
             Finalizer::Apply(o) => apply(o).await,
-            Finalizer::Cleanup(o) => cleanup(o).await,
+            Finalizer::Cleanup(o) => {
+                // An object being deleted has no findings left to report.
+                ctx.report_findings(&K::kind(&()), &ns, &o.name_any(), &[]);
+                cleanup(o).await
+            }
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    // Every failure reaches a condition: the Ready reason and a message that is the same for the
+    // same failure (request ids go to events and logs), so writing it again changes nothing.
+    if let Err(e) = &result
+        && !e.is_waiting()
+        && let Err(write) = write_ready(&api, &name, generation, e.ready_reason(), &e.to_string()).await
+    {
+        tracing::warn!(%name, error = %write, "could not write the failure to status");
+    }
+    result
+}
+
+/// Runs a reconcile's graph and, every `every` while it waits on Azure, writes its progress to
+/// status (the resources with their states, and Ready `Converging` saying how far it got): a long
+/// reconcile never leaves the status stale. Only a change is written.
+pub async fn run_with_progress<'a, K>(
+    api: &Api<K>,
+    name: &str,
+    generation: Option<i64>,
+    conv: &super::converge::Converger<'_>,
+    recorded: &[ResourceStatus],
+    every: Duration,
+    nodes: Vec<super::dag::Node<'a>>,
+) -> std::collections::HashMap<String, super::dag::NodeEnd>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let total = nodes.len();
+    let work = super::dag::run(nodes);
+    tokio::pin!(work);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut last: Option<String> = None;
+    loop {
+        tokio::select! {
+            ends = &mut work => return ends,
+            _ = ticker.tick() => {
+                let pass = conv.resources();
+                let done = pass.iter().filter(|r| r.state == "Succeeded").count();
+                let busy: Vec<&str> = pass
+                    .iter()
+                    .filter(|r| matches!(r.state.as_str(), "Creating" | "Updating" | "Deleting"))
+                    .map(|r| crate::plan::ids::name_of(&r.id))
+                    .collect();
+                let message = format!(
+                    "{done} of {total} steps done{}",
+                    if busy.is_empty() { String::new() } else { format!("; waiting on Azure for {}", busy.join(", ")) }
+                );
+                if last.as_deref() == Some(message.as_str()) {
+                    continue;
+                }
+                // The pass so far over the record: what it has not reached keeps its entry.
+                let resources = conv.record_after(recorded);
+                let written = async {
+                    write_ready(api, name, generation, super::conditions::ReadyReason::Converging, &message).await?;
+                    patch_status(api, name, &serde_json::json!({"resources": resources})).await
+                };
+                match written.await {
+                    Ok(()) => last = Some(message),
+                    Err(e) => tracing::debug!(%name, error = %e, "could not write progress"),
+                }
+            }
+        }
+    }
+}
+
+/// Write-ahead: records in `status.resources` (state `Creating`, owned) what this reconcile is
+/// about to create, before the first write, so that a crash between a create and the final status
+/// write cannot lose the record that moat created it. Returns the merged list.
+pub async fn record_intents<K>(api: &Api<K>, name: &str, recorded: &[ResourceStatus], intents: Vec<ResourceStatus>) -> Result<Vec<ResourceStatus>>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut merged = recorded.to_vec();
+    let mut added = false;
+    for i in intents {
+        if !merged.iter().any(|r| r.id.eq_ignore_ascii_case(&i.id) && r.owned) {
+            merged.retain(|r| !r.id.eq_ignore_ascii_case(&i.id));
+            merged.push(i);
+            added = true;
+        }
+    }
+    if added {
+        merged.sort_by_key(|r| r.id.to_ascii_lowercase());
+        patch_status(api, name, &serde_json::json!({"resources": merged})).await?;
+    }
+    Ok(merged)
+}
+
+/// Sets the Ready condition of an object (keeping its other conditions) when it differs.
+pub async fn write_ready<K>(api: &Api<K>, name: &str, generation: Option<i64>, reason: super::conditions::ReadyReason, message: &str) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+    let Some(current) = api.get_opt(name).await.map_err(Error::kube(format!("read {name}")))? else { return Ok(()) };
+    let value = serde_json::to_value(&current).unwrap_or_default();
+    let mut conditions: Vec<Condition> = serde_json::from_value(value["status"]["conditions"].clone()).unwrap_or_default();
+    let before = conditions.clone();
+    super::conditions::set(&mut conditions, super::conditions::ready(reason, message, generation));
+    if super::conditions::same(&before, &conditions) && value["status"]["observedGeneration"].as_i64() == generation {
+        return Ok(());
+    }
+    patch_status(api, name, &serde_json::json!({"conditions": conditions, "observedGeneration": generation})).await
 }
 
 /// Namespace and name of an object, or an error.

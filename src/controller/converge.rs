@@ -19,7 +19,9 @@ use crate::plan::{Decision, Desired, Mode, Verb, decide};
 
 /// Where events about the object go (a kube Recorder in the controller, a Vec in tests).
 pub trait EventSink: Send + Sync {
-    fn publish(&self, warning: bool, reason: &str, action: &str, note: String) -> BoxFuture<'_, ()>;
+    /// One event about the object; `about` names the Azure resource it concerns (kind, ARM id),
+    /// so that writes to different resources are different events, never folded into one series.
+    fn publish(&self, warning: bool, reason: &str, action: &str, note: String, about: Option<(&str, &str)>) -> BoxFuture<'_, ()>;
 }
 
 /// Saves the list of in-flight operations in the object's status.
@@ -76,7 +78,14 @@ pub struct Converger<'a> {
     pub prior_owned: std::collections::HashSet<String>,
     /// Locks shared by every reconcile, one per serialised parent (see `Context::parent_locks`).
     pub parent_locks: &'a KeyedLocks,
+    /// Resources the object's status records as existing at some point (lower-cased ids): a 404
+    /// for one of them is confirmed before anything is created over it.
+    pub seen: std::collections::HashSet<String>,
     created: Mutex<std::collections::HashSet<String>>,
+    /// Children sent inside their parent's create PUT (lower-cased parent id -> body array and
+    /// items): an NSG moat creates gets its rules, a route table its routes, a VNet its subnets in
+    /// one operation instead of one per child in a row.
+    inline: Mutex<std::collections::HashMap<String, Vec<(&'static str, Value)>>>,
 }
 
 impl<'a> Converger<'a> {
@@ -102,8 +111,77 @@ impl<'a> Converger<'a> {
             bodies: Mutex::new(Default::default()),
             prior_owned: recorded.iter().filter(|r| r.owned).map(|r| r.id.to_ascii_lowercase()).collect(),
             parent_locks,
+            seen: recorded
+                .iter()
+                .filter(|r| !matches!(r.state.as_str(), "Deleted" | "Missing" | "Refused" | "Blocked"))
+                .map(|r| r.id.to_ascii_lowercase())
+                .collect(),
             created: Mutex::new(Default::default()),
+            inline: Mutex::new(Default::default()),
         }
+    }
+
+    /// The children of `wanted` that go inside their parent's create PUT: children (not adopted,
+    /// not shared) whose parent moat creates and lists them in full in its body.
+    fn plan_inline(&self, wanted: &[Desired]) {
+        use crate::plan::reads::{Read, read_of};
+        let mut inline: std::collections::HashMap<String, Vec<(&'static str, Value)>> = Default::default();
+        for d in wanted.iter().filter(|d| d.mode == Mode::Child) {
+            let Read::InParent { parent, array } = read_of(&d.id) else { continue };
+            if !wanted.iter().any(|p| p.mode == Mode::Create && p.id.eq_ignore_ascii_case(&parent)) {
+                continue;
+            }
+            let name = crate::plan::ids::name_of(&d.id);
+            let properties = d.body.get("properties").cloned().unwrap_or_else(|| serde_json::json!({}));
+            inline.entry(parent.to_ascii_lowercase()).or_default().push((array, serde_json::json!({"name": name, "properties": properties})));
+        }
+        if let Ok(mut m) = self.inline.lock() {
+            *m = inline;
+        }
+    }
+
+    /// A create body with the children that travel inside it.
+    fn with_inline_children(&self, d: &Desired, mut body: Value) -> Value {
+        let items = self.inline.lock().ok().and_then(|m| m.get(&d.id.to_ascii_lowercase()).cloned()).unwrap_or_default();
+        for (array, item) in items {
+            if let Some(props) = body.as_object_mut().map(|o| o.entry("properties").or_insert_with(|| serde_json::json!({}))).and_then(Value::as_object_mut) {
+                let list = props.entry(array).or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(list) = list {
+                    list.push(item);
+                }
+            }
+        }
+        body
+    }
+
+    /// A child that was not there when the reconcile looked, as its parent's body now lists it
+    /// (it came with the parent's create); created by moat when the parent was.
+    fn through_parent(&self, d: &Desired) -> Option<Value> {
+        use crate::plan::reads::{Read, item_named, read_of};
+        let Read::InParent { parent, array } = read_of(&d.id) else { return None };
+        let body = self.body(&parent)?;
+        let item = item_named(body.get("properties")?.get(array)?.as_array()?, &d.id)?;
+        if let Ok(mut c) = self.created.lock()
+            && c.contains(&parent.to_ascii_lowercase())
+        {
+            c.insert(d.id.to_ascii_lowercase());
+        }
+        Some(item)
+    }
+
+    /// Write-ahead record: the children and shared resources this reconcile will create (as
+    /// `decide` says for what was observed) that the status does not yet record as moat's. The
+    /// reconciler writes them to `status.resources` (state `Creating`, owned) before the first
+    /// write, so that after a crash between a create and the status write, what moat created is
+    /// still known to be moat's.
+    pub fn intents(&self, wanted: &[Desired], observed: &std::collections::HashMap<String, Option<Value>>) -> Vec<ResourceStatus> {
+        wanted
+            .iter()
+            .filter(|d| matches!(d.mode, Mode::Child | Mode::Shared))
+            .filter(|d| !self.prior_owned.contains(&d.id.to_ascii_lowercase()))
+            .filter(|d| matches!(observed.get(&d.id.to_ascii_lowercase()), Some(None)))
+            .map(|d| ResourceStatus { kind: d.kind.to_string(), id: d.id.clone(), state: "Creating".into(), owned: true })
+            .collect()
     }
 
     /// True when moat created the resource: tagged types by mode, children by record.
@@ -141,22 +219,41 @@ impl<'a> Converger<'a> {
         self.resources.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    /// The status record after this pass: what the pass recorded, and every resource `recorded`
+    /// marks as moat's that the pass did not reach (its node waited on a dependency, a
+    /// constraint held it back): an ownership record is never lost to a pass that ended early.
+    /// Resources the pass deleted are left out; the list is sorted by id.
+    pub fn record_after(&self, recorded: &[ResourceStatus]) -> Vec<ResourceStatus> {
+        let mut out = self.resources();
+        for r in recorded.iter().filter(|r| r.owned) {
+            if !out.iter().any(|x| x.id.eq_ignore_ascii_case(&r.id)) {
+                out.push(r.clone());
+            }
+        }
+        out.retain(|r| r.state != "Deleted");
+        out.sort_by_key(|r| r.id.to_ascii_lowercase());
+        out
+    }
+
     /// One graph node per desired resource: converge it from what the reconcile observed, or
-    /// hold it when a constraint finding blocks writes of its kind.
+    /// hold it when `held` says why writes are held back.
     pub fn nodes<'s>(
         &'s self,
         wanted: &'s [Desired],
         observed: &std::collections::HashMap<String, Option<Value>>,
-        blocked: impl Fn(&str) -> Option<String>,
+        held: Option<&str>,
     ) -> Vec<super::dag::Node<'s>> {
         let stages = crate::plan::stage_numbers(wanted);
+        if held.is_none() {
+            self.plan_inline(wanted);
+        }
         wanted
             .iter()
             .map(|d| {
                 let key = d.id.to_ascii_lowercase();
                 let obs = observed.get(&key).cloned().flatten();
                 let stage = stages.get(&key).copied().unwrap_or(0);
-                let held = blocked(d.kind);
+                let held = held.map(|why| format!("{} writes {why}", d.kind));
                 super::dag::Node {
                     key: d.id.clone(),
                     deps: d.deps.clone(),
@@ -186,7 +283,7 @@ impl<'a> Converger<'a> {
     pub async fn converge(&self, d: &Desired, observed: Option<Value>, stage: u8) -> NodeEnd {
         if let Some(op) = self.ops.find(&d.id).await {
             self.record(d, "Updating");
-            return match self.wait(&op).await {
+            return match self.wait(d, &op).await {
                 Ok(body) => {
                     self.keep(&d.id, body);
                     self.record(d, "Succeeded");
@@ -198,6 +295,9 @@ impl<'a> Converger<'a> {
         // A shared resource (a privatelink zone) that is missing may be created by another object
         // while this one waits its turn: take the turn first, then look again.
         let mut observed = observed;
+        if observed.is_none() && d.mode == Mode::Child {
+            observed = self.through_parent(d);
+        }
         let mut turn = None;
         if d.mode == Mode::Shared && observed.is_none() {
             turn = self.turn(&d.id).await;
@@ -205,73 +305,140 @@ impl<'a> Converger<'a> {
                 observed = now;
             }
         }
-        match decide(d, observed.as_ref(), self.owner, stage) {
-            Decision::Converged => {
-                self.keep(&d.id, observed);
-                self.record(d, "Succeeded");
-                NodeEnd::Done
-            }
-            Decision::Refuse(msg) => {
-                self.record(d, "Refused");
-                self.events.publish(true, "NotOwned", "Reconcile", msg.clone()).await;
-                NodeEnd::NotDone(msg)
-            }
-            Decision::Missing(msg) => {
-                self.record(d, "Missing");
-                self.events.publish(true, "AdoptedResourceMissing", "Reconcile", msg.clone()).await;
-                NodeEnd::NotDone(msg)
-            }
-            Decision::Wait(msg) => {
-                self.record(d, "Updating");
-                self.wait_until_terminal(d, msg).await
-            }
-            Decision::Write(action) => {
-                let state = if action.verb == Verb::Create { "Creating" } else { "Updating" };
-                if action.verb == Verb::Create
-                    && let Ok(mut c) = self.created.lock()
-                {
-                    c.insert(d.id.to_ascii_lowercase());
+        // A 404 for something moat has seen exist is confirmed before anything is created over it:
+        // ARM answers 404 spuriously during incidents and replication lag, and a create body over
+        // an existing NSG or VNet would drop its rules or subnets.
+        if observed.is_none() && self.seen.contains(&d.id.to_ascii_lowercase()) && d.mode != Mode::Adopt {
+            match self.confirm_absent(d).await {
+                Absence::Confirmed => {}
+                Absence::Exists(body) => observed = Some(body),
+                Absence::Unsure(why) => {
+                    self.record(d, "Unknown");
+                    return NodeEnd::NotDone(why);
                 }
-                self.record(d, state);
-                let _turn = match turn.take() {
-                    Some(t) => Some(t),
-                    None => self.turn(&d.id).await,
-                };
-                let body = action.body.clone().unwrap_or(Value::Null);
-                let started = self.arm.write(action.method, &d.id, &body).await;
-                let (reason, verb) = match action.verb {
-                    Verb::Create => ("Created", "Create"),
-                    Verb::Update => ("Updated", "Update"),
-                    Verb::Delete => ("Deleted", "Delete"),
-                };
-                let result = match started {
-                    Err(e) => Err(self.failed(d, verb, e).await),
-                    Ok(Started::Done(v)) => Ok(v),
-                    Ok(Started::Pending(op, after)) => {
-                        if let Err(e) = self.ops.add(op.clone()).await {
-                            tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
+            }
+        }
+        let mut retried_after_conflict = false;
+        loop {
+            match decide(d, observed.as_ref(), self.owner, stage) {
+                Decision::Converged => {
+                    self.keep(&d.id, observed);
+                    self.record(d, "Succeeded");
+                    return NodeEnd::Done;
+                }
+                Decision::Refuse(msg) => {
+                    self.record(d, "Refused");
+                    self.events.publish(true, "NotOwned", "Reconcile", msg.clone(), Some((d.kind, &d.id))).await;
+                    return NodeEnd::NotDone(msg);
+                }
+                Decision::Missing(msg) => {
+                    self.record(d, "Missing");
+                    self.events.publish(true, "AdoptedResourceMissing", "Reconcile", msg.clone(), Some((d.kind, &d.id))).await;
+                    return NodeEnd::NotDone(msg);
+                }
+                Decision::Wait(msg) => {
+                    self.record(d, "Updating");
+                    return self.wait_until_terminal(d, msg).await;
+                }
+                Decision::Write(action) => {
+                    let state = if action.verb == Verb::Create { "Creating" } else { "Updating" };
+                    if action.verb == Verb::Create
+                        && let Ok(mut c) = self.created.lock()
+                    {
+                        c.insert(d.id.to_ascii_lowercase());
+                    }
+                    self.record(d, state);
+                    let _turn = match turn.take() {
+                        Some(t) => Some(t),
+                        None => self.turn(&d.id).await,
+                    };
+                    let mut body = action.body.clone().unwrap_or(Value::Null);
+                    if action.verb == Verb::Create {
+                        body = self.with_inline_children(d, body);
+                    }
+                    let started = self.arm.write(action.method, &d.id, &body).await;
+                    let (reason, verb) = match action.verb {
+                        Verb::Create => ("Created", "Create"),
+                        Verb::Update => ("Updated", "Update"),
+                        Verb::Delete => ("Deleted", "Delete"),
+                    };
+                    tracing::info!(id = %d.id, kind = d.kind, operation = verb, method = action.method, why = %action.reason, "ARM write");
+                    let result = match started {
+                        // Another operation holds the resource (or its parent), often moat's own
+                        // whose answer was lost: wait for it and decide again, never re-send blindly.
+                        // The same when the answer was lost (5xx, timeout): ARM may have applied
+                        // the write and be running its operation.
+                        Err(e) if (e.is_another_operation() || e.maybe_applied) && !retried_after_conflict => {
+                            retried_after_conflict = true;
+                            drop(_turn);
+                            if e.maybe_applied {
+                                tracing::warn!(id = %d.id, code = %e.code, request_id = e.request_id.as_deref().unwrap_or(""), "the answer to a write was lost; reading the resource back before deciding again");
+                            } else {
+                                tracing::info!(id = %d.id, "another operation holds the resource; waiting for it before deciding again");
+                            }
+                            match self.wait_until_terminal(d, format!("{} {} is busy with another operation", d.kind, d.id)).await {
+                                NodeEnd::Done => {}
+                                other => return other,
+                            }
+                            observed = match self.arm.get(&d.id).await {
+                                Ok(v) => v,
+                                Err(e) => return self.failed(d, "Get", e).await,
+                            };
+                            continue;
                         }
-                        self.wait_after(&op, after).await
-                    }
-                };
-                match result {
-                    Ok(body) => {
-                        self.keep(&d.id, body);
-                        self.record(d, "Succeeded");
-                        let note = format!("{} {} ({})", d.kind, d.id, action.reason);
-                        self.events.publish(false, reason, verb, note).await;
-                        NodeEnd::Done
-                    }
-                    Err(end) => end,
+                        Err(e) => Err(self.failed(d, verb, e).await),
+                        Ok(Started::Done(v)) => Ok(v),
+                        Ok(Started::Pending(op, after)) => {
+                            if let Err(e) = self.ops.add(op.clone()).await {
+                                tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
+                            }
+                            self.wait_after(d, &op, after).await
+                        }
+                    };
+                    return match result {
+                        Ok(body) => {
+                            self.keep(&d.id, body);
+                            self.record(d, "Succeeded");
+                            let note = format!("{} {} ({})", d.kind, d.id, action.reason);
+                            self.events.publish(false, reason, verb, note, Some((d.kind, &d.id))).await;
+                            NodeEnd::Done
+                        }
+                        Err(end) => end,
+                    };
                 }
             }
+        }
+    }
+
+    /// ARM said 404 for a resource moat has seen: look again after a pause, then ask the
+    /// collection it belongs to (its parent's children, or its resource group's resources of its
+    /// type), a different request that an incident on one resource's path does not share.
+    async fn confirm_absent(&self, d: &Desired) -> Absence {
+        tokio::time::sleep(self.busy_poll).await;
+        match self.arm.get(&d.id).await {
+            Ok(Some(body)) => return Absence::Exists(body),
+            Ok(None) => {}
+            Err(e) => return Absence::Unsure(format!("{} {}: ARM answered 404, then {}: {}; not creating it until ARM answers clearly", d.kind, d.id, e.code, e.message)),
+        }
+        let Some((collection, name)) = d.id.rsplit_once('/') else { return Absence::Confirmed };
+        match self.arm.list(collection).await {
+            Ok(items) if items.iter().any(|i| i.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name))) => {
+                tracing::warn!(id = %d.id, "ARM answered 404 twice, but its collection lists it; not creating it over itself");
+                Absence::Unsure(format!("{} {}: ARM answered 404 but lists it in {collection}; not creating it over itself, looking again later", d.kind, d.id))
+            }
+            Ok(_) => Absence::Confirmed,
+            Err(e) if e.code == "NotFound" || e.code == "ResourceNotFound" || e.code.contains("NotFound") => {
+                // The parent itself is gone: nothing to overwrite.
+                Absence::Confirmed
+            }
+            Err(e) => Absence::Unsure(format!("{} {}: ARM answered 404, and listing {collection} failed ({}: {}); not creating it until ARM answers clearly", d.kind, d.id, e.code, e.message)),
         }
     }
 
     /// Deletes a resource moat owns and waits for ARM to finish.
     pub async fn delete(&self, d: &Desired) -> NodeEnd {
         if let Some(op) = self.ops.find(&d.id).await.filter(|o| o.method == "DELETE") {
-            return match self.wait(&op).await {
+            return match self.wait(d, &op).await {
                 Ok(_) => NodeEnd::Done,
                 Err(end) => end,
             };
@@ -285,13 +452,14 @@ impl<'a> Converger<'a> {
                 if let Err(e) = self.ops.add(op.clone()).await {
                     tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
                 }
-                self.wait_after(&op, after).await
+                self.wait_after(d, &op, after).await
             }
         };
         match result {
             Ok(_) => {
+                tracing::info!(id = %d.id, kind = d.kind, operation = "Delete", "ARM write");
                 self.record(d, "Deleted");
-                self.events.publish(false, "Deleted", "Delete", format!("{} {}", d.kind, d.id)).await;
+                self.events.publish(false, "Deleted", "Delete", format!("{} {}", d.kind, d.id), Some((d.kind, &d.id))).await;
                 NodeEnd::Done
             }
             Err(end) => end,
@@ -301,23 +469,29 @@ impl<'a> Converger<'a> {
     async fn failed(&self, d: &Desired, verb: &str, e: ArmFailure) -> NodeEnd {
         self.record(d, "Failed");
         let msg = format!("{verb} {} {}: {}: {}", d.kind, d.id, e.code, e.message);
-        self.events.publish(true, "AzureError", verb, msg.clone()).await;
-        NodeEnd::NotDone(msg)
+        let note = match &e.request_id {
+            Some(r) => format!("{msg} (x-ms-request-id {r})"),
+            None => msg.clone(),
+        };
+        tracing::warn!(id = %d.id, operation = verb, code = %e.code, request_id = e.request_id.as_deref().unwrap_or(""), message = %e.message, "ARM write failed");
+        self.events.publish(true, "AzureError", verb, note, Some((d.kind, &d.id))).await;
+        NodeEnd::Failed(msg)
     }
 
     /// Waits the `Retry-After` ARM answered a write with, then polls: polling sooner only
     /// costs a read that reports the operation still running.
-    async fn wait_after(&self, op: &PendingOperation, after: Duration) -> Result<Option<Value>, NodeEnd> {
+    async fn wait_after(&self, d: &Desired, op: &PendingOperation, after: Duration) -> Result<Option<Value>, NodeEnd> {
         if Instant::now() + after > self.deadline {
             return Err(NodeEnd::NotDone(format!("{} {} is still running", op.method, op.resource_id)));
         }
         tokio::time::sleep(after).await;
-        self.wait(op).await
+        self.wait(d, op).await
     }
 
     /// Polls a recorded operation until it ends or the deadline passes (at once first: a
-    /// resumed operation may have ended while nobody watched).
-    async fn wait(&self, op: &PendingOperation) -> Result<Option<Value>, NodeEnd> {
+    /// resumed operation may have ended while nobody watched). An operation that ends `Failed`
+    /// is not done: the resource is recorded `Failed` with Azure's code and message.
+    async fn wait(&self, d: &Desired, op: &PendingOperation) -> Result<Option<Value>, NodeEnd> {
         loop {
             match self.arm.poll(op).await {
                 Ok(Polled::Done(v)) => {
@@ -339,11 +513,18 @@ impl<'a> Converger<'a> {
                     tokio::time::sleep(self.busy_poll).await;
                 }
                 Err(e) => {
-                    // The operation failed: forget it, so the next reconcile decides afresh.
+                    // The operation failed: forget it, so the next reconcile decides afresh (and
+                    // writes the resource again, after the object's backoff).
                     let _ = self.ops.remove(&op.resource_id).await;
+                    self.record(d, "Failed");
                     let msg = format!("{} {} failed: {}: {}", op.method, op.resource_id, e.code, e.message);
-                    self.events.publish(true, "OperationFailed", &op.method, msg.clone()).await;
-                    return Err(NodeEnd::NotDone(msg));
+                    let note = match &e.request_id {
+                        Some(r) => format!("{msg} (x-ms-request-id {r})"),
+                        None => msg.clone(),
+                    };
+                    tracing::warn!(id = %op.resource_id, code = %e.code, message = %e.message, "ARM operation failed");
+                    self.events.publish(true, "OperationFailed", &op.method, note, Some((d.kind, &d.id))).await;
+                    return Err(NodeEnd::Failed(msg));
                 }
             }
         }
@@ -358,17 +539,76 @@ impl<'a> Converger<'a> {
             tokio::time::sleep(self.busy_poll).await;
             match self.arm.get(&d.id).await {
                 Ok(Some(v)) if is_terminal(&v) => {
-                    let ok = provisioning_state(&v).is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"));
+                    let state = provisioning_state(&v).unwrap_or("Succeeded").to_string();
+                    let ok = state.eq_ignore_ascii_case("Succeeded");
                     self.keep(&d.id, Some(v));
                     self.record(d, if ok { "Succeeded" } else { "Failed" });
-                    return if ok { NodeEnd::Done } else { NodeEnd::NotDone(format!("{} {} failed", d.kind, d.id)) };
+                    return if ok { NodeEnd::Done } else { NodeEnd::Failed(format!("{} {} ended in provisioning state {state}", d.kind, d.id)) };
                 }
+                // Gone while we waited (a delete that was running): nothing holds it any more.
+                Ok(None) => return NodeEnd::Done,
                 Ok(_) => {}
                 Err(e) if e.retryable => {}
                 Err(e) => return self.failed(d, "Get", e).await,
             }
         }
     }
+}
+
+/// The Ready message of a pass whose writes failed, the same for the same failures whatever
+/// order the graph ran them in: the failure of the lowest id, and how many others failed.
+pub fn failure_summary(ends: &std::collections::HashMap<String, NodeEnd>) -> Option<String> {
+    let mut failed: Vec<(String, &str)> = ends.iter().filter(|(_, e)| e.is_failed()).filter_map(|(k, e)| e.problem().map(|p| (k.to_ascii_lowercase(), p))).collect();
+    failed.sort();
+    let (_, first) = failed.first()?;
+    let more = match failed.len() - 1 {
+        0 => String::new(),
+        1 => " (and 1 more write failed)".to_string(),
+        n => format!(" (and {n} more writes failed)"),
+    };
+    Some(format!("{first}{more}; moat writes again, backing off up to the resync period"))
+}
+
+/// Before creating anything, whether the resource groups moat would create in exist: a group
+/// that does not (a typo in the spec) fails every create in it, so one read says so and nothing
+/// is sent. Only read when something is to be created (a converged object costs nothing).
+/// `fields` names the spec field of each group (`("rg-ml", "spec.resourceGroup")`).
+pub async fn missing_resource_group(
+    arm: &dyn Arm,
+    wanted: &[Desired],
+    observed: &std::collections::HashMap<String, Option<Value>>,
+    fields: &[(&str, &str)],
+) -> Result<Option<String>, ArmFailure> {
+    let mut groups: Vec<(String, String)> = Vec::new();
+    for d in wanted.iter().filter(|d| d.mode != Mode::Adopt) {
+        if !matches!(observed.get(&d.id.to_ascii_lowercase()), Some(None)) {
+            continue;
+        }
+        let Ok(id) = crate::azure::ResourceId::parse(&d.id) else { continue };
+        let (Some(sub), Some(rg)) = (id.subscription(), id.resource_group()) else { continue };
+        if !groups.iter().any(|(s, r)| s.eq_ignore_ascii_case(sub) && r.eq_ignore_ascii_case(rg)) {
+            groups.push((sub.to_string(), rg.to_string()));
+        }
+    }
+    for (sub, rg) in groups {
+        if arm.get(&format!("/subscriptions/{sub}/resourceGroups/{rg}")).await?.is_none() {
+            let field = fields.iter().find(|(r, _)| r.eq_ignore_ascii_case(&rg)).map(|(_, f)| *f).unwrap_or("the spec");
+            return Ok(Some(format!(
+                "resource group {rg} does not exist in subscription {sub}: moat creates resources in a resource group, not the group itself; create it, or fix {field}; nothing was written"
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// What a second look at a 404 says.
+enum Absence {
+    /// Gone, as far as ARM can tell: create it.
+    Confirmed,
+    /// It is there after all.
+    Exists(Value),
+    /// ARM contradicts itself or does not answer: write nothing this pass.
+    Unsure(String),
 }
 
 /// After a teardown, the ids in `ids` that ARM still returns: the object keeps its finalizer

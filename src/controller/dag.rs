@@ -10,10 +10,28 @@ use futures::stream::{FuturesUnordered, StreamExt};
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeEnd {
     Done,
-    /// Did not finish (waiting on Azure, refused, failed); the message says why.
+    /// Did not finish yet (an operation still running, another object or resource to wait for,
+    /// a name taken); the message says why.
     NotDone(String),
+    /// Azure refused the write or its operation failed; the message carries Azure's code and
+    /// message (the same text for the same failure). The object backs off before trying again.
+    Failed(String),
     /// Not run because a dependency did not finish.
     Blocked(String),
+}
+
+impl NodeEnd {
+    /// Why the node did not finish (None when it did).
+    pub fn problem(&self) -> Option<&str> {
+        match self {
+            NodeEnd::Done => None,
+            NodeEnd::NotDone(m) | NodeEnd::Failed(m) | NodeEnd::Blocked(m) => Some(m),
+        }
+    }
+
+    pub fn is_failed(&self) -> bool {
+        matches!(self, NodeEnd::Failed(_))
+    }
 }
 
 pub struct Node<'a> {
@@ -40,20 +58,26 @@ pub async fn run<'a>(nodes: Vec<Node<'a>>) -> HashMap<String, NodeEnd> {
         let mut i = 0;
         while i < pending.len() {
             let n = &pending[i];
-            if let Some(bad) = n.deps.iter().find(|d| matches!(ended.get(*d), Some(e) if *e != NodeEnd::Done)) {
-                let bad = bad.clone();
-                let n = pending.swap_remove(i);
-                ended.insert(n.key, NodeEnd::Blocked(format!("waiting for {bad}")));
+            // Decided once every dependency has ended, so that what a blocked node names does
+            // not depend on which failure came first (status text stays the same from one pass
+            // to the next).
+            if !n.deps.iter().all(|d| ended.contains_key(d)) {
+                i += 1;
                 continue;
             }
-            if n.deps.iter().all(|d| ended.get(d) == Some(&NodeEnd::Done)) {
+            let mut bad: Vec<&String> = n.deps.iter().filter(|d| ended.get(*d) != Some(&NodeEnd::Done)).collect();
+            if !bad.is_empty() {
+                bad.sort();
+                bad.dedup();
+                let why = format!("waiting for {}", bad.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
                 let n = pending.swap_remove(i);
-                let key = n.key;
-                let fut = (n.run)();
-                running.push(async move { (key, fut.await) });
+                ended.insert(n.key, NodeEnd::Blocked(why));
                 continue;
             }
-            i += 1;
+            let n = pending.swap_remove(i);
+            let key = n.key;
+            let fut = (n.run)();
+            running.push(async move { (key, fut.await) });
         }
         match running.next().await {
             Some((key, end)) => {

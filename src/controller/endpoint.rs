@@ -7,17 +7,18 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
-use super::conditions::{self as cond, condition};
-use super::context::{Context, ObjectEvents, current_status, ns_name, ops_persister, patch_status, with_finalizer, write_status};
-use super::converge::OpsTracker;
+use super::arm::{Arm, ArmFailure};
+use super::conditions::{self as cond, ReadyReason, condition};
+use super::context::{Context, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, with_finalizer, write_status};
+use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
 use super::workspace::observe;
 use crate::api::{DeletionPolicy, DnsRecord, EndpointDnsMode, PrivateEndpointBinding, PrivateEndpointBindingStatus};
-use crate::plan::endpoint::{EndpointIds, desired, subscription};
+use crate::plan::endpoint::{EndpointIds, desired};
 use crate::plan::ownership::Owner;
 use crate::plan::Desired;
-use crate::privatelink::{DnsCloud, default_zones};
+use crate::tenancy::{self, Subject};
 
 pub async fn reconcile(peb: Arc<PrivateEndpointBinding>, ctx: Arc<Context>) -> Result<Action> {
     with_finalizer(peb, &ctx, |o| apply(o, &ctx), |o| cleanup(o, &ctx)).await
@@ -25,10 +26,7 @@ pub async fn reconcile(peb: Arc<PrivateEndpointBinding>, ctx: Arc<Context>) -> R
 
 /// The privatelink zones the binding uses: its own list, or the documented ones for its groupId.
 pub fn zones_for(peb: &PrivateEndpointBinding) -> Vec<String> {
-    match &peb.spec.dns.zones {
-        Some(z) => z.clone(),
-        None => default_zones(peb.spec.target.group_id, DnsCloud::from_region(peb.spec.location.as_str())),
-    }
+    crate::plan::endpoint::zones(&peb.spec)
 }
 
 fn owner_of(peb: &PrivateEndpointBinding, ns: &str) -> Result<Owner> {
@@ -41,12 +39,64 @@ async fn set_blocked(
     name: &str,
     mut status: PrivateEndpointBindingStatus,
     generation: Option<i64>,
-    reason: &str,
+    reason: ReadyReason,
     message: &str,
 ) -> Result<()> {
-    cond::set(&mut status.conditions, condition(cond::READY, false, reason, message, generation));
+    let before = status.clone();
+    cond::set(&mut status.conditions, cond::ready(reason, message, generation));
     status.observed_generation = generation;
-    patch_status(api, name, &status).await
+    write_status(api, name, Some(&before), &status).await
+}
+
+/// The VNet of the endpoint's subnet.
+fn vnet_of(peb: &PrivateEndpointBinding) -> &str {
+    crate::plan::ids::parent_of(peb.spec.subnet_id.as_str())
+}
+
+/// True when the observed VNet lists the endpoint's subnet.
+fn lists_subnet(vnet: Option<&Value>, subnet_id: &str) -> bool {
+    let name = crate::plan::ids::name_of(subnet_id);
+    vnet.and_then(|v| v.get("properties")?.get("subnets")?.as_array().cloned())
+        .is_some_and(|subnets| subnets.iter().any(|s| s.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name))))
+}
+
+/// What the zones serve for the endpoint's names: DnsReady holds only when every name of the
+/// endpoint resolves, in a zone linked to its VNet, to the endpoint's own addresses.
+async fn resolution(arm: &dyn Arm, records: &[DnsRecord], zones: &[(String, String)]) -> Result<Vec<String>, ArmFailure> {
+    let mut problems = Vec::new();
+    let mut served: std::collections::HashMap<String, Vec<Value>> = std::collections::HashMap::new();
+    for r in records {
+        let Some((zone, zid, name)) = zones.iter().find_map(|(z, zid)| crate::privatelink::record_name(&r.fqdn, z).map(|n| (z, zid, n))) else {
+            problems.push(format!("no zone of this binding serves {}", r.fqdn));
+            continue;
+        };
+        if !served.contains_key(zid) {
+            let sets = arm.list(&format!("{zid}/A")).await?;
+            served.insert(zid.clone(), sets);
+        }
+        let sets = served.get(zid).map(Vec::as_slice).unwrap_or(&[]);
+        let set = sets.iter().find(|rs| rs.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name)));
+        let mut ips: Vec<String> = set
+            .and_then(|rs| rs.get("properties")?.get("aRecords")?.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| a.get("ipv4Address").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        ips.sort();
+        let mut want = r.ip_addresses.clone();
+        want.sort();
+        if set.is_none() {
+            problems.push(format!("{} has no record in {zone} yet", r.fqdn));
+        } else if ips != want {
+            problems.push(format!(
+                "{} resolves to {} in {zone}, not to this endpoint's {}: another endpoint registered the name (see DNS-006)",
+                r.fqdn,
+                if ips.is_empty() { "nothing".to_string() } else { ips.join(", ") },
+                want.join(", ")
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action> {
@@ -57,45 +107,74 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     // in-flight operations must not be lost to a cache that has not seen the last status write.
     let recorded = current_status(&api, &name).await?;
     let mut status = recorded.clone().unwrap_or_default();
-    let retry = Action::requeue(ctx.settings.retry);
 
-    let sub = subscription(&peb.spec);
-    if !ctx.settings.subscription_allowed(&sub) {
-        let msg = format!("subscription {sub} is not in the operator's allowed subscriptions; ask the platform team to add it (--allowed-subscriptions)");
-        set_blocked(&api, &name, status, generation, "SubscriptionNotAllowed", &msg).await?;
-        return Ok(Action::requeue(ctx.settings.resync));
-    }
-    let arm = match ctx.arm.arm_for(&ns, peb.spec.credential_ref.as_ref()).await {
+    // Tenancy: every Azure scope the spec names is checked against the namespace's policies
+    // before any ARM request; the ARM access is confined to them.
+    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Endpoint(&peb.spec)).await {
         Ok(a) => a,
-        Err(e) => {
-            set_blocked(&api, &name, status, generation, "CredentialsUnavailable", &e.to_string()).await?;
-            return Ok(retry);
+        Err(r) => {
+            set_blocked(&api, &name, status, generation, r.reason, &r.message).await?;
+            return Ok(Action::requeue(r.requeue(ctx.settings.resync, ctx.settings.retry)));
         }
     };
     let owner = owner_of(&peb, &ns)?;
     let zones = zones_for(&peb);
-    let wanted = desired(&peb.spec, &name, &owner, &zones);
+    let mut wanted = desired(&peb.spec, &name, &owner, &zones);
     let ids = EndpointIds::of(&peb.spec, &name, &zones);
+    let limits = crate::plan::limits::check(&wanted);
+    if !limits.is_empty() {
+        let msg = format!("{}: nothing is written; set spec.privateEndpointName, or shorten the names or tags", limits.join("; "));
+        set_blocked(&api, &name, status, generation, ReadyReason::InvalidSpec, &msg).await?;
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
 
-    // Observe the target too: the catalog needs its SKU and region.
-    let (observed, target) = futures::join!(observe(arm.as_ref(), &wanted), arm.get(peb.spec.target.id.as_str()));
-    let (mut observed, target) = (observed?, target?);
-    // An existing endpoint proves its subnet exists (ARM keeps a subnet while endpoints use it).
-    let endpoint_exists = matches!(observed.get(&ids.endpoint.to_ascii_lowercase()), Some(Some(_)));
-    let subnet_exists = endpoint_exists || arm.get(peb.spec.subnet_id.as_str()).await?.is_some();
+    // Observe the target (its region, that it exists) and the VNet (its region, its subnets, its
+    // DNS servers: what the catalog reads; listing the subnet proves the subnet exists).
+    let vnet_id = vnet_of(&peb).to_string();
+    let (observed, target, vnet) = futures::join!(observe(arm.as_ref(), &wanted), arm.get(peb.spec.target.id.as_str()), arm.get(&vnet_id));
+    let (mut observed, target, vnet) = (observed?, target?, vnet?);
+    let subnet_exists = lists_subnet(vnet.as_ref(), peb.spec.subnet_id.as_str());
     let prerequisites = [("subnet", peb.spec.subnet_id.as_str(), subnet_exists), ("target", peb.spec.target.id.as_str(), target.is_some())];
     observed.insert(peb.spec.target.id.as_str().to_ascii_lowercase(), target);
-    let verdict = super::validation::endpoint(&peb, &observed);
+    observed.insert(vnet_id.to_ascii_lowercase(), vnet);
+    let objects = ctx.stores.snapshot();
+    let verdict = super::validation::endpoint(&peb, &objects, &observed);
+    status.findings = verdict.status();
+    ctx.report_findings("PrivateEndpointBinding", &ns, &name, &status.findings);
     let (constraints_ok, summary) = verdict.summary();
     cond::set(
         &mut status.conditions,
-        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { "ConstraintViolation" }, summary, generation),
+        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { ReadyReason::ConstraintViolation.as_str() }, summary, generation),
     );
+    if verdict.held().is_some() {
+        cond::set(&mut status.conditions, cond::ready(ReadyReason::ConstraintViolation, verdict.ready_message(), generation));
+        status.observed_generation = generation;
+        write_status(&api, &name, recorded.as_ref(), &status).await?;
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
 
+    // A resource group that does not exist fails every create in it: say so, send nothing.
+    let mut rg_fields: Vec<(&str, &str)> = Vec::new();
+    if let Some(rg) = &peb.spec.resource_group {
+        rg_fields.push((rg.as_str(), "spec.resourceGroup"));
+    }
+    if let Some(rg) = &peb.spec.dns.zone_resource_group {
+        rg_fields.push((rg.as_str(), "spec.dns.zoneResourceGroup"));
+    }
+    if let Some(msg) = super::converge::missing_resource_group(arm.as_ref(), &wanted, &observed, &rg_fields).await? {
+        set_blocked(&api, &name, status, generation, ReadyReason::AzureError, &msg).await?;
+        return Ok(ctx.next_pass(&peb.metadata.uid.clone().unwrap_or_default(), Outcome::Failed));
+    }
+
+    // Records before links: a VNet linked to a zone that does not yet hold the endpoint's records
+    // would get no answer at all for names that resolved publicly before.
+    for d in wanted.iter_mut().filter(|d| d.kind == "VirtualNetworkLink") {
+        d.deps.push(ids.zone_group.clone());
+    }
     let events = ObjectEvents { recorder: &ctx.recorder, object: peb.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
-    let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
+    let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, None);
     // The subnet and the target may be another object's to create (a SecureWorkspace's): the
     // endpoint waits for them instead of sending a PUT that ARM would refuse.
     for (what, id, present) in prerequisites {
@@ -107,7 +186,14 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
             }),
         });
     }
-    let ends = dag::run(nodes).await;
+    // Write-ahead: what this pass creates is recorded as moat's before the first write.
+    let intents = conv.intents(&wanted, &observed);
+    let mut baseline = recorded.clone();
+    if !intents.is_empty() {
+        status.resources = record_intents(&api, &name, &status.resources, intents).await?;
+        baseline = None;
+    }
+    let ends = run_with_progress(&api, &name, generation, &conv, &status.resources, ctx.settings.progress_every, nodes).await;
 
     // Status: connection state, addresses, names.
     let pe = conv.body(&ids.endpoint);
@@ -122,8 +208,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
         ips
     };
     status.fqdns = records;
-    status.resources = conv.resources();
-    status.resources.sort_by_key(|r| r.id.to_ascii_lowercase());
+    status.resources = conv.record_after(&status.resources);
     status.operations = ops.snapshot().await;
 
     let end_of = |id: &str| ends.get(&id.to_ascii_lowercase()).cloned();
@@ -136,7 +221,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
             (true, false) => condition(
                 cond::ENDPOINT_READY,
                 false,
-                "AwaitingApproval",
+                ReadyReason::AwaitingApproval.as_str(),
                 format!("connection state is {}: the target's owner must approve it", state.as_deref().unwrap_or("unknown")),
                 generation,
             ),
@@ -161,13 +246,23 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
                     e => Some(format!("{} {}: {}", d.kind, d.id, explain(e))),
                 })
                 .collect();
-            let recorded = conv.body(&ids.zone_group).map(|g| has_record_sets(&g)).unwrap_or(false);
-            if problems.is_empty() && recorded {
-                condition(cond::DNS_READY, true, "Registered", format!("A records registered in {}", zones.join(", ")), generation)
-            } else if problems.is_empty() {
-                condition(cond::DNS_READY, false, "Registering", "the DNS zone group has no record sets yet", generation)
-            } else {
+            if !problems.is_empty() {
                 condition(cond::DNS_READY, false, "Pending", problems.join("; "), generation)
+            } else if status.fqdns.is_empty() {
+                condition(cond::DNS_READY, false, "Registering", "the endpoint has no names and addresses yet", generation)
+            } else {
+                // Every link the plan wants exists (the graph ended Done), so each zone answers in the
+                // endpoint's VNet: what it answers is what counts.
+                match resolution(arm.as_ref(), &status.fqdns, &ids.zones).await? {
+                    wrong if wrong.is_empty() => condition(
+                        cond::DNS_READY,
+                        true,
+                        "Resolves",
+                        format!("every name resolves to this endpoint's addresses in {} (linked to VNet {})", zones.join(", "), crate::plan::ids::name_of(&vnet_id)),
+                        generation,
+                    ),
+                    wrong => condition(cond::DNS_READY, false, "NotResolving", wrong.join("; "), generation),
+                }
             }
         }
     };
@@ -175,21 +270,28 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let why: Vec<String> =
         [cond::ENDPOINT_READY, cond::DNS_READY].iter().filter(|t| !cond::is_true(&status.conditions, t)).map(|t| t.to_string()).collect();
     let ready = why.is_empty();
+    let awaiting = !approved && endpoint_ok;
+    let failure = super::converge::failure_summary(&ends);
     let ready_condition = if ready {
-        condition(cond::READY, true, "Converged", "endpoint approved and resolvable", generation)
+        cond::ready(ReadyReason::Converged, "endpoint approved and resolvable", generation)
+    } else if let Some(failure) = &failure {
+        cond::ready(ReadyReason::AzureError, failure.clone(), generation)
+    } else if awaiting {
+        cond::ready(ReadyReason::AwaitingApproval, format!("waiting for {}", why.join(", ")), generation)
     } else {
-        condition(cond::READY, false, "Converging", format!("waiting for {}", why.join(", ")), generation)
+        cond::ready(ReadyReason::Converging, format!("waiting for {}", why.join(", ")), generation)
     };
     cond::set(&mut status.conditions, ready_condition);
     status.observed_generation = generation;
-    write_status(&api, &name, recorded.as_ref(), &status).await?;
-    Ok(if ready { Action::requeue(ctx.settings.resync) } else { retry })
+    write_status(&api, &name, baseline.as_ref(), &status).await?;
+    let outcome = if ready { Outcome::Settled } else if failure.is_none() { Outcome::Progressing } else { Outcome::Failed };
+    Ok(ctx.next_pass(&owner.uid, outcome))
 }
 
 fn explain(end: Option<NodeEnd>) -> String {
     match end {
         Some(NodeEnd::Done) => "done".into(),
-        Some(NodeEnd::NotDone(m)) | Some(NodeEnd::Blocked(m)) => m,
+        Some(NodeEnd::NotDone(m)) | Some(NodeEnd::Failed(m)) | Some(NodeEnd::Blocked(m)) => m,
         None => "not reached".into(),
     }
 }
@@ -216,17 +318,19 @@ pub fn dns_records(pe: &Value) -> Vec<DnsRecord> {
         .collect()
 }
 
-fn has_record_sets(group: &Value) -> bool {
-    group
-        .get("properties")
-        .and_then(|p| p.get("privateDnsZoneConfigs"))
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            !cs.is_empty()
-                && cs.iter().all(|c| {
-                    c.get("properties").and_then(|p| p.get("recordSets")).and_then(Value::as_array).is_some_and(|r| !r.is_empty())
-                })
-        })
+/// A zone's fate when a binding goes: its moat links and the zone itself go only when nothing
+/// but this endpoint's records is in it and no link but moat's points at it.
+struct ZonePlan<'a> {
+    zone: &'a Desired,
+    links: Vec<&'a Desired>,
+    /// Only this endpoint's records are in the zone, and only moat's links: the zone goes, its
+    /// links first (so the VNet never asks a linked zone that lost the names).
+    empties: bool,
+    /// Why the zone stays, when it does.
+    kept_because: Option<String>,
+    /// moat's links go before the endpoint: the zone goes, or others use it only through their own
+    /// links (no other endpoint's records rely on moat's links).
+    drop_links: bool,
 }
 
 async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action> {
@@ -236,7 +340,14 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
     let (ns, name) = ns_name(peb.as_ref())?;
     let api: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let status = current_status(&api, &name).await?.unwrap_or_default();
-    let arm = ctx.arm.arm_for(&ns, peb.spec.credential_ref.as_ref()).await?;
+    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Endpoint(&peb.spec)).await {
+        Ok(a) => a,
+        Err(r) => {
+            let msg = r.deletion_message();
+            set_blocked(&api, &name, status, peb.metadata.generation, r.reason, &msg).await?;
+            return Err(Error::Waiting(msg));
+        }
+    };
     let owner = owner_of(&peb, &ns)?;
     let zones = zones_for(&peb);
     let wanted = desired(&peb.spec, &name, &owner, &zones);
@@ -244,54 +355,123 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
     let events = ObjectEvents { recorder: &ctx.recorder, object: peb.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
-    // The endpoint (its zone group goes with it), then zones and links moat created and that no
-    // other endpoint still uses.
-    let mut left = Vec::new();
     let present = |d: &Desired| observed.get(&d.id.to_ascii_lowercase()).and_then(|v| v.as_ref()).cloned();
-    for d in wanted.iter().filter(|d| d.kind == "PrivateEndpoint") {
-        if present(d).is_some_and(|v| owner.owns(&v))
-            && let NodeEnd::NotDone(m) | NodeEnd::Blocked(m) = conv.delete(d).await
-        {
-            left.push(m);
+    let ids = EndpointIds::of(&peb.spec, &name, &zones);
+    let endpoint = wanted.iter().find(|d| d.kind == "PrivateEndpoint");
+    let my_ips: Vec<String> = endpoint.and_then(present).map(|pe| dns_records(&pe).into_iter().flat_map(|r| r.ip_addresses).collect()).unwrap_or_default();
+
+    // What other live bindings still need: their VNet links (a link serves every binding in its
+    // VNet), and their addresses (their records are theirs, not someone unknown's).
+    let mut needed_links: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut live_ips: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut leaving_ips: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for other in ctx.stores.endpoints().iter().filter(|b| b.uid() != peb.uid()) {
+        let ips = other.status.iter().flat_map(|s| s.private_ips.iter().cloned());
+        if other.metadata.deletion_timestamp.is_some() {
+            leaving_ips.extend(ips);
+            continue;
+        }
+        live_ips.extend(ips);
+        let other_owner = Owner::new("PrivateEndpointBinding", &other.namespace().unwrap_or_default(), &other.name_any(), "");
+        for d in desired(&other.spec, &other.name_any(), &other_owner, &zones_for(other)).into_iter().filter(|d| d.kind == "VirtualNetworkLink") {
+            needed_links.insert(d.id.to_ascii_lowercase());
+        }
+    }
+    live_ips.extend(leaving_ips.iter().cloned());
+
+    // Decide each zone's fate first. moat's own links go unless another binding still needs
+    // them, or records of endpoints moat does not know may rely on them; a zone moat created
+    // (any binding's) goes once nothing but this endpoint's records and the links that go are in
+    // it; a zone others use stays, and an event says why.
+    let mut plans: Vec<ZonePlan<'_>> = Vec::new();
+    let mut waiting: Vec<String> = Vec::new();
+    for (zone_name, zid) in &ids.zones {
+        let Some(zd) = wanted.iter().find(|d| d.id == *zid) else { continue };
+        let Some(zone) = present(zd) else { continue };
+        let moat_made = zone.get("tags").and_then(|t| t.get(crate::plan::ownership::TAG_MANAGED_BY)).and_then(Value::as_str) == Some("moat");
+        let links: Vec<&Desired> = wanted
+            .iter()
+            .filter(|d| d.kind == "VirtualNetworkLink" && d.deps.contains(zid) && present(d).is_some() && !needed_links.contains(&d.id.to_ascii_lowercase()))
+            .collect();
+        let records = arm.list(&format!("{zid}/A")).await?;
+        let ips_of = |rs: &Value| -> Vec<String> {
+            rs.get("properties").and_then(|p| p.get("aRecords")).and_then(Value::as_array).into_iter().flatten().filter_map(|a| a.get("ipv4Address").and_then(Value::as_str).map(str::to_string)).collect()
+        };
+        let name_of = |rs: &Value| rs.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let not_mine: Vec<&Value> = records.iter().filter(|rs| {
+            let ips = ips_of(rs);
+            ips.is_empty() || !ips.iter().all(|ip| my_ips.iter().any(|m| m == ip))
+        }).collect();
+        let unknown_records: Vec<String> = not_mine.iter().filter(|rs| !ips_of(rs).iter().all(|ip| live_ips.contains(ip)) || ips_of(rs).is_empty()).map(|rs| name_of(rs)).collect();
+        let all_links = arm.list(&format!("{zid}/virtualNetworkLinks")).await?;
+        let dropping: Vec<String> = links.iter().map(|d| crate::plan::ids::name_of(&d.id).to_ascii_lowercase()).collect();
+        let staying_links: Vec<String> = all_links
+            .iter()
+            .filter_map(|l| l.get("name").and_then(Value::as_str))
+            .filter(|n| !dropping.contains(&n.to_ascii_lowercase()))
+            .map(str::to_string)
+            .collect();
+        // Records of bindings that are going too: wait for them to leave, then decide (two
+        // bindings of one zone deleted together must not each keep it for the other).
+        let others_leaving = moat_made && !not_mine.is_empty() && not_mine.iter().all(|rs| {
+            let ips = ips_of(rs);
+            !ips.is_empty() && ips.iter().all(|ip| leaving_ips.contains(ip))
+        });
+        if others_leaving {
+            waiting.push(format!("zone {zone_name} still holds records of bindings being deleted; looking again once they are gone"));
+        }
+        let kept_because = if others_leaving {
+            None
+        } else if !moat_made {
+            Some(format!("zone {zone_name} was not created by moat; kept"))
+        } else if !not_mine.is_empty() {
+            Some(format!("zone {zone_name} still holds records of other endpoints ({}); kept", not_mine.iter().map(|rs| name_of(rs)).collect::<Vec<_>>().join(", ")))
+        } else if !staying_links.is_empty() {
+            Some(format!("zone {zone_name} has virtual network links that stay ({}); kept with moat's own link removed", staying_links.join(", ")))
+        } else {
+            None
+        };
+        // The event is for people: a zone that others use is worth one; a zone moat never made
+        // is simply not moat's.
+        let kept_because = kept_because.filter(|_| moat_made || !links.is_empty());
+        plans.push(ZonePlan { zone: zd, empties: moat_made && not_mine.is_empty() && staying_links.is_empty(), drop_links: unknown_records.is_empty(), links, kept_because });
+    }
+
+    let mut left = Vec::new();
+    // 1. Links of the zones that go, and moat's links of zones others use without them (foreign links).
+    let first: Vec<&Desired> = plans.iter().filter(|p| p.drop_links).flat_map(|p| p.links.iter().copied()).collect();
+    let conv_ref = &conv;
+    let ends = dag::run(first.into_iter().map(|d| Node { key: d.id.clone(), deps: vec![], run: Box::new(move || Box::pin(conv_ref.delete(d))) }).collect()).await;
+    left.extend(ends.into_values().filter(|e| *e != NodeEnd::Done).map(|e| format!("{e:?}")));
+    // 2. The endpoint (its zone group and records go with it).
+    if left.is_empty() {
+        for d in wanted.iter().filter(|d| d.kind == "PrivateEndpoint") {
+            if present(d).is_some_and(|v| owner.owns(&v))
+                && let NodeEnd::NotDone(m) | NodeEnd::Failed(m) | NodeEnd::Blocked(m) = conv.delete(d).await
+            {
+                left.push(m);
+            }
+        }
+    }
+    // 3. The emptied zones.
+    if left.is_empty() {
+        for p in plans.iter().filter(|p| p.empties) {
+            if let NodeEnd::NotDone(m) | NodeEnd::Failed(m) | NodeEnd::Blocked(m) = conv.delete(p.zone).await {
+                left.push(m);
+            }
         }
     }
     if left.is_empty() {
-        for (zone, zid) in EndpointIds::of(&peb.spec, &name, &zones).zones {
-            let Some(zd) = wanted.iter().find(|d| d.id == zid) else { continue };
-            if !present(zd).is_some_and(|v| owner.owns(&v)) {
-                continue;
-            }
-            let records = arm.list(&format!("{zid}/A")).await.unwrap_or_default();
-            if !records.is_empty() {
-                tracing::info!(%zone, "private DNS zone still holds records of other endpoints; kept");
-                continue;
-            }
-            let links: Vec<&Desired> = wanted.iter().filter(|d| d.kind == "VirtualNetworkLink" && d.deps.contains(&zid)).collect();
-            let links_done = dag::run(
-                links
-                    .iter()
-                    // The zone is moat's and empty: its moat-named links go with it.
-                    .filter(|l| present(l).is_some())
-                    .map(|l| {
-                        let conv = &conv;
-                        Node { key: l.id.clone(), deps: vec![], run: Box::new(move || Box::pin(conv.delete(l))) }
-                    })
-                    .collect(),
-            )
-            .await;
-            if links_done.values().all(|e| *e == NodeEnd::Done) {
-                if let NodeEnd::NotDone(m) | NodeEnd::Blocked(m) = conv.delete(zd).await {
-                    left.push(m);
-                }
-            } else {
-                left.extend(links_done.into_values().filter(|e| *e != NodeEnd::Done).map(|e| format!("{e:?}")));
-            }
-        }
+        left.extend(waiting);
+    }
+    for (zone, why) in plans.iter().filter_map(|p| p.kept_because.as_ref().map(|w| (p.zone, w))) {
+        tracing::info!(binding = %name, "{why}");
+        events.publish(false, "ZoneKept", "Delete", why.clone(), Some((zone.kind, &zone.id))).await;
     }
     if left.is_empty() {
         return Ok(Action::await_change());
     }
     let msg = format!("deleting: {}", left.join("; "));
-    set_blocked(&api, &name, status, peb.metadata.generation, "Deleting", &msg).await?;
+    set_blocked(&api, &name, status, peb.metadata.generation, ReadyReason::Deleting, &msg).await?;
     Err(Error::Waiting(msg))
 }

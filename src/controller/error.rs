@@ -43,6 +43,26 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The Ready reason a reconcile that failed with this error reports.
+    pub fn ready_reason(&self) -> super::conditions::ReadyReason {
+        use super::conditions::ReadyReason;
+        match self {
+            Error::Finalizer(f) => match f.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e.ready_reason(),
+                _ => ReadyReason::Converging,
+            },
+            Error::Credentials(_) => ReadyReason::CredentialsUnavailable,
+            Error::Arm(f) if f.code == "OutOfScope" => ReadyReason::OutOfScope,
+            Error::Arm(_) => ReadyReason::AzureError,
+            Error::MissingMetadata(_) => ReadyReason::InvalidSpec,
+            Error::Waiting(_) => ReadyReason::Deleting,
+            // The apiserver failed: nothing the user must do; moat tries again.
+            Error::Kube { .. } => ReadyReason::Converging,
+        }
+    }
+}
+
+impl Error {
     /// True when the error only means "look again soon" (a deletion in progress).
     pub fn is_waiting(&self) -> bool {
         match self {

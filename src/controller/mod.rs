@@ -12,6 +12,7 @@ pub mod error;
 pub mod run;
 pub mod subnet;
 pub mod validation;
+pub mod watch;
 pub mod workspace;
 
 pub use context::{ArmProvider, Context, Settings};

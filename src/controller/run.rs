@@ -1,17 +1,33 @@
-//! Runs the three controllers until shutdown.
+//! Runs the three controllers until shutdown, on one shared watch per kind.
+//!
+//! Each controller wakes on its own object's spec, deletion, finalizers and annotations (never on
+//! moat's status writes), and on the related objects its reconcile reads, mapped onto it:
+//!
+//! | controller | wakes on |
+//! |---|---|
+//! | SecureWorkspace | its bindings' readiness and any binding in its private-endpoint subnet (NET-009); its ComputeSubnets' spec and subnet state (REG-003, service-endpoint firewall rules) |
+//! | PrivateEndpointBinding | the workspace it belongs to or targets (PE-001, STO-001, its subnet and target appearing); that workspace's ComputeSubnets (STO-001); bindings for the same target (DNS-006) |
+//! | ComputeSubnet | its workspace (VNet, region, spec); its sibling ComputeSubnets (overlaps, DBX-001) |
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use tokio::sync::Semaphore;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
+use super::conditions as cond;
 use super::context::Context;
 use super::error::Error;
-use crate::api::{ComputeSubnet, PrivateEndpointBinding, SecureWorkspace};
+use super::watch::{SharedWatch, conditions_view, hash_of, own_view};
+use crate::api::{ComputeSubnet, FindingStatus, PrivateEndpointBinding, SecureWorkspace};
+use crate::constraints::arm::same as same_id;
+use crate::plan::ids::WorkspaceIds;
+use crate::plan::workspace::WORKSPACE_LABEL;
 use crate::azure::pacing::{Priority, with_priority};
 
 /// At most this share of a controller's concurrent reconciles (at least one) may be steady-state
@@ -50,12 +66,88 @@ fn read_priority(conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta
     if ready && meta.deletion_timestamp.is_none() { Priority::Steady } else { Priority::Converge }
 }
 
-/// Hooks the controllers call after each reconcile (metrics in `moat run`).
-pub trait Observer: Send + Sync + 'static {
-    fn reconciled(&self, kind: &str, ok: bool, duration: std::time::Duration, error: Option<&Error>);
+/// Runs `reconcile` at ARM read priority `p`: a steady-state one only with a steady-state slot
+/// (deferred to the next retry otherwise; it reads nothing meanwhile).
+async fn paced<F>(kind: &'static str, name: String, p: Priority, slots: SteadySlots, ctx: Arc<Context>, reconcile: impl FnOnce(Arc<Context>) -> F) -> Result<Action, Error>
+where
+    F: Future<Output = Result<Action, Error>>,
+{
+    let Some(_slot) = slots.slot(p) else { return deferred(kind, &name, &ctx) };
+    with_priority(p, reconcile(ctx)).await
 }
 
-struct NoObserver;
+/// Hooks the controllers call around each reconcile (metrics in `moat run`).
+pub trait Observer: Send + Sync + 'static {
+    fn reconciled(&self, kind: &str, ok: bool, duration: std::time::Duration, error: Option<&Error>);
+    /// A reconcile of `kind` started waiting for a worker (+1) or stopped waiting (-1).
+    fn queued(&self, _kind: &str, _delta: i64) {}
+    /// A reconcile of `kind` started running (+1) or ended (-1).
+    fn in_flight(&self, _kind: &str, _delta: i64) {}
+    /// The constraint findings the object `object` (`namespace/name`) of `kind` has now; an
+    /// empty list once it is clean or being deleted. Call it whenever a reconcile computes the
+    /// findings (`Context::report_findings`).
+    fn findings(&self, _kind: &str, _object: &str, _findings: &[FindingStatus]) {}
+}
+
+/// Counts one reconcile in the queue gauge until it gets a worker, then in the in-flight gauge
+/// until it ends (also when the future is dropped at shutdown).
+struct Slot<'a> {
+    observer: &'a dyn Observer,
+    kind: &'static str,
+    running: bool,
+}
+
+impl<'a> Slot<'a> {
+    fn queued(observer: &'a dyn Observer, kind: &'static str) -> Self {
+        observer.queued(kind, 1);
+        Self { observer, kind, running: false }
+    }
+
+    fn start(&mut self) {
+        self.observer.queued(self.kind, -1);
+        self.observer.in_flight(self.kind, 1);
+        self.running = true;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if self.running {
+            self.observer.in_flight(self.kind, -1);
+        } else {
+            self.observer.queued(self.kind, -1);
+        }
+    }
+}
+
+/// Runs one reconcile under the controller's worker limit, with the observer's hooks around it.
+/// The reconcile is made (`reconcile()`) only once a worker is free, so it starts from the object
+/// as the store has it then, not as it was when it was queued.
+async fn observed<F>(kind: &'static str, observer: Arc<dyn Observer>, workers: Arc<Semaphore>, reconcile: impl FnOnce() -> F) -> Result<Action, Error>
+where
+    F: Future<Output = Result<Action, Error>>,
+{
+    let mut slot = Slot::queued(observer.as_ref(), kind);
+    // The semaphore is never closed; a closed one would only lift the limit.
+    let _permit = workers.acquire().await.ok();
+    slot.start();
+    let t = std::time::Instant::now();
+    let r = reconcile().await;
+    observer.reconciled(kind, r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
+    r
+}
+
+/// The newest copy the store has of `obj` (a reconcile that waited for a worker may hold an older
+/// one), or `obj` itself.
+fn newest<K>(store: &kube::runtime::reflector::Store<K>, obj: Arc<K>) -> Arc<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store.get(&ObjectRef::from_obj(obj.as_ref())).unwrap_or(obj)
+}
+
+/// An observer that records nothing.
+pub struct NoObserver;
 impl Observer for NoObserver {
     fn reconciled(&self, _: &str, _: bool, _: std::time::Duration, _: Option<&Error>) {}
 }
@@ -63,10 +155,11 @@ impl Observer for NoObserver {
 fn error_policy<K: ResourceExt>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
     if err.is_waiting() {
         tracing::debug!(name = %obj.name_any(), %err, "waiting");
-        return Action::requeue(ctx.settings.retry.min(std::time::Duration::from_secs(5)));
+        return Action::requeue(ctx.settings.retry.min(Duration::from_secs(5)));
     }
     tracing::warn!(name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default(), error = %err, "reconcile failed");
-    Action::requeue(ctx.settings.retry)
+    // Backs off exponentially while the failure lasts (the condition already says why).
+    ctx.next_pass(&obj.uid().unwrap_or_else(|| obj.name_any()), super::context::Outcome::Failed)
 }
 
 /// Which namespace the controllers watch (None: all).
@@ -80,25 +173,91 @@ where
     }
 }
 
+// What related objects are watched for (see the module table).
+
+/// A workspace as its dependents read it: spec, deletion, network and resources readiness.
+fn workspace_for_dependents(ws: &SecureWorkspace) -> Option<u64> {
+    let st = ws.status.as_ref();
+    let ready = |t: &str| st.is_some_and(|s| cond::is_true(&s.conditions, t));
+    Some(hash_of((ws.metadata.generation, ws.metadata.deletion_timestamp.is_some(), ready(cond::NETWORK_READY), ready(cond::RESOURCES_READY))))
+}
+
+/// A binding as its workspace reads it: spec, deletion, conditions and names; not the
+/// operations and resources it records.
+fn binding_for_workspace(b: &PrivateEndpointBinding) -> Option<u64> {
+    let st = b.status.as_ref();
+    let conditions = st.map(|s| conditions_view(&s.conditions)).unwrap_or_default();
+    let fqdns = st.map(|s| s.fqdns.iter().map(|r| (&r.fqdn, &r.ip_addresses)).collect::<Vec<_>>()).unwrap_or_default();
+    Some(hash_of((b.metadata.generation, b.metadata.deletion_timestamp.is_some(), st.and_then(|s| s.observed_generation), conditions, fqdns)))
+}
+
+/// A ComputeSubnet as others read it: spec, deletion, whether its subnet exists.
+fn subnet_for_others(cs: &ComputeSubnet) -> Option<u64> {
+    let st = cs.status.as_ref();
+    let subnet_state = st.and_then(|s| s.resources.iter().find(|r| r.kind == "Subnet").map(|r| r.state.clone()));
+    Some(hash_of((cs.metadata.generation, cs.metadata.deletion_timestamp.is_some(), subnet_state)))
+}
+
+/// Spec and deletion only.
+fn spec_view<K: ResourceExt>(o: &K) -> Option<u64> {
+    Some(hash_of((o.meta().generation, o.meta().deletion_timestamp.is_some())))
+}
+
+fn own<K: ResourceExt>(o: &K) -> Option<u64> {
+    Some(own_view(o))
+}
+
+/// The ids of a workspace's own resources (what its bindings target).
+fn workspace_targets(ws: &SecureWorkspace) -> Vec<String> {
+    let ids = WorkspaceIds::of(&ws.spec);
+    [ids.workspace, ids.storage, ids.key_vault, ids.registry].into_iter().filter(|i| !i.is_empty()).collect()
+}
+
+/// What the controllers watch (`moat run --namespace`, `--selector`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    /// Label selector of the objects to reconcile; `None` means all.
+    pub selector: Option<String>,
+}
+
 /// Runs the SecureWorkspace, PrivateEndpointBinding and ComputeSubnet controllers until
-/// `shutdown` resolves.
+/// `shutdown` resolves: one set of watches and controllers per watched namespace (a watch covers
+/// one namespace or all of them; RBAC may grant only the listed ones), all sharing the context's
+/// stores for the related objects a reconcile reads.
 pub async fn run(
     ctx: Arc<Context>,
-    namespace: Option<String>,
+    scope: Scope,
     concurrency: u16,
     observer: Option<Arc<dyn Observer>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = ctx.client.clone();
-    let ns = namespace.as_deref();
-    let observer: Arc<dyn Observer> = observer.unwrap_or_else(|| Arc::new(NoObserver));
-    let config = ControllerConfig::default().concurrency(concurrency);
+    let observer: Arc<dyn Observer> = observer.unwrap_or_else(|| ctx.observer.clone());
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let stopper = stop_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = stopper.send(());
     });
+    let namespaces: Vec<Option<String>> = if scope.namespaces.is_empty() { vec![None] } else { scope.namespaces.iter().cloned().map(Some).collect() };
+    let sets = namespaces.into_iter().map(|ns| run_namespace(ctx.clone(), ns, scope.selector.clone(), concurrency, observer.clone(), stop_tx.clone()));
+    futures::future::join_all(sets).await;
+}
+
+/// The watches and the three controllers of one namespace (`None`: all namespaces).
+async fn run_namespace(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    selector: Option<String>,
+    concurrency: u16,
+    observer: Arc<dyn Observer>,
+    stop_tx: tokio::sync::broadcast::Sender<()>,
+) {
+    let (set, writers) = ctx.stores.register();
+    let client = ctx.client.clone();
+    let ns = namespace.as_deref();
+    let config = ControllerConfig::default();
     let stop = move || {
         let mut rx = stop_tx.subscribe();
         async move {
@@ -107,78 +266,216 @@ pub async fn run(
     };
 
     let wc = watcher::Config::default().any_semantic();
-    let o1 = observer.clone();
-    let s1 = SteadySlots::new(concurrency);
-    let workspaces = Controller::new(api::<SecureWorkspace>(&client, ns), wc.clone())
-        .owns(api::<PrivateEndpointBinding>(&client, ns), wc.clone())
-        .watches(api::<ComputeSubnet>(&client, ns), wc.clone(), |cs| {
+    let wc = match &selector {
+        Some(selector) => wc.labels(selector),
+        None => wc,
+    };
+    let mut ws_watch = SharedWatch::new(api::<SecureWorkspace>(&client, ns), wc.clone(), writers.workspaces);
+    let mut cs_watch = SharedWatch::new(api::<ComputeSubnet>(&client, ns), wc.clone(), writers.subnets);
+    let mut peb_watch = SharedWatch::new(api::<PrivateEndpointBinding>(&client, ns), wc, writers.endpoints);
+    let stores = ctx.stores.clone();
+    let tenancy_changes = || ctx.policies.changes();
+    // kube-runtime runs every due object at once (still one reconcile per object); the limit is
+    // a semaphore per controller, so that the reconciles waiting for a worker can be counted.
+    let workers = || Arc::new(Semaphore::new(usize::from(concurrency.max(1))));
+
+    // SecureWorkspace.
+    let ws_self = ws_watch.subscribe("SecureWorkspace", own, false);
+    let ws_from_peb = peb_watch.subscribe("SecureWorkspace<-PrivateEndpointBinding", binding_for_workspace, true);
+    let ws_from_cs = cs_watch.subscribe("SecureWorkspace<-ComputeSubnet", subnet_for_others, true);
+    let wstore = stores.clone();
+    let (o1, w1, latest1, s1) = (observer.clone(), workers(), set.workspaces.clone(), SteadySlots::new(concurrency));
+    let workspaces = Controller::for_shared_stream(ws_self, set.workspaces.clone())
+        .watches_shared_stream(ws_from_peb, move |b: Arc<PrivateEndpointBinding>| {
+            let bns = b.namespace().unwrap_or_default();
+            let owner = b.labels().get(WORKSPACE_LABEL).cloned();
+            wstore
+                .workspaces()
+                .into_iter()
+                .filter(|w| w.namespace().as_deref() == Some(bns.as_str()))
+                .filter(|w| owner.as_deref() == Some(w.name_any().as_str()) || same_id(&WorkspaceIds::of(&w.spec).pe_subnet, b.spec.subnet_id.as_str()))
+                .map(|w| ObjectRef::from_obj(w.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_shared_stream(ws_from_cs, |cs: Arc<ComputeSubnet>| {
             cs.namespace().map(|n| ObjectRef::<SecureWorkspace>::new(&cs.spec.workspace_ref.name).within(&n))
         })
+        // A policy or namespace-label change re-evaluates every object (tenancy).
+        .reconcile_all_on(tenancy_changes())
         .with_config(config.clone())
         .graceful_shutdown_on(stop())
         .run(
             move |obj, ctx| {
-                let o = o1.clone();
-                let slots = s1.clone();
-                async move {
-                    let t = std::time::Instant::now();
+                let (latest, slots) = (latest1.clone(), s1.clone());
+                observed("SecureWorkspace", o1.clone(), w1.clone(), move || {
+                    let obj = newest(&latest, obj);
                     let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
-                    let Some(_slot) = slots.slot(p) else { return deferred("SecureWorkspace", &obj.name_any(), &ctx) };
-                    let r = with_priority(p, super::workspace::reconcile(obj, ctx)).await;
-                    o.reconciled("SecureWorkspace", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
-                    r
-                }
+                    paced("SecureWorkspace", obj.name_any(), p, slots, ctx, move |ctx| super::workspace::reconcile(obj, ctx))
+                })
             },
             error_policy,
             ctx.clone(),
         )
         .for_each(|_| async {});
 
-    let o2 = observer.clone();
-    let s2 = SteadySlots::new(concurrency);
-    let endpoints = Controller::new(api::<PrivateEndpointBinding>(&client, ns), wc.clone())
+    // PrivateEndpointBinding.
+    let peb_self = peb_watch.subscribe("PrivateEndpointBinding", own, false);
+    let peb_from_ws = ws_watch.subscribe("PrivateEndpointBinding<-SecureWorkspace", workspace_for_dependents, true);
+    let peb_from_cs = cs_watch.subscribe("PrivateEndpointBinding<-ComputeSubnet", spec_view, true);
+    let peb_from_peb = peb_watch.subscribe("PrivateEndpointBinding<-PrivateEndpointBinding", spec_view, true);
+    let (bstore1, bstore2, bstore3) = (stores.clone(), stores.clone(), stores.clone());
+    let wstore2 = stores.clone();
+    // The bindings a workspace concerns: its own, those in its private-endpoint subnet, those
+    // that target its resources.
+    let related_to = move |ws: &SecureWorkspace, store: &super::watch::Stores| {
+        let targets = workspace_targets(ws);
+        let pe_subnet = WorkspaceIds::of(&ws.spec).pe_subnet;
+        let name = ws.name_any();
+        let wns = ws.namespace();
+        store
+            .endpoints()
+            .into_iter()
+            .filter(|b| {
+                (b.namespace() == wns && b.labels().get(WORKSPACE_LABEL) == Some(&name))
+                    || same_id(b.spec.subnet_id.as_str(), &pe_subnet)
+                    || targets.iter().any(|t| same_id(t, b.spec.target.id.as_str()))
+            })
+            .map(|b| ObjectRef::from_obj(b.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    let related_to2 = related_to;
+    let (o2, w2, latest2, s2) = (observer.clone(), workers(), set.endpoints.clone(), SteadySlots::new(concurrency));
+    let endpoints = Controller::for_shared_stream(peb_self, set.endpoints.clone())
+        .watches_shared_stream(peb_from_ws, move |ws: Arc<SecureWorkspace>| related_to(&ws, &bstore1))
+        .watches_shared_stream(peb_from_cs, move |cs: Arc<ComputeSubnet>| {
+            let ws = wstore2.workspaces().into_iter().find(|w| w.namespace() == cs.namespace() && w.name_any() == cs.spec.workspace_ref.name);
+            ws.map(|w| related_to2(&w, &bstore2)).unwrap_or_default()
+        })
+        .watches_shared_stream(peb_from_peb, move |b: Arc<PrivateEndpointBinding>| {
+            bstore3
+                .endpoints()
+                .into_iter()
+                .filter(|o| o.uid() != b.uid() && o.spec.target.group_id == b.spec.target.group_id && same_id(o.spec.target.id.as_str(), b.spec.target.id.as_str()))
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .reconcile_all_on(tenancy_changes())
         .with_config(config.clone())
         .graceful_shutdown_on(stop())
         .run(
             move |obj, ctx| {
-                let o = o2.clone();
-                let slots = s2.clone();
-                async move {
-                    let t = std::time::Instant::now();
+                let (latest, slots) = (latest2.clone(), s2.clone());
+                observed("PrivateEndpointBinding", o2.clone(), w2.clone(), move || {
+                    let obj = newest(&latest, obj);
                     let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
-                    let Some(_slot) = slots.slot(p) else { return deferred("PrivateEndpointBinding", &obj.name_any(), &ctx) };
-                    let r = with_priority(p, super::endpoint::reconcile(obj, ctx)).await;
-                    o.reconciled("PrivateEndpointBinding", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
-                    r
-                }
+                    paced("PrivateEndpointBinding", obj.name_any(), p, slots, ctx, move |ctx| super::endpoint::reconcile(obj, ctx))
+                })
             },
             error_policy,
             ctx.clone(),
         )
         .for_each(|_| async {});
 
-    let o3 = observer.clone();
-    let s3 = SteadySlots::new(concurrency);
-    let subnets = Controller::new(api::<ComputeSubnet>(&client, ns), wc)
+    // ComputeSubnet.
+    let cs_self = cs_watch.subscribe("ComputeSubnet", own, false);
+    let cs_from_ws = ws_watch.subscribe("ComputeSubnet<-SecureWorkspace", workspace_for_dependents, true);
+    let cs_from_cs = cs_watch.subscribe("ComputeSubnet<-ComputeSubnet", spec_view, true);
+    let (cstore1, cstore2) = (stores.clone(), stores.clone());
+    let (o3, w3, latest3, s3) = (observer.clone(), workers(), set.subnets.clone(), SteadySlots::new(concurrency));
+    let subnets = Controller::for_shared_stream(cs_self, set.subnets.clone())
+        .watches_shared_stream(cs_from_ws, move |ws: Arc<SecureWorkspace>| {
+            let name = ws.name_any();
+            cstore1
+                .subnets()
+                .into_iter()
+                .filter(|c| c.namespace() == ws.namespace() && c.spec.workspace_ref.name == name)
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_shared_stream(cs_from_cs, move |cs: Arc<ComputeSubnet>| {
+            cstore2
+                .subnets()
+                .into_iter()
+                .filter(|c| c.uid() != cs.uid() && c.namespace() == cs.namespace() && c.spec.workspace_ref == cs.spec.workspace_ref)
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .reconcile_all_on(tenancy_changes())
         .with_config(config)
         .graceful_shutdown_on(stop())
         .run(
             move |obj, ctx| {
-                let o = o3.clone();
-                let slots = s3.clone();
-                async move {
-                    let t = std::time::Instant::now();
+                let (latest, slots) = (latest3.clone(), s3.clone());
+                observed("ComputeSubnet", o3.clone(), w3.clone(), move || {
+                    let obj = newest(&latest, obj);
                     let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
-                    let Some(_slot) = slots.slot(p) else { return deferred("ComputeSubnet", &obj.name_any(), &ctx) };
-                    let r = with_priority(p, super::subnet::reconcile(obj, ctx)).await;
-                    o.reconciled("ComputeSubnet", r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
-                    r
-                }
+                    paced("ComputeSubnet", obj.name_any(), p, slots, ctx, move |ctx| super::subnet::reconcile(obj, ctx))
+                })
             },
             error_policy,
             ctx.clone(),
         )
         .for_each(|_| async {});
 
-    tokio::join!(workspaces, endpoints, subnets);
+    // The watches run until the controllers stop (dropping them ends the subscriptions).
+    let watches = async move {
+        tokio::join!(ws_watch.run(), cs_watch.run(), peb_watch.run());
+    };
+    tokio::select! {
+        _ = async { tokio::join!(workspaces, endpoints, subnets) } => {}
+        _ = watches => tracing::error!("the shared watches ended"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Gauges(Mutex<(i64, i64, u32)>);
+    impl Observer for Gauges {
+        fn reconciled(&self, _: &str, _: bool, _: std::time::Duration, _: Option<&Error>) {
+            self.0.lock().expect("lock").2 += 1;
+        }
+        fn queued(&self, _: &str, d: i64) {
+            self.0.lock().expect("lock").0 += d;
+        }
+        fn in_flight(&self, _: &str, d: i64) {
+            self.0.lock().expect("lock").1 += d;
+        }
+    }
+
+    #[tokio::test]
+    async fn reconciles_beyond_the_worker_limit_wait_in_the_queue() {
+        let gauges = Arc::new(Gauges::default());
+        let observer: Arc<dyn Observer> = gauges.clone();
+        let workers = Arc::new(Semaphore::new(1));
+        let (release, hold) = tokio::sync::oneshot::channel::<()>();
+        let first = tokio::spawn(observed("ComputeSubnet", observer.clone(), workers.clone(), move || async move {
+            let _ = hold.await;
+            Ok(Action::await_change())
+        }));
+        while gauges.0.lock().expect("lock").1 == 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = tokio::spawn(observed("ComputeSubnet", observer.clone(), workers.clone(), || async { Ok(Action::await_change()) }));
+        while gauges.0.lock().expect("lock").0 == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*gauges.0.lock().expect("lock"), (1, 1, 0), "one waits, one runs");
+        let _ = release.send(());
+        assert!(first.await.expect("join").is_ok());
+        assert!(second.await.expect("join").is_ok());
+        assert_eq!(*gauges.0.lock().expect("lock"), (0, 0, 2), "both ran and left both gauges");
+        // A reconcile dropped while it waits (shutdown) leaves the queue too.
+        let _held = workers.acquire().await.expect("permit");
+        let waiting = tokio::spawn(observed("ComputeSubnet", observer.clone(), workers.clone(), || async { Ok(Action::await_change()) }));
+        while gauges.0.lock().expect("lock").0 == 0 {
+            tokio::task::yield_now().await;
+        }
+        waiting.abort();
+        let _ = waiting.await;
+        assert_eq!(*gauges.0.lock().expect("lock"), (0, 0, 2));
+    }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use super::watch::Snapshot;
 use crate::api::{ComputeSubnet, FindingStatus, PrivateEndpointBinding, SecureWorkspace, Severity};
 use crate::constraints::{
     self, Finding, Observed, ObservedRegistry, ObservedResource, ObservedRouteTable, ObservedSubnet, ObservedVnet, Scope,
@@ -16,7 +17,7 @@ pub struct Verdict {
     pub findings: Vec<Finding>,
 }
 
-/// The scope of writes a desired resource's kind belongs to.
+/// The part of the design a desired resource's kind belongs to.
 pub fn scope_of(kind: &str) -> Scope {
     match kind {
         "VirtualNetwork" | "Subnet" => Scope::Network,
@@ -37,11 +38,19 @@ impl Verdict {
         self.findings.iter().filter(|f| f.severity == Severity::Error).collect()
     }
 
-    /// Why writes of this kind are held back, when an Error finding blocks them.
-    pub fn blocked(&self, kind: &str) -> Option<String> {
-        let scope = scope_of(kind);
-        let ids: Vec<&str> = self.findings.iter().filter(|f| f.blocks(scope)).map(|f| f.rule_id).collect();
-        (!ids.is_empty()).then(|| format!("{kind} writes held back by constraint {}", ids.join(", ")))
+    /// The rule ids of the Error findings, in order.
+    pub fn error_ids(&self) -> Vec<&'static str> {
+        let mut ids: Vec<&'static str> = self.errors().iter().map(|f| f.rule_id).collect();
+        ids.dedup();
+        ids
+    }
+
+    /// Why every write of the object is held back, when an Error finding holds it: nothing of
+    /// an object is half-built (an NSG and its rules exist only for their subnet, a zone only for
+    /// its endpoint).
+    pub fn held(&self) -> Option<String> {
+        let ids = self.error_ids();
+        (!ids.is_empty()).then(|| format!("held back by constraint {}", ids.join(", ")))
     }
 
     /// One line for the ConstraintsSatisfied condition.
@@ -53,6 +62,16 @@ impl Verdict {
         } else {
             (false, errors.iter().map(|f| format!("{}: {}", f.rule_id, f.message)).collect::<Vec<_>>().join("; "))
         }
+    }
+
+    /// The Ready condition's message while an Error holds the object back.
+    pub fn ready_message(&self) -> String {
+        let errors = self.errors();
+        let first = errors.first().map(|f| format!(": {}", f.message)).unwrap_or_default();
+        format!(
+            "constraint {} holds back every Azure write of this object{first}; fix the spec (status.findings has the fix)",
+            self.error_ids().join(", ")
+        )
     }
 }
 
@@ -139,24 +158,36 @@ pub fn observed_from(bodies: &HashMap<String, Option<Value>>) -> Observed {
     o
 }
 
-/// Findings for a SecureWorkspace given its ComputeSubnets and what Azure returned.
-pub fn workspace(ws: &SecureWorkspace, subnets: &[ComputeSubnet], observed: &HashMap<String, Option<Value>>) -> Verdict {
-    Verdict { findings: constraints::evaluate_workspace(ws, subnets, &[], &observed_from(observed)) }
+/// The catalog's inputs: every object moat watches (from the shared stores), with `me` in place
+/// of its own store copy (the reconcile holds the newest one), and what Azure returned.
+fn with_self<'a, K: kube::Resource>(list: &mut Vec<&'a K>, me: &'a K) {
+    let uid = me.meta().uid.as_deref();
+    list.retain(|o| o.meta().uid.as_deref() != uid || uid.is_none());
+    list.push(me);
 }
 
-/// Findings for a PrivateEndpointBinding given what Azure returned (its target among them).
-pub fn endpoint(peb: &PrivateEndpointBinding, observed: &HashMap<String, Option<Value>>) -> Verdict {
-    Verdict { findings: constraints::evaluate_endpoint(peb, &[], &[], &observed_from(observed)) }
+/// Findings for a SecureWorkspace, with the same inputs `moat validate --observed` would have.
+pub fn workspace(ws: &SecureWorkspace, objects: &Snapshot, observed: &HashMap<String, Option<Value>>) -> Verdict {
+    let facts = observed_from(observed);
+    let mut inputs = objects.inputs(&facts);
+    with_self(&mut inputs.workspaces, ws);
+    Verdict { findings: constraints::evaluate_workspace(ws, &inputs) }
 }
 
-/// Findings for a ComputeSubnet given its workspace, its sibling subnets and what Azure returned.
-pub fn compute_subnet(
-    cs: &ComputeSubnet,
-    ws: &SecureWorkspace,
-    siblings: &[ComputeSubnet],
-    observed: &HashMap<String, Option<Value>>,
-) -> Verdict {
-    Verdict { findings: constraints::evaluate_compute_subnet(cs, Some(ws), siblings, &observed_from(observed)) }
+/// Findings for a PrivateEndpointBinding, with the same inputs `moat validate --observed` would have.
+pub fn endpoint(peb: &PrivateEndpointBinding, objects: &Snapshot, observed: &HashMap<String, Option<Value>>) -> Verdict {
+    let facts = observed_from(observed);
+    let mut inputs = objects.inputs(&facts);
+    with_self(&mut inputs.endpoints, peb);
+    Verdict { findings: constraints::evaluate_endpoint(peb, &inputs) }
+}
+
+/// Findings for a ComputeSubnet, with the same inputs `moat validate --observed` would have.
+pub fn compute_subnet(cs: &ComputeSubnet, objects: &Snapshot, observed: &HashMap<String, Option<Value>>) -> Verdict {
+    let facts = observed_from(observed);
+    let mut inputs = objects.inputs(&facts);
+    with_self(&mut inputs.subnets, cs);
+    Verdict { findings: constraints::evaluate_compute_subnet(cs, &inputs) }
 }
 
 #[cfg(test)]

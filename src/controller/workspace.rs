@@ -10,9 +10,9 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::arm::Arm;
-use super::conditions::{self as cond, condition};
-use super::context::{Context, MANAGER, ObjectEvents, current_status, ns_name, ops_persister, with_finalizer, write_status};
-use super::converge::OpsTracker;
+use super::conditions::{self as cond, ReadyReason, condition};
+use super::context::{Context, MANAGER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, with_finalizer, write_status};
+use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
 use super::validation;
@@ -22,10 +22,10 @@ use crate::api::{
 use crate::plan::ownership::Owner;
 use crate::plan::workspace::{WorkspaceInputs, desired, endpoints};
 use crate::plan::{Desired, Mode};
+use crate::tenancy::{self, Subject};
 
 pub use super::context::FINALIZER;
-/// Label on the PrivateEndpointBindings a SecureWorkspace owns.
-pub const WORKSPACE_LABEL: &str = "moat.dev/secure-workspace";
+pub use crate::plan::workspace::WORKSPACE_LABEL;
 
 pub async fn reconcile(ws: Arc<SecureWorkspace>, ctx: Arc<Context>) -> Result<Action> {
     with_finalizer(ws, &ctx, |o| apply(o, &ctx), |o| cleanup(o, &ctx)).await
@@ -36,27 +36,94 @@ fn owner_of(ws: &SecureWorkspace, ns: &str) -> Result<Owner> {
     Ok(Owner::new("SecureWorkspace", ns, &ws.name_any(), &uid))
 }
 
-/// The ComputeSubnets in the namespace that point at this workspace.
-async fn compute_subnets(ctx: &Context, ns: &str, name: &str) -> Result<Vec<ComputeSubnet>> {
-    let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), ns);
-    let list = api.list(&ListParams::default()).await.map_err(Error::kube("list ComputeSubnets"))?;
-    Ok(list.items.into_iter().filter(|c| c.spec.workspace_ref.name == name).collect())
+/// The ComputeSubnets in the namespace that point at this workspace (from the shared store).
+fn compute_subnets(ctx: &Context, ns: &str, name: &str) -> Vec<ComputeSubnet> {
+    ctx.stores
+        .subnets()
+        .into_iter()
+        .filter(|c| c.namespace().as_deref() == Some(ns) && c.spec.workspace_ref.name == name)
+        .map(|c| c.as_ref().clone())
+        .collect()
 }
 
+/// The bindings this workspace owns, from the shared store.
+fn owned_bindings_cached(ctx: &Context, ns: &str, name: &str) -> Vec<PrivateEndpointBinding> {
+    ctx.stores
+        .endpoints()
+        .into_iter()
+        .filter(|b| b.namespace().as_deref() == Some(ns) && b.labels().get(WORKSPACE_LABEL).is_some_and(|w| w == name))
+        .map(|b| b.as_ref().clone())
+        .collect()
+}
+
+/// The bindings this workspace owns, as the apiserver has them now.
 async fn owned_bindings(ctx: &Context, ns: &str, name: &str) -> Result<Vec<PrivateEndpointBinding>> {
     let api: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), ns);
     let lp = ListParams::default().labels(&format!("{WORKSPACE_LABEL}={name}"));
     Ok(api.list(&lp).await.map_err(Error::kube("list PrivateEndpointBindings"))?.items)
 }
 
-/// GETs every desired resource at once.
+/// Reads every desired resource at once, with the fewest requests (`plan::reads`): one GET per
+/// resource that stands alone or serves children (a VNet its subnets, an NSG its rules, a route
+/// table its routes), one LIST per private DNS zone's links. Keys are lower-case ARM ids.
 pub async fn observe(arm: &dyn Arm, desired: &[Desired]) -> Result<HashMap<String, Option<Value>>> {
-    let gets = join_all(desired.iter().map(|d| async move { (d.id.to_ascii_lowercase(), arm.get(&d.id).await) })).await;
-    let mut out = HashMap::new();
+    use crate::plan::reads::{Read, item_named, read_of, requests};
+    let (get_ids, list_ids) = requests(desired.iter().map(|d| d.id.as_str()));
+    let gets = join_all(get_ids.iter().map(|id| async move { (id.to_ascii_lowercase(), arm.get(id).await) }));
+    let lists = join_all(list_ids.iter().map(|c| async move { (c.to_ascii_lowercase(), arm.list(c).await) }));
+    let (gets, lists) = futures::join!(gets, lists);
+    let mut bodies: HashMap<String, Option<Value>> = HashMap::new();
     for (id, r) in gets {
-        out.insert(id, r?);
+        bodies.insert(id, r?);
+    }
+    let mut listed: HashMap<String, Option<Vec<Value>>> = HashMap::new();
+    for (collection, r) in lists {
+        let items = match r {
+            Ok(items) => Some(items),
+            // The zone itself is not there (yet): none of its links are.
+            Err(e) if e.code.contains("NotFound") => None,
+            Err(e) => return Err(e.into()),
+        };
+        listed.insert(collection, items);
+    }
+    let mut out = HashMap::new();
+    for d in desired {
+        let key = d.id.to_ascii_lowercase();
+        let value = match read_of(&d.id) {
+            Read::Own => bodies.get(&key).cloned().flatten(),
+            Read::InParent { parent, array } => bodies
+                .get(&parent.to_ascii_lowercase())
+                .and_then(Option::as_ref)
+                .and_then(|p| p.get("properties")?.get(array)?.as_array().and_then(|items| item_named(items, &d.id))),
+            Read::InList { collection } => listed.get(&collection.to_ascii_lowercase()).and_then(Option::as_ref).and_then(|items| item_named(items, &d.id)),
+        };
+        out.insert(key, value);
     }
     Ok(out)
+}
+
+
+/// ServiceEndpoint mode: the compute subnets that exist in the observed VNet with the service
+/// endpoint `service` (`Microsoft.Storage`, `Microsoft.KeyVault`): the firewall rules may name
+/// only those (ARM refuses a rule for a subnet that does not exist).
+pub fn subnets_with_endpoint(vnet_id: &str, vnet: Option<&Value>, subnets: &[ComputeSubnet], service: &str) -> Vec<String> {
+    let Some(listed) = vnet.and_then(|v| v.get("properties")?.get("subnets")?.as_array().cloned()) else { return vec![] };
+    let mut out: Vec<String> = subnets
+        .iter()
+        .filter(|c| c.spec.vnet_id.as_ref().is_none_or(|v| v.as_str().eq_ignore_ascii_case(vnet_id)))
+        .filter(|c| {
+            listed.iter().any(|s| {
+                s.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&c.spec.name))
+                    && s.get("properties")
+                        .and_then(|p| p.get("serviceEndpoints"))
+                        .and_then(Value::as_array)
+                        .is_some_and(|e| e.iter().any(|x| x.get("service").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(service))))
+            })
+        })
+        .map(|c| format!("{vnet_id}/subnets/{}", c.spec.name))
+        .collect();
+    out.sort();
+    out
 }
 
 async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
@@ -69,46 +136,70 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let mut status = recorded.clone().unwrap_or_default();
     let events = ObjectEvents { recorder: &ctx.recorder, object: ws.object_ref(&()) };
 
-    // Gate: the operator may only touch listed subscriptions.
-    if !ctx.settings.subscription_allowed(ws.spec.subscription_id.as_str()) {
-        let msg = format!(
-            "subscription {} is not in the operator's allowed subscriptions; ask the platform team to add it (--allowed-subscriptions)",
-            ws.spec.subscription_id
-        );
-        return blocked(&api, &name, status, generation, "SubscriptionNotAllowed", &msg, ctx).await;
-    }
+    // Tenancy: every Azure scope the spec names is checked against the namespace's policies
+    // before any ARM request; the ARM access is confined to them.
+    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Workspace(&ws.spec)).await {
+        Ok(a) => a,
+        Err(r) => return blocked(&api, &name, status, generation, r.reason, &r.message, ctx).await,
+    };
 
     // Validate against the spec and the sibling objects first: an Error here writes nothing.
-    let subnets = compute_subnets(ctx, &ns, &name).await?;
-    let arm = match ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await {
-        Ok(a) => a,
-        Err(e) => return blocked(&api, &name, status, generation, "CredentialsUnavailable", &e.to_string(), ctx).await,
-    };
+    let subnets = compute_subnets(ctx, &ns, &name);
     let owner = owner_of(&ws, &ns)?;
-    let compute_subnet_ids: Vec<String> = subnets.iter().filter_map(|c| c.status.as_ref()?.subnet_id.clone()).collect();
     let tenant = ctx.arm.default_tenant();
-    let inputs = WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: tenant.as_deref(), compute_subnet_ids: &compute_subnet_ids };
-    let wanted = match desired(&inputs) {
-        Ok(d) => d,
-        Err(e) => return blocked(&api, &name, status, generation, "InvalidSpec", &e.to_string(), ctx).await,
+    let plan = |storage: &[String], vault: &[String]| {
+        desired(&WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: tenant.as_deref(), storage_subnet_ids: storage, vault_subnet_ids: vault })
     };
+    let first = match plan(&[], &[]) {
+        Ok(d) => d,
+        Err(e) => return blocked(&api, &name, status, generation, ReadyReason::InvalidSpec, &e.to_string(), ctx).await,
+    };
+    let limits = crate::plan::limits::check(&first);
+    if !limits.is_empty() {
+        let msg = format!("{}: nothing is written; change the names or tags in the spec", limits.join("; "));
+        return blocked(&api, &name, status, generation, ReadyReason::InvalidSpec, &msg, ctx).await;
+    }
 
     // Observe, then validate with what Azure says.
-    let observed = observe(arm.as_ref(), &wanted).await?;
-    let verdict = validation::workspace(&ws, &subnets, &observed);
+    let observed = observe(arm.as_ref(), &first).await?;
+    let ids = crate::plan::ids::WorkspaceIds::of(&ws.spec);
+    let vnet = observed.get(&ids.vnet.to_ascii_lowercase()).and_then(Option::as_ref);
+    let storage_subnets = subnets_with_endpoint(&ids.vnet, vnet, &subnets, "Microsoft.Storage");
+    let vault_subnets = subnets_with_endpoint(&ids.vnet, vnet, &subnets, "Microsoft.KeyVault");
+    let wanted = match plan(&storage_subnets, &vault_subnets) {
+        Ok(d) => d,
+        Err(e) => return blocked(&api, &name, status, generation, ReadyReason::InvalidSpec, &e.to_string(), ctx).await,
+    };
+    let objects = ctx.stores.snapshot();
+    let verdict = validation::workspace(&ws, &objects, &observed);
     status.findings = verdict.status();
+    ctx.report_findings("SecureWorkspace", &ns, &name, &status.findings);
     let (constraints_ok, summary) = verdict.summary();
     cond::set(
         &mut status.conditions,
-        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { "ConstraintViolation" }, summary, generation),
+        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { ReadyReason::ConstraintViolation.as_str() }, summary, generation),
     );
+    if verdict.held().is_some() {
+        // Nothing is written, bindings included; the object looks again at the resync or when its
+        // spec or a related object changes.
+        cond::set(&mut status.conditions, cond::ready(ReadyReason::ConstraintViolation, verdict.ready_message(), generation));
+        status.observed_generation = generation;
+        write_status(&api, &name, recorded.as_ref(), &status).await?;
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
+
+    // A resource group that does not exist fails every create in it: say so, send nothing.
+    let rg_fields = [(ws.spec.resource_group.as_str(), "spec.resourceGroup")];
+    if let Some(msg) = super::converge::missing_resource_group(arm.as_ref(), &wanted, &observed, &rg_fields).await? {
+        return blocked(&api, &name, status, generation, ReadyReason::AzureError, &msg, ctx).await;
+    }
 
     // Apply: ARM resources and owned private endpoints, as one dependency graph.
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
-    let bindings = owned_bindings(ctx, &ns, &name).await?;
+    let bindings = owned_bindings_cached(ctx, &ns, &name);
     let wanted_endpoints = endpoints(&ws);
-    let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, |k| verdict.blocked(k));
+    let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, None);
     let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let mut to_write: Vec<String> = Vec::new();
     for ep in &wanted_endpoints {
@@ -119,15 +210,11 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         }
         let obj = binding_object(&ws, ep)?;
         let pebs = pebs.clone();
-        let held = verdict.blocked("PrivateEndpointBinding");
         nodes.push(Node {
             key: format!("binding/{}", ep.name),
             deps: ep.deps.clone(),
             run: Box::new(move || {
                 Box::pin(async move {
-                    if let Some(why) = held {
-                        return NodeEnd::NotDone(why);
-                    }
                     if !needs_write {
                         return NodeEnd::Done;
                     }
@@ -139,29 +226,34 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
             }),
         });
     }
-    let ends = dag::run(nodes).await;
+    // Write-ahead: what this pass creates is recorded as moat's before the first write.
+    let intents = conv.intents(&wanted, &observed);
+    let mut baseline = recorded.clone();
+    if !intents.is_empty() {
+        status.resources = record_intents(&api, &name, &status.resources, intents).await?;
+        baseline = None;
+    }
+    let ends = run_with_progress(&api, &name, generation, &conv, &status.resources, ctx.settings.progress_every, nodes).await;
 
     // Status.
     status.operations = ops.snapshot().await;
-    status.resources = conv.resources();
-    status.resources.sort_by_key(|r| r.id.to_ascii_lowercase());
-    status.workspace_id = Some(crate::plan::ids::WorkspaceIds::of(&ws.spec).workspace);
+    status.resources = conv.record_after(&status.resources);
+    status.workspace_id = Some(ids.workspace.clone());
     let not_done = |keys: &[&str]| -> Vec<String> {
         keys.iter()
             .filter_map(|k| match ends.get(&k.to_ascii_lowercase()) {
                 Some(NodeEnd::Done) => None,
-                Some(NodeEnd::NotDone(m)) | Some(NodeEnd::Blocked(m)) => Some(m.clone()),
+                Some(e @ (NodeEnd::NotDone(_) | NodeEnd::Failed(_) | NodeEnd::Blocked(_))) => e.problem().map(str::to_string),
                 None => Some(format!("{k} not reached")),
             })
             .collect()
     };
-    let ids = crate::plan::ids::WorkspaceIds::of(&ws.spec);
     let net = not_done(&[&ids.vnet, &ids.pe_subnet]);
     let res = not_done(&[&ids.storage, &ids.key_vault, &ids.registry, &ids.insights, &ids.workspace]);
     set_part(&mut status, cond::NETWORK_READY, &net, "VNet and private-endpoint subnet converged", generation);
     set_part(&mut status, cond::RESOURCES_READY, &res, "workspace and associated resources converged", generation);
 
-    // Their status as listed before, unless this reconcile created or changed one.
+    // Their status as the store has it, unless this reconcile created or changed one.
     let wrote = to_write.iter().any(|k| ends.get(&k.to_ascii_lowercase()) == Some(&NodeEnd::Done));
     let fresh = if wrote { owned_bindings(ctx, &ns, &name).await? } else { bindings };
     let mut ep_missing = Vec::new();
@@ -187,7 +279,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         }
     }
     set_part(&mut status, cond::PRIVATE_ENDPOINTS_READY, &ep_missing, "all private endpoints approved and provisioned", generation);
-    set_part(&mut status, cond::DNS_READY, &dns_missing, "private DNS resolves every endpoint", generation);
+    set_part(&mut status, cond::DNS_READY, &dns_missing, "every private endpoint's names resolve to its addresses", generation);
     status.dns_records = if ws.spec.dns.mode == DnsMode::Custom { records } else { vec![] };
     let pending: Vec<String> = [cond::NETWORK_READY, cond::RESOURCES_READY, cond::PRIVATE_ENDPOINTS_READY, cond::DNS_READY]
         .iter()
@@ -195,24 +287,38 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         .map(|t| t.to_string())
         .collect();
     let ready = pending.is_empty();
+    let failure = super::converge::failure_summary(&ends);
     cond::set(
         &mut status.conditions,
         if ready {
-            condition(cond::READY, true, "Converged", "the secure workspace matches its spec", generation)
+            cond::ready(ReadyReason::Converged, "the secure workspace matches its spec", generation)
+        } else if let Some(failure) = &failure {
+            cond::ready(ReadyReason::AzureError, failure.clone(), generation)
         } else {
-            condition(cond::READY, false, "Converging", format!("waiting for {}", pending.join(", ")), generation)
+            cond::ready(ReadyReason::Converging, format!("waiting for {}", pending.join(", ")), generation)
         },
     );
     status.observed_generation = generation;
-    write_status(&api, &name, recorded.as_ref(), &status).await?;
+    write_status(&api, &name, baseline.as_ref(), &status).await?;
     // When every step of this reconcile finished, what is left is the bindings converging: their
-    // status changes wake this object (it owns them), so there is nothing to poll for.
+    // status changes wake this object (it watches them), so there is nothing to poll for.
     let all_done = ends.values().all(|e| *e == NodeEnd::Done);
-    Ok(if ready || all_done { Action::requeue(ctx.settings.resync) } else { Action::requeue(ctx.settings.retry) })
+    let outcome = if failure.is_some() {
+        Outcome::Failed
+    } else if ready || all_done {
+        Outcome::Settled
+    } else {
+        Outcome::Progressing
+    };
+    Ok(ctx.next_pass(&owner.uid, outcome))
 }
 
 fn reason_of(conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], t: &str) -> String {
     conds.iter().find(|c| c.type_ == t).map(|c| format!("{} ({})", c.reason, c.message)).unwrap_or_else(|| "not reported yet".into())
+}
+
+fn ids_vnet_key(spec: &crate::api::SecureWorkspaceSpec) -> String {
+    crate::plan::ids::WorkspaceIds::of(spec).vnet.to_ascii_lowercase()
 }
 
 fn set_part(status: &mut SecureWorkspaceStatus, type_: &str, problems: &[String], ok_msg: &str, generation: Option<i64>) {
@@ -228,7 +334,11 @@ fn binding_object(ws: &SecureWorkspace, ep: &crate::plan::workspace::WantedEndpo
     let mut obj = PrivateEndpointBinding::new(&ep.name, ep.spec.clone());
     obj.metadata.namespace = ws.namespace();
     obj.metadata.owner_references = Some(vec![ws.controller_owner_ref(&()).ok_or(Error::MissingMetadata("uid"))?]);
-    obj.metadata.labels = Some([(WORKSPACE_LABEL.to_string(), ws.name_any())].into_iter().collect());
+    // The workspace's own labels too, so a `moat run --selector` that picks the workspace also
+    // picks the bindings it owns.
+    let mut labels = ws.labels().clone();
+    labels.insert(WORKSPACE_LABEL.to_string(), ws.name_any());
+    obj.metadata.labels = Some(labels);
     Ok(obj)
 }
 
@@ -238,15 +348,16 @@ async fn blocked(
     name: &str,
     mut status: SecureWorkspaceStatus,
     generation: Option<i64>,
-    reason: &str,
+    reason: ReadyReason,
     message: &str,
     ctx: &Context,
 ) -> Result<Action> {
-    cond::set(&mut status.conditions, condition(cond::READY, false, reason, message, generation));
+    let before = status.clone();
+    cond::set(&mut status.conditions, cond::ready(reason, message, generation));
     status.observed_generation = generation;
-    let patch = serde_json::json!({ "status": status });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(Error::kube("patch status"))?;
-    Ok(Action::requeue(ctx.settings.resync.min(std::time::Duration::from_secs(60))))
+    write_status(api, name, Some(&before), &status).await?;
+    // A change of the spec or of what it refers to wakes the object; until then, the resync.
+    Ok(Action::requeue(ctx.settings.resync))
 }
 
 async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
@@ -271,7 +382,7 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         }
         if !bindings.is_empty() {
             let msg = format!("waiting for {} private endpoint binding(s) to go (Azure resources are kept)", bindings.len());
-            blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+            blocked(&api, &name, status, generation, ReadyReason::Deleting, &msg, ctx).await?;
             return Err(Error::Waiting(msg));
         }
         ctx.recorder
@@ -296,26 +407,27 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         }
         let names: Vec<String> = bindings.iter().map(|b| b.name_any()).collect();
         let msg = format!("waiting for private endpoints to be deleted: {}", names.join(", "));
-        blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+        blocked(&api, &name, status, generation, ReadyReason::Deleting, &msg, ctx).await?;
         return Err(Error::Waiting(msg));
     }
-    let subnets = compute_subnets(ctx, &ns, &name).await?;
+    let subnets = compute_subnets(ctx, &ns, &name);
     if !subnets.is_empty() {
         let names: Vec<String> = subnets.iter().map(|c| c.name_any()).collect();
         let msg = format!("waiting for ComputeSubnets that use this workspace's VNet to be deleted: {}", names.join(", "));
-        blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+        blocked(&api, &name, status, generation, ReadyReason::Deleting, &msg, ctx).await?;
         return Err(Error::Waiting(msg));
     }
-    let arm = match ctx.arm.arm_for(&ns, ws.spec.credential_ref.as_ref()).await {
+    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Workspace(&ws.spec)).await {
         Ok(a) => a,
-        Err(e) => {
-            blocked(&api, &name, status, generation, "CredentialsUnavailable", &e.to_string(), ctx).await?;
-            return Err(e);
+        Err(r) => {
+            let msg = r.deletion_message();
+            blocked(&api, &name, status, generation, r.reason, &msg, ctx).await?;
+            return Err(Error::Waiting(msg));
         }
     };
     let owner = owner_of(&ws, &ns)?;
     let tenant = ctx.arm.default_tenant().or_else(|| Some(String::new()));
-    let inputs = WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: tenant.as_deref(), compute_subnet_ids: &[] };
+    let inputs = WorkspaceInputs { spec: &ws.spec, owner: &owner, tenant_id: tenant.as_deref(), storage_subnet_ids: &[], vault_subnet_ids: &[] };
     let wanted = desired(&inputs).unwrap_or_default();
     let vnet_owned = ws.spec.network.vnet.id.is_none();
     let recorded_owned = |id: &str| status.resources.iter().any(|r| r.owned && r.id.eq_ignore_ascii_case(id));
@@ -333,6 +445,29 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         })
         .collect();
     let events = ObjectEvents { recorder: &ctx.recorder, object: ws.object_ref(&()) };
+    // A VNet moat created that now holds subnets moat does not manage (someone added theirs) is
+    // kept: deleting it would delete their subnets. moat's own subnet goes; an event says why.
+    let foreign_subnets: Vec<String> = observed
+        .get(&ids_vnet_key(&ws.spec))
+        .and_then(Option::as_ref)
+        .and_then(|v| v.get("properties")?.get("subnets")?.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.get("name").and_then(Value::as_str))
+        .filter(|n| !n.eq_ignore_ascii_case(&ws.spec.network.private_endpoint_subnet.name))
+        .map(str::to_string)
+        .collect();
+    let doomed: Vec<Desired> = if foreign_subnets.is_empty() {
+        doomed
+    } else {
+        let why = format!("VNet {} holds subnets moat did not create ({}); kept with moat's own subnet removed", ws.spec.network.vnet.name.as_deref().unwrap_or("?"), foreign_subnets.join(", "));
+        tracing::info!(workspace = %name, "{why}");
+        let vnet = doomed.iter().find(|d| d.kind == "VirtualNetwork").map(|d| (d.kind, d.id.clone()));
+        if let Some((kind, id)) = &vnet {
+            events.publish(false, "VnetKept", "Delete", why, Some((kind, id))).await;
+        }
+        doomed.into_iter().filter(|d| d.kind != "VirtualNetwork").collect()
+    };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
     // Reverse the dependencies: a resource goes only after everything that depends on it.
@@ -356,6 +491,6 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let mut status = status;
     status.operations = ops.snapshot().await;
     let msg = format!("deleting: {}", left.join("; "));
-    blocked(&api, &name, status, generation, "Deleting", &msg, ctx).await?;
+    blocked(&api, &name, status, generation, ReadyReason::Deleting, &msg, ctx).await?;
     Err(Error::Waiting(msg))
 }

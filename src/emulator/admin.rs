@@ -46,6 +46,18 @@ pub enum Fault {
     },
     /// Answers after an extra delay (then normally).
     Delay { millis: u64 },
+    /// The request is applied (a write is committed, its operation started), then the response
+    /// is lost: the client gets this error instead (as when a gateway times out after ARM
+    /// accepted a write).
+    #[serde(rename_all = "camelCase")]
+    ErrorAfter {
+        #[serde(default = "five_hundred")]
+        status: u16,
+        #[serde(default = "internal_code")]
+        code: String,
+        #[serde(default = "internal_message")]
+        message: String,
+    },
     /// The operation the request starts ends `Failed` with this error (resource: `Failed`).
     /// `status` is the HTTP status a `Location` poll answers with (default 400).
     #[serde(rename_all = "camelCase")]
@@ -133,9 +145,58 @@ pub struct FaultRule {
     /// How many times it has fired.
     #[serde(default)]
     pub fired: u32,
+    /// Fires for this share of the requests it matches (`null`: every one), decided per request
+    /// from the rule's id, `seed` and how many requests it has considered: a soak replays the
+    /// same faults for the same request sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    #[serde(default)]
+    pub seed: u64,
+    /// How many matching requests the probability was rolled for.
+    #[serde(default)]
+    pub considered: u64,
+}
+
+/// SplitMix64: a small, good 64-bit mix for deterministic rolls.
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl FaultRule {
+    /// A rule that fires on every matching request, `times` times (`None`: always).
+    pub fn new(method: Option<&str>, resource_type: Option<&str>, path_contains: Option<&str>, fault: Fault, times: Option<u32>) -> Self {
+        FaultRule {
+            id: 0,
+            method: method.map(str::to_string),
+            resource_type: resource_type.map(str::to_string),
+            path_contains: path_contains.map(str::to_string),
+            fault,
+            times,
+            fired: 0,
+            probability: None,
+            seed: 0,
+            considered: 0,
+        }
+    }
+
+    /// The same rule, firing for `p` of the requests it matches.
+    pub fn with_probability(mut self, p: f64, seed: u64) -> Self {
+        self.probability = Some(p);
+        self.seed = seed;
+        self
+    }
+
+    /// Whether the rule fires for the matching request at hand (always, without a probability).
+    pub fn roll(&mut self) -> bool {
+        let Some(p) = self.probability else { return true };
+        self.considered += 1;
+        let x = splitmix64(self.seed ^ self.id.rotate_left(32) ^ self.considered);
+        ((x >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+
     pub fn active(&self) -> bool {
         self.times.is_none_or(|t| self.fired < t)
     }
@@ -183,6 +244,9 @@ pub struct LogEntry {
     pub faults: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_request_id: Option<String>,
+    /// The JSON body of a write, when the journal is on (`EmulatorConfig::journal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
 }
 
 /// `GET /_emulator/requests` answer.
@@ -800,6 +864,9 @@ mod tests {
             fault: Fault::Delay { millis: 1 },
             times: Some(1),
             fired: 0,
+            probability: None,
+            seed: 0,
+            considered: 0,
         };
         assert!(r.matches(
             "PUT",

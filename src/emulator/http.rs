@@ -267,8 +267,10 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
     let body_bytes = axum::body::to_bytes(body, BODY_LIMIT).await;
 
     // Who is asking, faults and latency are decided under the lock, waited outside it.
-    let (latency, principal, delay, terminal, fail_lro) = emu.with_state(|st| {
+    let (latency, principal, delay, terminal, fail_lro, lost, journal_on) = emu.with_state(|st| {
         st.expire_ops();
+        // Operations that ended on their own time are Azure's doing, not the test's.
+        st.journal_commit("arm");
         let principal = check_auth(
             st.cfg.require_token.as_deref(),
             &headers,
@@ -278,9 +280,10 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
         let mut delay = Duration::ZERO;
         let mut terminal: Option<ArmError> = None;
         let mut fail_lro: Option<(u64, ArmError)> = None;
+        let mut lost: Option<ArmError> = None;
         let m = method.as_str();
         for rule in st.faults.iter_mut() {
-            if !rule.matches(m, rtype.as_deref(), &path_only) {
+            if !rule.matches(m, rtype.as_deref(), &path_only) || !rule.roll() {
                 continue;
             }
             match &rule.fault {
@@ -314,6 +317,17 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
                     rule.fired += 1;
                     applied.push("error".into());
                 }
+                Fault::ErrorAfter {
+                    status,
+                    code,
+                    message,
+                } if lost.is_none() && terminal.is_none() => {
+                    let status =
+                        StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    lost = Some(ArmError::new(status, code.clone(), message.clone()));
+                    rule.fired += 1;
+                    applied.push("errorAfter".into());
+                }
                 Fault::FailLro {
                     code,
                     message,
@@ -330,8 +344,13 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
                 _ => {}
             }
         }
-        (st.cfg.latency, principal, delay, terminal, fail_lro)
+        (st.cfg.latency, principal, delay, terminal, fail_lro, lost, st.cfg.journal)
     });
+    let logged_body: Option<serde_json::Value> = if journal_on && matches!(method.as_str(), "PUT" | "PATCH" | "POST") {
+        body_bytes.as_ref().ok().and_then(|b| serde_json::from_slice(b).ok())
+    } else {
+        None
+    };
 
     let mut rate_headers: Vec<(String, String)> = Vec::new();
     let outcome: Result<ArmResponse, ArmError> = async {
@@ -378,7 +397,9 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
                 base: &base,
                 fail_lro: fail_lro.as_ref().map(|(_, e)| e.clone()),
             };
-            let r = arm::dispatch(st, &req)?;
+            let r = arm::dispatch(st, &req);
+            st.journal_commit("arm");
+            let r = r?;
             if r.used_fail_lro
                 && let Some((id, _)) = &fail_lro
                 && let Some(rule) = st.faults.iter_mut().find(|f| f.id == *id)
@@ -392,6 +413,11 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
     if matches!(&outcome, Ok(r) if r.used_fail_lro) {
         applied.push("failLro".into());
     }
+    // The request was applied; its response is lost on the way back.
+    let outcome = match (outcome, lost) {
+        (Ok(_), Some(e)) => Err(e),
+        (o, _) => o,
+    };
 
     let mut common: Vec<(&str, String)> = vec![
         ("x-ms-request-id", super::state::new_guid()),
@@ -427,6 +453,7 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         faults: applied,
         client_request_id,
+        body: logged_body,
     };
     emu.with_state(|st| st.push_log(entry));
     response

@@ -126,6 +126,7 @@ pub mod error;
 mod hooks;
 mod http;
 pub mod identity;
+mod journal;
 mod json;
 mod network;
 pub mod path;
@@ -146,6 +147,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use admin::{ConfigPatch, Fault, FaultRule, LogEntry, RequestCounts, RequestLog};
+pub use journal::JournalChange;
 pub use cli::{EmulatorArgs, run_cli};
 pub use error::ArmError;
 pub use identity::{DEFAULT_IDENTITY_HEADER, MSI_API_VERSION, MSI_PATH, ManagedIdentity};
@@ -189,6 +191,9 @@ pub struct EmulatorConfig {
     pub lro_max_duration: Option<Duration>,
     /// Keep deleted vaults (with `enableSoftDelete` not false) reserved until purged (default true).
     pub key_vault_soft_delete: bool,
+    /// Keep a journal of every change and the body of every write in the request log (tests;
+    /// default false).
+    pub journal: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -209,6 +214,7 @@ impl Default for EmulatorConfig {
             tenant_id: "72f988bf-0000-4000-8000-00000000e001".into(),
             lro_max_duration: None,
             key_vault_soft_delete: true,
+            journal: false,
         }
     }
 }
@@ -253,7 +259,20 @@ impl Emulator {
 
     pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut state::State) -> R) -> R {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut g)
+        let r = f(&mut g);
+        // What the closure changed outside an ARM request (which commits its own) is the caller's.
+        g.journal_commit("admin");
+        r
+    }
+
+    /// Marks a settled point in the journal (see `State::journal_mark`).
+    pub fn journal_mark(&self, label: &str) {
+        self.with_state(|s| s.journal_mark(label))
+    }
+
+    /// Changes recorded after commit `since` (0: all), when the journal is on.
+    pub fn journal(&self, since: u64) -> Vec<JournalChange> {
+        self.with_state(|s| s.journal.changes.iter().filter(|c| c.commit > since).cloned().collect())
     }
 
     pub fn config(&self) -> EmulatorConfig {

@@ -289,6 +289,8 @@ pub struct State {
     pub limiter: super::ratelimit::RateLimiter,
     /// Tokens the managed-identity endpoint issued.
     pub identities: super::identity::Identities,
+    /// Every change, in order (when `cfg.journal` is on).
+    pub journal: super::journal::Journal,
     seq: u64,
 }
 
@@ -311,8 +313,10 @@ impl State {
             next_log_seq: 1,
             limiter: Default::default(),
             identities: Default::default(),
+            journal: super::journal::Journal::default(),
             seq: 0,
         };
+        st.journal.enabled = st.cfg.journal;
         st.seed_configured_groups();
         st
     }

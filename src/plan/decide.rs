@@ -104,8 +104,33 @@ pub fn decide(desired: &Desired, observed: Option<&Value>, owner: &Owner, stage:
             provisioning_state(observed).unwrap_or("busy")
         ));
     }
+    let failed = provisioning_state(observed).is_some_and(|s| s.eq_ignore_ascii_case("Failed") || s.eq_ignore_ascii_case("Canceled"));
     if desired.mode == Mode::Adopt || (desired.mode == Mode::Shared && !owner.owns(observed)) {
+        if failed && desired.mode == Mode::Adopt {
+            // Not moat's to repair: say so rather than build on it.
+            return Decision::Missing(format!(
+                "adopted {} {} is in provisioning state {}: repair it in Azure",
+                desired.kind,
+                desired.id,
+                provisioning_state(observed).unwrap_or("Failed")
+            ));
+        }
         return Decision::Converged;
+    }
+    if failed {
+        // Failed is not done: write the whole resource again (ARM's retry of a failed operation).
+        let mut body = writable(observed);
+        merge(&mut body, &desired.body);
+        merge(&mut body, &desired.managed);
+        return Decision::Write(Action {
+            verb: Verb::Update,
+            kind: desired.kind,
+            id: desired.id.clone(),
+            method: "PUT",
+            body: Some(body),
+            reason: format!("provisioning state {}: writing it again", provisioning_state(observed).unwrap_or("Failed")),
+            stage,
+        });
     }
     let drifted = drift(observed, &desired.managed);
     if drifted.is_empty() {
@@ -133,6 +158,52 @@ pub fn decide(desired: &Desired, observed: Option<&Value>, owner: &Owner, stage:
         reason: format!("drift in {}", drifted.join(", ")),
         stage,
     })
+}
+
+/// Read-only properties of one resource type, as its ARM spec marks them (`readOnly: true`),
+/// beyond the common ones in `READONLY_PROPS`.
+fn readonly_props_of(rtype: &str) -> &'static [&'static str] {
+    match rtype {
+        "microsoft.machinelearningservices/workspaces" => &[
+            "workspaceId",
+            "serviceProvisionedResourceGroup",
+            "privateLinkCount",
+            "privateEndpointConnections",
+            "notebookInfo",
+            "tenantId",
+            "storageHnsEnabled",
+            "mlFlowTrackingUri",
+        ],
+        "microsoft.storage/storageaccounts" => &[
+            "primaryEndpoints",
+            "primaryLocation",
+            "statusOfPrimary",
+            "lastGeoFailoverTime",
+            "secondaryLocation",
+            "statusOfSecondary",
+            "creationTime",
+            "keyCreationTime",
+            "secondaryEndpoints",
+            "geoReplicationStats",
+            "failoverInProgress",
+            "privateEndpointConnections",
+            "blobRestoreStatus",
+            "isSkuConversionBlocked",
+            "accountMigrationInProgress",
+        ],
+        "microsoft.keyvault/vaults" => &["hsmPoolResourceId", "privateEndpointConnections"],
+        "microsoft.containerregistry/registries" => &["loginServer", "creationDate", "status", "dataEndpointHostNames", "privateEndpointConnections"],
+        "microsoft.network/privatednszones" => &[
+            "maxNumberOfRecordSets",
+            "numberOfRecordSets",
+            "maxNumberOfVirtualNetworkLinks",
+            "numberOfVirtualNetworkLinks",
+            "maxNumberOfVirtualNetworkLinksWithRegistration",
+            "numberOfVirtualNetworkLinksWithRegistration",
+            "internalId",
+        ],
+        _ => &[],
+    }
 }
 
 /// Fields ARM fills in and never accepts back.
@@ -164,6 +235,7 @@ pub fn writable(observed: &Value) -> Value {
 fn strip(observed: &Value, keep_name: bool) -> Value {
     let mut v = observed.clone();
     let Value::Object(m) = &mut v else { return v };
+    let rtype = m.get("type").and_then(Value::as_str).map(str::to_ascii_lowercase).unwrap_or_default();
     let is_vnet = m
         .get("type")
         .and_then(Value::as_str)
@@ -173,9 +245,19 @@ fn strip(observed: &Value, keep_name: bool) -> Value {
             m.remove(*k);
         }
     }
+    // Read-only everywhere ARM has them (the specs' Identity and Sku models).
+    if let Some(Value::Object(identity)) = m.get_mut("identity") {
+        identity.remove("principalId");
+        identity.remove("tenantId");
+    }
+    if rtype == "microsoft.containerregistry/registries"
+        && let Some(Value::Object(sku)) = m.get_mut("sku")
+    {
+        sku.remove("tier");
+    }
     if let Some(Value::Object(p)) = m.get_mut("properties") {
         let subnets = p.remove("subnets");
-        for k in READONLY_PROPS {
+        for k in READONLY_PROPS.iter().chain(readonly_props_of(&rtype)) {
             p.remove(*k);
         }
         if let (true, Some(Value::Array(subnets))) = (is_vnet, subnets) {
@@ -183,4 +265,28 @@ fn strip(observed: &Value, keep_name: bool) -> Value {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_body_written_back_carries_no_read_only_property() {
+        let ws = json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w",
+            "name": "w", "type": "Microsoft.MachineLearningServices/workspaces", "location": "westeurope",
+            "identity": {"type": "SystemAssigned", "principalId": "p", "tenantId": "t"},
+            "properties": {"friendlyName": "f", "workspaceId": "x", "mlFlowTrackingUri": "u", "tenantId": "t", "privateLinkCount": 1,
+                           "storageHnsEnabled": false, "privateEndpointConnections": [], "provisioningState": "Failed", "publicNetworkAccess": "Disabled"}
+        });
+        let w = writable(&ws);
+        assert_eq!(w, json!({"location": "westeurope", "identity": {"type": "SystemAssigned"}, "properties": {"friendlyName": "f", "publicNetworkAccess": "Disabled"}}));
+        let acr = json!({"type": "Microsoft.ContainerRegistry/registries", "sku": {"name": "Premium", "tier": "Premium"}, "properties": {"loginServer": "x.azurecr.io", "adminUserEnabled": false}});
+        assert_eq!(writable(&acr), json!({"sku": {"name": "Premium"}, "properties": {"adminUserEnabled": false}}));
+        // A key vault's tenantId is the vault's own setting, not read-only.
+        let kv = json!({"type": "Microsoft.KeyVault/vaults", "properties": {"tenantId": "t", "hsmPoolResourceId": "h"}});
+        assert_eq!(writable(&kv), json!({"properties": {"tenantId": "t"}}));
+    }
 }

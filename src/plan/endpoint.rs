@@ -19,6 +19,15 @@ pub struct EndpointIds {
     pub links: Vec<(String, String, String)>,
 }
 
+/// The privatelink zones a binding uses: its own `dns.zones`, or the documented ones for its
+/// groupId in its region's cloud.
+pub fn zones(spec: &PrivateEndpointBindingSpec) -> Vec<String> {
+    match &spec.dns.zones {
+        Some(z) => z.clone(),
+        None => crate::privatelink::default_zones(spec.target.group_id, crate::privatelink::DnsCloud::from_region(spec.location.as_str())),
+    }
+}
+
 /// Subscription of the endpoint: the subnet's.
 pub fn subscription(spec: &PrivateEndpointBindingSpec) -> String {
     ids::segment(spec.subnet_id.as_str(), "subscriptions").unwrap_or_default().to_string()

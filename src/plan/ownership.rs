@@ -32,17 +32,23 @@ impl Owner {
         for (k, v) in extra {
             m.insert(k.clone(), Value::String(v.clone()));
         }
-        m.insert(TAG_OWNER.into(), Value::String(format!("{}/{}/{}", self.kind, self.namespace, self.name)));
+        m.insert(TAG_OWNER.into(), Value::String(self.owner_tag()));
         m.insert(TAG_OWNER_UID.into(), Value::String(self.uid.clone()));
         m.insert(TAG_MANAGED_BY.into(), Value::String("moat".into()));
         Value::Object(m)
+    }
+
+    /// The owner-name tag's value, `<kind>/<namespace>/<name>`, cut to Azure's 256 characters
+    /// (the uid tag is the decisive record; this one is for people).
+    pub fn owner_tag(&self) -> String {
+        format!("{}/{}/{}", self.kind, self.namespace, self.name).chars().take(256).collect()
     }
 
     /// True when the observed resource's tags name this owner: by uid, or, for an owner that
     /// has no uid yet (`moat plan` on a file), by the owner-name tag.
     pub fn owns(&self, observed: &Value) -> bool {
         if self.uid.is_empty() {
-            let name = format!("{}/{}/{}", self.kind, self.namespace, self.name);
+            let name = self.owner_tag();
             return observed.get("tags").and_then(|t| t.get(TAG_OWNER)).and_then(Value::as_str) == Some(name.as_str());
         }
         owner_uid(observed).is_some_and(|u| u == self.uid)

@@ -38,13 +38,18 @@ impl SubnetIds {
     }
 }
 
-/// The rules and routes moat manages, from the single documented source (`netrules`).
-pub fn rules_and_routes(spec: &ComputeSubnetSpec, ws: &SecureWorkspaceSpec) -> (Vec<DesiredSecurityRule>, Vec<DesiredRoute>) {
+/// The rules and routes moat manages, from the single documented source (`netrules`), with the
+/// priorities settled against the NSG as it is (`existing_nsg`, a GET body), when known.
+pub fn rules_and_routes(spec: &ComputeSubnetSpec, ws: &SecureWorkspaceSpec, existing_nsg: Option<&Value>) -> (Vec<DesiredSecurityRule>, Vec<DesiredRoute>) {
     let ctx = netrules::Context {
         region: ws.location.as_str(),
         storage_via_service_endpoint: ws.connectivity.mode == ConnectivityMode::ServiceEndpoint,
     };
-    (netrules::security_rules(spec, ctx), netrules::routes(spec, ctx))
+    let mut rules = netrules::security_rules(spec, ctx);
+    if let Some(nsg) = existing_nsg {
+        netrules::settle_priorities(&mut rules, &netrules::existing_rules(nsg));
+    }
+    (rules, netrules::routes(spec, ctx))
 }
 
 fn rule_body(r: &DesiredSecurityRule) -> Value {
@@ -81,12 +86,19 @@ fn delegation(purpose: ComputePurpose) -> Option<&'static str> {
     }
 }
 
-/// Every Azure resource of the compute subnet, with dependencies.
-pub fn desired(spec: &ComputeSubnetSpec, ws: &SecureWorkspaceSpec, owner: &Owner, tags_extra: &std::collections::BTreeMap<String, String>) -> Vec<Desired> {
+/// Every Azure resource of the compute subnet, with dependencies. `existing_nsg` is the NSG as a
+/// GET returned it, when known: rule priorities are settled against it.
+pub fn desired(
+    spec: &ComputeSubnetSpec,
+    ws: &SecureWorkspaceSpec,
+    owner: &Owner,
+    tags_extra: &std::collections::BTreeMap<String, String>,
+    existing_nsg: Option<&Value>,
+) -> Vec<Desired> {
     let ids = SubnetIds::of(spec, ws);
     let loc = ws.location.as_str();
     let tags = owner.tags(tags_extra);
-    let (rules, routes) = rules_and_routes(spec, ws);
+    let (rules, routes) = rules_and_routes(spec, ws, existing_nsg);
     let mut out = Vec::new();
     let container = |kind: &'static str, id: &str, adopted: bool| {
         if adopted {

@@ -10,14 +10,21 @@ use crate::api::{
     PrivateEndpointTarget, PublicNetworkAccess, SecureWorkspace, SecureWorkspaceSpec,
 };
 
+/// Label on the PrivateEndpointBindings a SecureWorkspace owns (value: the workspace object's name).
+pub const WORKSPACE_LABEL: &str = "moat.dev/secure-workspace";
+
 /// What the desired state of a SecureWorkspace depends on besides its spec.
 pub struct WorkspaceInputs<'a> {
     pub spec: &'a SecureWorkspaceSpec,
     pub owner: &'a Owner,
     /// Tenant for the key vault: spec.tenantId, else the credentials' tenant.
     pub tenant_id: Option<&'a str>,
-    /// Subnets of the workspace's ComputeSubnets (ServiceEndpoint mode allows them on the firewalls).
-    pub compute_subnet_ids: &'a [String],
+    /// ServiceEndpoint mode: the workspace's compute subnets that exist with a `Microsoft.Storage`
+    /// service endpoint; the storage firewall allows them. A subnet that does not exist yet is left
+    /// out: ARM refuses a firewall rule for it (`SubnetsNotFound`).
+    pub storage_subnet_ids: &'a [String],
+    /// The same for the key vault (`Microsoft.KeyVault` service endpoint).
+    pub vault_subnet_ids: &'a [String],
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -50,12 +57,22 @@ fn public_access(spec: &SecureWorkspaceSpec) -> &'static str {
     }
 }
 
-fn vnet_rules(inputs: &WorkspaceInputs<'_>) -> Option<Value> {
+/// The storage firewall's virtual-network rules (`id`, `action`: the Storage schema has both).
+fn storage_vnet_rules(inputs: &WorkspaceInputs<'_>) -> Option<Value> {
     match inputs.spec.connectivity.mode {
         ConnectivityMode::PrivateEndpoint => None,
         ConnectivityMode::ServiceEndpoint => Some(Value::Array(
-            inputs.compute_subnet_ids.iter().map(|id| json!({"id": id, "action": "Allow"})).collect(),
+            inputs.storage_subnet_ids.iter().map(|id| json!({"id": id, "action": "Allow"})).collect(),
         )),
+    }
+}
+
+/// The key vault firewall's virtual-network rules (`id` only: KeyVault's `VirtualNetworkRule` has
+/// no `action`, and a field Azure drops would read as drift on every pass).
+fn vault_vnet_rules(inputs: &WorkspaceInputs<'_>) -> Option<Value> {
+    match inputs.spec.connectivity.mode {
+        ConnectivityMode::PrivateEndpoint => None,
+        ConnectivityMode::ServiceEndpoint => Some(Value::Array(inputs.vault_subnet_ids.iter().map(|id| json!({"id": id})).collect())),
     }
 }
 
@@ -107,13 +124,12 @@ pub fn desired(inputs: &WorkspaceInputs<'_>) -> Result<Vec<Desired>, WorkspacePl
         }
         a
     };
-    let se_rules = vnet_rules(inputs);
     match &spec.storage.id {
         Some(id) => out.push(adopt("StorageAccount", &id.0)),
         None => {
             let managed = json!({"tags": tags, "properties": {
                 "publicNetworkAccess": public_access(spec),
-                "networkAcls": acls(se_rules.clone()),
+                "networkAcls": acls(storage_vnet_rules(inputs)),
             }});
             let mut body = json!({"location": loc, "kind": "StorageV2", "sku": {"name": "Standard_LRS"}, "properties": {
                 "minimumTlsVersion": "TLS1_2",
@@ -130,7 +146,7 @@ pub fn desired(inputs: &WorkspaceInputs<'_>) -> Result<Vec<Desired>, WorkspacePl
             let tenant = spec.tenant_id.as_ref().map(|t| t.as_str()).or(inputs.tenant_id).ok_or(WorkspacePlanError::UnknownTenant)?;
             let managed = json!({"tags": tags, "properties": {
                 "publicNetworkAccess": public_access(spec),
-                "networkAcls": acls(se_rules.clone()),
+                "networkAcls": acls(vault_vnet_rules(inputs)),
             }});
             let mut body = json!({"location": loc, "properties": {
                 "tenantId": tenant,
@@ -209,7 +225,8 @@ pub struct WantedEndpoint {
 }
 
 /// The private endpoints of a workspace: the workspace (amlworkspace) and the registry always;
-/// storage (blob, file) and key vault (vault) in PrivateEndpoint connectivity.
+/// storage (`spec.storage.privateEndpoints`, blob and file by default) and key vault (vault) in
+/// PrivateEndpoint connectivity.
 pub fn endpoints(ws: &SecureWorkspace) -> Vec<WantedEndpoint> {
     let spec = &ws.spec;
     let ids = WorkspaceIds::of(spec);
@@ -217,8 +234,9 @@ pub fn endpoints(ws: &SecureWorkspace) -> Vec<WantedEndpoint> {
     let mut wanted: Vec<(GroupId, &str, &str)> = vec![(GroupId::Amlworkspace, &ids.workspace, &spec.workspace.name)];
     if spec.connectivity.mode == ConnectivityMode::PrivateEndpoint {
         let storage_name = ids::name_of(&ids.storage);
-        wanted.push((GroupId::Blob, &ids.storage, storage_name));
-        wanted.push((GroupId::File, &ids.storage, storage_name));
+        for service in &spec.storage.private_endpoints {
+            wanted.push((service.group_id(), &ids.storage, storage_name));
+        }
         wanted.push((GroupId::Vault, &ids.key_vault, ids::name_of(&ids.key_vault)));
     }
     wanted.push((GroupId::Registry, &ids.registry, ids::name_of(&ids.registry)));

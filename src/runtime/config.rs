@@ -35,9 +35,10 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Cloud::Public)]
     pub cloud: Cloud,
 
-    /// Subscriptions moat may touch, comma separated. Empty means any. The reconcilers refuse any
-    /// other subscription with a condition.
-    #[arg(long, value_delimiter = ',', value_name = "UUID,...", value_parser = parse_subscription)]
+    /// Subscriptions moat may touch at all, comma separated, or `*` for any; empty also means
+    /// any. It caps every AzureScopePolicy: an id in another subscription is refused with a
+    /// condition whatever the policies grant.
+    #[arg(long, value_delimiter = ',', value_name = "UUID,...|*", value_parser = parse_subscription)]
     pub allowed_subscriptions: Vec<String>,
 
     /// Steady-state re-read period of every object, in seconds.
@@ -66,6 +67,21 @@ pub struct RunArgs {
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR:PORT")]
     pub metrics_addr: SocketAddr,
 
+    /// PEM certificate (chain) to serve the health and metrics server over HTTPS instead of
+    /// HTTP; needs --metrics-tls-key. Read at start (restart to rotate).
+    #[arg(long, value_name = "PATH", requires = "metrics_tls_key")]
+    pub metrics_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --metrics-tls-cert.
+    #[arg(long, value_name = "PATH", requires = "metrics_tls_cert")]
+    pub metrics_tls_key: Option<PathBuf>,
+
+    /// File holding the bearer token a scraper must send to `/metrics`
+    /// (`Authorization: Bearer <token>`); read at each scrape, so it can rotate. Needs HTTPS
+    /// (--metrics-tls-cert): a token is never accepted over plain HTTP. Probes stay open.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_token_file: Option<PathBuf>,
+
     /// Elect a leader through a coordination.k8s.io Lease before reconciling. Turn off
     /// (`--leader-elect=false`) only for local runs and tests with a single instance.
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
@@ -81,9 +97,16 @@ pub struct RunArgs {
     #[arg(long, default_value = DEFAULT_LEASE_NAME, value_name = "NAME")]
     pub lease_name: String,
 
-    /// Watch only this namespace. Default: all namespaces.
-    #[arg(long, value_name = "NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Watch only these namespaces (comma separated, or the flag repeated); one watch per
+    /// namespace, so RBAC may be granted in those namespaces only. Default: all namespaces.
+    #[arg(long = "namespace", value_name = "NAMESPACE,...", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Reconcile only the objects whose labels match this selector (`kubectl -l` syntax, e.g.
+    /// `moat.dev/shard=a`): shards a fleet over several moat installs, each with its own Lease.
+    /// PrivateEndpointBindings a SecureWorkspace creates carry its labels.
+    #[arg(long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
 
     /// Objects reconciled at the same time, per controller. A reconcile waits on its Azure
     /// operations (up to --operation-budget-seconds), asleep and cheap, so this is generous;
@@ -91,9 +114,15 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
-    /// Log line format.
+    /// Log line format: `text` (human-readable; coloured only when stderr is a terminal and
+    /// NO_COLOR is unset) or `json` (one object per line). Logs go to stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Log filter, RUST_LOG syntax: a level (`debug`) or directives (`info,moat=debug,kube=warn`).
+    /// A non-empty RUST_LOG in the environment wins over this flag. Default `info`.
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
 
     /// Static ARM bearer token, for the emulator only (`--credential static`). Never logged.
     #[arg(long, env = STATIC_TOKEN_ENV, hide_env_values = true, value_name = "TOKEN")]
@@ -235,12 +264,23 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// A `--selector` that is not a label selector.
+    #[error("--selector {value:?}: {reason}; use the syntax of `kubectl get -l`, e.g. `moat.dev/shard=a`, `tier in (a,b)`, `!legacy`")]
+    InvalidSelector {
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The ARM endpoint must be http(s).
     #[error("--arm-endpoint {0} must be an http or https URL")]
     InvalidArmEndpoint(String),
     /// `--arm-ca-file` is not a usable PEM file.
     #[error("--arm-ca-file: {0}")]
     InvalidArmCaFile(String),
+    /// A metrics token without HTTPS would travel in clear text.
+    #[error("--metrics-token-file needs --metrics-tls-cert and --metrics-tls-key: a bearer token is never accepted over plain HTTP")]
+    TokenWithoutTls,
 }
 
 impl RunArgs {
@@ -251,20 +291,22 @@ impl RunArgs {
             (CredentialKind::Static, Some(_)) | (_, None) => {}
             (other, Some(_)) => return Err(ConfigError::UnexpectedStaticToken(other)),
         }
-        for (flag, value) in [
-            ("--namespace", &self.namespace),
-            ("--leader-election-namespace", &self.leader_election_namespace),
-        ] {
-            if let Some(v) = value
-                && !is_dns1123_label(v)
-            {
+        let namespaces = self.namespaces.iter().map(|n| ("--namespace", n));
+        for (flag, v) in namespaces.chain(self.leader_election_namespace.iter().map(|n| ("--leader-election-namespace", n))) {
+            if !is_dns1123_label(v) {
                 return Err(ConfigError::InvalidNamespace { flag, value: v.clone() });
             }
+        }
+        if let Some(selector) = &self.selector {
+            check_label_selector(selector).map_err(|reason| ConfigError::InvalidSelector { value: selector.clone(), reason })?;
         }
         if let Some(u) = &self.arm_endpoint
             && !matches!(u.scheme(), "http" | "https")
         {
             return Err(ConfigError::InvalidArmEndpoint(u.to_string()));
+        }
+        if self.metrics_token_file.is_some() && self.metrics_tls_cert.is_none() {
+            return Err(ConfigError::TokenWithoutTls);
         }
         self.arm_trust()?;
         Ok(())
@@ -296,22 +338,132 @@ impl RunArgs {
             retry: Duration::from_secs(self.retry_seconds),
             busy_poll: Duration::from_secs(self.busy_poll_seconds),
             operation_budget: Duration::from_secs(self.operation_budget_seconds),
+            progress_every: Duration::from_secs(10),
         }
+    }
+
+    /// What the controllers watch: these namespaces (all when empty), objects matching the selector.
+    pub fn watch_scope(&self) -> crate::controller::run::Scope {
+        crate::controller::run::Scope { namespaces: self.namespaces.clone(), selector: self.selector.clone() }
     }
 
     /// Whether moat may act in `subscription_id` (case-insensitive; an empty allow-list allows all).
     pub fn subscription_allowed(&self, subscription_id: &str) -> bool {
         self.allowed_subscriptions.is_empty()
-            || self.allowed_subscriptions.iter().any(|s| s.eq_ignore_ascii_case(subscription_id))
+            || self.allowed_subscriptions.iter().any(|s| s == "*" || s.eq_ignore_ascii_case(subscription_id))
     }
 }
 
-/// Parses one `--allowed-subscriptions` entry: a subscription id in UUID form, lower-cased.
+/// Parses one `--allowed-subscriptions` entry: a subscription id in UUID form, lower-cased, or
+/// `*` (any subscription, said explicitly).
 fn parse_subscription(s: &str) -> Result<String, String> {
     let s = s.trim();
+    if s == "*" {
+        return Ok(s.to_string());
+    }
     uuid::Uuid::try_parse(s)
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| format!("{s:?} is not a subscription id (UUID such as 00000000-0000-0000-0000-000000000000)"))
+        .map_err(|_| format!("{s:?} is not a subscription id (UUID such as 00000000-0000-0000-0000-000000000000) or *"))
+}
+
+/// Checks a label selector as the apiserver parses it (k8s.io/apimachinery labels.Parse):
+/// comma-separated requirements `key`, `!key`, `key=v`, `key==v`, `key!=v`, `key in (v,...)`,
+/// `key notin (v,...)`, `key>n`, `key<n`. Returns what is wrong.
+pub fn check_label_selector(selector: &str) -> Result<(), String> {
+    if selector.trim().is_empty() {
+        return Err("it is empty (leave the flag out to reconcile every object)".into());
+    }
+    // Split on the commas outside parentheses.
+    let (mut depth, mut start, mut parts) = (0i32, 0, Vec::new());
+    for (i, c) in selector.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&selector[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        if !(0..=1).contains(&depth) {
+            return Err("unbalanced parentheses".into());
+        }
+    }
+    if depth != 0 {
+        return Err("unbalanced parentheses".into());
+    }
+    parts.push(&selector[start..]);
+    for part in parts {
+        check_requirement(part.trim())?;
+    }
+    Ok(())
+}
+
+fn check_requirement(r: &str) -> Result<(), String> {
+    if r.is_empty() {
+        return Err("an empty requirement (two commas in a row?)".into());
+    }
+    if let Some(key) = r.strip_prefix('!') {
+        return check_label_key(key.trim());
+    }
+    let words: Vec<&str> = r.splitn(2, |c: char| c.is_whitespace() || c == '(').collect();
+    if let [key, _] = words[..] {
+        let rest = r[key.len()..].trim_start();
+        for op in ["notin", "in"] {
+            if let Some(set) = rest.strip_prefix(op).map(str::trim)
+                && set.starts_with('(')
+            {
+                let inner = set.strip_prefix('(').and_then(|s| s.strip_suffix(')')).ok_or_else(|| format!("`{r}`: the values of `{op}` go in one pair of parentheses"))?;
+                check_label_key(key)?;
+                return inner.split(',').try_for_each(|v| check_label_value(v.trim()));
+            }
+        }
+    }
+    for op in ["!=", "==", "=", ">", "<"] {
+        if let Some((key, value)) = r.split_once(op) {
+            check_label_key(key.trim())?;
+            let value = value.trim();
+            if matches!(op, ">" | "<") {
+                return value.parse::<i64>().map(|_| ()).map_err(|_| format!("`{r}`: `{op}` compares with an integer"));
+            }
+            return check_label_value(value);
+        }
+    }
+    check_label_key(r)
+}
+
+/// A label name: 1-63 alphanumerics with `-_.` inside.
+fn is_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+fn check_label_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns1123_label))
+    {
+        return Err(format!("label key `{key}`: the prefix before `/` must be a DNS subdomain such as moat.dev"));
+    }
+    if !is_label_name(name) {
+        return Err(format!("label key `{key}`: a name is 1-63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit"));
+    }
+    Ok(())
+}
+
+fn check_label_value(value: &str) -> Result<(), String> {
+    if value.is_empty() || is_label_name(value) {
+        Ok(())
+    } else {
+        Err(format!("label value `{value}`: at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit"))
+    }
 }
 
 /// A DNS-1123 label: what Kubernetes accepts as a namespace name.
@@ -393,6 +545,9 @@ mod tests {
         assert!(a.subscription_allowed("00000000-0000-0000-0000-000000000002"));
         assert!(!a.subscription_allowed("00000000-0000-0000-0000-000000000003"));
         assert!(parse(&["--allowed-subscriptions", "prod"]).is_err());
+        let any = parse(&["--allowed-subscriptions", "*"]).expect("parse");
+        assert!(any.subscription_allowed("00000000-0000-0000-0000-000000000003"));
+        assert_eq!(any.controller_settings().allowed_subscriptions, vec!["*".to_string()]);
     }
 
     #[test]
@@ -426,6 +581,16 @@ mod tests {
     }
 
     #[test]
+    fn metrics_tls_flags_come_in_pairs_and_a_token_needs_tls() {
+        assert!(parse(&["--metrics-tls-cert", "c.pem"]).is_err(), "a certificate needs its key");
+        assert!(parse(&["--metrics-tls-key", "k.pem"]).is_err(), "a key needs its certificate");
+        let a = parse(&["--metrics-token-file", "t"]).expect("parse");
+        assert_eq!(a.validate(), Err(ConfigError::TokenWithoutTls));
+        let a = parse(&["--metrics-tls-cert", "c.pem", "--metrics-tls-key", "k.pem", "--metrics-token-file", "t"]).expect("parse");
+        assert_eq!(a.validate(), Ok(()));
+    }
+
+    #[test]
     fn bounds_and_namespaces_are_checked() {
         assert!(parse(&["--concurrency", "0"]).is_err());
         assert!(parse(&["--resync-seconds", "0"]).is_err());
@@ -433,5 +598,45 @@ mod tests {
         assert!(matches!(a.validate(), Err(ConfigError::InvalidNamespace { flag: "--namespace", .. })));
         let a = parse(&["--credential", "client-secret", "--namespace", "team-a"]).expect("parse");
         assert_eq!(a.validate(), Ok(()));
+    }
+
+    #[test]
+    fn several_namespaces_comma_separated_or_repeated() {
+        let a = parse(&["--namespace", "team-a,team-b", "--namespace", "team-c"]).expect("parse");
+        assert_eq!(a.namespaces, ["team-a", "team-b", "team-c"]);
+        assert_eq!(a.validate(), Ok(()));
+        assert_eq!(a.watch_scope().namespaces, ["team-a", "team-b", "team-c"]);
+        assert!(parse(&[]).expect("parse").watch_scope().namespaces.is_empty(), "no flag: every namespace");
+        let a = parse(&["--namespace", "team-a,Team_B"]).expect("parse");
+        assert_eq!(a.validate(), Err(ConfigError::InvalidNamespace { flag: "--namespace", value: "Team_B".into() }));
+    }
+
+    #[test]
+    fn selectors_follow_the_apiserver_grammar() {
+        for ok in [
+            "moat.dev/shard=a",
+            "shard==a,tier!=b",
+            "tier in (a, b),!legacy",
+            "env notin (dev),team",
+            "priority>3",
+            "moat.dev/shard=",
+        ] {
+            let a = parse(&["--selector", ok]).expect("parse");
+            assert_eq!(a.validate(), Ok(()), "{ok}");
+            assert_eq!(a.watch_scope().selector.as_deref(), Some(ok));
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("shard=a,,tier=b", "empty requirement"),
+            ("tier in (a,b", "unbalanced"),
+            ("Shard Name=a", "label key"),
+            ("shard=has space", "label value"),
+            ("-shard=a", "label key"),
+            ("bad_prefix!/x=y", "prefix"),
+            ("priority>high", "integer"),
+        ] {
+            let err = parse(&[&format!("--selector={bad}")]).expect("parse").validate().expect_err(bad).to_string();
+            assert!(err.contains(why) && err.starts_with("--selector") && err.contains("kubectl get -l"), "{bad}: {err}");
+        }
     }
 }

@@ -8,16 +8,25 @@
 //! | `moat_reconcile_total` | counter | `kind`, `result` (`success`, `error`, `aborted`) |
 //! | `moat_reconcile_duration_seconds` | histogram | `kind` |
 //! | `moat_reconcile_errors_total` | counter | `kind`, `reason` |
-//! | `moat_arm_requests_total` | counter | `method`, `resource_type`, `status` |
+//! | `moat_reconcile_queue_depth` | gauge | `kind` (reconciles due and waiting for a worker) |
+//! | `moat_reconciles_in_flight` | gauge | `kind` |
+//! | `moat_arm_requests_total` | counter | `method`, `resource_type`, `status` (HTTP code; `error` without a response) |
 //! | `moat_arm_request_duration_seconds` | histogram | `method`, `resource_type` |
-//! | `moat_constraint_findings` | gauge | `kind`, `severity` |
+//! | `moat_arm_operations_in_flight` | gauge | `method`, `resource_type` (long-running operations started and not yet ended) |
+//! | `moat_constraint_findings` | gauge | `kind`, `rule`, `severity` (findings the objects of a kind have now) |
 //! | `moat_leader` | gauge | — (1 while this replica leads, or when election is off) |
 //!
 //! Label values must have a small, bounded set of values: `kind` is the CR kind, `reason` an error
 //! variant name, `resource_type` an ARM type (`Microsoft.Network/privateEndpoints`, see
-//! [`arm_resource_type`]), never a resource id or name.
+//! [`arm_resource_type`]; an operation-status URL gives `Microsoft.Network/locations/operations`),
+//! `rule` a catalog rule id, never a resource id or name.
+//!
+//! Throttling shows as `moat_arm_requests_total{status="429"}`. A long-running operation that
+//! nobody polled for [`STALE_OPERATION`] (its object was deleted mid-operation) stops counting as
+//! in flight.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -36,6 +45,15 @@ pub const PROMETHEUS_CONTENT_TYPE: &str = prometheus_client::encoding::prometheu
 const RECONCILE_BUCKETS: [f64; 12] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0];
 /// ARM request durations: 25 ms .. 60 s.
 const ARM_BUCKETS: [f64; 11] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// A long-running operation not polled for this long no longer counts in
+/// `moat_arm_operations_in_flight` (reconcilers poll running operations every few seconds).
+pub const STALE_OPERATION: Duration = Duration::from_secs(15 * 60);
+
+/// Locks a mutex, taking the data of a poisoned one (a panic elsewhere must not stop metrics).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// How one reconcile ended, the `result` label of `moat_reconcile_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,15 +101,16 @@ struct ArmRequestLabels {
     status: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct ArmDurationLabels {
     method: String,
     resource_type: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct FindingLabels {
     kind: String,
+    rule: String,
     severity: String,
 }
 
@@ -110,6 +129,38 @@ fn arm_histogram() -> Histogram {
 struct ArmFamilies {
     requests: Family<ArmRequestLabels, Counter>,
     duration: HistogramFamily<ArmDurationLabels>,
+    operations: Family<ArmDurationLabels, Gauge>,
+    running: Mutex<RunningOperations>,
+}
+
+/// Running operations by key (labels, when last seen running), and every series set so far.
+#[derive(Debug, Default)]
+struct RunningOperations {
+    by_key: HashMap<String, (ArmDurationLabels, Instant)>,
+    series: std::collections::BTreeSet<ArmDurationLabels>,
+}
+
+impl ArmFamilies {
+    /// Sets `moat_arm_operations_in_flight` from `running`, after dropping stale operations.
+    /// Every series set before is set again (to 0 when nothing of it runs any more).
+    fn publish_operations(&self, running: &mut RunningOperations, now: Instant) {
+        running.by_key.retain(|_, (_, seen)| now.saturating_duration_since(*seen) < STALE_OPERATION);
+        let mut counts: BTreeMap<&ArmDurationLabels, i64> = BTreeMap::new();
+        for (labels, _) in running.by_key.values() {
+            *counts.entry(labels).or_default() += 1;
+        }
+        running.series.extend(counts.keys().map(|l| (*l).clone()));
+        for labels in &running.series {
+            self.operations.get_or_create(labels).set(counts.get(labels).copied().unwrap_or(0));
+        }
+    }
+}
+
+/// The findings each object reports, and the `moat_constraint_findings` series set so far.
+#[derive(Debug, Default)]
+struct FindingsState {
+    by_object: HashMap<(String, String), Vec<(String, String)>>,
+    series: std::collections::BTreeSet<FindingLabels>,
 }
 
 #[derive(Debug)]
@@ -118,8 +169,11 @@ struct Inner {
     reconciles: Family<ReconcileLabels, Counter>,
     reconcile_duration: HistogramFamily<KindLabels>,
     reconcile_errors: Family<ErrorLabels, Counter>,
+    queue_depth: Family<KindLabels, Gauge>,
+    in_flight: Family<KindLabels, Gauge>,
     arm: Arc<ArmFamilies>,
     findings: Family<FindingLabels, Gauge>,
+    findings_state: Mutex<FindingsState>,
     leader: Gauge,
 }
 
@@ -153,9 +207,19 @@ impl Metrics {
             "Failed reconciles by kind and error reason",
             reconcile_errors.clone(),
         );
+        let queue_depth = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "moat_reconcile_queue_depth",
+            "Reconciles that are due and wait for a free worker (--concurrency), by kind",
+            queue_depth.clone(),
+        );
+        let in_flight = Family::<KindLabels, Gauge>::default();
+        registry.register("moat_reconciles_in_flight", "Reconciles running now, by kind", in_flight.clone());
         let arm = Arc::new(ArmFamilies {
             requests: Family::default(),
             duration: HistogramFamily::new_with_constructor(arm_histogram as fn() -> _),
+            operations: Family::default(),
+            running: Mutex::new(RunningOperations::default()),
         });
         registry.register(
             "moat_arm_requests",
@@ -167,10 +231,15 @@ impl Metrics {
             "Duration of one Azure Resource Manager request, in seconds",
             arm.duration.clone(),
         );
+        registry.register(
+            "moat_arm_operations_in_flight",
+            "Azure long-running operations started and not yet ended, by method and resource type",
+            arm.operations.clone(),
+        );
         let findings = Family::<FindingLabels, Gauge>::default();
         registry.register(
             "moat_constraint_findings",
-            "Constraint findings currently reported, by object kind and severity",
+            "Constraint findings the objects of a kind currently have, by rule and severity",
             findings.clone(),
         );
         let leader = Gauge::default();
@@ -180,7 +249,18 @@ impl Metrics {
             leader.clone(),
         );
         Self {
-            inner: Arc::new(Inner { registry, reconciles, reconcile_duration, reconcile_errors, arm, findings, leader }),
+            inner: Arc::new(Inner {
+                registry,
+                reconciles,
+                reconcile_duration,
+                reconcile_errors,
+                queue_depth,
+                in_flight,
+                arm,
+                findings,
+                findings_state: Mutex::new(FindingsState::default()),
+                leader,
+            }),
         }
     }
 
@@ -194,8 +274,21 @@ impl Metrics {
                     result: result.as_str().to_owned(),
                 });
             }
-            let _ = self.inner.reconcile_duration.get_or_create(&KindLabels { kind: (*kind).to_owned() });
+            let labels = KindLabels { kind: (*kind).to_owned() };
+            let _ = self.inner.reconcile_duration.get_or_create(&labels);
+            let _ = self.inner.queue_depth.get_or_create(&labels);
+            let _ = self.inner.in_flight.get_or_create(&labels);
         }
+    }
+
+    /// Adds `delta` to `moat_reconcile_queue_depth{kind}`.
+    pub fn add_queued(&self, kind: &str, delta: i64) {
+        self.inner.queue_depth.get_or_create(&KindLabels { kind: kind.to_owned() }).inc_by(delta);
+    }
+
+    /// Adds `delta` to `moat_reconciles_in_flight{kind}`.
+    pub fn add_in_flight(&self, kind: &str, delta: i64) {
+        self.inner.in_flight.get_or_create(&KindLabels { kind: kind.to_owned() }).inc_by(delta);
     }
 
     /// Starts timing a reconcile of `kind`; finish it with [`ReconcileTimer::success`] or
@@ -230,13 +323,32 @@ impl Metrics {
         ArmMetrics { families: Some(self.inner.arm.clone()) }
     }
 
-    /// Sets `moat_constraint_findings{kind,severity}` to the current count.
-    pub fn set_constraint_findings(&self, kind: &str, severity: &str, count: u64) {
-        let value = i64::try_from(count).unwrap_or(i64::MAX);
-        self.inner
-            .findings
-            .get_or_create(&FindingLabels { kind: kind.to_owned(), severity: severity.to_owned() })
-            .set(value);
+    /// Records the findings one object has now, as `(rule id, severity)` pairs (an empty list
+    /// once it is deleted or clean), and sets `moat_constraint_findings{kind,rule,severity}` to
+    /// the totals over every object of `kind`. Series whose findings are gone drop to 0.
+    pub fn set_object_findings<'a>(&self, kind: &str, object: &str, findings: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let findings: Vec<(String, String)> = findings.into_iter().map(|(r, s)| (r.to_owned(), s.to_owned())).collect();
+        let mut state = lock(&self.inner.findings_state);
+        let key = (kind.to_owned(), object.to_owned());
+        if findings.is_empty() {
+            state.by_object.remove(&key);
+        } else {
+            state.by_object.insert(key, findings);
+        }
+        let mut totals: BTreeMap<FindingLabels, i64> = BTreeMap::new();
+        for ((k, _), list) in &state.by_object {
+            if k != kind {
+                continue;
+            }
+            for (rule, severity) in list {
+                *totals.entry(FindingLabels { kind: kind.to_owned(), rule: rule.clone(), severity: severity.clone() }).or_default() += 1;
+            }
+        }
+        let FindingsState { series, .. } = &mut *state;
+        series.extend(totals.keys().cloned());
+        for labels in series.iter().filter(|l| l.kind == kind) {
+            self.inner.findings.get_or_create(labels).set(totals.get(labels).copied().unwrap_or(0));
+        }
     }
 
     /// Sets `moat_leader` to 1 or 0.
@@ -264,9 +376,9 @@ impl Metrics {
     }
 }
 
-/// The controllers' per-reconcile hook (`controller::run::run(.., Some(Arc::new(metrics.clone())), ..)`):
-/// `moat_reconcile_total`, the duration histogram, and `moat_reconcile_errors_total` with the
-/// error's `metric_label` as `reason`.
+/// The controllers' hooks (`controller::run::run(.., Some(Arc::new(metrics.clone())), ..)`):
+/// `moat_reconcile_total`, the duration histogram, `moat_reconcile_errors_total` with the
+/// error's `metric_label` as `reason`, the queue and in-flight gauges, and the findings gauge.
 impl crate::controller::run::Observer for Metrics {
     fn reconciled(&self, kind: &str, ok: bool, duration: Duration, error: Option<&crate::controller::Error>) {
         if ok {
@@ -275,6 +387,19 @@ impl crate::controller::run::Observer for Metrics {
             self.observe_reconcile(kind, ReconcileResult::Error, duration);
             self.reconcile_error(kind, error.map_or("unknown", crate::controller::Error::metric_label));
         }
+    }
+
+    fn queued(&self, kind: &str, delta: i64) {
+        self.add_queued(kind, delta);
+    }
+
+    fn in_flight(&self, kind: &str, delta: i64) {
+        self.add_in_flight(kind, delta);
+    }
+
+    fn findings(&self, kind: &str, object: &str, findings: &[crate::api::FindingStatus]) {
+        let severities: Vec<String> = findings.iter().map(|f| f.severity.to_string()).collect();
+        self.set_object_findings(kind, object, findings.iter().zip(&severities).map(|(f, s)| (f.id.as_str(), s.as_str())));
     }
 }
 
@@ -343,6 +468,23 @@ impl ArmMetrics {
         self.record(method, resource_type, "error", duration);
     }
 
+    /// Counts an operation as running (again); see [`ArmObserver::operation_running`].
+    pub fn operation_running(&self, key: &str, method: &str, resource_type: &str) {
+        let Some(f) = &self.families else { return };
+        let mut running = lock(&f.running);
+        let labels = ArmDurationLabels { method: method.to_owned(), resource_type: resource_type.to_owned() };
+        running.by_key.insert(key.to_owned(), (labels, Instant::now()));
+        f.publish_operations(&mut running, Instant::now());
+    }
+
+    /// Stops counting an operation; see [`ArmObserver::operation_ended`].
+    pub fn operation_ended(&self, key: &str) {
+        let Some(f) = &self.families else { return };
+        let mut running = lock(&f.running);
+        running.by_key.remove(key);
+        f.publish_operations(&mut running, Instant::now());
+    }
+
     fn record(&self, method: &str, resource_type: &str, status: &str, duration: Duration) {
         let Some(f) = &self.families else { return };
         f.requests
@@ -355,6 +497,26 @@ impl ArmMetrics {
         f.duration
             .get_or_create(&ArmDurationLabels { method: method.to_owned(), resource_type: resource_type.to_owned() })
             .observe(duration.as_secs_f64());
+    }
+}
+
+/// The ARM client's reports land in the ARM series: put `ArmMetrics` in
+/// `ArmClientConfig::observer` (`ObserverHandle::new(Arc::new(metrics.arm()))`).
+impl crate::azure::ArmObserver for ArmMetrics {
+    fn request(&self, method: &str, path: &str, status: Option<u16>, duration: Duration) {
+        let resource_type = arm_resource_type(path);
+        match status {
+            Some(code) => self.observe(method, &resource_type, code, duration),
+            None => self.observe_transport_error(method, &resource_type, duration),
+        }
+    }
+
+    fn operation_running(&self, key: &str, method: &str, resource_type: &str) {
+        ArmMetrics::operation_running(self, key, method, resource_type);
+    }
+
+    fn operation_ended(&self, key: &str) {
+        ArmMetrics::operation_ended(self, key);
     }
 }
 
@@ -399,7 +561,7 @@ mod tests {
         drop(m.reconcile_timer("PrivateEndpointBinding"));
         m.arm().observe("PUT", "Microsoft.Network/privateEndpoints", 201, Duration::from_millis(40));
         m.arm().observe_transport_error("GET", "resourceGroups", Duration::from_secs(1));
-        m.set_constraint_findings("SecureWorkspace", "error", 2);
+        m.set_object_findings("SecureWorkspace", "ns/a", [("NET-001", "Error"), ("NET-001", "Error")]);
         m.set_leader(true);
         let text = m.encode_prometheus().expect("encode");
         for needle in [
@@ -411,7 +573,7 @@ mod tests {
             r#"moat_arm_requests_total{method="PUT",resource_type="Microsoft.Network/privateEndpoints",status="201"} 1"#,
             r#"moat_arm_requests_total{method="GET",resource_type="resourceGroups",status="error"} 1"#,
             r#"moat_arm_request_duration_seconds_bucket{method="PUT",resource_type="Microsoft.Network/privateEndpoints",le="0.05"} 1"#,
-            r#"moat_constraint_findings{kind="SecureWorkspace",severity="error"} 2"#,
+            r#"moat_constraint_findings{kind="SecureWorkspace",rule="NET-001",severity="Error"} 2"#,
             "moat_leader 1",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
@@ -439,6 +601,89 @@ mod tests {
         assert!(text.contains(r#"moat_reconcile_total{kind="ComputeSubnet",result="success"} 1"#), "{text}");
         assert!(text.contains(r#"moat_reconcile_total{kind="ComputeSubnet",result="error"} 1"#), "{text}");
         assert!(text.contains(r#"moat_reconcile_errors_total{kind="ComputeSubnet",reason="credentials"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn findings_are_totals_over_the_objects_of_a_kind_and_drop_to_zero() {
+        let m = Metrics::new();
+        let line = |rule: &str, sev: &str| format!(r#"moat_constraint_findings{{kind="ComputeSubnet",rule="{rule}",severity="{sev}"}}"#);
+        m.set_object_findings("ComputeSubnet", "ns/a", [("NET-008", "Error"), ("NSG-002", "Warning")]);
+        m.set_object_findings("ComputeSubnet", "ns/b", [("NET-008", "Error")]);
+        m.set_object_findings("SecureWorkspace", "ns/w", [("NET-008", "Error")]);
+        let text = m.encode_prometheus().expect("encode");
+        assert!(text.contains(&format!("{} 2", line("NET-008", "Error"))), "{text}");
+        assert!(text.contains(&format!("{} 1", line("NSG-002", "Warning"))), "{text}");
+        // `a` is fixed, `b` is deleted: both series drop to 0, the other kind is untouched.
+        m.set_object_findings("ComputeSubnet", "ns/a", []);
+        m.set_object_findings("ComputeSubnet", "ns/b", []);
+        let text = m.encode_prometheus().expect("encode");
+        assert!(text.contains(&format!("{} 0", line("NET-008", "Error"))), "{text}");
+        assert!(text.contains(&format!("{} 0", line("NSG-002", "Warning"))), "{text}");
+        assert!(text.contains(r#"moat_constraint_findings{kind="SecureWorkspace",rule="NET-008",severity="Error"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn operations_in_flight_count_each_operation_once_until_it_ends() {
+        use crate::azure::ArmObserver;
+        let m = Metrics::new();
+        let arm = m.arm();
+        let series = r#"moat_arm_operations_in_flight{method="PUT",resource_type="Microsoft.Network/virtualNetworks"}"#;
+        ArmObserver::operation_running(&arm, "PUT /x/vnet-a", "PUT", "Microsoft.Network/virtualNetworks");
+        // Polls that find it running again do not count it twice.
+        ArmObserver::operation_running(&arm, "PUT /x/vnet-a", "PUT", "Microsoft.Network/virtualNetworks");
+        ArmObserver::operation_running(&arm, "PUT /x/vnet-b", "PUT", "Microsoft.Network/virtualNetworks");
+        assert!(m.encode_prometheus().expect("encode").contains(&format!("{series} 2")));
+        ArmObserver::operation_ended(&arm, "PUT /x/vnet-a");
+        ArmObserver::operation_ended(&arm, "PUT /x/unknown");
+        assert!(m.encode_prometheus().expect("encode").contains(&format!("{series} 1")));
+        ArmObserver::operation_ended(&arm, "PUT /x/vnet-b");
+        assert!(m.encode_prometheus().expect("encode").contains(&format!("{series} 0")));
+    }
+
+    #[test]
+    fn stale_operations_stop_counting() {
+        let m = Metrics::new();
+        let f = m.inner.arm.clone();
+        let mut running = RunningOperations::default();
+        let labels = ArmDurationLabels { method: "DELETE".into(), resource_type: "Microsoft.Network/privateEndpoints".into() };
+        let now = Instant::now();
+        running.by_key.insert("old".into(), (labels.clone(), now));
+        running.by_key.insert("new".into(), (labels, now + STALE_OPERATION));
+        f.publish_operations(&mut running, now + STALE_OPERATION);
+        assert_eq!(running.by_key.keys().collect::<Vec<_>>(), vec!["new"]);
+    }
+
+    #[test]
+    fn the_client_observer_labels_requests_by_type_and_status() {
+        use crate::azure::ArmObserver;
+        let m = Metrics::new();
+        let arm = m.arm();
+        let sub = "/subscriptions/00000000-0000-0000-0000-000000000000";
+        arm.request("GET", &format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"), Some(429), Duration::from_millis(3));
+        arm.request("GET", &format!("{sub}/providers/Microsoft.Network/locations/westeurope/operations/abc"), Some(200), Duration::from_millis(3));
+        arm.request("PUT", &format!("{sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"), None, Duration::from_millis(3));
+        let text = m.encode_prometheus().expect("encode");
+        for needle in [
+            r#"moat_arm_requests_total{method="GET",resource_type="Microsoft.Network/virtualNetworks",status="429"} 1"#,
+            r#"moat_arm_requests_total{method="GET",resource_type="Microsoft.Network/locations/operations",status="200"} 1"#,
+            r#"moat_arm_requests_total{method="PUT",resource_type="Microsoft.KeyVault/vaults",status="error"} 1"#,
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn queue_and_in_flight_gauges_move_with_the_controllers() {
+        use crate::controller::run::Observer;
+        let m = Metrics::new();
+        m.init_kinds(&["ComputeSubnet"]);
+        m.queued("ComputeSubnet", 1);
+        m.queued("ComputeSubnet", 1);
+        m.queued("ComputeSubnet", -1);
+        m.in_flight("ComputeSubnet", 1);
+        let text = m.encode_prometheus().expect("encode");
+        assert!(text.contains(r#"moat_reconcile_queue_depth{kind="ComputeSubnet"} 1"#), "{text}");
+        assert!(text.contains(r#"moat_reconciles_in_flight{kind="ComputeSubnet"} 1"#), "{text}");
     }
 
     #[test]

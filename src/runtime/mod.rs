@@ -2,7 +2,7 @@
 //!
 //! Order of a run (what [`run`] does; each step is public for custom wiring):
 //!
-//! 1. [`telemetry::init`] with `--log-format` (done by [`run_blocking`]);
+//! 1. [`telemetry::init`] with `--log-format` and `--log-level` (done by [`run_blocking`]);
 //! 2. [`RunArgs::validate`], then [`kube_client`] from `--kubeconfig` or `kube::Config::infer`;
 //! 3. [`Metrics::new`], [`Health::new`], [`Shutdown::new`] + [`signals::spawn_signal_handler`];
 //!    [`HealthServer::bind`] on `--metrics-addr` and serve it in a task;
@@ -20,7 +20,7 @@
 //! ```
 //!
 //! With the reconcilers of `crate::controller`, `controllers` is
-//! `controller::run::run(context, ctx.args.namespace.clone(), ctx.args.concurrency,
+//! `controller::run::run(context, ctx.args.watch_scope(), ctx.args.concurrency,
 //! Some(Arc::new(ctx.metrics.clone())), ctx.stopped())`, where `context` is built from
 //! `ctx.client`, `ctx.args.controller_settings()` and an ARM client recording into `ctx.metrics.arm()`.
 
@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{Cloud, ConfigError, CredentialKind, LogFormat, RunArgs, SecretToken};
-pub use health::{Health, HealthError, HealthServer, Phase};
+pub use health::{Health, HealthError, HealthServer, Phase, ServerSecurity};
 pub use leader::{LeaderError, LeaderGuard, LeaseTiming, LossReason};
 pub use metrics::{ArmMetrics, Metrics, ReconcileResult, ReconcileTimer, arm_resource_type};
 pub use signals::{Shutdown, StopReason};
@@ -126,7 +126,19 @@ pub async fn kube_client(args: &RunArgs) -> Result<kube::Client, RuntimeError> {
         }
         None => kube::Config::infer().await.map_err(|e| RuntimeError::KubeConfig { path: None, source: Box::new(e) })?,
     };
-    kube::Client::try_from(config).map_err(RuntimeError::KubeClient)
+    kube::Client::try_from(identified(config)).map_err(RuntimeError::KubeClient)
+}
+
+/// Names moat to the apiserver: `User-Agent: moat/<version>`, so every write moat makes without
+/// an explicit field manager (status merges, finalizers) is recorded under the field manager
+/// `moat` (the apiserver takes it from the user agent), never `unknown`.
+pub fn identified(mut config: kube::Config) -> kube::Config {
+    let agent = format!("{}/{}", crate::controller::context::MANAGER, env!("CARGO_PKG_VERSION"));
+    if let Ok(value) = http::HeaderValue::from_str(&agent) {
+        config.headers.retain(|(k, _)| k != http::header::USER_AGENT);
+        config.headers.push((http::header::USER_AGENT, value));
+    }
+    config
 }
 
 /// Synchronous entry point for `main`: logging, a multi-threaded tokio runtime, [`run`], and the
@@ -137,7 +149,7 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    if let Err(e) = telemetry::init(args.log_format) {
+    if let Err(e) = telemetry::init(args.log_format, args.log_level.as_deref()) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
@@ -172,7 +184,8 @@ where
     let args = Arc::new(args);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        namespace = args.namespace.as_deref().unwrap_or("<all>"),
+        namespaces = if args.namespaces.is_empty() { "<all>".to_owned() } else { args.namespaces.join(",") },
+        selector = args.selector.as_deref().unwrap_or("<none>"),
         leader_elect = args.leader_elect,
         cloud = ?args.cloud,
         arm_endpoint = %args.arm_endpoint(),
@@ -186,7 +199,14 @@ where
     let shutdown = Shutdown::new();
     signals::spawn_signal_handler(shutdown.clone()).map_err(RuntimeError::Process)?;
 
-    let server = HealthServer::bind(args.metrics_addr, health.clone(), metrics.clone()).await?;
+    let security = health::ServerSecurity {
+        tls: match (&args.metrics_tls_cert, &args.metrics_tls_key) {
+            (Some(cert), Some(key)) => Some(health::tls_config(cert, key)?),
+            _ => None,
+        },
+        metrics_token_file: args.metrics_token_file.clone(),
+    };
+    let server = HealthServer::bind_with(args.metrics_addr, health.clone(), metrics.clone(), security).await?;
     let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server_task = {
         let shutdown = shutdown.clone();

@@ -69,21 +69,38 @@ pub struct Harness {
     /// test behaviour, not limits; pacing is tested against the enforced limits in
     /// tests/azure_client_emulator.rs and measured by the converge benchmark, which turn it on.
     pub pacing: bool,
+    /// The one static token the emulator accepts beside its managed-identity tokens (for `moat
+    /// plan --arm-token`, run beside the controller).
+    pub arm_token: String,
 }
 
 impl Harness {
     pub async fn new(prefix: &str, cfg: EmulatorConfig) -> Harness {
         let env = env().await;
         let ns = env.namespace(prefix).await.expect("namespace");
+        super::tenancy::grant_harness_namespace(env, &ns).await;
         let mut cfg = cfg.with_resource_group(SUB, RG).with_resource_group(SUB, "rg-data");
-        // Only the managed-identity endpoint's tokens get in (this one is never sent).
-        cfg.require_token.get_or_insert_with(|| format!("unused-{}", uuid::Uuid::new_v4()));
+        // The managed-identity endpoint's tokens get in, and this one (for `moat plan`).
+        let arm_token = cfg.require_token.get_or_insert_with(|| format!("plan-{}", uuid::Uuid::new_v4())).clone();
         let emu = moat::emulator::start(cfg).await.expect("emulator");
         let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
         let log = tmp.join(format!("moat-{ns}-{}.log", std::process::id()));
         let ca_file = tmp.join(format!("emulator-ca-{ns}-{}.pem", std::process::id()));
         std::fs::write(&ca_file, &emu.ca_pem).expect("write the emulator's CA");
-        Harness { env, ns, emu, moat: None, log, resync_seconds: 2, retry_seconds: 1, metrics_addr: "127.0.0.1:0".into(), extra_args: Vec::new(), log_filter: "info,moat=debug".into(), ca_file, pacing: false }
+        Harness { env, ns, emu, moat: None, log, resync_seconds: 2, retry_seconds: 1, metrics_addr: "127.0.0.1:0".into(), extra_args: Vec::new(), log_filter: "info,moat=debug".into(), ca_file, pacing: false, arm_token }
+    }
+
+    /// A harness whose emulator journals every change and logs every write body, so that
+    /// [`Harness::assert_safe_transitions`] and [`Harness::assert_bodies_match_the_specs`] can
+    /// check the whole scenario (the e2e tests use it for every scenario; benchmarks do not).
+    pub async fn checked(prefix: &str, cfg: EmulatorConfig) -> Harness {
+        Harness::new(prefix, EmulatorConfig { journal: true, ..cfg }).await
+    }
+
+    /// The end of a checked scenario: every intermediate state safe, every body valid.
+    pub fn assert_scenario_sound(&self) {
+        self.assert_safe_transitions();
+        self.assert_bodies_match_the_specs();
     }
 
     /// Starts `moat run` against this namespace and emulator.
@@ -132,6 +149,12 @@ impl Harness {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// `kubectl apply --server-side` of one object; the apiserver's refusal as an error.
+    pub async fn try_apply(&self, obj: &Value) -> Result<(), String> {
+        let out = self.env.kubectl_with_stdin(["apply", "--server-side", "-f", "-"], obj.to_string().as_bytes()).await.map_err(|e| e.to_string())?;
+        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
     }
 
     pub async fn apply(&self, obj: &Value) {
@@ -205,6 +228,85 @@ impl Harness {
         K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     {
         self.api::<K>().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
+    }
+}
+
+/// The Azure states a journal describes: the state after each commit, grouped in segments that
+/// start after each change the test made itself (an admin commit) and end before the next one.
+pub fn segments(journal: &[moat::emulator::JournalChange]) -> Vec<Vec<moat::netcheck::State>> {
+    let mut out: Vec<Vec<moat::netcheck::State>> = Vec::new();
+    let mut state = moat::netcheck::State::new();
+    let mut current: Vec<moat::netcheck::State> = vec![state.clone()];
+    let mut i = 0;
+    while i < journal.len() {
+        let commit = journal[i].commit;
+        let origin = journal[i].origin.clone();
+        while i < journal.len() && journal[i].commit == commit {
+            let c = &journal[i];
+            match &c.body {
+                Some(b) => {
+                    state.insert(c.id.to_ascii_lowercase(), b.clone());
+                }
+                None => {
+                    state.remove(&c.id.to_ascii_lowercase());
+                }
+            }
+            i += 1;
+        }
+        if origin == "admin" {
+            if current.len() > 1 {
+                out.push(std::mem::take(&mut current));
+            }
+            current = vec![state.clone()];
+        } else {
+            current.push(state.clone());
+        }
+    }
+    if current.len() > 1 {
+        out.push(current);
+    }
+    out
+}
+
+impl Harness {
+    /// Fails the test if any intermediate Azure state of the scenario so far was less permissive
+    /// than both ends of its transition for the traffic or names concerned, or more permissive
+    /// than both (`moat::netcheck`): checked after every write moat made.
+    pub fn assert_safe_transitions(&self) {
+        let journal = self.emu.admin.journal(0);
+        let mut problems = Vec::new();
+        for (n, states) in segments(&journal).iter().enumerate() {
+            for v in moat::netcheck::check_transition(states) {
+                problems.push(format!("segment {n} ({} states): {v}", states.len()));
+            }
+        }
+        assert!(problems.is_empty(), "unsafe intermediate states:\n{}\nmoat log:\n{}", problems.join("\n"), self.log_tail());
+    }
+
+    /// Fails the test if any request body moat sent (every PUT and PATCH in the emulator's log)
+    /// breaks the ARM OpenAPI spec of its operation: unknown or read-only properties, bad enum
+    /// values, missing required ones. Returns the operations no bundled spec covers.
+    pub fn assert_bodies_match_the_specs(&self) -> Vec<String> {
+        let specs = moat::azure::spec_check::SpecSet::from_env().expect("the bundled ARM specs (shared/azure-specs)");
+        let mut problems = Vec::new();
+        let mut unchecked = std::collections::BTreeSet::new();
+        for e in self.emu.admin.requests(None).entries.iter().filter(|e| e.method == "PUT" || e.method == "PATCH") {
+            let Some(body) = &e.body else { continue };
+            let (path, query) = e.path.split_once('?').unwrap_or((e.path.as_str(), ""));
+            let version = query.split('&').find_map(|kv| kv.strip_prefix("api-version="));
+            match specs.operation_for_path(&e.method, path, version) {
+                Some(op) => {
+                    for v in specs.check_request_for(&op, body) {
+                        problems.push(format!("{} {path}: {v}", e.method));
+                    }
+                }
+                None => {
+                    unchecked.insert(format!("{} {}", e.method, e.resource_type.clone().unwrap_or_default()));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "request bodies that break the ARM specs:\n{}", problems.join("\n"));
+        unchecked.into_iter().collect()
     }
 }
 

@@ -2,7 +2,10 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod argo;
 pub mod e2e;
+pub mod hostile;
+pub mod tenancy;
 pub mod testenv;
 
 use std::future::Future;

@@ -1,15 +1,27 @@
-{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{/* Chart name (or nameOverride), truncated to the 63 characters of a DNS label. */}}
 {{- define "moat.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Release-scoped name of every namespaced object. */}}
+{{/* Release-scoped name of every namespaced object: fullnameOverride, else <release>-<name>
+(just <release> when it already contains the name). */}}
 {{- define "moat.fullname" -}}
-{{- if contains .Chart.Name .Release.Name }}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
 {{- .Release.Name | trunc 63 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The leader-election Lease: one per install (<fullname>-leader unless set), so installs
+sharded by `selector` never share one. */}}
+{{- define "moat.leaseName" -}}
+{{- default (printf "%s-leader" (include "moat.fullname" .)) .Values.leaderElection.leaseName }}
 {{- end }}
 
 {{/* Name of cluster-scoped objects: namespace-qualified so two releases never collide. */}}
@@ -45,4 +57,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{- define "moat.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Metadata of a CRD rendered from files/crds: the chart's labels; kept on uninstall unless
+crds.keep=false; applied first and server-side by Argo CD. */}}
+{{- define "moat.crdMetadata" -}}
+metadata:
+  labels:
+    {{- include "moat.labels" . | nindent 4 }}
+  annotations:
+    {{- if .Values.crds.keep }}
+    helm.sh/resource-policy: keep
+    {{- end }}
+    argocd.argoproj.io/sync-wave: "-1"
+    argocd.argoproj.io/sync-options: {{ ternary "ServerSideApply=true,Prune=false,Delete=false" "ServerSideApply=true" .Values.crds.keep }}
 {{- end }}

@@ -1,0 +1,110 @@
+//! How a reconcile reads what it manages with the fewest ARM requests (pure). A child that its
+//! parent's body lists in full (a VNet's `subnets`, an NSG's `securityRules`, a route table's
+//! `routes`) is read through one GET of the parent; the VNet links of a private DNS zone through
+//! one LIST of the zone's links; anything else with its own GET. ARM returns the same child
+//! objects either way (id, name, etag, properties with provisioningState), so the plan decides on
+//! the same facts for a fraction of the reads: a ComputeSubnet with 15 rules and 3 routes costs 3
+//! GETs, not 21.
+
+use std::collections::BTreeSet;
+
+/// How one resource is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Its own GET.
+    Own,
+    /// An item of `array` in the body of `parent` (matched by name).
+    InParent { parent: String, array: &'static str },
+    /// An item of the collection LIST `collection` (matched by name).
+    InList { collection: String },
+}
+
+/// Children listed in full inside their parent's body: (collection segment, body array).
+const INLINE: &[(&str, &str)] = &[("subnets", "subnets"), ("securityrules", "securityRules"), ("routes", "routes")];
+/// Children read with one LIST per parent.
+const LISTED: &[&str] = &["virtualnetworklinks"];
+
+/// How `id` is read.
+pub fn read_of(id: &str) -> Read {
+    let trimmed = id.trim_end_matches('/');
+    let Some((collection, _name)) = trimmed.rsplit_once('/') else { return Read::Own };
+    let Some((parent, segment)) = collection.rsplit_once('/') else { return Read::Own };
+    // Only children of a provider resource (".../providers/<ns>/<type>/<name>/<segment>/<name>").
+    if !parent.to_ascii_lowercase().contains("/providers/") || parent.split('/').count() < 9 {
+        return Read::Own;
+    }
+    let seg = segment.to_ascii_lowercase();
+    if let Some((_, array)) = INLINE.iter().find(|(s, _)| *s == seg) {
+        return Read::InParent { parent: parent.to_string(), array };
+    }
+    if LISTED.contains(&seg.as_str()) {
+        return Read::InList { collection: collection.to_string() };
+    }
+    Read::Own
+}
+
+/// The requests that read `ids`: the GETs (each resource read on its own, and each parent that
+/// serves children) and the LISTs, each once (ARM ids compare case-insensitively).
+pub fn requests<'a>(ids: impl IntoIterator<Item = &'a str>) -> (Vec<String>, Vec<String>) {
+    let mut gets: BTreeSet<String> = BTreeSet::new();
+    let mut lists: BTreeSet<String> = BTreeSet::new();
+    let mut seen_get: BTreeSet<String> = BTreeSet::new();
+    let mut seen_list: BTreeSet<String> = BTreeSet::new();
+    for id in ids {
+        let (target, set, seen) = match read_of(id) {
+            Read::Own => (id.to_string(), &mut gets, &mut seen_get),
+            Read::InParent { parent, .. } => (parent, &mut gets, &mut seen_get),
+            Read::InList { collection } => (collection, &mut lists, &mut seen_list),
+        };
+        if seen.insert(target.to_ascii_lowercase()) {
+            set.insert(target);
+        }
+    }
+    (gets.into_iter().collect(), lists.into_iter().collect())
+}
+
+/// The item named like the last segment of `id` in a parent's `array` or a LIST's items.
+pub fn item_named<'a>(items: impl IntoIterator<Item = &'a serde_json::Value>, id: &str) -> Option<serde_json::Value> {
+    let name = id.trim_end_matches('/').rsplit('/').next()?;
+    items.into_iter().find(|i| i.get("name").and_then(serde_json::Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name))).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RG: &str = "/subscriptions/s/resourceGroups/rg/providers";
+
+    #[test]
+    fn children_are_read_through_their_parent_or_one_list() {
+        let vnet = format!("{RG}/Microsoft.Network/virtualNetworks/v");
+        assert_eq!(read_of(&format!("{vnet}/subnets/a")), Read::InParent { parent: vnet.clone(), array: "subnets" });
+        let nsg = format!("{RG}/Microsoft.Network/networkSecurityGroups/n");
+        assert_eq!(read_of(&format!("{nsg}/securityRules/r")), Read::InParent { parent: nsg, array: "securityRules" });
+        let rt = format!("{RG}/Microsoft.Network/routeTables/t");
+        assert_eq!(read_of(&format!("{rt}/routes/x")), Read::InParent { parent: rt, array: "routes" });
+        let zone = format!("{RG}/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net");
+        assert_eq!(read_of(&format!("{zone}/virtualNetworkLinks/l")), Read::InList { collection: format!("{zone}/virtualNetworkLinks") });
+        for own in [vnet.clone(), zone, format!("{RG}/Microsoft.Network/privateEndpoints/p/privateDnsZoneGroups/default"), format!("{RG}/Microsoft.Storage/storageAccounts/st")] {
+            assert_eq!(read_of(&own), Read::Own, "{own}");
+        }
+        // A resource group or provider path that merely ends in "routes" is no child.
+        assert_eq!(read_of("/subscriptions/s/resourceGroups/routes"), Read::Own);
+    }
+
+    #[test]
+    fn each_parent_and_list_is_requested_once() {
+        let nsg = format!("{RG}/Microsoft.Network/networkSecurityGroups/n");
+        let ids = [nsg.clone(), format!("{nsg}/securityRules/a"), format!("{}/securityRules/b", nsg.to_uppercase()), format!("{RG}/Microsoft.Network/routeTables/t/routes/r")];
+        let (gets, lists) = requests(ids.iter().map(String::as_str));
+        assert_eq!(gets, vec![format!("{RG}/Microsoft.Network/networkSecurityGroups/n"), format!("{RG}/Microsoft.Network/routeTables/t")]);
+        assert!(lists.is_empty());
+    }
+
+    #[test]
+    fn items_match_by_name_case_insensitively() {
+        let items = [serde_json::json!({"name": "Moat-In-Batch", "properties": {}}), serde_json::json!({"name": "other"})];
+        assert!(item_named(items.iter(), "/x/securityRules/moat-in-batch").is_some());
+        assert!(item_named(items.iter(), "/x/securityRules/missing").is_none());
+    }
+}
