@@ -86,9 +86,13 @@ async fn plan_uses_the_azure_cli_token_when_asked() {
     std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod az");
     let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
     let ws = format!("{}/config/samples/secureworkspace.yaml", env!("CARGO_MANIFEST_DIR"));
+    let ca = bin.path().join("emulator-ca.pem");
+    std::fs::write(&ca, &emu.ca_pem).expect("write the emulator's CA");
     let run = |extra: &[&str]| {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_moat"));
         cmd.args(["plan", "-o", "json", "-f", &ws, "--arm-endpoint", &emu.base_url, "--tenant-id", "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"])
+            .arg("--arm-ca-file")
+            .arg(&ca)
             .args(extra)
             .env("PATH", &path)
             .env_remove("MOAT_ARM_STATIC_TOKEN");
