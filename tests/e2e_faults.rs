@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kube::api::DeleteParams;
 use kube::Resource;
-use moat::api::{ComputeSubnet, SecureWorkspace};
+use moat::api::{ComputeSubnet, PrivateEndpointBinding, SecureWorkspace};
 use moat::emulator::{EmulatorConfig, Fault, FaultRule, LogEntry};
 use serde_json::{Value, json};
 use support::e2e::{Harness, RG, SUB, condition_true, sample};
@@ -272,5 +272,27 @@ async fn a_foreign_link_keeps_its_zone_and_does_not_wedge_deletion() {
     assert!(again.is_empty(), "each resource deleted once: {again:#?}");
     let events = event_reasons(&h).await;
     assert!(events.iter().any(|(r, n)| r == "ZoneKept" && n.contains("privatelink.vaultcore.azure.net") && n.contains("hub-link")), "a ZoneKept event names the zone and the link: {events:#?}");
+    h.assert_scenario_sound();
+}
+
+/// A private endpoint whose create ended `Failed` and a zone group whose answer was lost still
+/// end with names that resolve: the endpoint is written again, the zone group read back, and
+/// DnsReady follows the records the zone serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_resolve_after_a_failed_create_and_a_lost_zone_group_answer() {
+    let cfg = EmulatorConfig { polls_to_complete: 1_000, lro_max_duration: Some(Duration::from_secs(2)), retry_after_secs: 1, ..EmulatorConfig::for_tests() };
+    let mut h = Harness::checked("e2e-dns", cfg).await;
+    let failed = Fault::FailLro { code: "InternalServerError".into(), message: "The operation failed.".into(), status: None };
+    h.emu.admin.add_fault(fault("PUT", "Microsoft.Network/privateEndpoints", "-registry", failed, Some(1)));
+    let lost = Fault::ErrorAfter { status: 500, code: "InternalServerError".into(), message: "The response was lost.".into() };
+    h.emu.admin.add_fault(fault("PUT", "Microsoft.Network/privateEndpoints/privateDnsZoneGroups", "amlworkspace", lost, Some(1)));
+    h.start_moat();
+    h.apply(&sample("secureworkspace.yaml", &h.ns)).await;
+    let peb_ready = |o: &PrivateEndpointBinding| o.status.as_ref().is_some_and(|s| condition_true(&s.conditions, o.meta().generation, "Ready"));
+    h.wait_for::<PrivateEndpointBinding>("ml-prod-registry", CONVERGE, "Ready after a failed create", peb_ready).await;
+    h.wait_for::<PrivateEndpointBinding>("ml-prod-amlworkspace", CONVERGE, "Ready after a lost zone group answer", peb_ready).await;
+    h.wait_for::<SecureWorkspace>("ml-prod", CONVERGE, "Ready", sws_ready).await;
+    let fired: Vec<u32> = h.emu.admin.faults().iter().map(|f| f.fired).collect();
+    assert_eq!(fired, vec![1, 1], "both faults fired");
     h.assert_scenario_sound();
 }

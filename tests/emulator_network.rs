@@ -988,3 +988,45 @@ async fn virtual_network_links() {
         .await;
     assert_eq!(names(&list.body["value"]), vec!["api.azureml.ms"]);
 }
+
+/// An endpoint whose create ended Failed and is written again keeps its network interface and
+/// addresses, as on Azure: one address per member, not a second set beside the first.
+#[tokio::test]
+async fn an_endpoint_written_again_after_a_failed_create_keeps_its_addresses() {
+    let arm = Arm::new(1).await;
+    arm.vnet("vnet", &[("pe", "10.10.1.0/24")]).await;
+    arm.registry("cr1", "Premium").await;
+    let pe = arm.pe_id("pe-cr");
+    let body = arm.pe_body(&arm.subnet_id("vnet", "pe"), &arm.registry_id("cr1"), "registry");
+    let failed = moat::emulator::Fault::FailLro { code: "InternalServerError".into(), message: "failed".into(), status: None };
+    arm.emu.admin.add_fault(moat::emulator::FaultRule::new(Some("PUT"), Some("Microsoft.Network/privateEndpoints"), None, failed, Some(1)));
+    let r = arm.put(&pe, NET, body.clone()).await;
+    let done = arm.wait(&r).await;
+    assert_eq!(done.str("/status"), "Failed", "{:?}", done.body);
+    let first = arm.get(&pe, NET).await.body;
+    assert_eq!(first["properties"]["provisioningState"], "Failed");
+    let again = arm.put_ok(&pe, NET, body).await;
+    let configs = |v: &Value| -> Vec<(String, String)> {
+        v["properties"]["customDnsConfigs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| (c["fqdn"].as_str().unwrap_or_default().to_string(), c["ipAddresses"][0].as_str().unwrap_or_default().to_string()))
+            .collect()
+    };
+    assert_eq!(configs(&again).len(), 2, "{:#}", again["properties"]["customDnsConfigs"]);
+    assert_eq!(configs(&again), configs(&first), "the addresses stay");
+    assert_eq!(again["properties"]["networkInterfaces"], first["properties"]["networkInterfaces"], "the same NIC");
+}
+
+/// Two connections of one name in one endpoint are refused, as ARM refuses duplicate child names.
+#[tokio::test]
+async fn an_endpoint_with_two_connections_of_one_name_is_refused() {
+    let arm = Arm::new(0).await;
+    arm.vnet("vnet", &[("pe", "10.10.1.0/24")]).await;
+    arm.registry("cr1", "Premium").await;
+    let mut body = arm.pe_body(&arm.subnet_id("vnet", "pe"), &arm.registry_id("cr1"), "registry");
+    let conn = body["properties"]["privateLinkServiceConnections"][0].clone();
+    body["properties"]["privateLinkServiceConnections"].as_array_mut().expect("connections").push(conn);
+    arm.put(&arm.pe_id("pe-cr"), NET, body).await.expect_err(400, "InvalidRequestFormat");
+}

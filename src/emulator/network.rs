@@ -1196,6 +1196,11 @@ pub fn put_private_endpoint(st: &mut State, w: &mut WriteCtx) -> Result<(), ArmE
                     "An element of '{field}' has no name."
                 )));
             };
+            if conns.iter().any(|c| c.body.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(cname))) {
+                return Err(ArmError::invalid_format(format!(
+                    "Private endpoint {pe_id} has more than one connection named '{cname}'."
+                )));
+            }
             let conn_id = format!("{pe_id}/{field}/{cname}");
             let cprops = o
                 .get("properties")

@@ -263,8 +263,33 @@ fn strip(observed: &Value, keep_name: bool) -> Value {
         if let (true, Some(Value::Array(subnets))) = (is_vnet, subnets) {
             p.insert("subnets".into(), Value::Array(subnets.iter().map(|s| strip(s, true)).collect()));
         }
+        // Inline sub-resources (an endpoint's connections, an NSG's rules, a table's routes):
+        // their etag, type and provisioning state are ARM's.
+        for (k, items) in p.iter_mut() {
+            if k == "subnets" {
+                continue;
+            }
+            if let Value::Array(items) = items {
+                for item in items.iter_mut() {
+                    strip_sub_resource(item);
+                }
+            }
+        }
     }
     v
+}
+
+fn strip_sub_resource(item: &mut Value) {
+    let Value::Object(m) = item else { return };
+    // Only ARM sub-resources (they carry an id or a type); plain values (ip rules) stay as they are.
+    if !(m.contains_key("id") || m.contains_key("type")) || !m.contains_key("name") {
+        return;
+    }
+    m.remove("etag");
+    m.remove("type");
+    if let Some(Value::Object(p)) = m.get_mut("properties") {
+        p.remove("provisioningState");
+    }
 }
 
 #[cfg(test)]
@@ -288,5 +313,15 @@ mod tests {
         // A key vault's tenantId is the vault's own setting, not read-only.
         let kv = json!({"type": "Microsoft.KeyVault/vaults", "properties": {"tenantId": "t", "hsmPoolResourceId": "h"}});
         assert_eq!(writable(&kv), json!({"properties": {"tenantId": "t"}}));
+        // An endpoint written again: its connections keep name, id and settings, not ARM's fields.
+        let pe = json!({"type": "Microsoft.Network/privateEndpoints", "properties": {"privateLinkServiceConnections": [{
+            "id": "/pe/privateLinkServiceConnections/c", "name": "c", "etag": "W/\"1\"", "type": "Microsoft.Network/privateEndpoints/privateLinkServiceConnections",
+            "properties": {"groupIds": ["registry"], "privateLinkServiceId": "/cr", "provisioningState": "Succeeded", "privateLinkServiceConnectionState": {"status": "Approved"}}
+        }], "customDnsConfigs": [{"fqdn": "x", "ipAddresses": ["10.0.0.4"]}]}});
+        assert_eq!(
+            writable(&pe),
+            json!({"properties": {"privateLinkServiceConnections": [{"id": "/pe/privateLinkServiceConnections/c", "name": "c",
+                "properties": {"groupIds": ["registry"], "privateLinkServiceId": "/cr", "privateLinkServiceConnectionState": {"status": "Approved"}}}]}})
+        );
     }
 }

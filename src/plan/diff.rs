@@ -80,12 +80,11 @@ pub fn merge(base: &mut Value, patch: &Value) {
                 }
             }
         }
-        (Value::Array(b), Value::Array(p)) if p.iter().all(|v| key_of(v).is_some()) && b.iter().all(|v| key_of(v).is_some()) => {
-            // Lists of named or id'd objects (virtual-network rules, ip rules): union by key, so a
-            // write never drops an element someone else added.
+        (Value::Array(b), Value::Array(p)) if p.iter().all(has_key) && b.iter().all(has_key) => {
+            // Lists of named or id'd objects (virtual-network rules, ip rules, connections): union
+            // by key, so a write never drops an element someone else added, nor repeats one.
             for pv in p {
-                let k = key_of(pv);
-                match b.iter_mut().find(|bv| key_of(bv).zip(k).is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))) {
+                match b.iter_mut().find(|bv| same_item(bv, pv)) {
                     Some(bv) => merge(bv, pv),
                     None => b.push(pv.clone()),
                 }
@@ -95,8 +94,20 @@ pub fn merge(base: &mut Value, patch: &Value) {
     }
 }
 
-fn key_of(v: &Value) -> Option<&str> {
-    v.get("id").or_else(|| v.get("name")).or_else(|| v.get("value")).and_then(Value::as_str)
+const ITEM_KEYS: [&str; 3] = ["id", "name", "value"];
+
+fn has_key(v: &Value) -> bool {
+    ITEM_KEYS.iter().any(|k| v.get(k).and_then(Value::as_str).is_some())
+}
+
+/// Whether two list elements are the same item: by the first of `id`, `name`, `value` that both
+/// carry (ARM returns a sub-resource with its `id` and `name`; moat sends its `name` only).
+fn same_item(a: &Value, b: &Value) -> bool {
+    let key = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    ITEM_KEYS
+        .iter()
+        .find_map(|k| key(a, k).zip(key(b, k)))
+        .is_some_and(|(x, y)| x.eq_ignore_ascii_case(&y))
 }
 
 /// The part of `observed` a PATCH of `managed` touches: top-level keys of managed, and under
@@ -169,6 +180,17 @@ mod tests {
         let mut body = project(&observed, &managed);
         merge(&mut body, &managed);
         assert_eq!(body, json!({"tags": {"team": "t", "moat": "y"}, "properties": {"networkAcls": {"ipRules": [{"value": "1.2.3.4"}], "defaultAction": "Deny"}}}));
+    }
+
+    #[test]
+    fn merge_matches_a_named_item_to_the_one_arm_returned_with_its_id() {
+        // ARM returns a connection with id and name; moat sends it by name: one connection after
+        // the merge, not two (a PUT with two would give the endpoint a second set of addresses).
+        let mut base = json!({"privateLinkServiceConnections": [{"id": "/pe/privateLinkServiceConnections/c", "name": "c", "properties": {"groupIds": ["registry"], "provisioningState": "Succeeded"}}]});
+        merge(&mut base, &json!({"privateLinkServiceConnections": [{"name": "C", "properties": {"groupIds": ["registry"]}}]}));
+        assert_eq!(base["privateLinkServiceConnections"].as_array().map(Vec::len), Some(1), "{base:#}");
+        merge(&mut base, &json!({"privateLinkServiceConnections": [{"name": "d", "properties": {"groupIds": ["registry"]}}]}));
+        assert_eq!(base["privateLinkServiceConnections"].as_array().map(Vec::len), Some(2), "another name is another item");
     }
 
     #[test]
