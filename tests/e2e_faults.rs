@@ -296,3 +296,37 @@ async fn endpoints_resolve_after_a_failed_create_and_a_lost_zone_group_answer() 
     assert_eq!(fired, vec![1, 1], "both faults fired");
     h.assert_scenario_sound();
 }
+
+/// moat killed right after sending a VNet's create (no record of it in status yet), someone adds
+/// a subnet, and ARM then answers 404 for the VNet: the restarted moat looks again before
+/// creating anything, so the VNet is never created over itself and the subnet stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_a_vnet_create_and_a_404_keep_the_subnets_others_added() {
+    let cfg = EmulatorConfig { polls_to_complete: 1_000, lro_max_duration: Some(Duration::from_secs(2)), retry_after_secs: 1, ..EmulatorConfig::for_tests() };
+    let mut h = Harness::checked("e2e-vnet", cfg).await;
+    h.start_moat();
+    h.apply(&sample("secureworkspace.yaml", &h.ns)).await;
+    let vnet = id("Microsoft.Network/virtualNetworks", "vnet-ml-prod");
+    wait_until(&h, "sending the VNet's PUT", CONVERGE, || !on(&h, 0, "PUT", &vnet).is_empty()).await;
+    h.kill_moat().await;
+    // The kill landed before moat recorded the operation: its status knows nothing of the VNet.
+    let out = h
+        .env
+        .kubectl(["patch", "secureworkspace", "ml-prod", "-n", &h.ns, "--subresource=status", "--type=merge", "-p", r#"{"status":{"operations":null,"resources":null}}"#])
+        .await
+        .expect("kubectl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The operation ends while moat is down (nobody polls it).
+    h.emu.admin.settle();
+    assert_eq!(h.emu.admin.resource(&vnet).expect("the VNet was created")["properties"]["provisioningState"], "Succeeded");
+    let corp = format!("{vnet}/subnets/snet-corp");
+    h.emu.admin.put_resource(&corp, json!({"properties": {"addressPrefix": "10.20.200.0/24"}}), Some("Succeeded")).expect("foreign subnet");
+    let missing = Fault::Error { status: 404, code: "ResourceNotFound".into(), message: "The Resource 'Microsoft.Network/virtualNetworks/vnet-ml-prod' under resource group 'rg-ml-prod' was not found.".into() };
+    h.emu.admin.add_fault(fault("GET", "Microsoft.Network/virtualNetworks", "/virtualNetworks/vnet-ml-prod", missing, Some(3)));
+    h.start_moat();
+    h.wait_for::<SecureWorkspace>("ml-prod", CONVERGE, "Ready after the restart", sws_ready).await;
+    assert!(h.emu.admin.faults().iter().all(|f| f.fired == 3), "the 404s were answered");
+    assert_eq!(on(&h, 0, "PUT", &vnet).len(), 1, "the VNet was created once, never over itself");
+    assert!(h.emu.admin.resource(&corp).is_some(), "the subnet someone else added is kept");
+    h.assert_scenario_sound();
+}

@@ -307,8 +307,11 @@ impl<'a> Converger<'a> {
         }
         // A 404 for something moat has seen exist is confirmed before anything is created over it:
         // ARM answers 404 spuriously during incidents and replication lag, and a create body over
-        // an existing NSG or VNet would drop its rules or subnets.
-        if observed.is_none() && self.seen.contains(&d.id.to_ascii_lowercase()) && d.mode != Mode::Adopt {
+        // an existing NSG or VNet would drop its rules or subnets. So is one for a VNet, NSG or
+        // route table moat has not recorded: a moat killed right after sending its create left no
+        // record, and others may have added children since.
+        let confirm = self.seen.contains(&d.id.to_ascii_lowercase()) || crate::plan::reads::lists_children(&d.id);
+        if observed.is_none() && confirm && d.mode != Mode::Adopt {
             match self.confirm_absent(d).await {
                 Absence::Confirmed => {}
                 Absence::Exists(body) => observed = Some(body),

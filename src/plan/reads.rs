@@ -63,6 +63,16 @@ pub fn requests<'a>(ids: impl IntoIterator<Item = &'a str>) -> (Vec<String>, Vec
     (gets.into_iter().collect(), lists.into_iter().collect())
 }
 
+/// Whether `id` is a top-level resource whose body lists its children in full (a VNet's subnets,
+/// an NSG's rules, a route table's routes): a create PUT over it, if it exists, would drop them.
+pub fn lists_children(id: &str) -> bool {
+    let parts: Vec<&str> = id.trim_end_matches('/').split('/').collect();
+    parts.len() == 9
+        && parts[5].eq_ignore_ascii_case("providers")
+        && parts[6].eq_ignore_ascii_case("Microsoft.Network")
+        && ["virtualNetworks", "networkSecurityGroups", "routeTables"].iter().any(|t| parts[7].eq_ignore_ascii_case(t))
+}
+
 /// The item named like the last segment of `id` in a parent's `array` or a LIST's items.
 pub fn item_named<'a>(items: impl IntoIterator<Item = &'a serde_json::Value>, id: &str) -> Option<serde_json::Value> {
     let name = id.trim_end_matches('/').rsplit('/').next()?;
@@ -74,6 +84,16 @@ mod tests {
     use super::*;
 
     const RG: &str = "/subscriptions/s/resourceGroups/rg/providers";
+
+    #[test]
+    fn parents_that_list_their_children_are_known() {
+        assert!(lists_children(&format!("{RG}/Microsoft.Network/virtualNetworks/v")));
+        assert!(lists_children(&format!("{RG}/microsoft.network/NetworkSecurityGroups/n")));
+        assert!(lists_children(&format!("{RG}/Microsoft.Network/routeTables/r")));
+        assert!(!lists_children(&format!("{RG}/Microsoft.Network/virtualNetworks/v/subnets/s")));
+        assert!(!lists_children(&format!("{RG}/Microsoft.Storage/storageAccounts/st")));
+        assert!(!lists_children(&format!("{RG}/Microsoft.Network/privateDnsZones/z")));
+    }
 
     #[test]
     fn children_are_read_through_their_parent_or_one_list() {
