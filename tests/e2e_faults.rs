@@ -124,8 +124,13 @@ async fn a_crash_after_a_write_and_a_spurious_404_lose_nothing() {
 
     // The ComputeSubnet goes: what moat created goes with it (the crash lost no record), except
     // the NSG that now holds someone else's rule: it stays with that rule only, and an event says so.
+    // And ARM answers 404 once for the route table as the deletion starts: moat looks again
+    // rather than leave it behind when its finalizer goes.
     h.api::<ComputeSubnet>().delete("training", &DeleteParams::default()).await.expect("delete");
+    let rt_missing = Fault::Error { status: 404, code: "ResourceNotFound".into(), message: "The Resource 'Microsoft.Network/routeTables/rt-training' under resource group 'rg-ml-prod' was not found.".into() };
+    let rt_fault = h.emu.admin.add_fault(fault("GET", "Microsoft.Network/routeTables", "/routeTables/rt-training", rt_missing, Some(1)));
     h.wait_gone::<ComputeSubnet>("training", CONVERGE).await;
+    assert!(h.emu.admin.faults().iter().any(|f| f.id == rt_fault && f.fired == 1), "the 404 was answered");
     for gone in [&subnet, &rt] {
         assert!(h.emu.admin.resource(gone).is_none(), "{gone} deleted with its ComputeSubnet\n{}", h.log_tail());
     }

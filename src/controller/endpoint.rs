@@ -351,7 +351,7 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
     let owner = owner_of(&peb, &ns)?;
     let zones = zones_for(&peb);
     let wanted = desired(&peb.spec, &name, &owner, &zones);
-    let observed = observe(arm.as_ref(), &wanted).await?;
+    let observed = super::workspace::observe_for_deletion(arm.as_ref(), &wanted, ctx.settings.busy_poll).await?;
     let events = ObjectEvents { recorder: &ctx.recorder, object: peb.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);

@@ -282,7 +282,7 @@ async fn cleanup(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let owner = owner_of(&cs, &ns)?;
     let ids = SubnetIds::of(&cs.spec, &ws.spec);
     let wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags, None);
-    let observed: HashMap<String, Option<Value>> = observe(arm.as_ref(), &wanted).await?;
+    let observed: HashMap<String, Option<Value>> = super::workspace::observe_for_deletion(arm.as_ref(), &wanted, ctx.settings.busy_poll).await?;
     let events = ObjectEvents { recorder: &ctx.recorder, object: cs.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
     let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);

@@ -103,6 +103,22 @@ pub async fn observe(arm: &dyn Arm, desired: &[Desired]) -> Result<HashMap<Strin
 }
 
 
+/// [`observe`] for a deletion: what one read says is absent gets a second look after `pause`. A
+/// spurious 404 (ARM during incidents and replication lag) must not make moat skip something it
+/// created: once the finalizer goes, nothing would ever delete it.
+pub async fn observe_for_deletion(arm: &dyn Arm, desired: &[Desired], pause: std::time::Duration) -> Result<HashMap<String, Option<Value>>> {
+    let first = observe(arm, desired).await?;
+    if first.values().all(Option::is_some) {
+        return Ok(first);
+    }
+    tokio::time::sleep(pause).await;
+    let mut second = observe(arm, desired).await?;
+    Ok(first.into_iter().map(|(k, v)| {
+        let again = second.remove(&k).flatten();
+        (k, v.or(again))
+    }).collect())
+}
+
 /// ServiceEndpoint mode: the compute subnets that exist in the observed VNet with the service
 /// endpoint `service` (`Microsoft.Storage`, `Microsoft.KeyVault`): the firewall rules may name
 /// only those (ARM refuses a rule for a subnet that does not exist).
@@ -432,7 +448,7 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let vnet_owned = ws.spec.network.vnet.id.is_none();
     let recorded_owned = |id: &str| status.resources.iter().any(|r| r.owned && r.id.eq_ignore_ascii_case(id));
     // What moat created: tagged resources (checked again on a fresh GET) and the subnet it made.
-    let observed = observe(arm.as_ref(), &wanted).await?;
+    let observed = observe_for_deletion(arm.as_ref(), &wanted, ctx.settings.busy_poll).await?;
     let doomed: Vec<Desired> = wanted
         .into_iter()
         .filter(|d| match observed.get(&d.id.to_ascii_lowercase()) {
