@@ -102,7 +102,6 @@ pub async fn observe(arm: &dyn Arm, desired: &[Desired]) -> Result<HashMap<Strin
     Ok(out)
 }
 
-
 /// [`observe`] for a deletion: what one read says is absent gets a second look after `pause`. A
 /// spurious 404 (ARM during incidents and replication lag) must not make moat skip something it
 /// created: once the finalizer goes, nothing would ever delete it.
@@ -113,10 +112,13 @@ pub async fn observe_for_deletion(arm: &dyn Arm, desired: &[Desired], pause: std
     }
     tokio::time::sleep(pause).await;
     let mut second = observe(arm, desired).await?;
-    Ok(first.into_iter().map(|(k, v)| {
-        let again = second.remove(&k).flatten();
-        (k, v.or(again))
-    }).collect())
+    Ok(first
+        .into_iter()
+        .map(|(k, v)| {
+            let again = second.remove(&k).flatten();
+            (k, v.or(again))
+        })
+        .collect())
 }
 
 /// ServiceEndpoint mode: the compute subnets that exist in the observed VNet with the service

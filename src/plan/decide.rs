@@ -281,14 +281,16 @@ fn strip(observed: &Value, keep_name: bool) -> Value {
 
 fn strip_sub_resource(item: &mut Value) {
     let Value::Object(m) = item else { return };
-    // Only ARM sub-resources (they carry an id or a type); plain values (ip rules) stay as they are.
-    if !(m.contains_key("id") || m.contains_key("type")) || !m.contains_key("name") {
+    // Only named sub-resources; plain values (ip rules, firewall VNet rules) stay as they are.
+    if !m.contains_key("name") {
         return;
     }
     m.remove("etag");
     m.remove("type");
     if let Some(Value::Object(p)) = m.get_mut("properties") {
         p.remove("provisioningState");
+        // A zone group's configs: the record sets are what ARM made of them.
+        p.remove("recordSets");
     }
 }
 
@@ -318,6 +320,10 @@ mod tests {
             "id": "/pe/privateLinkServiceConnections/c", "name": "c", "etag": "W/\"1\"", "type": "Microsoft.Network/privateEndpoints/privateLinkServiceConnections",
             "properties": {"groupIds": ["registry"], "privateLinkServiceId": "/cr", "provisioningState": "Succeeded", "privateLinkServiceConnectionState": {"status": "Approved"}}
         }], "customDnsConfigs": [{"fqdn": "x", "ipAddresses": ["10.0.0.4"]}]}});
+        let zg = json!({"properties": {"privateDnsZoneConfigs": [{"name": "blob", "properties": {"privateDnsZoneId": "/z", "recordSets": [{"fqdn": "x"}]}}]}});
+        assert_eq!(writable(&zg), json!({"properties": {"privateDnsZoneConfigs": [{"name": "blob", "properties": {"privateDnsZoneId": "/z"}}]}}), "record sets are ARM's");
+        let st = json!({"properties": {"networkAcls": {"virtualNetworkRules": [{"id": "/s", "action": "Allow"}]}, "ipRules": [{"value": "1.2.3.4"}]}});
+        assert_eq!(writable(&st), st, "firewall rules are kept as they are");
         assert_eq!(
             writable(&pe),
             json!({"properties": {"privateLinkServiceConnections": [{"id": "/pe/privateLinkServiceConnections/c", "name": "c",
