@@ -83,18 +83,7 @@ async fn env() -> Env {
 }
 
 fn fault(method: Option<&str>, resource_type: Option<&str>, path_contains: Option<&str>, fault: Fault, times: Option<u32>) -> FaultRule {
-    FaultRule {
-        id: 0,
-        method: method.map(str::to_string),
-        resource_type: resource_type.map(str::to_string),
-        path_contains: path_contains.map(str::to_string),
-        fault,
-        times,
-        fired: 0,
-        probability: None,
-        seed: 0,
-        considered: 0,
-    }
+    FaultRule::new(method, resource_type, path_contains, fault, times)
 }
 
 fn tags() -> Option<BTreeMap<String, String>> {

@@ -141,13 +141,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let verdict = super::validation::endpoint(&peb, &objects, &observed);
     status.findings = verdict.status();
     ctx.report_findings("PrivateEndpointBinding", &ns, &name, &status.findings);
-    let (constraints_ok, summary) = verdict.summary();
-    cond::set(
-        &mut status.conditions,
-        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { ReadyReason::ConstraintViolation.as_str() }, summary, generation),
-    );
-    if verdict.held().is_some() {
-        cond::set(&mut status.conditions, cond::ready(ReadyReason::ConstraintViolation, verdict.ready_message(), generation));
+    if verdict.set_conditions(&mut status.conditions, generation) {
         status.observed_generation = generation;
         write_status(&api, &name, recorded.as_ref(), &status).await?;
         return Ok(Action::requeue(ctx.settings.resync));

@@ -165,15 +165,9 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let verdict = super::validation::compute_subnet(&cs, &objects, &observed);
     status.findings = verdict.status();
     ctx.report_findings("ComputeSubnet", &ns, &name, &status.findings);
-    let (constraints_ok, summary) = verdict.summary();
-    cond::set(
-        &mut status.conditions,
-        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { ReadyReason::ConstraintViolation.as_str() }, summary, generation),
-    );
-    if verdict.held().is_some() {
+    if verdict.set_conditions(&mut status.conditions, generation) {
         // Nothing of the object is written, not even the rules moat would add to an adopted NSG;
         // it looks again at the resync, or as soon as its spec or a related object changes.
-        cond::set(&mut status.conditions, cond::ready(ReadyReason::ConstraintViolation, verdict.ready_message(), generation));
         status.observed_generation = generation;
         write_status(&api, &name, recorded.as_ref(), &status).await?;
         return Ok(Action::requeue(ctx.settings.resync));

@@ -64,6 +64,20 @@ impl Verdict {
         }
     }
 
+    /// Sets `ConstraintsSatisfied` from this verdict and, when an Error holds the object back,
+    /// `Ready` (reason `ConstraintViolation`, naming the rule); returns whether it is held back.
+    pub fn set_conditions(&self, conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>, generation: Option<i64>) -> bool {
+        use super::conditions as cond;
+        let (ok, summary) = self.summary();
+        let reason = if ok { "NoErrors" } else { cond::ReadyReason::ConstraintViolation.as_str() };
+        cond::set(conditions, cond::condition(cond::CONSTRAINTS_SATISFIED, ok, reason, summary, generation));
+        let held = self.held().is_some();
+        if held {
+            cond::set(conditions, cond::ready(cond::ReadyReason::ConstraintViolation, self.ready_message(), generation));
+        }
+        held
+    }
+
     /// The Ready condition's message while an Error holds the object back.
     pub fn ready_message(&self) -> String {
         let errors = self.errors();

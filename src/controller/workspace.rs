@@ -192,15 +192,9 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let verdict = validation::workspace(&ws, &objects, &observed);
     status.findings = verdict.status();
     ctx.report_findings("SecureWorkspace", &ns, &name, &status.findings);
-    let (constraints_ok, summary) = verdict.summary();
-    cond::set(
-        &mut status.conditions,
-        condition(cond::CONSTRAINTS_SATISFIED, constraints_ok, if constraints_ok { "NoErrors" } else { ReadyReason::ConstraintViolation.as_str() }, summary, generation),
-    );
-    if verdict.held().is_some() {
+    if verdict.set_conditions(&mut status.conditions, generation) {
         // Nothing is written, bindings included; the object looks again at the resync or when its
         // spec or a related object changes.
-        cond::set(&mut status.conditions, cond::ready(ReadyReason::ConstraintViolation, verdict.ready_message(), generation));
         status.observed_generation = generation;
         write_status(&api, &name, recorded.as_ref(), &status).await?;
         return Ok(Action::requeue(ctx.settings.resync));
