@@ -153,6 +153,11 @@ async fn a_converged_design_is_healthy_counted_and_plans_no_write() {
     assert!(counted.keys().any(|k| k.starts_with(r#"method="PUT""#)) && counted.keys().any(|k| k.contains("Microsoft.Network/locations/operations")), "writes and LRO polls counted: {counted:#?}");
     let durations = series(&text, "moat_arm_request_duration_seconds_count");
     assert_eq!(durations.values().sum::<f64>(), total, "one duration per request");
+    // The observe passes' reads, by outcome: each one sent, joined or reused is counted, and
+    // the ones sent are requests the emulator logged.
+    let observe_reads = series(&text, "moat_arm_observe_reads_total");
+    let sent: f64 = observe_reads.iter().filter(|(k, _)| k.contains(r#"outcome="sent""#)).map(|(_, v)| v).sum();
+    assert!(sent > 0.0 && sent < total, "observe reads sent: {observe_reads:#?}");
     // Operations ran (the emulator answers writes with 201 + polling) and none is left.
     let operations = series(&text, "moat_arm_operations_in_flight");
     assert!(!operations.is_empty(), "operations were counted");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use moat::runtime::{self, Health, HealthServer, Metrics, Phase, RunArgs, Shutdown, StopReason};
 
-const METRIC_NAMES: [&str; 10] = [
+const METRIC_NAMES: [&str; 11] = [
     "moat_reconcile_total",
     "moat_reconcile_duration_seconds",
     "moat_reconcile_errors_total",
@@ -16,6 +16,7 @@ const METRIC_NAMES: [&str; 10] = [
     "moat_arm_requests_total",
     "moat_arm_request_duration_seconds",
     "moat_arm_operations_in_flight",
+    "moat_arm_observe_reads_total",
     "moat_constraint_findings",
     "moat_leader",
 ];
@@ -68,6 +69,7 @@ async fn healthz_readyz_and_metrics() {
     metrics.set_object_findings("SecureWorkspace", "team-a/ws", [("NET-008", "Warning")]);
     metrics.init_kinds(&["SecureWorkspace"]);
     metrics.arm().operation_running("PUT /x", "PUT", "Microsoft.Network/virtualNetworks");
+    metrics.arm().observe_read("Microsoft.Network/virtualNetworks", "reused");
     metrics.set_leader(true);
     let (status, ct, body) = get(addr, "/metrics", None).await;
     assert_eq!(status, 200);
@@ -76,6 +78,7 @@ async fn healthz_readyz_and_metrics() {
         assert!(body.contains(&format!("# TYPE {name} ")), "no {name} in\n{body}");
     }
     assert!(body.contains(r#"moat_reconcile_errors_total{kind="SecureWorkspace",reason="Arm"} 1"#), "{body}");
+    assert!(body.contains(r#"moat_arm_observe_reads_total{resource_type="Microsoft.Network/virtualNetworks",outcome="reused"} 1"#), "{body}");
 
     let (status, ct, body) = get(addr, "/metrics", Some("application/openmetrics-text;version=1.0.0")).await;
     assert_eq!(status, 200);

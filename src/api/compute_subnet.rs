@@ -255,11 +255,11 @@ pub struct ComputeSubnetStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`, `ConstraintsSatisfied`, `SubnetReady`, `NsgReady`, `RoutesReady`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
     /// Constraint findings.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub findings: Vec<FindingStatus>,
     /// Addresses usable for nodes: the prefix size minus the 5 Azure reserves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,15 +268,15 @@ pub struct ComputeSubnetStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<String>,
     /// The NSG rules moat manages on the subnet's NSG.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub nsg_rules: Vec<RenderedRule>,
     /// The routes moat manages on the subnet's route table.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub routes: Vec<RenderedRoute>,
     /// Azure resources of this subnet (subnet, NSG, route table).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub resources: Vec<ResourceStatus>,
     /// Long-running operations in flight, resumed after a restart.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub operations: Vec<PendingOperation>,
 }

@@ -200,11 +200,11 @@ pub struct PrivateEndpointBindingStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`, `ConstraintsSatisfied`, `EndpointReady`, `DnsReady`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
     /// Constraint findings for the current spec, the related objects and the observed Azure state.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub findings: Vec<FindingStatus>,
     /// Private-link connection state: `Approved`, `Pending`, `Rejected` or `Disconnected`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,15 +213,15 @@ pub struct PrivateEndpointBindingStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_endpoint_id: Option<String>,
     /// Private IP addresses of the endpoint.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub private_ips: Vec<String>,
     /// Names the endpoint serves, with their private IPs (also the records a custom DNS server must serve).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub fqdns: Vec<DnsRecord>,
     /// Azure resources of this endpoint (endpoint, zones, links, zone group).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub resources: Vec<ResourceStatus>,
     /// Long-running operations in flight, resumed after a restart.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub operations: Vec<PendingOperation>,
 }

@@ -374,20 +374,20 @@ pub struct SecureWorkspaceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`, `ConstraintsSatisfied`, `NetworkReady`, `DnsReady`, `ResourcesReady`, `PrivateEndpointsReady`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
     /// Constraint findings for the current spec and the observed Azure state.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub findings: Vec<FindingStatus>,
     /// Every Azure resource of this workspace.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub resources: Vec<ResourceStatus>,
     /// In Custom DNS mode, the host records the user's DNS server must serve.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub dns_records: Vec<DnsRecord>,
     /// Long-running operations in flight, resumed after a restart.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub operations: Vec<PendingOperation>,
     /// ARM id of the workspace once it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,6 +23,11 @@ pub trait ArmObserver: Send + Sync + 'static {
 
     /// The operation `key` ended: succeeded, failed or was canceled.
     fn operation_ended(&self, _key: &str) {}
+
+    /// One read of a reconcile's observe pass (`controller::shared_reads`) of `path`:
+    /// `outcome` is `sent` (a request), `joined` (a read of the same path in flight) or `reused`
+    /// (a recent answer, at steady state).
+    fn observe_read(&self, _path: &str, _outcome: &str) {}
 }
 
 /// Records nothing.

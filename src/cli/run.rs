@@ -74,9 +74,10 @@ async fn controllers(ctx: RunContext) -> Result<(), RunError> {
     // Every ARM client (moat's own identity, each credentialRef Secret) reports to the metrics.
     let observer = ObserverHandle::new(Arc::new(ctx.metrics.arm()));
     let config = ArmClientConfig { cloud, pacing, trust, observer, ..ArmClientConfig::default() };
-    let provider = AzureArmProvider::new(ctx.client.clone(), config, token, args.tenant_id.clone())?;
+    let settings = args.controller_settings();
+    let provider = AzureArmProvider::new(ctx.client.clone(), config, token, args.tenant_id.clone(), settings.shared_read_max_age())?;
     let policies = crate::tenancy::WatchedPolicies::start(ctx.client.clone());
-    let context = Arc::new(Context::new(ctx.client.clone(), Arc::new(provider), args.controller_settings()).with_policies(policies).with_observer(Arc::new(ctx.metrics.clone())));
+    let context = Arc::new(Context::new(ctx.client.clone(), Arc::new(provider), settings).with_policies(policies).with_observer(Arc::new(ctx.metrics.clone())));
     tracing::info!(namespaces = ?args.namespaces, selector = ?args.selector, endpoint = %args.arm_endpoint(), "controllers starting");
     run::run(context, args.watch_scope(), args.concurrency, Some(Arc::new(ctx.metrics.clone())), ctx.stopped()).await;
     Ok(())

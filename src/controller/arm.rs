@@ -60,12 +60,37 @@ pub enum Polled {
     Done(Option<Value>),
 }
 
+/// What an observe read returned, and whether it is an answer another read got earlier
+/// (`super::shared_reads`) rather than one sent for this call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed<T> {
+    pub value: T,
+    pub reused: bool,
+}
+
+impl<T> Observed<T> {
+    /// An answer ARM gave for this read (or a read in flight when it was asked).
+    pub fn fresh(value: T) -> Self {
+        Self { value, reused: false }
+    }
+}
+
 #[async_trait]
 pub trait Arm: Send + Sync {
     /// GET a resource; `Ok(None)` on 404.
     async fn get(&self, id: &str) -> Result<Option<Value>, ArmFailure>;
     /// GET a collection, following nextLink.
     async fn list(&self, collection_id: &str) -> Result<Vec<Value>, ArmFailure>;
+    /// GET for an observe pass, which may share an answer with other reconciles
+    /// (`super::shared_reads::SharedReads`). By default a plain [`Arm::get`].
+    async fn get_shared(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
+        Ok(Observed::fresh(self.get(id).await?))
+    }
+    /// LIST for an observe pass, which may share an answer with other reconciles. By default a
+    /// plain [`Arm::list`].
+    async fn list_shared(&self, collection_id: &str) -> Result<Observed<Vec<Value>>, ArmFailure> {
+        Ok(Observed::fresh(self.list(collection_id).await?))
+    }
     /// PUT or PATCH.
     async fn write(&self, method: &str, id: &str, body: &Value) -> Result<Started, ArmFailure>;
     /// DELETE; `Done(None)` when it was already gone.

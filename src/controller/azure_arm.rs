@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Secret;
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 use super::arm::{Arm, ArmFailure, Polled, Started};
 use super::context::ArmProvider;
+use super::shared_reads::SharedReads;
 use super::error::{Error, Result};
 use crate::api::{PendingOperation, SecretRef};
 use crate::azure::{
@@ -163,12 +165,17 @@ pub struct AzureArmProvider {
     default: Arc<dyn Arm>,
     default_tenant: Option<String>,
     cache: Mutex<HashMap<SecretKey, Arc<dyn Arm>>>,
+    /// How long a steady-state observe read may reuse another's answer (`SharedReads`).
+    shared_max_age: Duration,
 }
 
 impl AzureArmProvider {
-    pub fn new(kube: kube::Client, config: ArmClientConfig, own: Arc<dyn TokenSource>, default_tenant: Option<String>) -> Result<Self> {
+    /// Every credential's reconciles share their observe reads (`SharedReads`); at steady state
+    /// an answer is reused for `shared_max_age` (half the resync period in `moat run`).
+    pub fn new(kube: kube::Client, config: ArmClientConfig, own: Arc<dyn TokenSource>, default_tenant: Option<String>, shared_max_age: Duration) -> Result<Self> {
         let client = ArmClient::new(config.clone(), own).map_err(|e| Error::Credentials(e.to_string()))?;
-        Ok(Self { kube, config, default: Arc::new(ClientArm::new(client)), default_tenant, cache: Mutex::new(HashMap::new()) })
+        let default: Arc<dyn Arm> = Arc::new(SharedReads::new(Arc::new(ClientArm::new(client)), shared_max_age).with_observer(config.observer.clone()));
+        Ok(Self { kube, config, default, default_tenant, cache: Mutex::new(HashMap::new()), shared_max_age })
     }
 }
 
@@ -212,7 +219,7 @@ impl ArmProvider for AzureArmProvider {
         let token = AzureIdentityToken::from_config_with_trust(&self.config.cloud, &config, secret_value, &self.config.trust)
             .map_err(|e| Error::Credentials(e.to_string()))?;
         let client = ArmClient::new(self.config.clone(), Arc::new(token)).map_err(|e| Error::Credentials(e.to_string()))?;
-        let arm: Arc<dyn Arm> = Arc::new(ClientArm::new(client));
+        let arm: Arc<dyn Arm> = Arc::new(SharedReads::new(Arc::new(ClientArm::new(client)), self.shared_max_age).with_observer(self.config.observer.clone()));
         if let Ok(mut c) = self.cache.lock() {
             c.retain(|(ns, name, _), _| !(ns == namespace && *name == r.name));
             c.insert(key, arm.clone());

@@ -82,9 +82,40 @@ impl Settings {
         self.retry.saturating_mul(factor).min(self.resync.max(self.retry))
     }
 
+    /// How long a steady-state observe read may reuse another reconcile's answer
+    /// (`super::shared_reads`): half the resync period, so every resync reads each resource
+    /// once at least.
+    pub fn shared_read_max_age(&self) -> Duration {
+        self.resync / 2
+    }
+
+    /// The wait from `now` (seconds since the Unix epoch) to the next steady-state pass of an
+    /// object of the group `group` (a namespace and workspace): the objects of one group resync
+    /// together, at the same phase of the resync period, so that one read of what they share
+    /// serves them all (`super::shared_reads`); different groups spread over the period. The
+    /// wait is between half a period and one and a half.
+    pub fn aligned_resync(&self, group: &str, now: Duration) -> Duration {
+        let period = self.resync.as_millis().max(1);
+        let phase = u128::from(fnv1a(group)) % period;
+        let now_ms = now.as_millis();
+        // The next instant at this phase that is at least half a period away.
+        let earliest = now_ms + period / 2;
+        let mut next = earliest - (earliest % period) + phase;
+        if next < earliest {
+            next += period;
+        }
+        Duration::from_millis(u64::try_from(next - now_ms).unwrap_or(u64::MAX))
+    }
+
     pub fn subscription_allowed(&self, sub: &str) -> bool {
         self.allowed_subscriptions.is_empty() || self.allowed_subscriptions.iter().any(|s| s == "*" || s.eq_ignore_ascii_case(sub))
     }
+}
+
+/// FNV-1a: a hash that is the same in every process and release (the resync phase of a group
+/// must not change when moat restarts).
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 pub struct Context {
@@ -128,7 +159,7 @@ impl Context {
     /// When to look at an object again after a reconcile that ended with `outcome`; a failure
     /// backs off exponentially (a persistently failing object costs a few ARM calls per resync
     /// period, not a hot loop), anything else resets the count.
-    pub fn next_pass(&self, uid: &str, outcome: Outcome) -> kube::runtime::controller::Action {
+    pub fn next_pass(&self, uid: &str, group: &str, outcome: Outcome) -> kube::runtime::controller::Action {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let wait = match outcome {
             Outcome::Failed => {
@@ -142,7 +173,8 @@ impl Context {
             }
             Outcome::Settled => {
                 failures.remove(uid);
-                self.settings.resync
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                self.settings.aligned_resync(group, now)
             }
         };
         kube::runtime::controller::Action::requeue(wait)
@@ -223,10 +255,42 @@ where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
     let patch = serde_json::json!({ "status": status });
-    api.patch_status(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+    let written = api
+        .patch_status(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
         .await
         .map_err(Error::kube(format!("patch status of {name}")))?;
+    remember_write(&written);
     Ok(())
+}
+
+/// The resourceVersion each object (by uid) had right after moat's last status write in this
+/// process. When the store's copy has that version, it holds that write: the status is read from
+/// it instead of the apiserver ([`current_status`]).
+static WRITTEN: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, String>>> = std::sync::LazyLock::new(Default::default);
+
+fn remember_write<K: Resource>(obj: &K) {
+    let meta = obj.meta();
+    if let (Some(uid), Some(rv)) = (&meta.uid, &meta.resource_version)
+        && let Ok(mut w) = WRITTEN.lock()
+    {
+        w.insert(uid.clone(), rv.clone());
+    }
+}
+
+/// Forgets an object moat no longer reconciles (its finalizer is gone).
+pub fn forget_writes(uid: &str) {
+    if let Ok(mut w) = WRITTEN.lock() {
+        w.remove(uid);
+    }
+}
+
+/// True when `obj` (a store copy) is the version moat's last status write produced.
+fn holds_last_write<K: Resource>(obj: &K) -> bool {
+    let meta = obj.meta();
+    match (&meta.uid, &meta.resource_version) {
+        (Some(uid), Some(rv)) => WRITTEN.lock().ok().is_some_and(|w| w.get(uid) == Some(rv)),
+        _ => false,
+    }
 }
 
 /// Merge-patches `status` unless only condition transition times would change (a converged
@@ -239,14 +303,21 @@ where
     if super::conditions::changed(old, status) { patch_status(api, name, status).await } else { Ok(()) }
 }
 
-/// The object's status as the apiserver has it now (None when it has none or is gone).
-pub async fn current_status<K, S>(api: &Api<K>, name: &str) -> Result<Option<S>>
+/// The object's status as the apiserver has it now (None when it has none or is gone): from
+/// `obj`, the store's copy, when that copy is the version moat's own last status write produced
+/// (nobody else writes status), else from a GET, so that the ownership record of children and
+/// the in-flight operations are never lost to a cache that has not seen the last write.
+pub async fn current_status<K, S>(api: &Api<K>, obj: &K) -> Result<Option<S>>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + kube::core::object::HasStatus<Status = S>,
     S: Clone,
 {
-    let obj = api.get_opt(name).await.map_err(Error::kube(format!("read {name}")))?;
-    Ok(obj.and_then(|o| o.status().cloned()))
+    if holds_last_write(obj) {
+        return Ok(obj.status().cloned());
+    }
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let fresh = api.get_opt(&name).await.map_err(Error::kube(format!("read {name}")))?;
+    Ok(fresh.and_then(|o| o.status().cloned()))
 }
 
 /// A closure that saves in-flight operations into `status.operations`.
@@ -261,7 +332,7 @@ where
             let patch = serde_json::json!({ "status": { "operations": ops } });
             api.patch_status(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
                 .await
-                .map(|_| ())
+                .map(|written| remember_write(&written))
                 .map_err(|e| e.to_string())
         })
     })
@@ -310,6 +381,8 @@ where
         write_ready(&api, &name, generation, super::conditions::ReadyReason::Paused, &message).await?;
         return Ok(kube::runtime::controller::Action::await_change());
     }
+    let deleting = obj.meta().deletion_timestamp.is_some();
+    let uid = obj.meta().uid.clone().unwrap_or_default();
     let result = finalizer(&api, FINALIZER, obj, |event| async move {
         match event {
             Finalizer::Apply(o) => apply(o).await,
@@ -322,6 +395,10 @@ where
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
+    if deleting && result.is_ok() {
+        // Cleanup ended (the finalizer is gone or going): nothing more is written to it.
+        forget_writes(&uid);
+    }
     // Every failure reaches a condition: the Ready reason and a message that is the same for the
     // same failure (request ids go to events and logs), so writing it again changes nothing.
     if let Err(e) = &result
@@ -430,4 +507,37 @@ where
 pub fn ns_name<K: ResourceExt>(obj: &K) -> Result<(String, String)> {
     let ns = obj.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     Ok((ns, obj.name_any()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_of_one_group_resync_at_one_phase_within_half_to_one_and_a_half_periods() {
+        let s = Settings { resync: Duration::from_secs(300), ..Settings::default() };
+        let period = 300_000u128;
+        for now_s in [0u64, 1, 149, 150, 151, 299, 300, 1_000_000, 1_733_400_123] {
+            for group in ["team-a/ml-prod", "team-a/ml-dev", "", "x"] {
+                let now = Duration::from_secs(now_s) + Duration::from_millis(437);
+                let wait = s.aligned_resync(group, now);
+                assert!(wait >= Duration::from_secs(150) && wait <= Duration::from_secs(450), "{group} at {now_s}: {wait:?}");
+                let at = (now + wait).as_millis();
+                assert_eq!(at % period, u128::from(fnv1a(group)) % period, "{group}: the group's phase");
+            }
+        }
+        // Two objects of one group that settle 40 s apart look again at the group's phase, and
+        // once both have, at the same instants: a pass that ends a few seconds after the phase
+        // is next one period after it.
+        let a = Duration::from_secs(1_000);
+        let b = Duration::from_secs(1_040);
+        let (na, nb) = (a + s.aligned_resync("ns/ws", a), b + s.aligned_resync("ns/ws", b));
+        assert_eq!((na.as_millis() as i128 - nb.as_millis() as i128) % period as i128, 0);
+        for ran in [Duration::ZERO, Duration::from_secs(3), Duration::from_secs(40)] {
+            assert_eq!(na + ran + s.aligned_resync("ns/ws", na + ran), na + s.resync);
+        }
+        // Groups spread over the period.
+        let phases: std::collections::BTreeSet<u128> = (0..50).map(|i| u128::from(fnv1a(&format!("ns/ws-{i}"))) % period / 30_000).collect();
+        assert!(phases.len() >= 8, "50 workspaces fall in {} of 10 tenths of the period", phases.len());
+    }
 }

@@ -27,15 +27,24 @@ pub trait EventSink: Send + Sync {
 /// Saves the list of in-flight operations in the object's status.
 pub type PersistOps = Box<dyn Fn(Vec<PendingOperation>) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
-/// In-flight operations of one object, persisted on every change.
+/// In-flight operations of one object: each new one is persisted at once, so that a restart
+/// resumes it instead of starting it again.
 pub struct OpsTracker {
     ops: tokio::sync::Mutex<Vec<PendingOperation>>,
     persist: PersistOps,
+    /// Set once anything was persisted: the status the reconcile read is no longer what the
+    /// apiserver holds, so its final status write must not be skipped.
+    wrote: std::sync::atomic::AtomicBool,
 }
 
 impl OpsTracker {
     pub fn new(initial: Vec<PendingOperation>, persist: PersistOps) -> Self {
-        Self { ops: tokio::sync::Mutex::new(initial), persist }
+        Self { ops: tokio::sync::Mutex::new(initial), persist, wrote: Default::default() }
+    }
+
+    /// True when this tracker wrote `status.operations` (see the field).
+    pub fn wrote(&self) -> bool {
+        self.wrote.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub async fn find(&self, id: &str) -> Option<PendingOperation> {
@@ -46,14 +55,15 @@ impl OpsTracker {
         let mut ops = self.ops.lock().await;
         ops.retain(|o| !o.resource_id.eq_ignore_ascii_case(&op.resource_id));
         ops.push(op);
+        self.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
         (self.persist)(ops.clone()).await
     }
 
-    async fn remove(&self, id: &str) -> Result<(), String> {
-        let mut ops = self.ops.lock().await;
-        let before = ops.len();
-        ops.retain(|o| !o.resource_id.eq_ignore_ascii_case(id));
-        if ops.len() != before { (self.persist)(ops.clone()).await } else { Ok(()) }
+    /// Forgets an ended operation. Not written at once: the reconcile's final status write
+    /// (`status.operations = snapshot()`) takes it out; a restart before that polls it once more
+    /// and finds it ended. One status write per operation instead of two.
+    async fn remove(&self, id: &str) {
+        self.ops.lock().await.retain(|o| !o.resource_id.eq_ignore_ascii_case(id));
     }
 
     pub async fn snapshot(&self) -> Vec<PendingOperation> {
@@ -498,9 +508,7 @@ impl<'a> Converger<'a> {
         loop {
             match self.arm.poll(op).await {
                 Ok(Polled::Done(v)) => {
-                    if let Err(e) = self.ops.remove(&op.resource_id).await {
-                        tracing::warn!(id = %op.resource_id, error = %e, "could not clear the operation in status");
-                    }
+                    self.ops.remove(&op.resource_id).await;
                     return Ok(v);
                 }
                 Ok(Polled::Running(after)) => {
@@ -518,7 +526,7 @@ impl<'a> Converger<'a> {
                 Err(e) => {
                     // The operation failed: forget it, so the next reconcile decides afresh (and
                     // writes the resource again, after the object's backoff).
-                    let _ = self.ops.remove(&op.resource_id).await;
+                    self.ops.remove(&op.resource_id).await;
                     self.record(d, "Failed");
                     let msg = format!("{} {} failed: {}: {}", op.method, op.resource_id, e.code, e.message);
                     let note = match &e.request_id {

@@ -13,7 +13,7 @@ use super::context::{Context, ObjectEvents, Outcome, current_status, ns_name, op
 use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
-use super::workspace::observe;
+use super::workspace::observe_for_plan;
 use crate::api::{DeletionPolicy, DnsRecord, EndpointDnsMode, PrivateEndpointBinding, PrivateEndpointBindingStatus};
 use crate::plan::endpoint::{EndpointIds, desired};
 use crate::plan::ownership::Owner;
@@ -71,8 +71,8 @@ async fn resolution(arm: &dyn Arm, records: &[DnsRecord], zones: &[(String, Stri
             continue;
         };
         if !served.contains_key(zid) {
-            let sets = arm.list(&format!("{zid}/A")).await?;
-            served.insert(zid.clone(), sets);
+            let sets = arm.list_shared(&format!("{zid}/A")).await?;
+            served.insert(zid.clone(), sets.value);
         }
         let sets = served.get(zid).map(Vec::as_slice).unwrap_or(&[]);
         let set = sets.iter().find(|rs| rs.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name)));
@@ -99,13 +99,19 @@ async fn resolution(arm: &dyn Arm, records: &[DnsRecord], zones: &[(String, Stri
     Ok(problems)
 }
 
+/// The resync group of a binding (`Context::next_pass`): its workspace's, so that it resyncs with
+/// the workspace and the other bindings that read the same VNet and targets.
+fn resync_group(peb: &PrivateEndpointBinding, ns: &str) -> String {
+    format!("{ns}/{}", peb.labels().get(crate::plan::workspace::WORKSPACE_LABEL).map(String::as_str).unwrap_or_default())
+}
+
 async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action> {
     let (ns, name) = ns_name(peb.as_ref())?;
     let api: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let generation = peb.metadata.generation;
     // Status from a fresh read, not the watch cache: the ownership record of children and the
     // in-flight operations must not be lost to a cache that has not seen the last status write.
-    let recorded = current_status(&api, &name).await?;
+    let recorded = current_status(&api, peb.as_ref()).await?;
     let mut status = recorded.clone().unwrap_or_default();
 
     // Tenancy: every Azure scope the spec names is checked against the namespace's policies
@@ -131,8 +137,16 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     // Observe the target (its region, that it exists) and the VNet (its region, its subnets, its
     // DNS servers: what the catalog reads; listing the subnet proves the subnet exists).
     let vnet_id = vnet_of(&peb).to_string();
-    let (observed, target, vnet) = futures::join!(observe(arm.as_ref(), &wanted), arm.get(peb.spec.target.id.as_str()), arm.get(&vnet_id));
-    let (mut observed, target, vnet) = (observed?, target?, vnet?);
+    let (planned, target, vnet) = futures::join!(
+        observe_for_plan(arm.as_ref(), &wanted, &owner, |_| Ok::<_, std::convert::Infallible>((wanted.clone(), ()))),
+        arm.get_shared(peb.spec.target.id.as_str()),
+        arm.get_shared(&vnet_id)
+    );
+    let mut observed = match planned? {
+        Ok((observed, _, ())) => observed,
+        Err(never) => match never {},
+    };
+    let (target, vnet) = (target?.value, vnet?.value);
     let subnet_exists = lists_subnet(vnet.as_ref(), peb.spec.subnet_id.as_str());
     let prerequisites = [("subnet", peb.spec.subnet_id.as_str(), subnet_exists), ("target", peb.spec.target.id.as_str(), target.is_some())];
     observed.insert(peb.spec.target.id.as_str().to_ascii_lowercase(), target);
@@ -157,7 +171,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     }
     if let Some(msg) = super::converge::missing_resource_group(arm.as_ref(), &wanted, &observed, &rg_fields).await? {
         set_blocked(&api, &name, status, generation, ReadyReason::AzureError, &msg).await?;
-        return Ok(ctx.next_pass(&peb.metadata.uid.clone().unwrap_or_default(), Outcome::Failed));
+        return Ok(ctx.next_pass(&peb.metadata.uid.clone().unwrap_or_default(), "", Outcome::Failed));
     }
 
     // Records before links: a VNet linked to a zone that does not yet hold the endpoint's records
@@ -204,6 +218,10 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     status.fqdns = records;
     status.resources = conv.record_after(&status.resources);
     status.operations = ops.snapshot().await;
+    if ops.wrote() {
+        // status.operations changed in the apiserver during the pass: write the end state.
+        baseline = None;
+    }
 
     let end_of = |id: &str| ends.get(&id.to_ascii_lowercase()).cloned();
     let endpoint_ok = matches!(end_of(&ids.endpoint), Some(NodeEnd::Done));
@@ -279,7 +297,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     status.observed_generation = generation;
     write_status(&api, &name, baseline.as_ref(), &status).await?;
     let outcome = if ready { Outcome::Settled } else if failure.is_none() { Outcome::Progressing } else { Outcome::Failed };
-    Ok(ctx.next_pass(&owner.uid, outcome))
+    Ok(ctx.next_pass(&owner.uid, &resync_group(&peb, &ns), outcome))
 }
 
 fn explain(end: Option<NodeEnd>) -> String {
@@ -333,7 +351,7 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
     }
     let (ns, name) = ns_name(peb.as_ref())?;
     let api: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
-    let status = current_status(&api, &name).await?.unwrap_or_default();
+    let status = current_status(&api, peb.as_ref()).await?.unwrap_or_default();
     let arm = match tenancy::arm_for(ctx, &ns, &Subject::Endpoint(&peb.spec)).await {
         Ok(a) => a,
         Err(r) => {

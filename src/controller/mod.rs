@@ -10,6 +10,7 @@ pub mod dag;
 pub mod endpoint;
 pub mod error;
 pub mod run;
+pub mod shared_reads;
 pub mod subnet;
 pub mod validation;
 pub mod watch;

@@ -29,6 +29,7 @@ use crate::constraints::arm::same as same_id;
 use crate::plan::ids::WorkspaceIds;
 use crate::plan::workspace::WORKSPACE_LABEL;
 use crate::azure::pacing::{Priority, with_priority};
+use super::shared_reads::{is_settled, with_settled};
 
 /// At most this share of a controller's concurrent reconciles (at least one) may be steady-state
 /// ones: those wait for ARM's read budget behind converging work (`crate::azure::pacing`), and
@@ -68,12 +69,25 @@ fn read_priority(conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta
 
 /// Runs `reconcile` at ARM read priority `p`: a steady-state one only with a steady-state slot
 /// (deferred to the next retry otherwise; it reads nothing meanwhile).
-async fn paced<F>(kind: &'static str, name: String, p: Priority, slots: SteadySlots, ctx: Arc<Context>, reconcile: impl FnOnce(Arc<Context>) -> F) -> Result<Action, Error>
+/// `settled`: the object's own Azure resources are settled for its generation
+/// (`shared_reads::is_settled`), so its observe reads may reuse recent answers.
+async fn paced<F>(kind: &'static str, name: String, p: Priority, settled: bool, slots: SteadySlots, ctx: Arc<Context>, reconcile: impl FnOnce(Arc<Context>) -> F) -> Result<Action, Error>
 where
     F: Future<Output = Result<Action, Error>>,
 {
     let Some(_slot) = slots.slot(p) else { return deferred(kind, &name, &ctx) };
-    with_priority(p, reconcile(ctx)).await
+    with_priority(p, with_settled(settled, reconcile(ctx))).await
+}
+
+/// [`shared_reads::is_settled`] for a SecureWorkspace: once its own resources are settled, what
+/// it waits for is its bindings (read from the apiserver), so its ARM reads may reuse recent
+/// answers. A binding or compute subnet that is not Ready waits on ARM itself (records, a
+/// target, an operation) and always reads fresh.
+macro_rules! settled {
+    ($obj:expr) => {
+        $obj.metadata.deletion_timestamp.is_none()
+            && $obj.status.as_ref().is_some_and(|s| is_settled($obj.metadata.generation, s.observed_generation, &s.resources, &s.operations))
+    };
 }
 
 /// Hooks the controllers call around each reconcile (metrics in `moat run`).
@@ -159,7 +173,7 @@ fn error_policy<K: ResourceExt>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> 
     }
     tracing::warn!(name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default(), error = %err, "reconcile failed");
     // Backs off exponentially while the failure lasts (the condition already says why).
-    ctx.next_pass(&obj.uid().unwrap_or_else(|| obj.name_any()), super::context::Outcome::Failed)
+    ctx.next_pass(&obj.uid().unwrap_or_else(|| obj.name_any()), "", super::context::Outcome::Failed)
 }
 
 /// Which namespace the controllers watch (None: all).
@@ -310,7 +324,7 @@ async fn run_namespace(
                 observed("SecureWorkspace", o1.clone(), w1.clone(), move || {
                     let obj = newest(&latest, obj);
                     let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
-                    paced("SecureWorkspace", obj.name_any(), p, slots, ctx, move |ctx| super::workspace::reconcile(obj, ctx))
+                    paced("SecureWorkspace", obj.name_any(), p, settled!(obj), slots, ctx, move |ctx| super::workspace::reconcile(obj, ctx))
                 })
             },
             error_policy,
@@ -368,7 +382,7 @@ async fn run_namespace(
                 observed("PrivateEndpointBinding", o2.clone(), w2.clone(), move || {
                     let obj = newest(&latest, obj);
                     let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
-                    paced("PrivateEndpointBinding", obj.name_any(), p, slots, ctx, move |ctx| super::endpoint::reconcile(obj, ctx))
+                    paced("PrivateEndpointBinding", obj.name_any(), p, false, slots, ctx, move |ctx| super::endpoint::reconcile(obj, ctx))
                 })
             },
             error_policy,
@@ -409,7 +423,7 @@ async fn run_namespace(
                 observed("ComputeSubnet", o3.clone(), w3.clone(), move || {
                     let obj = newest(&latest, obj);
                     let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
-                    paced("ComputeSubnet", obj.name_any(), p, slots, ctx, move |ctx| super::subnet::reconcile(obj, ctx))
+                    paced("ComputeSubnet", obj.name_any(), p, false, slots, ctx, move |ctx| super::subnet::reconcile(obj, ctx))
                 })
             },
             error_policy,

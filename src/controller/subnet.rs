@@ -13,7 +13,7 @@ use super::context::{Context, FINALIZER, ObjectEvents, Outcome, current_status, 
 use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
-use super::workspace::observe;
+use super::workspace::observe_for_plan;
 use crate::api::{ComputeSubnet, ComputeSubnetStatus, DeletionPolicy, SecureWorkspace};
 use crate::plan::ownership::Owner;
 use crate::plan::subnet::{SubnetIds, desired, rules_and_routes, stale_children};
@@ -105,7 +105,7 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let generation = cs.metadata.generation;
     // Status from a fresh read, not the watch cache: the ownership record of children and the
     // in-flight operations must not be lost to a cache that has not seen the last status write.
-    let recorded = current_status(&api, &name).await?;
+    let recorded = current_status(&api, cs.as_ref()).await?;
     let mut status = recorded.clone().unwrap_or_default();
     let retry = Action::requeue(ctx.settings.retry);
     status.usable_ips = usable(cs.spec.address_prefix.as_str());
@@ -138,23 +138,36 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
 
     // Observe what the plan and the catalog read: the resources, the VNet (address space, other
     // subnets, region) and the route table already on the subnet (UDR-001).
-    let mut observed = observe(arm.as_ref(), &first).await?;
     // The plan again, with rule priorities settled against the NSG as it is (same ids).
-    let existing_nsg = observed.get(&ids.nsg.to_ascii_lowercase()).cloned().flatten();
-    let mut wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags, existing_nsg.as_ref());
-    let (rules, routes) = rules_and_routes(&cs.spec, &ws.spec, existing_nsg.as_ref());
+    let planned = observe_for_plan(arm.as_ref(), &first, &owner, |observed| {
+        let existing_nsg = observed.get(&ids.nsg.to_ascii_lowercase()).cloned().flatten();
+        let wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags, existing_nsg.as_ref());
+        Ok::<_, std::convert::Infallible>((wanted, rules_and_routes(&cs.spec, &ws.spec, existing_nsg.as_ref())))
+    })
+    .await?;
+    let (mut observed, mut wanted, (rules, routes)) = match planned {
+        Ok(p) => p,
+        Err(never) => match never {},
+    };
     status.nsg_rules = rules.iter().map(|r| r.to_rendered()).collect();
     status.routes = routes.iter().map(|r| r.to_rendered()).collect();
-    let vnet = arm.get(&ids.vnet).await?;
-    observed.insert(ids.vnet.to_ascii_lowercase(), vnet.clone());
+    // The VNet came with the subnet (its parent).
+    let vnet = match observed.get(&ids.vnet.to_ascii_lowercase()) {
+        Some(v) => v.clone(),
+        None => {
+            let v = arm.get(&ids.vnet).await?;
+            observed.insert(ids.vnet.to_ascii_lowercase(), v.clone());
+            v
+        }
+    };
     let current_route_table = vnet
         .as_ref()
         .and_then(|v| v.get("properties")?.get("subnets")?.as_array()?.iter().find(|s| s.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&cs.spec.name))).cloned())
         .and_then(|s| s.get("properties")?.get("routeTable")?.get("id")?.as_str().map(str::to_string));
     if let Some(rt) = current_route_table.filter(|rt| !observed.contains_key(&rt.to_ascii_lowercase())) {
-        match arm.get(&rt).await {
+        match arm.get_shared(&rt).await {
             Ok(body) => {
-                observed.insert(rt.to_ascii_lowercase(), body);
+                observed.insert(rt.to_ascii_lowercase(), body.value);
             }
             // Outside the namespace's scope: moat may not read it, so UDR-001 cannot be judged live.
             Err(e) if e.code == "OutOfScope" => tracing::info!(route_table = %rt, "the subnet's route table is outside the namespace's scope; not read"),
@@ -202,6 +215,10 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
 
     status.resources = conv.record_after(&status.resources);
     status.operations = ops.snapshot().await;
+    if ops.wrote() {
+        // status.operations changed in the apiserver during the pass: write the end state.
+        baseline = None;
+    }
     let problems = |pred: &dyn Fn(&Desired) -> bool| -> Vec<String> {
         wanted
             .iter()
@@ -244,13 +261,13 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     status.observed_generation = generation;
     write_status(&api, &name, baseline.as_ref(), &status).await?;
     let outcome = if ready { Outcome::Settled } else if failure.is_none() { Outcome::Progressing } else { Outcome::Failed };
-    Ok(ctx.next_pass(&owner.uid, outcome))
+    Ok(ctx.next_pass(&owner.uid, &format!("{ns}/{}", cs.spec.workspace_ref.name), outcome))
 }
 
 async fn cleanup(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let (ns, name) = ns_name(cs.as_ref())?;
     let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), &ns);
-    let status = current_status(&api, &name).await?.unwrap_or_default();
+    let status = current_status(&api, cs.as_ref()).await?.unwrap_or_default();
     let Some(ws) = workspace_of(ctx, &ns, &cs).await? else {
         if status.resources.iter().all(|r| !r.owned) {
             return Ok(Action::await_change());

@@ -63,23 +63,88 @@ async fn owned_bindings(ctx: &Context, ns: &str, name: &str) -> Result<Vec<Priva
     Ok(api.list(&lp).await.map_err(Error::kube("list PrivateEndpointBindings"))?.items)
 }
 
+/// What an observe pass read: bodies by lower-case ARM id (`None`: absent), and whether any of
+/// them is an answer another reconcile got earlier (`super::shared_reads`).
+pub struct Observation {
+    pub bodies: HashMap<String, Option<Value>>,
+    pub reused: bool,
+}
+
 /// Reads every desired resource at once, with the fewest requests (`plan::reads`): one GET per
 /// resource that stands alone or serves children (a VNet its subnets, an NSG its rules, a route
-/// table its routes), one LIST per private DNS zone's links. Keys are lower-case ARM ids.
+/// table its routes), one LIST per private DNS zone's links. Keys are lower-case ARM ids. Every
+/// read goes to ARM (deletions and confirmations use this).
 pub async fn observe(arm: &dyn Arm, desired: &[Desired]) -> Result<HashMap<String, Option<Value>>> {
+    Ok(read_all(arm, desired, false, false).await?.bodies)
+}
+
+/// [`observe`] for a reconcile's plan: the reads may be shared with other reconciles
+/// (`Arm::get_shared`; at steady state a recent answer), and the bodies of the parents read for
+/// their children are kept too (a compute subnet's VNet). See [`observe_for_plan`].
+pub async fn observe_shared(arm: &dyn Arm, desired: &[Desired]) -> Result<Observation> {
+    read_all(arm, desired, true, true).await
+}
+
+/// True when the plan would write anything given `observed`: something to create or update, an
+/// operation to wait for, a name to refuse, an adopted resource missing.
+pub fn would_write(wanted: &[Desired], observed: &HashMap<String, Option<Value>>, owner: &Owner) -> bool {
+    use crate::plan::decide::{Decision, decide};
+    wanted.iter().any(|d| {
+        let obs = observed.get(&d.id.to_ascii_lowercase()).and_then(Option::as_ref);
+        !matches!(decide(d, obs, owner, 0), Decision::Converged)
+    })
+}
+
+/// Observes for a plan: with shared reads first; when an answer was reused and the plan made
+/// from it (`plan`) would change anything, everything is read again from ARM and planned again,
+/// so that moat never writes on the strength of an answer another reconcile got earlier.
+pub async fn observe_for_plan<P, E>(
+    arm: &dyn Arm,
+    first: &[Desired],
+    owner: &Owner,
+    mut plan: impl FnMut(&HashMap<String, Option<Value>>) -> std::result::Result<(Vec<Desired>, P), E>,
+) -> Result<std::result::Result<(HashMap<String, Option<Value>>, Vec<Desired>, P), E>> {
+    let shared = observe_shared(arm, first).await?;
+    let planned = match plan(&shared.bodies) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    if !shared.reused || !would_write(&planned.0, &shared.bodies, owner) {
+        return Ok(Ok((shared.bodies, planned.0, planned.1)));
+    }
+    tracing::debug!("a reused answer says something changed: reading again before any write");
+    let bodies = read_all(arm, first, false, true).await?.bodies;
+    Ok(plan(&bodies).map(|(w, p)| (bodies, w, p)))
+}
+
+/// `shared`: reads may be shared (`Arm::get_shared`); `parents`: the bodies of the parents read
+/// for their children are in the answer too.
+async fn read_all(arm: &dyn Arm, desired: &[Desired], shared: bool, parents: bool) -> Result<Observation> {
     use crate::plan::reads::{Read, item_named, read_of, requests};
     let (get_ids, list_ids) = requests(desired.iter().map(|d| d.id.as_str()));
-    let gets = join_all(get_ids.iter().map(|id| async move { (id.to_ascii_lowercase(), arm.get(id).await) }));
-    let lists = join_all(list_ids.iter().map(|c| async move { (c.to_ascii_lowercase(), arm.list(c).await) }));
+    let gets = join_all(get_ids.iter().map(|id| async move {
+        let r = if shared { arm.get_shared(id).await } else { arm.get(id).await.map(super::arm::Observed::fresh) };
+        (id.to_ascii_lowercase(), r)
+    }));
+    let lists = join_all(list_ids.iter().map(|c| async move {
+        let r = if shared { arm.list_shared(c).await } else { arm.list(c).await.map(super::arm::Observed::fresh) };
+        (c.to_ascii_lowercase(), r)
+    }));
     let (gets, lists) = futures::join!(gets, lists);
+    let mut reused = false;
     let mut bodies: HashMap<String, Option<Value>> = HashMap::new();
     for (id, r) in gets {
-        bodies.insert(id, r?);
+        let o = r?;
+        reused |= o.reused;
+        bodies.insert(id, o.value);
     }
     let mut listed: HashMap<String, Option<Vec<Value>>> = HashMap::new();
     for (collection, r) in lists {
         let items = match r {
-            Ok(items) => Some(items),
+            Ok(o) => {
+                reused |= o.reused;
+                Some(o.value)
+            }
             // The zone itself is not there (yet): none of its links are.
             Err(e) if e.code.contains("NotFound") => None,
             Err(e) => return Err(e.into()),
@@ -99,7 +164,12 @@ pub async fn observe(arm: &dyn Arm, desired: &[Desired]) -> Result<HashMap<Strin
         };
         out.insert(key, value);
     }
-    Ok(out)
+    if parents {
+        for (id, body) in bodies {
+            out.entry(id).or_insert(body);
+        }
+    }
+    Ok(Observation { bodies: out, reused })
 }
 
 /// [`observe`] for a deletion: what one read says is absent gets a second look after `pause`. A
@@ -150,7 +220,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let generation = ws.metadata.generation;
     // Status from a fresh read, not the watch cache: the ownership record of children and the
     // in-flight operations must not be lost to a cache that has not seen the last status write.
-    let recorded = current_status(&api, &name).await?;
+    let recorded = current_status(&api, ws.as_ref()).await?;
     let mut status = recorded.clone().unwrap_or_default();
     let events = ObjectEvents { recorder: &ctx.recorder, object: ws.object_ref(&()) };
 
@@ -179,13 +249,16 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     }
 
     // Observe, then validate with what Azure says.
-    let observed = observe(arm.as_ref(), &first).await?;
     let ids = crate::plan::ids::WorkspaceIds::of(&ws.spec);
-    let vnet = observed.get(&ids.vnet.to_ascii_lowercase()).and_then(Option::as_ref);
-    let storage_subnets = subnets_with_endpoint(&ids.vnet, vnet, &subnets, "Microsoft.Storage");
-    let vault_subnets = subnets_with_endpoint(&ids.vnet, vnet, &subnets, "Microsoft.KeyVault");
-    let wanted = match plan(&storage_subnets, &vault_subnets) {
-        Ok(d) => d,
+    let planned = observe_for_plan(arm.as_ref(), &first, &owner, |observed| {
+        let vnet = observed.get(&ids.vnet.to_ascii_lowercase()).and_then(Option::as_ref);
+        let storage_subnets = subnets_with_endpoint(&ids.vnet, vnet, &subnets, "Microsoft.Storage");
+        let vault_subnets = subnets_with_endpoint(&ids.vnet, vnet, &subnets, "Microsoft.KeyVault");
+        plan(&storage_subnets, &vault_subnets).map(|d| (d, ()))
+    })
+    .await?;
+    let (observed, wanted, ()) = match planned {
+        Ok(p) => p,
         Err(e) => return blocked(&api, &name, status, generation, ReadyReason::InvalidSpec, &e.to_string(), ctx).await,
     };
     let objects = ctx.stores.snapshot();
@@ -249,6 +322,10 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
 
     // Status.
     status.operations = ops.snapshot().await;
+    if ops.wrote() {
+        // status.operations changed in the apiserver during the pass: write the end state.
+        baseline = None;
+    }
     status.resources = conv.record_after(&status.resources);
     status.workspace_id = Some(ids.workspace.clone());
     let not_done = |keys: &[&str]| -> Vec<String> {
@@ -322,7 +399,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     } else {
         Outcome::Progressing
     };
-    Ok(ctx.next_pass(&owner.uid, outcome))
+    Ok(ctx.next_pass(&owner.uid, &format!("{ns}/{name}"), outcome))
 }
 
 fn reason_of(conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], t: &str) -> String {
@@ -376,7 +453,7 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let (ns, name) = ns_name(ws.as_ref())?;
     let api: Api<SecureWorkspace> = Api::namespaced(ctx.client.clone(), &ns);
     let generation = ws.metadata.generation;
-    let status = current_status(&api, &name).await?.unwrap_or_default();
+    let status = current_status(&api, ws.as_ref()).await?.unwrap_or_default();
     let bindings = owned_bindings(ctx, &ns, &name).await?;
     let pebs: Api<PrivateEndpointBinding> = Api::namespaced(ctx.client.clone(), &ns);
     if ws.spec.deletion_policy == DeletionPolicy::Orphan {
@@ -501,8 +578,84 @@ async fn cleanup(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         return Ok(Action::await_change());
     }
     let mut status = status;
-    status.operations = ops.snapshot().await;
+    let operations = ops.snapshot().await;
+    if ops.wrote() || operations != status.operations {
+        // The operations that ended leave status now (`blocked` writes only a Ready change).
+        super::context::patch_status(&api, &name, &serde_json::json!({"operations": operations})).await?;
+    }
+    status.operations = operations;
     let msg = format!("deleting: {}", left.join("; "));
     blocked(&api, &name, status, generation, ReadyReason::Deleting, &msg, ctx).await?;
     Err(Error::Waiting(msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::PendingOperation;
+    use crate::azure::pacing::{Priority, with_priority};
+    use crate::controller::arm::{ArmFailure, Polled, Started};
+    use crate::controller::shared_reads::SharedReads;
+    use crate::plan::decide::UpdateStyle;
+    use serde_json::json;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// ARM with one storage account whose body the test sets.
+    struct OneAccount(Mutex<Value>, Mutex<u32>);
+
+    #[async_trait::async_trait]
+    impl Arm for OneAccount {
+        async fn get(&self, _: &str) -> std::result::Result<Option<Value>, ArmFailure> {
+            *self.1.lock().expect("lock") += 1;
+            Ok(Some(self.0.lock().expect("lock").clone()))
+        }
+        async fn list(&self, _: &str) -> std::result::Result<Vec<Value>, ArmFailure> {
+            Ok(vec![])
+        }
+        async fn write(&self, _: &str, _: &str, _: &Value) -> std::result::Result<Started, ArmFailure> {
+            Ok(Started::Done(None))
+        }
+        async fn delete(&self, _: &str) -> std::result::Result<Started, ArmFailure> {
+            Ok(Started::Done(None))
+        }
+        async fn poll(&self, _: &PendingOperation) -> std::result::Result<Polled, ArmFailure> {
+            Ok(Polled::Done(None))
+        }
+    }
+
+    const ST: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st";
+
+    fn account(public: &str, owner: &Owner) -> Value {
+        json!({"id": ST, "location": "westeurope", "tags": owner.tags(&Default::default()), "properties": {"publicNetworkAccess": public, "provisioningState": "Succeeded"}})
+    }
+
+    #[tokio::test]
+    async fn a_reused_answer_that_says_something_changed_is_read_again_before_any_write() {
+        let owner = Owner::new("SecureWorkspace", "ns", "ws", "uid-1");
+        let inner = Arc::new(OneAccount(Mutex::new(account("Enabled", &owner)), Mutex::new(0)));
+        let arm = SharedReads::new(inner.clone(), Duration::from_secs(60));
+        let wanted = vec![Desired {
+            kind: "StorageAccount",
+            id: ST.into(),
+            mode: Mode::Create,
+            body: account("Disabled", &owner),
+            managed: json!({"properties": {"publicNetworkAccess": "Disabled"}}),
+            update: UpdateStyle::Patch,
+            deps: vec![],
+        }];
+        // An earlier steady-state read saw drift (public access on); ARM has since been put back.
+        with_priority(Priority::Steady, arm.get_shared(ST)).await.expect("read");
+        *inner.0.lock().expect("lock") = account("Disabled", &owner);
+        let planned = with_priority(Priority::Steady, observe_for_plan(&arm, &wanted, &owner, |_| Ok::<_, std::convert::Infallible>((wanted.clone(), ()))))
+            .await
+            .expect("observe");
+        let Ok((observed, wanted_now, ())) = planned;
+        assert_eq!(*inner.1.lock().expect("lock"), 2, "the reused answer said 'write', so ARM was read again");
+        assert!(!would_write(&wanted_now, &observed, &owner), "the fresh answer is converged: nothing to write");
+        // Converged in the reused answer too: it is trusted, nothing is read again.
+        let again = with_priority(Priority::Steady, observe_for_plan(&arm, &wanted, &owner, |_| Ok::<_, std::convert::Infallible>((wanted.clone(), ())))).await.expect("observe");
+        assert!(again.is_ok());
+        assert_eq!(*inner.1.lock().expect("lock"), 2);
+    }
 }

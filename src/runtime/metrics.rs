@@ -107,6 +107,12 @@ struct ArmDurationLabels {
     resource_type: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ObserveReadLabels {
+    resource_type: String,
+    outcome: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct FindingLabels {
     kind: String,
@@ -130,6 +136,7 @@ struct ArmFamilies {
     requests: Family<ArmRequestLabels, Counter>,
     duration: HistogramFamily<ArmDurationLabels>,
     operations: Family<ArmDurationLabels, Gauge>,
+    observe_reads: Family<ObserveReadLabels, Counter>,
     running: Mutex<RunningOperations>,
 }
 
@@ -219,8 +226,14 @@ impl Metrics {
             requests: Family::default(),
             duration: HistogramFamily::new_with_constructor(arm_histogram as fn() -> _),
             operations: Family::default(),
+            observe_reads: Family::default(),
             running: Mutex::new(RunningOperations::default()),
         });
+        registry.register(
+            "moat_arm_observe_reads",
+            "Reads of the reconciles' observe passes by resource type and outcome: sent to ARM, joined a read in flight, or reused a recent answer (steady state)",
+            arm.observe_reads.clone(),
+        );
         registry.register(
             "moat_arm_requests",
             "Azure Resource Manager requests by method, resource type and HTTP status",
@@ -468,6 +481,12 @@ impl ArmMetrics {
         self.record(method, resource_type, "error", duration);
     }
 
+    /// Counts one observe read (`sent`, `joined` or `reused`); see [`ArmObserver::observe_read`].
+    pub fn observe_read(&self, resource_type: &str, outcome: &str) {
+        let Some(f) = &self.families else { return };
+        f.observe_reads.get_or_create(&ObserveReadLabels { resource_type: resource_type.to_owned(), outcome: outcome.to_owned() }).inc();
+    }
+
     /// Counts an operation as running (again); see [`ArmObserver::operation_running`].
     pub fn operation_running(&self, key: &str, method: &str, resource_type: &str) {
         let Some(f) = &self.families else { return };
@@ -517,6 +536,10 @@ impl crate::azure::ArmObserver for ArmMetrics {
 
     fn operation_ended(&self, key: &str) {
         ArmMetrics::operation_ended(self, key);
+    }
+
+    fn observe_read(&self, path: &str, outcome: &str) {
+        ArmMetrics::observe_read(self, &arm_resource_type(path), outcome);
     }
 }
 

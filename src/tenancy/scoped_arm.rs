@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::scope::{EffectiveScope, Verb};
 use crate::api::PendingOperation;
-use crate::controller::arm::{Arm, ArmFailure, Polled, Started};
+use crate::controller::arm::{Arm, ArmFailure, Observed, Polled, Started};
 
 /// Code of the failure a refused request returns.
 pub const OUT_OF_SCOPE: &str = "OutOfScope";
@@ -71,6 +71,16 @@ impl Arm for ScopedArm {
     async fn list(&self, collection_id: &str) -> Result<Vec<Value>, ArmFailure> {
         self.guard("GET", collection_id)?;
         self.inner.list(collection_id).await
+    }
+
+    async fn get_shared(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
+        self.guard("GET", id)?;
+        self.inner.get_shared(id).await
+    }
+
+    async fn list_shared(&self, collection_id: &str) -> Result<Observed<Vec<Value>>, ArmFailure> {
+        self.guard("GET", collection_id)?;
+        self.inner.list_shared(collection_id).await
     }
 
     async fn write(&self, method: &str, id: &str, body: &Value) -> Result<Started, ArmFailure> {
