@@ -103,8 +103,9 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let (ns, name) = ns_name(cs.as_ref())?;
     let api: Api<ComputeSubnet> = Api::namespaced(ctx.client.clone(), &ns);
     let generation = cs.metadata.generation;
-    // Status from a fresh read, not the watch cache: the ownership record of children and the
-    // in-flight operations must not be lost to a cache that has not seen the last status write.
+    // Status as the apiserver has it (the store's copy only when it holds moat's own last status
+    // write): the ownership record of children and the in-flight operations must not be lost to
+    // a cache that has not seen the last status write.
     let recorded = current_status(&api, cs.as_ref()).await?;
     let mut status = recorded.clone().unwrap_or_default();
     let retry = Action::requeue(ctx.settings.retry);
