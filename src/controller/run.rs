@@ -79,15 +79,13 @@ where
     with_priority(p, with_settled(settled, reconcile(ctx))).await
 }
 
-/// [`shared_reads::is_settled`] for a SecureWorkspace: once its own resources are settled, what
-/// it waits for is its bindings (read from the apiserver), so its ARM reads may reuse recent
-/// answers. A binding or compute subnet that is not Ready waits on ARM itself (records, a
-/// target, an operation) and always reads fresh.
-macro_rules! settled {
-    ($obj:expr) => {
-        $obj.metadata.deletion_timestamp.is_none()
-            && $obj.status.as_ref().is_some_and(|s| is_settled($obj.metadata.generation, s.observed_generation, &s.resources, &s.operations))
-    };
+/// [`is_settled`] for a SecureWorkspace: once its own resources are settled, what it waits for
+/// is its bindings (read from the apiserver), so its ARM reads may reuse recent answers. A
+/// binding or compute subnet that is not Ready waits on ARM itself (records, a target, an
+/// operation) and always reads fresh.
+fn workspace_settled(ws: &SecureWorkspace) -> bool {
+    ws.metadata.deletion_timestamp.is_none()
+        && ws.status.as_ref().is_some_and(|s| is_settled(ws.metadata.generation, s.observed_generation, &s.resources, &s.operations))
 }
 
 /// Hooks the controllers call around each reconcile (metrics in `moat run`).
@@ -324,7 +322,7 @@ async fn run_namespace(
                 observed("SecureWorkspace", o1.clone(), w1.clone(), move || {
                     let obj = newest(&latest, obj);
                     let p = read_priority(obj.status.as_ref().map(|s| s.conditions.as_slice()), &obj.metadata);
-                    paced("SecureWorkspace", obj.name_any(), p, settled!(obj), slots, ctx, move |ctx| super::workspace::reconcile(obj, ctx))
+                    paced("SecureWorkspace", obj.name_any(), p, workspace_settled(&obj), slots, ctx, move |ctx| super::workspace::reconcile(obj, ctx))
                 })
             },
             error_policy,

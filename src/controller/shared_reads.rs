@@ -19,7 +19,7 @@
 //! runs, and an answer that started before such a change is never kept. Plain [`Arm::get`] and
 //! [`Arm::list`] (confirmations, waits on busy resources, a deletion's second look) always go to
 //! ARM; their answers refresh what later observe reads may reuse. A reconcile that would write
-//! on the strength of a reused answer reads again first (`workspace::observe`).
+//! on the strength of a reused answer reads again first (`workspace::observe_for_plan`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
