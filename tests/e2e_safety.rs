@@ -194,6 +194,18 @@ async fn blocked_objects_build_nothing_stay_quiet_and_wake_on_a_sibling() {
     b["spec"]["forcedTunneling"]["routeTableName"] = json!("rt-training-b");
     b["spec"]["addressPrefix"] = json!("10.20.4.0/25");
     let since = h.last_seq();
+    // Both arrive paused and are resumed once both exist: applied one after the other, the first
+    // could be reconciled (and built) before the second exists, a race of the test, not of moat.
+    let paused = |o: &Value| {
+        let mut o = o.clone();
+        o["metadata"]["annotations"] = json!({"moat.dev/paused": "true"});
+        o
+    };
+    h.apply(&paused(&a)).await;
+    h.apply(&paused(&b)).await;
+    let is_paused = |c: &ComputeSubnet| c.status.as_ref().is_some_and(|s| ready_reason(&s.conditions, c.meta().generation).is_some_and(|(r, _)| r == "Paused"));
+    h.wait_for::<ComputeSubnet>("training", CONVERGE, "Paused", is_paused).await;
+    h.wait_for::<ComputeSubnet>("training-b", CONVERGE, "Paused", is_paused).await;
     h.apply(&a).await;
     h.apply(&b).await;
     let violation = |c: &ComputeSubnet| {
