@@ -209,6 +209,13 @@ async fn writes_and_reads() {
         log.len(),
         log.len() as f64 / n_managed as f64
     );
+    if std::env::var_os("MOAT_BENCH_VERBOSE").is_some() {
+        println!("   every request of the converge (MOAT_BENCH_VERBOSE):");
+        let wall0 = log.first().map(|e| ts(&e.time)).unwrap_or(0.0);
+        for e in &log {
+            println!("     {:>6.2} {} {} {}", ts(&e.time) - wall0, e.status, e.method, short(path_of(e)));
+        }
+    }
     // Steady state: whole resync periods after Ready. The objects of one workspace resync
     // together, so each resync is one pass that reads every resource (or collection) once at
     // most: its cost is the number of distinct reads; the most any one was read is the number

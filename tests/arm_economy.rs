@@ -67,8 +67,12 @@ async fn each_resource_is_read_once_per_resync_and_a_converge_costs_few_requests
     let per_resource = log.len() as f64 / n;
     println!("converge: {} ARM requests ({writes} writes) for {} managed resources = {per_resource:.2} per resource", log.len(), ids.len());
     assert!(ids.len() >= 50, "the samples manage about 53 Azure resources: {ids:?}");
-    // Was 6.3 (every object read everything on every pass, the VNet twice per compute subnet).
-    assert!(per_resource <= 5.5, "{per_resource:.2} ARM requests per managed resource to converge");
+    // Was 6.3 (every object read everything on every pass, the VNet twice per compute subnet),
+    // then 4.6 (shared reads); about 3.0 since children of absent parents go unread, zones and
+    // links are created create-only, bodies nothing reads get no final GET and dependents are
+    // not woken for a readiness they already saw. The two polls per operation of this emulator
+    // are 61 of the requests.
+    assert!(per_resource <= 3.3, "{per_resource:.2} ARM requests per managed resource to converge");
 
     // Steady state: three whole resync periods.
     let periods = 3u64;

@@ -213,6 +213,13 @@ impl std::fmt::Debug for ArmClient {
     }
 }
 
+/// Whether the provider of `resource_type` honours `If-Match` / `If-None-Match` (Private DNS:
+/// zones, their VNet links and record sets; Microsoft.Network's other types ignore them).
+pub fn honours_conditions(resource_type: &str) -> bool {
+    let t = resource_type.to_ascii_lowercase();
+    t == "microsoft.network/privatednszones" || t.starts_with("microsoft.network/privatednszones/")
+}
+
 fn subscription_key(url: &Url) -> String {
     let mut segs = url.path_segments().into_iter().flatten();
     while let Some(s) = segs.next() {
@@ -647,6 +654,23 @@ impl ArmClient {
         .await
     }
 
+    /// PUT that only creates (`If-None-Match: *`), for the resource types whose provider honours
+    /// it ([`honours_conditions`]); ARM answers 412 `PreconditionFailed` when the resource exists.
+    pub async fn begin_create_json(&self, id: &ResourceId, body: &serde_json::Value) -> Result<Submitted<serde_json::Value>> {
+        let span = info_span!("arm", method = "PUT", resource_type = %id.resource_type(), id = %id, create_only = true);
+        async {
+            if !honours_conditions(&id.resource_type()) {
+                return Err(ArmError::config(format!("{} does not honour If-None-Match; a create-only PUT cannot be sent", id.resource_type())));
+            }
+            let version = Self::api_version_of(id)?;
+            let bytes = serde_json::to_vec(body).map_err(|e| ArmError::config(format!("serializing the PUT body for {id}: {e}")))?;
+            let _guard = self.write_lock(id).await;
+            self.begin_write(LroOperation::Put, id, version, Some(bytes), &Conditions::create_only()).await
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Lists `R` under `scope`, following `nextLink`: for a child type the scope is the parent
     /// (`list::<Subnet>(&vnet)`), for a top-level type the resource group.
     pub async fn list<R: ArmResource>(&self, scope: &ResourceId) -> Result<Vec<R>> {
@@ -964,10 +988,22 @@ impl ArmClient {
     /// Polls a saved operation once. `Err` means the status could not be read (try again
     /// later); `Ok(PollStatus::Failed)` means the operation itself failed.
     pub async fn poll_once<T: DeserializeOwned>(&self, token: &LroToken) -> Result<PollStatus<T>> {
+        self.poll_once_reading(token, true).await
+    }
+
+    /// [`Self::poll_once`] without the final GET of a PUT or PATCH that succeeded: the operation's
+    /// own `Succeeded` is ARM's word that the write is applied, and `Done(None)` says so, for a
+    /// caller that reads nothing of the resulting body. (A poll of the resource itself, or of a
+    /// Location URL, still returns the body it got.)
+    pub async fn poll_status_once<T: DeserializeOwned>(&self, token: &LroToken) -> Result<PollStatus<T>> {
+        self.poll_once_reading(token, false).await
+    }
+
+    async fn poll_once_reading<T: DeserializeOwned>(&self, token: &LroToken, final_read: bool) -> Result<PollStatus<T>> {
         let span = info_span!("arm_poll", operation = %token.operation, id = %token.resource_id, kind = ?token.url_kind);
         // Polls and the final read of an operation are converging work, whoever started it.
         let priority = pacing::current_priority().max(pacing::Priority::Converge);
-        let result = pacing::with_priority(priority, self.poll_once_inner(token)).instrument(span).await;
+        let result = pacing::with_priority(priority, self.poll_once_inner(token, final_read)).instrument(span).await;
         let observer = self.inner.config.observer.get();
         let (method, key) = (token.operation.method(), operation_key(token.operation.method().as_str(), token.resource_id.as_str()));
         match &result {
@@ -979,7 +1015,7 @@ impl ArmClient {
         result
     }
 
-    async fn poll_once_inner<T: DeserializeOwned>(&self, token: &LroToken) -> Result<PollStatus<T>> {
+    async fn poll_once_inner<T: DeserializeOwned>(&self, token: &LroToken, final_read: bool) -> Result<PollStatus<T>> {
         let url = self.vet_url(&token.status_url)?;
         self.inner.counters.polls.fetch_add(1, Ordering::Relaxed);
         let raw = match self.send(Method::GET, url, None, &Conditions::none()).await {
@@ -1023,11 +1059,16 @@ impl ArmClient {
             PollStep::Succeeded => match token.operation {
                 LroOperation::Delete | LroOperation::Post => Ok(PollStatus::Done(None)),
                 LroOperation::Put | LroOperation::Patch => {
-                    // Polling the resource itself already returned its final body.
-                    if token.url_kind == PollUrlKind::Resource
+                    // Polling the resource itself already returned its final body; so does a
+                    // Location URL, which answers with the operation's own final response.
+                    let is_resource = |v: &serde_json::Value| v.get("id").and_then(serde_json::Value::as_str).is_some();
+                    if (token.url_kind == PollUrlKind::Resource || (token.url_kind == PollUrlKind::Location && json.as_ref().is_some_and(is_resource)))
                         && let Some(v) = json
                     {
                         return Ok(PollStatus::Done(Some(decode(v, &raw.url)?)));
+                    }
+                    if !final_read {
+                        return Ok(PollStatus::Done(None));
                     }
                     let url = self.resource_url(&token.resource_id, &token.api_version)?;
                     let fin = self.send(Method::GET, url, None, &Conditions::none()).await?;

@@ -91,10 +91,32 @@ pub trait Arm: Send + Sync {
     async fn list_shared(&self, collection_id: &str) -> Result<Observed<Vec<Value>>, ArmFailure> {
         Ok(Observed::fresh(self.list(collection_id).await?))
     }
+    /// GET of something a reconcile needs to exist but does not manage (the resource group it
+    /// creates in, a binding's target and VNet): an answer that it exists may be one another
+    /// reconcile got a few seconds ago, even while converging (`super::shared_reads`); one that
+    /// it is absent is always asked of ARM. By default [`Arm::get_shared`].
+    async fn get_lasting(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
+        self.get_shared(id).await
+    }
     /// PUT or PATCH.
     async fn write(&self, method: &str, id: &str, body: &Value) -> Result<Started, ArmFailure>;
+    /// Whether [`Arm::create_only`] can create `id` without ever writing over it: its provider
+    /// honours `If-None-Match: *` (Private DNS). By default no.
+    fn can_create_only(&self, _id: &str) -> bool {
+        false
+    }
+    /// PUT that only creates (`If-None-Match: *`): `Ok(None)` when `id` exists after all (ARM
+    /// answered 412), and nothing was written. Only where [`Arm::can_create_only`] says so.
+    async fn create_only(&self, id: &str, _body: &Value) -> Result<Option<Started>, ArmFailure> {
+        Err(ArmFailure::local("PUT", id, "CreateOnlyUnsupported", "this ARM access cannot send a create-only PUT"))
+    }
     /// DELETE; `Done(None)` when it was already gone.
     async fn delete(&self, id: &str) -> Result<Started, ArmFailure>;
     /// Poll a running operation once.
     async fn poll(&self, op: &PendingOperation) -> Result<Polled, ArmFailure>;
+    /// [`Arm::poll`] for a caller that reads nothing of the resulting body: a PUT or PATCH that
+    /// succeeded may end `Done(None)` without the final GET of the resource. By default a poll.
+    async fn poll_status(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
+        self.poll(op).await
+    }
 }

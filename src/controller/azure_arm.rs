@@ -132,6 +132,19 @@ impl Arm for ClientArm {
         self.client.begin_write_json(op, &rid, Some(body)).await.map(started).map_err(|e| failure(method, id, &e))
     }
 
+    fn can_create_only(&self, id: &str) -> bool {
+        crate::azure::ResourceId::parse(id).is_ok_and(|rid| crate::azure::client::honours_conditions(&rid.resource_type()))
+    }
+
+    async fn create_only(&self, id: &str, body: &Value) -> std::result::Result<Option<Started>, ArmFailure> {
+        let rid = parse("PUT", id)?;
+        match self.client.begin_create_json(&rid, body).await {
+            Ok(s) => Ok(Some(started(s))),
+            Err(e) if e.is_precondition_failed() => Ok(None),
+            Err(e) => Err(failure("PUT", id, &e)),
+        }
+    }
+
     async fn delete(&self, id: &str) -> std::result::Result<Started, ArmFailure> {
         let rid = parse("DELETE", id)?;
         match self.client.begin_delete(&rid).await {
@@ -143,8 +156,19 @@ impl Arm for ClientArm {
     }
 
     async fn poll(&self, op: &PendingOperation) -> std::result::Result<Polled, ArmFailure> {
+        self.poll_reading(op, true).await
+    }
+
+    async fn poll_status(&self, op: &PendingOperation) -> std::result::Result<Polled, ArmFailure> {
+        self.poll_reading(op, false).await
+    }
+}
+
+impl ClientArm {
+    async fn poll_reading(&self, op: &PendingOperation, final_read: bool) -> std::result::Result<Polled, ArmFailure> {
         let token = token_of(op)?;
-        match self.client.poll_once::<Value>(&token).await {
+        let polled = if final_read { self.client.poll_once::<Value>(&token).await } else { self.client.poll_status_once::<Value>(&token).await };
+        match polled {
             Ok(PollStatus::Pending { retry_after, .. }) => Ok(Polled::Running(retry_after)),
             Ok(PollStatus::Done(v)) => Ok(Polled::Done(v)),
             Ok(PollStatus::Failed(e)) => Err(ArmFailure { retryable: false, ..failure(&op.method, &op.resource_id, &e) }),

@@ -137,6 +137,31 @@ pub struct Context {
     pub observer: Arc<dyn super::run::Observer>,
     /// Consecutive failing reconciles per object (by uid), for the backoff.
     failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// Which objects wait for something other objects provide ([`Awaiting`]).
+    pub awaiting: Awaiting,
+}
+
+/// Per object (by uid): whether its current or last pass waits for something other objects
+/// provide (its subnet, target or VNet, a sibling's fix).
+#[derive(Default)]
+pub struct Awaiting(std::sync::Mutex<std::collections::HashMap<String, bool>>);
+
+impl Awaiting {
+    /// Records, as soon as a pass has observed them, whether the object waits for something
+    /// other objects provide: a subnet, target or VNet not there yet, or a finding that holds it
+    /// back (which a sibling's or its workspace's change may lift).
+    pub fn set(&self, uid: &str, awaiting: bool) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_string(), awaiting);
+    }
+
+    /// Whether the object waits for others; true before any pass of it has observed anything.
+    pub fn awaits(&self, uid: &str) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(uid).copied().unwrap_or(true)
+    }
+
+    pub fn forget(&self, uid: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
 }
 
 impl Context {
@@ -153,7 +178,20 @@ impl Context {
             policies: Arc::new(NoPolicies),
             observer: Arc::new(super::run::NoObserver),
             failures: Default::default(),
+            awaiting: Default::default(),
         }
+    }
+
+    /// See [`Awaiting::set`].
+    pub fn set_awaiting(&self, uid: &str, awaiting: bool) {
+        self.awaiting.set(uid, awaiting);
+    }
+
+    /// Forgets an object moat no longer reconciles.
+    pub fn forget(&self, uid: &str) {
+        self.awaiting.forget(uid);
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        forget_writes(uid);
     }
 
     /// When to look at an object again after a reconcile that ended with `outcome`; a failure
@@ -397,7 +435,7 @@ where
     .map_err(|e| Error::Finalizer(Box::new(e)));
     if deleting && result.is_ok() {
         // Cleanup ended (the finalizer is gone or going): nothing more is written to it.
-        forget_writes(&uid);
+        ctx.forget(&uid);
     }
     // Every failure reaches a condition: the Ready reason and a message that is the same for the
     // same failure (request ids go to events and logs), so writing it again changes nothing.

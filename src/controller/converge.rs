@@ -308,10 +308,13 @@ impl<'a> Converger<'a> {
         if observed.is_none() && d.mode == Mode::Child {
             observed = self.through_parent(d);
         }
+        // Where the provider honours `If-None-Match: *` (Private DNS), a create is sent create-only:
+        // ARM refuses it (412) if the resource exists after all, so a 404 needs no second look.
+        let create_only = self.arm.can_create_only(&d.id);
         let mut turn = None;
         if d.mode == Mode::Shared && observed.is_none() {
             turn = self.turn(&d.id).await;
-            if let Ok(now) = self.arm.get(&d.id).await {
+            if !create_only && let Ok(now) = self.arm.get(&d.id).await {
                 observed = now;
             }
         }
@@ -321,7 +324,7 @@ impl<'a> Converger<'a> {
         // route table moat has not recorded: a moat killed right after sending its create left no
         // record, and others may have added children since.
         let confirm = self.seen.contains(&d.id.to_ascii_lowercase()) || crate::plan::reads::lists_children(&d.id);
-        if observed.is_none() && confirm && d.mode != Mode::Adopt {
+        if observed.is_none() && confirm && !create_only && d.mode != Mode::Adopt {
             match self.confirm_absent(d).await {
                 Absence::Confirmed => {}
                 Absence::Exists(body) => observed = Some(body),
@@ -332,6 +335,7 @@ impl<'a> Converger<'a> {
             }
         }
         let mut retried_after_conflict = false;
+        let mut found_on_create = false;
         loop {
             match decide(d, observed.as_ref(), self.owner, stage) {
                 Decision::Converged => {
@@ -369,7 +373,29 @@ impl<'a> Converger<'a> {
                     if action.verb == Verb::Create {
                         body = self.with_inline_children(d, body);
                     }
-                    let started = self.arm.write(action.method, &d.id, &body).await;
+                    let started = if action.verb == Verb::Create && action.method == "PUT" && create_only {
+                        match self.arm.create_only(&d.id, &body).await {
+                            Ok(Some(s)) => Ok(s),
+                            // It exists after all (another object created it meanwhile, or the
+                            // 404 was spurious): nothing was written; read it and decide again.
+                            Ok(None) if !found_on_create => {
+                                found_on_create = true;
+                                tracing::info!(id = %d.id, "a create-only PUT found the resource there (412); reading it before deciding again");
+                                observed = match self.arm.get(&d.id).await {
+                                    Ok(v) => v,
+                                    Err(e) => return self.failed(d, "Get", e).await,
+                                };
+                                continue;
+                            }
+                            Ok(None) => {
+                                self.record(d, "Unknown");
+                                return NodeEnd::NotDone(format!("{} {}: ARM says it exists (412 to a create-only PUT) but reads it as absent; looking again later", d.kind, d.id));
+                            }
+                            Err(e) => Err(e),
+                        }
+                    } else {
+                        self.arm.write(action.method, &d.id, &body).await
+                    };
                     let (reason, verb) = match action.verb {
                         Verb::Create => ("Created", "Create"),
                         Verb::Update => ("Updated", "Update"),
@@ -505,8 +531,11 @@ impl<'a> Converger<'a> {
     /// resumed operation may have ended while nobody watched). An operation that ends `Failed`
     /// is not done: the resource is recorded `Failed` with Azure's code and message.
     async fn wait(&self, d: &Desired, op: &PendingOperation) -> Result<Option<Value>, NodeEnd> {
+        // The final GET of a write is only for the body; most bodies nothing reads afterwards.
+        let read_body = op.method != "DELETE" && body_read_after_write(d.kind);
         loop {
-            match self.arm.poll(op).await {
+            let polled = if read_body { self.arm.poll(op).await } else { self.arm.poll_status(op).await };
+            match polled {
                 Ok(Polled::Done(v)) => {
                     self.ops.remove(&op.resource_id).await;
                     return Ok(v);
@@ -566,6 +595,14 @@ impl<'a> Converger<'a> {
     }
 }
 
+/// Whether a pass reads the body of a resource of `kind` after writing it: a private endpoint's
+/// (its addresses and connection state go to status), and a VNet's, NSG's or route table's (the
+/// children it lists are read through it). The others end with their operation's `Succeeded`,
+/// without a final GET; the next observe reads them.
+pub fn body_read_after_write(kind: &str) -> bool {
+    matches!(kind, "PrivateEndpoint" | "VirtualNetwork" | "NetworkSecurityGroup" | "RouteTable")
+}
+
 /// The Ready message of a pass whose writes failed, the same for the same failures whatever
 /// order the graph ran them in: the failure of the lowest id, and how many others failed.
 pub fn failure_summary(ends: &std::collections::HashMap<String, NodeEnd>) -> Option<String> {
@@ -602,7 +639,7 @@ pub async fn missing_resource_group(
         }
     }
     for (sub, rg) in groups {
-        if arm.get(&format!("/subscriptions/{sub}/resourceGroups/{rg}")).await?.is_none() {
+        if arm.get_lasting(&format!("/subscriptions/{sub}/resourceGroups/{rg}")).await?.value.is_none() {
             let field = fields.iter().find(|(r, _)| r.eq_ignore_ascii_case(&rg)).map(|(_, f)| *f).unwrap_or("the spec");
             return Ok(Some(format!(
                 "resource group {rg} does not exist in subscription {sub}: moat creates resources in a resource group, not the group itself; create it, or fix {field}; nothing was written"
@@ -632,4 +669,137 @@ pub async fn still_present(arm: &dyn Arm, ids: impl IntoIterator<Item = &str>) -
         }
     }
     Ok(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::decide::UpdateStyle;
+    use serde_json::json;
+
+    const ZONE: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net";
+
+    /// A Private DNS provider that logs every request. `someone_else` makes a create-only PUT
+    /// find the zone there (created meanwhile by another party): 412, nothing written.
+    struct Dns {
+        log: Mutex<Vec<String>>,
+        zone: Mutex<Option<Value>>,
+        someone_else: Option<Value>,
+        running: bool,
+    }
+
+    impl Dns {
+        fn new(someone_else: Option<Value>, running: bool) -> Self {
+            Dns { log: Mutex::new(vec![]), zone: Mutex::new(None), someone_else, running }
+        }
+        fn log(&self, s: String) {
+            self.log.lock().expect("lock").push(s);
+        }
+        fn requests(&self) -> Vec<String> {
+            self.log.lock().expect("lock").clone()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Arm for Dns {
+        async fn get(&self, id: &str) -> Result<Option<Value>, ArmFailure> {
+            self.log(format!("GET {id}"));
+            Ok(self.zone.lock().expect("lock").clone())
+        }
+        async fn list(&self, c: &str) -> Result<Vec<Value>, ArmFailure> {
+            self.log(format!("LIST {c}"));
+            Ok(vec![])
+        }
+        async fn write(&self, method: &str, id: &str, body: &Value) -> Result<Started, ArmFailure> {
+            self.log(format!("{method} {id}"));
+            *self.zone.lock().expect("lock") = Some(body.clone());
+            Ok(Started::Done(Some(body.clone())))
+        }
+        fn can_create_only(&self, _: &str) -> bool {
+            true
+        }
+        async fn create_only(&self, id: &str, body: &Value) -> Result<Option<Started>, ArmFailure> {
+            self.log(format!("PUT if-none-match {id}"));
+            if let Some(theirs) = &self.someone_else {
+                *self.zone.lock().expect("lock") = Some(theirs.clone());
+                return Ok(None);
+            }
+            *self.zone.lock().expect("lock") = Some(body.clone());
+            if self.running {
+                let op = PendingOperation { resource_id: id.into(), method: "PUT".into(), poll_url: "https://op".into(), poll_kind: "AzureAsyncOperation".into(), started_at: "2026-12-06T00:00:00Z".into() };
+                return Ok(Some(Started::Pending(op, Duration::ZERO)));
+            }
+            Ok(Some(Started::Done(Some(body.clone()))))
+        }
+        async fn delete(&self, id: &str) -> Result<Started, ArmFailure> {
+            self.log(format!("DELETE {id}"));
+            Ok(Started::Done(None))
+        }
+        async fn poll(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
+            self.log(format!("POLL+GET {}", op.resource_id));
+            Ok(Polled::Done(self.zone.lock().expect("lock").clone()))
+        }
+        async fn poll_status(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
+            self.log(format!("POLL {}", op.resource_id));
+            Ok(Polled::Done(None))
+        }
+    }
+
+    struct NoEvents;
+    impl EventSink for NoEvents {
+        fn publish(&self, _: bool, _: &str, _: &str, _: String, _: Option<(&str, &str)>) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn zone(owner: &Owner) -> Desired {
+        let body = json!({"location": "global", "tags": owner.tags(&Default::default())});
+        Desired { kind: "PrivateDnsZone", id: ZONE.into(), mode: Mode::Shared, managed: json!({}), body, update: UpdateStyle::MergePut, deps: vec![] }
+    }
+
+    async fn converge_zone(arm: &Dns, recorded: &[ResourceStatus]) -> (NodeEnd, Vec<ResourceStatus>) {
+        let owner = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
+        let ops = OpsTracker::new(vec![], Box::new(|_| Box::pin(async { Ok(()) })));
+        let locks = KeyedLocks::new();
+        let conv = Converger::new(arm, &owner, &ops, &NoEvents, &Settings::default(), &locks, recorded);
+        let end = conv.converge(&zone(&owner), None, 0).await;
+        (end, conv.resources())
+    }
+
+    #[tokio::test]
+    async fn a_zone_read_absent_is_created_create_only_without_a_second_look() {
+        let arm = Dns::new(None, false);
+        let (end, _) = converge_zone(&arm, &[]).await;
+        assert!(matches!(end, NodeEnd::Done), "{end:?}");
+        assert_eq!(arm.requests(), vec![format!("PUT if-none-match {ZONE}")]);
+    }
+
+    #[tokio::test]
+    async fn a_zone_someone_created_meanwhile_is_read_and_left_as_it_is() {
+        let theirs = json!({"id": ZONE, "location": "global", "tags": {"team": "hub"}, "properties": {"provisioningState": "Succeeded"}});
+        let arm = Dns::new(Some(theirs), false);
+        let (end, resources) = converge_zone(&arm, &[]).await;
+        assert!(matches!(end, NodeEnd::Done), "{end:?}");
+        // The create-only PUT wrote nothing (412); one read, and no other write.
+        assert_eq!(arm.requests(), vec![format!("PUT if-none-match {ZONE}"), format!("GET {ZONE}")]);
+        assert_eq!(resources.iter().map(|r| r.state.as_str()).collect::<Vec<_>>(), vec!["Succeeded"]);
+    }
+
+    #[tokio::test]
+    async fn a_zone_moat_recorded_that_reads_absent_needs_no_confirmation_when_created_create_only() {
+        let recorded = vec![ResourceStatus { kind: "PrivateDnsZone".into(), id: ZONE.into(), state: "Succeeded".into(), owned: true }];
+        let arm = Dns::new(None, false);
+        let (end, _) = converge_zone(&arm, &recorded).await;
+        assert!(matches!(end, NodeEnd::Done), "{end:?}");
+        assert_eq!(arm.requests(), vec![format!("PUT if-none-match {ZONE}")]);
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_body_nothing_reads_ends_with_its_operation_and_no_final_get() {
+        let arm = Dns::new(None, true);
+        let (end, _) = converge_zone(&arm, &[]).await;
+        assert!(matches!(end, NodeEnd::Done), "{end:?}");
+        assert_eq!(arm.requests(), vec![format!("PUT if-none-match {ZONE}"), format!("POLL {ZONE}")]);
+        assert!(!body_read_after_write("PrivateDnsZone") && body_read_after_write("PrivateEndpoint") && body_read_after_write("VirtualNetwork"));
+    }
 }

@@ -140,8 +140,8 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let vnet_id = vnet_of(&peb).to_string();
     let (planned, target, vnet) = futures::join!(
         observe_for_plan(arm.as_ref(), &wanted, &owner, |_| Ok::<_, std::convert::Infallible>((wanted.clone(), ()))),
-        arm.get_shared(peb.spec.target.id.as_str()),
-        arm.get_shared(&vnet_id)
+        arm.get_lasting(peb.spec.target.id.as_str()),
+        arm.get_lasting(&vnet_id)
     );
     let mut observed = match planned? {
         Ok((observed, _, ())) => observed,
@@ -156,7 +156,9 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     let verdict = super::validation::endpoint(&peb, &objects, &observed);
     status.findings = verdict.status();
     ctx.report_findings("PrivateEndpointBinding", &ns, &name, &status.findings);
-    if verdict.set_conditions(&mut status.conditions, generation) {
+    let blocked = verdict.set_conditions(&mut status.conditions, generation);
+    ctx.set_awaiting(&owner.uid, blocked || prerequisites.iter().any(|(_, _, present)| !present));
+    if blocked {
         status.observed_generation = generation;
         write_status(&api, &name, recorded.as_ref(), &status).await?;
         return Ok(Action::requeue(ctx.settings.resync));

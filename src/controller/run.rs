@@ -6,8 +6,13 @@
 //! | controller | wakes on |
 //! |---|---|
 //! | SecureWorkspace | its bindings' readiness and any binding in its private-endpoint subnet (NET-009); its ComputeSubnets' spec and subnet state (REG-003, service-endpoint firewall rules) |
-//! | PrivateEndpointBinding | the workspace it belongs to or targets (PE-001, STO-001, its subnet and target appearing); that workspace's ComputeSubnets (STO-001); bindings for the same target (DNS-006) |
-//! | ComputeSubnet | its workspace (VNet, region, spec); its sibling ComputeSubnets (overlaps, DBX-001) |
+//! | PrivateEndpointBinding | the workspace it belongs to or targets: its spec and deletion (PE-001, STO-001), and its readiness (its subnet and target appearing, see below); that workspace's ComputeSubnets (STO-001); bindings for the same target (DNS-006) |
+//! | ComputeSubnet | its workspace: spec and deletion (VNet, region), and its readiness; its sibling ComputeSubnets (overlaps, DBX-001) |
+//!
+//! A workspace whose readiness drops wakes all its dependents; one that becomes ready wakes only
+//! those that wait for something it provides (`context::Awaiting`: their last observe found a
+//! subnet, target or VNet missing, or a finding holds them back). A dependent that has seen all
+//! it needs would only queue a second pass behind its running one, reading everything again.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use super::conditions as cond;
-use super::context::Context;
+use super::context::{Awaiting, Context};
 use super::error::Error;
 use super::watch::{SharedWatch, conditions_view, hash_of, own_view};
 use crate::api::{ComputeSubnet, FindingStatus, PrivateEndpointBinding, SecureWorkspace};
@@ -187,11 +192,26 @@ where
 
 // What related objects are watched for (see the module table).
 
-/// A workspace as its dependents read it: spec, deletion, network and resources readiness.
-fn workspace_for_dependents(ws: &SecureWorkspace) -> Option<u64> {
+/// A workspace's network and resources readiness, as its dependents read it (its spec and
+/// deletion are [`spec_view`]'s).
+fn workspace_readiness(ws: &SecureWorkspace) -> Option<u64> {
+    Some(hash_of(readiness_of(ws)))
+}
+
+fn readiness_of(ws: &SecureWorkspace) -> (bool, bool) {
     let st = ws.status.as_ref();
     let ready = |t: &str| st.is_some_and(|s| cond::is_true(&s.conditions, t));
-    Some(hash_of((ws.metadata.generation, ws.metadata.deletion_timestamp.is_some(), ready(cond::NETWORK_READY), ready(cond::RESOURCES_READY))))
+    (ready(cond::NETWORK_READY), ready(cond::RESOURCES_READY))
+}
+
+/// Whether a change of `ws`'s readiness wakes the dependent `uid`. A workspace less than fully
+/// ready wakes every dependent (something it relies on may be gone). One that became ready wakes
+/// only those waiting for others ([`Awaiting`]), or not yet observed: a dependent that has seen
+/// its subnet, target and VNet present gains nothing from the wake (its own next pass is due
+/// anyway), and a pass queued behind its running one would read everything again for nothing.
+fn readiness_wakes(awaiting: &Awaiting, ws: &SecureWorkspace, uid: Option<String>) -> bool {
+    let (network, resources) = readiness_of(ws);
+    !(network && resources) || uid.is_none_or(|u| awaiting.awaits(&u))
 }
 
 /// A binding as its workspace reads it: spec, deletion, conditions and names; not the
@@ -332,7 +352,8 @@ async fn run_namespace(
 
     // PrivateEndpointBinding.
     let peb_self = peb_watch.subscribe("PrivateEndpointBinding", own, false);
-    let peb_from_ws = ws_watch.subscribe("PrivateEndpointBinding<-SecureWorkspace", workspace_for_dependents, true);
+    let peb_from_ws = ws_watch.subscribe("PrivateEndpointBinding<-SecureWorkspace", spec_view, true);
+    let peb_from_ws_ready = ws_watch.subscribe("PrivateEndpointBinding<-SecureWorkspace readiness", workspace_readiness, false);
     let peb_from_cs = cs_watch.subscribe("PrivateEndpointBinding<-ComputeSubnet", spec_view, true);
     let peb_from_peb = peb_watch.subscribe("PrivateEndpointBinding<-PrivateEndpointBinding", spec_view, true);
     let (bstore1, bstore2, bstore3) = (stores.clone(), stores.clone(), stores.clone());
@@ -355,10 +376,16 @@ async fn run_namespace(
             .map(|b| ObjectRef::from_obj(b.as_ref()))
             .collect::<Vec<_>>()
     };
-    let related_to2 = related_to;
+    let (related_to2, related_to3) = (related_to, related_to);
+    let (bstore4, ctx_b) = (stores.clone(), ctx.clone());
     let (o2, w2, latest2, s2) = (observer.clone(), workers(), set.endpoints.clone(), SteadySlots::new(concurrency));
     let endpoints = Controller::for_shared_stream(peb_self, set.endpoints.clone())
         .watches_shared_stream(peb_from_ws, move |ws: Arc<SecureWorkspace>| related_to(&ws, &bstore1))
+        .watches_shared_stream(peb_from_ws_ready, move |ws: Arc<SecureWorkspace>| {
+            let mut refs = related_to3(&ws, &bstore4);
+            refs.retain(|r| readiness_wakes(&ctx_b.awaiting, &ws, r.extra.uid.clone()));
+            refs
+        })
         .watches_shared_stream(peb_from_cs, move |cs: Arc<ComputeSubnet>| {
             let ws = wstore2.workspaces().into_iter().find(|w| w.namespace() == cs.namespace() && w.name_any() == cs.spec.workspace_ref.name);
             ws.map(|w| related_to2(&w, &bstore2)).unwrap_or_default()
@@ -390,9 +417,10 @@ async fn run_namespace(
 
     // ComputeSubnet.
     let cs_self = cs_watch.subscribe("ComputeSubnet", own, false);
-    let cs_from_ws = ws_watch.subscribe("ComputeSubnet<-SecureWorkspace", workspace_for_dependents, true);
+    let cs_from_ws = ws_watch.subscribe("ComputeSubnet<-SecureWorkspace", spec_view, true);
+    let cs_from_ws_ready = ws_watch.subscribe("ComputeSubnet<-SecureWorkspace readiness", workspace_readiness, false);
     let cs_from_cs = cs_watch.subscribe("ComputeSubnet<-ComputeSubnet", spec_view, true);
-    let (cstore1, cstore2) = (stores.clone(), stores.clone());
+    let (cstore1, cstore2, cstore3, ctx_c) = (stores.clone(), stores.clone(), stores.clone(), ctx.clone());
     let (o3, w3, latest3, s3) = (observer.clone(), workers(), set.subnets.clone(), SteadySlots::new(concurrency));
     let subnets = Controller::for_shared_stream(cs_self, set.subnets.clone())
         .watches_shared_stream(cs_from_ws, move |ws: Arc<SecureWorkspace>| {
@@ -401,6 +429,16 @@ async fn run_namespace(
                 .subnets()
                 .into_iter()
                 .filter(|c| c.namespace() == ws.namespace() && c.spec.workspace_ref.name == name)
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_shared_stream(cs_from_ws_ready, move |ws: Arc<SecureWorkspace>| {
+            let name = ws.name_any();
+            cstore3
+                .subnets()
+                .into_iter()
+                .filter(|c| c.namespace() == ws.namespace() && c.spec.workspace_ref.name == name)
+                .filter(|c| readiness_wakes(&ctx_c.awaiting, &ws, c.uid()))
                 .map(|c| ObjectRef::from_obj(c.as_ref()))
                 .collect::<Vec<_>>()
         })
@@ -456,6 +494,37 @@ mod tests {
         fn in_flight(&self, _: &str, d: i64) {
             self.0.lock().expect("lock").1 += d;
         }
+    }
+
+    fn workspace(network: bool, resources: bool) -> SecureWorkspace {
+        let c = |t: &str, ok: bool| serde_json::json!({"type": t, "status": if ok { "True" } else { "False" }, "reason": "R", "message": "", "lastTransitionTime": "2026-12-06T00:00:00Z"});
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "moat.dev/v1alpha1", "kind": "SecureWorkspace", "metadata": {"name": "ws", "namespace": "ns"},
+            "spec": {
+                "subscriptionId": "6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b", "resourceGroup": "rg", "location": "westeurope",
+                "network": {"vnet": {"name": "vnet", "addressSpace": ["10.20.0.0/16"]}, "privateEndpointSubnet": {"name": "snet-pe", "addressPrefix": "10.20.0.0/24"}},
+                "workspace": {"name": "mlw"}, "storage": {"name": "st01"}, "keyVault": {"name": "kv-01"}, "containerRegistry": {"name": "cr01"}, "applicationInsights": {"name": "appi"}
+            },
+            "status": {"conditions": [c(cond::NETWORK_READY, network), c(cond::RESOURCES_READY, resources)]}
+        }))
+        .expect("workspace")
+    }
+
+    #[test]
+    fn a_workspace_becoming_ready_wakes_only_the_dependents_that_wait_for_it() {
+        let awaiting = Awaiting::default();
+        awaiting.set("waits", true);
+        awaiting.set("has-all", false);
+        let ready = workspace(true, true);
+        assert!(readiness_wakes(&awaiting, &ready, Some("waits".into())));
+        assert!(!readiness_wakes(&awaiting, &ready, Some("has-all".into())), "saw its prerequisites: no second pass");
+        assert!(readiness_wakes(&awaiting, &ready, Some("never-observed".into())));
+        // Less ready: everyone looks again (what they rely on may be gone).
+        let degraded = workspace(false, true);
+        assert!(readiness_wakes(&awaiting, &degraded, Some("has-all".into())));
+        assert_ne!(workspace_readiness(&ready), workspace_readiness(&degraded));
+        awaiting.forget("has-all");
+        assert!(readiness_wakes(&awaiting, &ready, Some("has-all".into())));
     }
 
     #[tokio::test]

@@ -74,6 +74,11 @@ struct State {
     last_sweep: Option<Instant>,
 }
 
+/// How old an answer that something lasting exists ([`Arm::get_lasting`]: a resource group, a
+/// binding's target or VNet) may be for converging work: the reconciles of one workspace that
+/// start together read it once.
+const CONVERGING_LASTING_AGE: Duration = Duration::from_secs(5);
+
 /// How long a mark in `forgotten` matters: longer than any read stays in flight.
 const FORGET_MARK: Duration = Duration::from_secs(600);
 
@@ -134,6 +139,9 @@ pub struct SharedReadCounts {
 pub struct SharedReads {
     inner: Arc<dyn Arm>,
     steady_max_age: Duration,
+    /// How old an answer that something lasting exists may be for converging work
+    /// ([`CONVERGING_LASTING_AGE`], never more than `steady_max_age`).
+    lasting_converging_age: Duration,
     observer: ObserverHandle,
     state: Mutex<State>,
     counts: Mutex<SharedReadCounts>,
@@ -142,7 +150,20 @@ pub struct SharedReads {
 impl SharedReads {
     /// Shares the reads of `inner`; at steady state an answer is reused for `steady_max_age`.
     pub fn new(inner: Arc<dyn Arm>, steady_max_age: Duration) -> Self {
-        Self { inner, steady_max_age, observer: ObserverHandle::default(), state: Mutex::new(State::default()), counts: Mutex::new(SharedReadCounts::default()) }
+        Self {
+            inner,
+            steady_max_age,
+            lasting_converging_age: CONVERGING_LASTING_AGE.min(steady_max_age),
+            observer: ObserverHandle::default(),
+            state: Mutex::new(State::default()),
+            counts: Mutex::new(SharedReadCounts::default()),
+        }
+    }
+
+    #[cfg(test)]
+    fn with_lasting_converging_age(mut self, age: Duration) -> Self {
+        self.lasting_converging_age = age.min(self.steady_max_age);
+        self
     }
 
     /// Reports every observe read to `observer` (`moat_arm_observe_reads` in `moat run`).
@@ -221,10 +242,10 @@ impl SharedReads {
         id: &str,
         maps: Maps<T>,
         send: impl FnOnce() -> BoxFuture<'static, Result<T, ArmFailure>>,
+        max_age: Option<Duration>,
     ) -> Result<Observed<T>, ArmFailure> {
         let key = id.to_ascii_lowercase();
         let now = Instant::now();
-        let max_age = self.max_age();
         let (started, f) = {
             let Ok(mut s) = self.state.lock() else { return send().await.map(Observed::fresh) };
             let recent = max_age.and_then(|age| (maps.done)(&mut s).get(&key).filter(|e| now.duration_since(e.at) <= age).map(|e| e.value.clone()));
@@ -288,18 +309,45 @@ impl Arm for SharedReads {
     async fn get_shared(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
         let (inner, owned) = (self.inner.clone(), id.to_string());
         let maps = Maps { done: |s: &mut State| &mut s.gets, inflight: |s: &mut State| &mut s.inflight_gets };
-        self.observe(id, maps, move || async move { inner.get(&owned).await }.boxed()).await
+        self.observe(id, maps, move || async move { inner.get(&owned).await }.boxed(), self.max_age()).await
+    }
+
+    async fn get_lasting(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
+        let key = id.to_ascii_lowercase();
+        let now = Instant::now();
+        let age = self.max_age().unwrap_or(self.lasting_converging_age);
+        let seen = self.state.lock().ok().and_then(|s| s.gets.get(&key).filter(|e| e.value.is_some() && now.duration_since(e.at) <= age).map(|e| e.value.clone()));
+        if let Some(value) = seen {
+            self.count(|c| c.reused += 1);
+            self.observer.get().observe_read(id, "reused");
+            return Ok(Observed { value, reused: true });
+        }
+        // Joins a read in flight, never reuses an older answer (an absence).
+        let (inner, owned) = (self.inner.clone(), id.to_string());
+        let maps = Maps { done: |s: &mut State| &mut s.gets, inflight: |s: &mut State| &mut s.inflight_gets };
+        self.observe(id, maps, move || async move { inner.get(&owned).await }.boxed(), None).await
     }
 
     async fn list_shared(&self, collection_id: &str) -> Result<Observed<Vec<Value>>, ArmFailure> {
         let (inner, owned) = (self.inner.clone(), collection_id.to_string());
         let maps = Maps { done: |s: &mut State| &mut s.lists, inflight: |s: &mut State| &mut s.inflight_lists };
-        self.observe(collection_id, maps, move || async move { inner.list(&owned).await }.boxed()).await
+        self.observe(collection_id, maps, move || async move { inner.list(&owned).await }.boxed(), self.max_age()).await
     }
 
     async fn write(&self, method: &str, id: &str, body: &Value) -> Result<Started, ArmFailure> {
         self.forget_for(id);
         let r = self.inner.write(method, id, body).await;
+        self.forget_for(id);
+        r
+    }
+
+    fn can_create_only(&self, id: &str) -> bool {
+        self.inner.can_create_only(id)
+    }
+
+    async fn create_only(&self, id: &str, body: &Value) -> Result<Option<Started>, ArmFailure> {
+        self.forget_for(id);
+        let r = self.inner.create_only(id, body).await;
         self.forget_for(id);
         r
     }
@@ -313,6 +361,14 @@ impl Arm for SharedReads {
 
     async fn poll(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
         let r = self.inner.poll(op).await;
+        if matches!(r, Ok(Polled::Done(_))) {
+            self.forget_for(&op.resource_id);
+        }
+        r
+    }
+
+    async fn poll_status(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
+        let r = self.inner.poll_status(op).await;
         if matches!(r, Ok(Polled::Done(_))) {
             self.forget_for(&op.resource_id);
         }
@@ -332,6 +388,8 @@ mod tests {
     struct Counting {
         gets: AtomicU64,
         lists: AtomicU64,
+        /// Ids that answer 404.
+        absent: std::sync::Mutex<Vec<String>>,
     }
 
     #[async_trait]
@@ -339,6 +397,9 @@ mod tests {
         async fn get(&self, id: &str) -> GetResult {
             let n = self.gets.fetch_add(1, Ordering::SeqCst) + 1;
             tokio::time::sleep(Duration::from_millis(20)).await;
+            if self.absent.lock().expect("lock").iter().any(|a| a == id) {
+                return Ok(None);
+            }
             Ok(Some(json!({"id": id, "n": n})))
         }
         async fn list(&self, _: &str) -> ListResult {
@@ -360,6 +421,33 @@ mod tests {
 
     fn shared(inner: &Arc<Counting>) -> SharedReads {
         SharedReads::new(inner.clone(), Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn what_lasts_is_reused_while_converging_for_seconds_and_an_absence_never() {
+        const RG: &str = "/subscriptions/s/resourceGroups/rg";
+        const GONE: &str = "/subscriptions/s/resourceGroups/gone";
+        let inner = Arc::new(Counting::default());
+        inner.absent.lock().expect("lock").push(GONE.into());
+        let converging_age = Duration::from_millis(150);
+        let arm = shared(&inner).with_lasting_converging_age(converging_age);
+        let first = with_priority(Priority::Converge, arm.get_lasting(RG)).await.expect("get");
+        assert!(first.value.is_some() && !first.reused);
+        // Another converging reconcile of the same workspace, a moment later: no second GET.
+        let again = with_priority(Priority::Converge, arm.get_lasting(RG)).await.expect("get");
+        assert!(again.reused);
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 1);
+        // Converging work takes it for a few seconds only; steady state for the reuse window.
+        tokio::time::sleep(converging_age + Duration::from_millis(50)).await;
+        assert!(with_priority(Priority::Steady, arm.get_lasting(RG)).await.expect("get").reused);
+        assert!(!with_priority(Priority::Converge, arm.get_lasting(RG)).await.expect("get").reused);
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 2);
+        // That something is absent is always asked of ARM: it may be created any moment.
+        for _ in 0..2 {
+            let gone = with_priority(Priority::Steady, arm.get_lasting(GONE)).await.expect("get");
+            assert!(gone.value.is_none() && !gone.reused);
+        }
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]

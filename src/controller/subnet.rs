@@ -13,7 +13,7 @@ use super::context::{Context, FINALIZER, ObjectEvents, Outcome, current_status, 
 use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
-use super::workspace::observe_for_plan;
+use super::workspace::observe_for_plan_knowing;
 use crate::api::{ComputeSubnet, ComputeSubnetStatus, DeletionPolicy, SecureWorkspace};
 use crate::plan::ownership::Owner;
 use crate::plan::subnet::{SubnetIds, desired, rules_and_routes, stale_children};
@@ -140,7 +140,12 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     // Observe what the plan and the catalog read: the resources, the VNet (address space, other
     // subnets, region) and the route table already on the subnet (UDR-001).
     // The plan again, with rule priorities settled against the NSG as it is (same ids).
-    let planned = observe_for_plan(arm.as_ref(), &first, &owner, |observed| {
+    // The VNet first: while it does not exist (its SecureWorkspace creates it) nothing of the
+    // plan can be written, so nothing else is read; the catalog judges what it can without.
+    let vnet_first = arm.get_shared(&ids.vnet).await?;
+    let to_read: &[Desired] = if vnet_first.value.is_some() { &first } else { &[] };
+    let known = std::collections::HashMap::from([(ids.vnet.to_ascii_lowercase(), vnet_first)]);
+    let planned = observe_for_plan_knowing(arm.as_ref(), to_read, &owner, &known, |observed| {
         let existing_nsg = observed.get(&ids.nsg.to_ascii_lowercase()).cloned().flatten();
         let wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags, existing_nsg.as_ref());
         Ok::<_, std::convert::Infallible>((wanted, rules_and_routes(&cs.spec, &ws.spec, existing_nsg.as_ref())))
@@ -179,7 +184,9 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let verdict = super::validation::compute_subnet(&cs, &objects, &observed);
     status.findings = verdict.status();
     ctx.report_findings("ComputeSubnet", &ns, &name, &status.findings);
-    if verdict.set_conditions(&mut status.conditions, generation) {
+    let blocked = verdict.set_conditions(&mut status.conditions, generation);
+    ctx.set_awaiting(&owner.uid, blocked || vnet.is_none());
+    if blocked {
         // Nothing of the object is written, not even the rules moat would add to an adopted NSG;
         // it looks again at the resync, or as soon as its spec or a related object changes.
         status.observed_generation = generation;

@@ -75,14 +75,14 @@ pub struct Observation {
 /// table its routes), one LIST per private DNS zone's links. Keys are lower-case ARM ids. Every
 /// read goes to ARM (deletions and confirmations use this).
 pub async fn observe(arm: &dyn Arm, desired: &[Desired]) -> Result<HashMap<String, Option<Value>>> {
-    Ok(read_all(arm, desired, false, false).await?.bodies)
+    Ok(read_all(arm, desired, false, false, &HashMap::new()).await?.bodies)
 }
 
 /// [`observe`] for a reconcile's plan: the reads may be shared with other reconciles
 /// (`Arm::get_shared`; at steady state a recent answer), and the bodies of the parents read for
 /// their children are kept too (a compute subnet's VNet). See [`observe_for_plan`].
 pub async fn observe_shared(arm: &dyn Arm, desired: &[Desired]) -> Result<Observation> {
-    read_all(arm, desired, true, true).await
+    read_all(arm, desired, true, true, &HashMap::new()).await
 }
 
 /// True when the plan would write anything given `observed`: something to create or update, an
@@ -102,9 +102,22 @@ pub async fn observe_for_plan<P, E>(
     arm: &dyn Arm,
     first: &[Desired],
     owner: &Owner,
+    plan: impl FnMut(&HashMap<String, Option<Value>>) -> std::result::Result<(Vec<Desired>, P), E>,
+) -> Result<std::result::Result<(HashMap<String, Option<Value>>, Vec<Desired>, P), E>> {
+    observe_for_plan_knowing(arm, first, owner, &HashMap::new(), plan).await
+}
+
+/// [`observe_for_plan`] given what the reconcile has read already in this pass (`known`, by
+/// lower-cased id): those are not read again (unless a reused answer makes it read everything
+/// again).
+pub async fn observe_for_plan_knowing<P, E>(
+    arm: &dyn Arm,
+    first: &[Desired],
+    owner: &Owner,
+    known: &HashMap<String, super::arm::Observed<Option<Value>>>,
     mut plan: impl FnMut(&HashMap<String, Option<Value>>) -> std::result::Result<(Vec<Desired>, P), E>,
 ) -> Result<std::result::Result<(HashMap<String, Option<Value>>, Vec<Desired>, P), E>> {
-    let shared = observe_shared(arm, first).await?;
+    let shared = read_all(arm, first, true, true, known).await?;
     let planned = match plan(&shared.bodies) {
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
@@ -113,43 +126,70 @@ pub async fn observe_for_plan<P, E>(
         return Ok(Ok((shared.bodies, planned.0, planned.1)));
     }
     tracing::debug!("a reused answer says something changed: reading again before any write");
-    let bodies = read_all(arm, first, false, true).await?.bodies;
+    let bodies = read_all(arm, first, false, true, &HashMap::new()).await?.bodies;
     Ok(plan(&bodies).map(|(w, p)| (bodies, w, p)))
 }
 
 /// `shared`: reads may be shared (`Arm::get_shared`); `parents`: the bodies of the parents read
 /// for their children are in the answer too.
-async fn read_all(arm: &dyn Arm, desired: &[Desired], shared: bool, parents: bool) -> Result<Observation> {
-    use crate::plan::reads::{Read, item_named, read_of, requests};
-    let (get_ids, list_ids) = requests(desired.iter().map(|d| d.id.as_str()));
-    let gets = join_all(get_ids.iter().map(|id| async move {
-        let r = if shared { arm.get_shared(id).await } else { arm.get(id).await.map(super::arm::Observed::fresh) };
-        (id.to_ascii_lowercase(), r)
-    }));
-    let lists = join_all(list_ids.iter().map(|c| async move {
-        let r = if shared { arm.list_shared(c).await } else { arm.list(c).await.map(super::arm::Observed::fresh) };
-        (c.to_ascii_lowercase(), r)
-    }));
-    let (gets, lists) = futures::join!(gets, lists);
-    let mut reused = false;
-    let mut bodies: HashMap<String, Option<Value>> = HashMap::new();
-    for (id, r) in gets {
-        let o = r?;
-        reused |= o.reused;
-        bodies.insert(id, o.value);
-    }
+///
+/// What lives in another resource read here (a private endpoint's zone group, a zone's links) is
+/// read after it, and only if it exists: nothing lives in a resource that is not there, so a new
+/// object's first pass does not pay a 404 for each child of each absent parent.
+async fn read_all(arm: &dyn Arm, desired: &[Desired], shared: bool, parents: bool, known: &HashMap<String, super::arm::Observed<Option<Value>>>) -> Result<Observation> {
+    use crate::plan::reads::{Read, container_of, item_named, read_of, requests};
+    let (mut get_ids, list_ids) = requests(desired.iter().map(|d| d.id.as_str()));
+    let read_here: std::collections::HashSet<String> = get_ids.iter().map(|i| i.to_ascii_lowercase()).collect();
+    let mut reused = known.values().any(|o| o.reused);
+    let mut bodies: HashMap<String, Option<Value>> = known.iter().map(|(k, o)| (k.to_ascii_lowercase(), o.value.clone())).collect();
+    get_ids.retain(|id| !bodies.contains_key(&id.to_ascii_lowercase()));
+    // The resource `target` lives in, when that is read here in the first round.
+    let container = |target: &str| -> Option<String> {
+        let c = container_of(target)?.to_ascii_lowercase();
+        let first_round = !container_of(&c).is_some_and(|cc| read_here.contains(&cc.to_ascii_lowercase()));
+        (read_here.contains(&c) && first_round).then_some(c)
+    };
+    let (later_gets, first_gets): (Vec<&String>, Vec<&String>) = get_ids.iter().partition(|i| container(i).is_some());
+    let (later_lists, first_lists): (Vec<&String>, Vec<&String>) = list_ids.iter().partition(|c| container(c).is_some());
     let mut listed: HashMap<String, Option<Vec<Value>>> = HashMap::new();
-    for (collection, r) in lists {
-        let items = match r {
-            Ok(o) => {
-                reused |= o.reused;
-                Some(o.value)
-            }
-            // The zone itself is not there (yet): none of its links are.
-            Err(e) if e.code.contains("NotFound") => None,
-            Err(e) => return Err(e.into()),
+    for round in 0..2 {
+        let (get_now, list_now): (Vec<&String>, Vec<&String>) = if round == 0 {
+            (first_gets.clone(), first_lists.clone())
+        } else {
+            // Only what lives in a resource that exists; the rest is absent with it.
+            let exists = |t: &&String| container(t).is_none_or(|c| !matches!(bodies.get(&c), Some(None)));
+            let (gets, absent_gets): (Vec<&String>, Vec<&String>) = later_gets.iter().copied().partition(exists);
+            let (lists, absent_lists): (Vec<&String>, Vec<&String>) = later_lists.iter().copied().partition(exists);
+            bodies.extend(absent_gets.iter().map(|t| (t.to_ascii_lowercase(), None)));
+            listed.extend(absent_lists.iter().map(|t| (t.to_ascii_lowercase(), None)));
+            (gets, lists)
         };
-        listed.insert(collection, items);
+        let gets = join_all(get_now.iter().map(|id| async move {
+            let r = if shared { arm.get_shared(id).await } else { arm.get(id).await.map(super::arm::Observed::fresh) };
+            (id.to_ascii_lowercase(), r)
+        }));
+        let lists = join_all(list_now.iter().map(|c| async move {
+            let r = if shared { arm.list_shared(c).await } else { arm.list(c).await.map(super::arm::Observed::fresh) };
+            (c.to_ascii_lowercase(), r)
+        }));
+        let (gets, lists) = futures::join!(gets, lists);
+        for (id, r) in gets {
+            let o = r?;
+            reused |= o.reused;
+            bodies.insert(id, o.value);
+        }
+        for (collection, r) in lists {
+            let items = match r {
+                Ok(o) => {
+                    reused |= o.reused;
+                    Some(o.value)
+                }
+                // The zone itself is not there (yet): none of its links are.
+                Err(e) if e.code.contains("NotFound") => None,
+                Err(e) => return Err(e.into()),
+            };
+            listed.insert(collection, items);
+        }
     }
     let mut out = HashMap::new();
     for d in desired {
@@ -658,5 +698,58 @@ mod tests {
         let again = with_priority(Priority::Steady, observe_for_plan(&arm, &wanted, &owner, |_| Ok::<_, std::convert::Infallible>((wanted.clone(), ())))).await.expect("observe");
         assert!(again.is_ok());
         assert_eq!(*inner.1.lock().expect("lock"), 2);
+    }
+
+    /// ARM holding some resources; every request is logged.
+    struct Holding {
+        present: Vec<String>,
+        log: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Arm for Holding {
+        async fn get(&self, id: &str) -> std::result::Result<Option<Value>, ArmFailure> {
+            self.log.lock().expect("lock").push(format!("GET {id}"));
+            Ok(self.present.iter().any(|p| p.eq_ignore_ascii_case(id)).then(|| json!({"id": id, "name": crate::plan::ids::name_of(id)})))
+        }
+        async fn list(&self, c: &str) -> std::result::Result<Vec<Value>, ArmFailure> {
+            self.log.lock().expect("lock").push(format!("LIST {c}"));
+            Ok(self.present.iter().filter(|p| crate::plan::ids::parent_of(p).eq_ignore_ascii_case(c)).map(|p| json!({"id": p, "name": crate::plan::ids::name_of(p)})).collect())
+        }
+        async fn write(&self, _: &str, _: &str, _: &Value) -> std::result::Result<Started, ArmFailure> {
+            Ok(Started::Done(None))
+        }
+        async fn delete(&self, _: &str) -> std::result::Result<Started, ArmFailure> {
+            Ok(Started::Done(None))
+        }
+        async fn poll(&self, _: &PendingOperation) -> std::result::Result<Polled, ArmFailure> {
+            Ok(Polled::Done(None))
+        }
+    }
+
+    fn want(kind: &'static str, id: &str) -> Desired {
+        Desired { kind, id: id.into(), mode: Mode::Create, body: json!({}), managed: json!({}), update: UpdateStyle::MergePut, deps: vec![] }
+    }
+
+    #[tokio::test]
+    async fn what_lives_in_an_absent_resource_is_not_read_and_is_absent() {
+        let pe = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe";
+        let group = format!("{pe}/privateDnsZoneGroups/default");
+        let zone = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net";
+        let link = format!("{zone}/virtualNetworkLinks/moat-vnet");
+        let wanted = vec![want("PrivateEndpoint", pe), want("PrivateDnsZoneGroup", &group), want("PrivateDnsZone", zone), want("VirtualNetworkLink", &link)];
+        // Nothing exists yet: one GET per top-level resource, nothing for what would live in them.
+        let arm = Holding { present: vec![], log: Mutex::new(vec![]) };
+        let seen = observe(&arm, &wanted).await.expect("observe");
+        assert_eq!(arm.log.lock().expect("lock").len(), 2, "{:?}", arm.log.lock().expect("lock"));
+        assert!(wanted.iter().all(|d| matches!(seen.get(&d.id.to_ascii_lowercase()), Some(None))), "{seen:?}");
+        // The endpoint and the zone exist: their zone group and links are read, after them.
+        let arm = Holding { present: vec![pe.into(), zone.into(), group.clone()], log: Mutex::new(vec![]) };
+        let seen = observe(&arm, &wanted).await.expect("observe");
+        let log = arm.log.lock().expect("lock").clone();
+        assert_eq!(log.len(), 4, "{log:?}");
+        assert!(log[2..].iter().all(|r| r.contains("privateDnsZoneGroups") || r.contains("virtualNetworkLinks")), "children after their parents: {log:?}");
+        assert!(seen.get(&group.to_ascii_lowercase()).is_some_and(Option::is_some));
+        assert!(matches!(seen.get(&link.to_ascii_lowercase()), Some(None)));
     }
 }

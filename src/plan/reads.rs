@@ -63,6 +63,23 @@ pub fn requests<'a>(ids: impl IntoIterator<Item = &'a str>) -> (Vec<String>, Vec
     (gets.into_iter().collect(), lists.into_iter().collect())
 }
 
+/// The resource a child resource or a child collection lives in: `.../privateEndpoints/pe` for
+/// `.../privateEndpoints/pe/privateDnsZoneGroups/default`, `.../privateDnsZones/z` for the
+/// collection `.../privateDnsZones/z/virtualNetworkLinks`. `None` for a top-level resource (or
+/// anything that is not under a provider).
+pub fn container_of(id_or_collection: &str) -> Option<&str> {
+    let trimmed = id_or_collection.trim_end_matches('/');
+    let parts: Vec<&str> = trimmed.split('/').collect();
+    if parts.len() < 10 || !parts.get(5).is_some_and(|p| p.eq_ignore_ascii_case("providers")) {
+        return None;
+    }
+    // A resource has an odd number of parts ("", then name/value pairs), a collection an even one.
+    let drop = if parts.len() % 2 == 1 { 2 } else { 1 };
+    let keep = parts.len() - drop;
+    let len: usize = parts[..keep].iter().map(|p| p.len()).sum::<usize>() + keep - 1;
+    Some(&trimmed[..len])
+}
+
 /// Whether `id` is a top-level resource whose body lists its children in full (a VNet's subnets,
 /// an NSG's rules, a route table's routes): a create PUT over it, if it exists, would drop them.
 pub fn lists_children(id: &str) -> bool {
@@ -81,6 +98,18 @@ pub fn item_named<'a>(items: impl IntoIterator<Item = &'a serde_json::Value>, id
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_child_and_a_child_collection_live_in_their_resource() {
+        let pe = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe";
+        let zone = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net";
+        assert_eq!(super::container_of(&format!("{pe}/privateDnsZoneGroups/default")), Some(pe));
+        assert_eq!(super::container_of(&format!("{zone}/virtualNetworkLinks")), Some(zone));
+        assert_eq!(super::container_of(&format!("{zone}/virtualNetworkLinks/")), Some(zone));
+        assert_eq!(super::container_of(pe), None);
+        assert_eq!(super::container_of("/subscriptions/s/resourceGroups/rg"), None);
+        assert_eq!(super::container_of("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones"), None);
+    }
+
     use super::*;
 
     const RG: &str = "/subscriptions/s/resourceGroups/rg/providers";

@@ -83,9 +83,23 @@ impl Arm for ScopedArm {
         self.inner.list_shared(collection_id).await
     }
 
+    async fn get_lasting(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
+        self.guard("GET", id)?;
+        self.inner.get_lasting(id).await
+    }
+
     async fn write(&self, method: &str, id: &str, body: &Value) -> Result<Started, ArmFailure> {
         self.guard(method, id)?;
         self.inner.write(method, id, body).await
+    }
+
+    fn can_create_only(&self, id: &str) -> bool {
+        self.inner.can_create_only(id)
+    }
+
+    async fn create_only(&self, id: &str, body: &Value) -> Result<Option<Started>, ArmFailure> {
+        self.guard("PUT", id)?;
+        self.inner.create_only(id, body).await
     }
 
     async fn delete(&self, id: &str) -> Result<Started, ArmFailure> {
@@ -96,6 +110,11 @@ impl Arm for ScopedArm {
     async fn poll(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
         self.guard_poll(op)?;
         self.inner.poll(op).await
+    }
+
+    async fn poll_status(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
+        self.guard_poll(op)?;
+        self.inner.poll_status(op).await
     }
 }
 

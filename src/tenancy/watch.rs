@@ -89,11 +89,23 @@ impl WatchedPolicies {
         let policy_events = watcher(Api::<AzureScopePolicy>::all(client.clone()), pw);
         let me = this.clone();
         tokio::spawn(async move {
+            // Only a policy's spec (its generation) decides anything: moat's own writes of
+            // `status.namespaces` must not re-evaluate every object.
+            let mut seen: HashMap<String, Option<i64>> = HashMap::new();
             policy_events
                 .for_each(|e| {
+                    let changed = match &e {
+                        Event::Apply(p) | Event::InitApply(p) => {
+                            let before = seen.insert(p.name_any(), p.metadata.generation);
+                            matches!(e, Event::Apply(_)) && before != Some(p.metadata.generation)
+                        }
+                        Event::Delete(p) => seen.remove(&p.name_any()).is_some(),
+                        Event::InitDone => true,
+                        Event::Init => false,
+                    };
                     let me = me.clone();
                     async move {
-                        if matches!(e, Event::Apply(_) | Event::Delete(_) | Event::InitDone) {
+                        if changed {
                             me.bump("AzureScopePolicy");
                         }
                     }
