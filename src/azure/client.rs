@@ -763,6 +763,7 @@ impl ArmClient {
                 url: poll,
                 kind,
                 retry_after,
+                tracked,
             } => {
                 let status_url = self.vet_url(&poll)?;
                 debug!(%op, id = %id, poll = %status_url, ?kind, wait_s = retry_after.as_secs(), "operation accepted");
@@ -775,6 +776,7 @@ impl ArmClient {
                         status_url: status_url.to_string(),
                         url_kind: kind,
                         started_at: now,
+                        tracked,
                     },
                     retry_after,
                 })

@@ -90,6 +90,12 @@ pub struct LroToken {
     /// When the operation was submitted (RFC 3339).
     #[schemars(with = "String")]
     pub started_at: jiff::Timestamp,
+    /// The resource's own `provisioningState` shows the operation while it runs (a PUT or PATCH
+    /// answered 200/201 with a non-terminal state): whoever finds the resource without this
+    /// token sees it busy and waits, so the token need not be saved before it is polled. False
+    /// for a 202 (the resource may not even be visible until the operation ends) and a DELETE.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tracked: bool,
 }
 
 /// How operations are polled.
@@ -196,6 +202,8 @@ pub enum Initial {
         kind: PollUrlKind,
         /// First wait.
         retry_after: Duration,
+        /// The resource's body shows the operation (see [`LroToken::tracked`]).
+        tracked: bool,
     },
     /// The body already says the resource is Failed / Canceled.
     Failed(ProvisioningState),
@@ -231,12 +239,16 @@ pub fn analyse_initial(
     let wait = policy.next_wait(headers, now);
     let poll = poll_url(headers);
     let state = body.and_then(body_provisioning_state);
+    let tracked = matches!(op, LroOperation::Put | LroOperation::Patch)
+        && status != StatusCode::ACCEPTED
+        && state.as_ref().is_some_and(|s| !matches!(s, ProvisioningState::Succeeded | ProvisioningState::Failed | ProvisioningState::Canceled));
     let poll_or_resource = |poll: Option<(String, PollUrlKind)>| {
         let (url, kind) = poll.unwrap_or_else(|| (resource_url.to_string(), PollUrlKind::Resource));
         Initial::Poll {
             url,
             kind,
             retry_after: wait,
+            tracked,
         }
     };
     match (op, status.as_u16()) {
@@ -370,6 +382,7 @@ mod tests {
             status_url: "https://management.azure.com/op/1".into(),
             url_kind: kind,
             started_at: now(),
+            tracked: false,
         }
     }
 
@@ -383,7 +396,8 @@ mod tests {
             Initial::Poll {
                 url: "https://m/aao".into(),
                 kind: PollUrlKind::AzureAsyncOperation,
-                retry_after: Duration::from_secs(10)
+                retry_after: Duration::from_secs(10),
+                tracked: true
             }
         );
         let loc = headers(&[("Location", "https://m/loc")]);
@@ -392,7 +406,8 @@ mod tests {
             Initial::Poll {
                 url: "https://m/loc".into(),
                 kind: PollUrlKind::Location,
-                retry_after: Duration::from_secs(30)
+                retry_after: Duration::from_secs(30),
+                tracked: false
             }
         );
         assert_eq!(
@@ -400,7 +415,8 @@ mod tests {
             Initial::Poll {
                 url: RES.into(),
                 kind: PollUrlKind::Resource,
-                retry_after: Duration::from_secs(30)
+                retry_after: Duration::from_secs(30),
+                tracked: true
             }
         );
         let done = json!({"properties": {"provisioningState": "Succeeded"}});

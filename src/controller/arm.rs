@@ -48,7 +48,9 @@ pub enum Started {
     /// Finished already; the body when there is one.
     Done(Option<Value>),
     /// Running; record it (so a restart resumes it) and poll it after the `Retry-After` ARM sent.
-    Pending(PendingOperation, Duration),
+    /// The flag: the resource's own `provisioningState` shows the operation (`LroToken::tracked`),
+    /// so the record may wait for the pass's next status write.
+    Pending(PendingOperation, Duration, bool),
 }
 
 /// One poll of a running operation.

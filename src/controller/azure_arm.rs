@@ -101,13 +101,13 @@ fn token_of(op: &PendingOperation) -> std::result::Result<LroToken, ArmFailure> 
     };
     let api_version = api_versions::for_type(&id.resource_type()).ok_or_else(|| bad("resource type"))?.to_string();
     let started_at = op.started_at.parse().map_err(|_| bad("start time"))?;
-    Ok(LroToken { operation, resource_id: id, api_version, status_url: op.poll_url.clone(), url_kind, started_at })
+    Ok(LroToken { operation, resource_id: id, api_version, status_url: op.poll_url.clone(), url_kind, started_at, tracked: false })
 }
 
 fn started(s: Submitted<Value>) -> Started {
     match s {
         Submitted::Done(v) => Started::Done(v),
-        Submitted::Pending { token, retry_after } => Started::Pending(pending(&token), retry_after),
+        Submitted::Pending { token, retry_after } => Started::Pending(pending(&token), retry_after, token.tracked),
     }
 }
 
@@ -149,7 +149,7 @@ impl Arm for ClientArm {
         let rid = parse("DELETE", id)?;
         match self.client.begin_delete(&rid).await {
             Ok(Submitted::Done(_)) => Ok(Started::Done(None)),
-            Ok(Submitted::Pending { token, retry_after }) => Ok(Started::Pending(pending(&token), retry_after)),
+            Ok(Submitted::Pending { token, retry_after }) => Ok(Started::Pending(pending(&token), retry_after, false)),
             Err(e) if e.is_not_found() => Ok(Started::Done(None)),
             Err(e) => Err(failure("DELETE", id, &e)),
         }

@@ -448,29 +448,35 @@ where
     result
 }
 
-/// Runs a reconcile's graph and, every `every` while it waits on Azure, writes its progress to
-/// status (the resources with their states, and Ready `Converging` saying how far it got): a long
-/// reconcile never leaves the status stale. Only a change is written.
+/// Runs the pass's graph, writing its progress into the object's Ready condition,
+/// `status.resources` and `status.operations` every `every` while it lasts (one status PATCH per tick, only when the
+/// message changes; `conditions` are the object's as the pass holds them). Returns the ends of
+/// the nodes, and whether progress was written (the final status write must then not be
+/// skipped: the apiserver no longer holds what the pass read).
 pub async fn run_with_progress<'a, K>(
     api: &Api<K>,
     name: &str,
-    generation: Option<i64>,
+    pass: PassStatus<'_>,
     conv: &super::converge::Converger<'_>,
-    recorded: &[ResourceStatus],
     every: Duration,
     nodes: Vec<super::dag::Node<'a>>,
-) -> std::collections::HashMap<String, super::dag::NodeEnd>
+) -> (std::collections::HashMap<String, super::dag::NodeEnd>, bool)
 where
     K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
 {
+    let PassStatus { generation, conditions, resources: recorded } = pass;
     let total = nodes.len();
     let work = super::dag::run(nodes);
     tokio::pin!(work);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let mut last: Option<String> = None;
+    let mut wrote = false;
     loop {
         tokio::select! {
-            ends = &mut work => return ends,
+            ends = &mut work => {
+                conv.publish_created().await;
+                return (ends, wrote);
+            }
             _ = ticker.tick() => {
                 let pass = conv.resources();
                 let done = pass.iter().filter(|r| r.state == "Succeeded").count();
@@ -488,17 +494,25 @@ where
                 }
                 // The pass so far over the record: what it has not reached keeps its entry.
                 let resources = conv.record_after(recorded);
-                let written = async {
-                    write_ready(api, name, generation, super::conditions::ReadyReason::Converging, &message).await?;
-                    patch_status(api, name, &serde_json::json!({"resources": resources})).await
-                };
-                match written.await {
+                let mut now = conditions.to_vec();
+                super::conditions::set(&mut now, super::conditions::ready(super::conditions::ReadyReason::Converging, &message, generation));
+                wrote = true;
+                let operations = conv.ops.snapshot().await;
+                match patch_status(api, name, &serde_json::json!({"conditions": now, "observedGeneration": generation, "resources": resources, "operations": operations})).await {
                     Ok(()) => last = Some(message),
                     Err(e) => tracing::debug!(%name, error = %e, "could not write progress"),
                 }
             }
         }
     }
+}
+
+/// What a pass's progress writes start from: the object's generation, and its conditions and
+/// resources as the pass holds them.
+pub struct PassStatus<'s> {
+    pub generation: Option<i64>,
+    pub conditions: &'s [k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    pub resources: &'s [ResourceStatus],
 }
 
 /// Write-ahead: records in `status.resources` (state `Creating`, owned) what this reconcile is

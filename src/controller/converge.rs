@@ -27,8 +27,10 @@ pub trait EventSink: Send + Sync {
 /// Saves the list of in-flight operations in the object's status.
 pub type PersistOps = Box<dyn Fn(Vec<PendingOperation>) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
-/// In-flight operations of one object: each new one is persisted at once, so that a restart
-/// resumes it instead of starting it again.
+/// In-flight operations of one object, saved in its status so that a restart resumes them
+/// instead of starting them again: at once when nothing else would show the operation (a 202, a
+/// deletion), with the pass's next status write (progress or final) when the resource's own
+/// `provisioningState` shows it (a restart that finds no record sees the resource busy and waits).
 pub struct OpsTracker {
     ops: tokio::sync::Mutex<Vec<PendingOperation>>,
     persist: PersistOps,
@@ -57,6 +59,13 @@ impl OpsTracker {
         ops.push(op);
         self.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
         (self.persist)(ops.clone()).await
+    }
+
+    /// Records an operation the resource itself shows, for the next status write of the pass.
+    async fn add_later(&self, op: PendingOperation) {
+        let mut ops = self.ops.lock().await;
+        ops.retain(|o| !o.resource_id.eq_ignore_ascii_case(&op.resource_id));
+        ops.push(op);
     }
 
     /// Forgets an ended operation. Not written at once: the reconcile's final status write
@@ -96,6 +105,8 @@ pub struct Converger<'a> {
     /// items): an NSG moat creates gets its rules, a route table its routes, a VNet its subnets in
     /// one operation instead of one per child in a row.
     inline: Mutex<std::collections::HashMap<String, Vec<(&'static str, Value)>>>,
+    /// What this pass created (kind, id), for one `Created` event at its end.
+    created_events: Mutex<Vec<(&'static str, String)>>,
 }
 
 impl<'a> Converger<'a> {
@@ -128,6 +139,22 @@ impl<'a> Converger<'a> {
                 .collect(),
             created: Mutex::new(Default::default()),
             inline: Mutex::new(Default::default()),
+            created_events: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// One `Created` event for what the pass created, instead of one per resource (a workspace
+    /// creates two dozen): it names each, and relates to the resource when there is one.
+    pub async fn publish_created(&self) {
+        let created = self.created_events.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
+        match created.as_slice() {
+            [] => {}
+            [(kind, id)] => self.events.publish(false, "Created", "Create", format!("{kind} {id}"), Some((kind, id))).await,
+            many => {
+                let names: Vec<String> = many.iter().map(|(k, id)| format!("{k} {}", crate::plan::ids::name_of(id))).collect();
+                let note = format!("{} Azure resources: {}", many.len(), names.join(", "));
+                self.events.publish(false, "Created", "Create", note, None).await;
+            }
         }
     }
 
@@ -279,8 +306,13 @@ impl<'a> Converger<'a> {
     /// Waits for this process's turn on the parent ARM serialises writes to `id` under, and
     /// keeps it until the guard drops (after the operation ended).
     async fn turn(&self, id: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        self.turn_noting_wait(id).await.map(|(g, _)| g)
+    }
+
+    /// [`Self::turn`], and whether another reconcile held it first.
+    async fn turn_noting_wait(&self, id: &str) -> Option<(tokio::sync::OwnedMutexGuard<()>, bool)> {
         let key = crate::azure::locks::operation_key(&crate::azure::ResourceId::parse(id).ok()?)?;
-        Some(self.parent_locks.lock(&key).await)
+        Some(self.parent_locks.lock_noting_wait(&key).await)
     }
 
     /// Records that a constraint holds back the writes of `d`, and writes nothing.
@@ -309,12 +341,20 @@ impl<'a> Converger<'a> {
             observed = self.through_parent(d);
         }
         // Where the provider honours `If-None-Match: *` (Private DNS), a create is sent create-only:
-        // ARM refuses it (412) if the resource exists after all, so a 404 needs no second look.
+        // ARM refuses it (412) if the resource exists after all, so a 404 needs no second look,
+        // unless another reconcile held the turn first (it has likely just created it: a read
+        // then costs less than a refused write).
         let create_only = self.arm.can_create_only(&d.id);
         let mut turn = None;
         if d.mode == Mode::Shared && observed.is_none() {
-            turn = self.turn(&d.id).await;
-            if !create_only && let Ok(now) = self.arm.get(&d.id).await {
+            let (guard, waited) = match self.turn_noting_wait(&d.id).await {
+                Some((g, w)) => (Some(g), w),
+                None => (None, true),
+            };
+            turn = guard;
+            if (!create_only || waited)
+                && let Ok(now) = self.arm.get(&d.id).await
+            {
                 observed = now;
             }
         }
@@ -427,8 +467,10 @@ impl<'a> Converger<'a> {
                         }
                         Err(e) => Err(self.failed(d, verb, e).await),
                         Ok(Started::Done(v)) => Ok(v),
-                        Ok(Started::Pending(op, after)) => {
-                            if let Err(e) = self.ops.add(op.clone()).await {
+                        Ok(Started::Pending(op, after, tracked)) => {
+                            if tracked {
+                                self.ops.add_later(op.clone()).await;
+                            } else if let Err(e) = self.ops.add(op.clone()).await {
                                 tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
                             }
                             self.wait_after(d, &op, after).await
@@ -438,8 +480,15 @@ impl<'a> Converger<'a> {
                         Ok(body) => {
                             self.keep(&d.id, body);
                             self.record(d, "Succeeded");
-                            let note = format!("{} {} ({})", d.kind, d.id, action.reason);
-                            self.events.publish(false, reason, verb, note, Some((d.kind, &d.id))).await;
+                            if action.verb == Verb::Create {
+                                // Creates are told once per pass, together (`publish_created`).
+                                if let Ok(mut c) = self.created_events.lock() {
+                                    c.push((d.kind, d.id.clone()));
+                                }
+                            } else {
+                                let note = format!("{} {} ({})", d.kind, d.id, action.reason);
+                                self.events.publish(false, reason, verb, note, Some((d.kind, &d.id))).await;
+                            }
                             NodeEnd::Done
                         }
                         Err(end) => end,
@@ -487,7 +536,7 @@ impl<'a> Converger<'a> {
         let result = match self.arm.delete(&d.id).await {
             Err(e) => Err(self.failed(d, "Delete", e).await),
             Ok(Started::Done(_)) => Ok(None),
-            Ok(Started::Pending(op, after)) => {
+            Ok(Started::Pending(op, after, _)) => {
                 if let Err(e) = self.ops.add(op.clone()).await {
                     tracing::warn!(id = %d.id, error = %e, "could not record the operation in status");
                 }
@@ -727,7 +776,7 @@ mod tests {
             *self.zone.lock().expect("lock") = Some(body.clone());
             if self.running {
                 let op = PendingOperation { resource_id: id.into(), method: "PUT".into(), poll_url: "https://op".into(), poll_kind: "AzureAsyncOperation".into(), started_at: "2026-12-06T00:00:00Z".into() };
-                return Ok(Some(Started::Pending(op, Duration::ZERO)));
+                return Ok(Some(Started::Pending(op, Duration::ZERO, true)));
             }
             Ok(Some(Started::Done(Some(body.clone()))))
         }
@@ -801,5 +850,37 @@ mod tests {
         assert!(matches!(end, NodeEnd::Done), "{end:?}");
         assert_eq!(arm.requests(), vec![format!("PUT if-none-match {ZONE}"), format!("POLL {ZONE}")]);
         assert!(!body_read_after_write("PrivateDnsZone") && body_read_after_write("PrivateEndpoint") && body_read_after_write("VirtualNetwork"));
+    }
+
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<(String, String, bool)>>);
+    impl EventSink for Recording {
+        fn publish(&self, _: bool, reason: &str, _: &str, note: String, about: Option<(&str, &str)>) -> BoxFuture<'_, ()> {
+            self.0.lock().expect("lock").push((reason.to_string(), note, about.is_some()));
+            Box::pin(async {})
+        }
+    }
+
+    #[tokio::test]
+    async fn what_a_pass_creates_is_told_in_one_event() {
+        let arm = Dns::new(None, false);
+        let owner = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
+        let ops = OpsTracker::new(vec![], Box::new(|_| Box::pin(async { Ok(()) })));
+        let locks = KeyedLocks::new();
+        let events = Recording::default();
+        let conv = Converger::new(&arm, &owner, &ops, &events, &Settings::default(), &locks, &[]);
+        let mut second = zone(&owner);
+        second.id = ZONE.replace("blob", "file");
+        for d in [zone(&owner), second] {
+            assert!(matches!(conv.converge(&d, None, 0).await, NodeEnd::Done));
+        }
+        assert!(events.0.lock().expect("lock").is_empty(), "nothing told before the pass ends");
+        conv.publish_created().await;
+        let told = events.0.lock().expect("lock").clone();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0].0, "Created");
+        assert!(told[0].1.starts_with("2 Azure resources: PrivateDnsZone privatelink.blob.core.windows.net, PrivateDnsZone privatelink.file.core.windows.net"), "{}", told[0].1);
+        conv.publish_created().await;
+        assert_eq!(events.0.lock().expect("lock").len(), 1, "told once");
     }
 }

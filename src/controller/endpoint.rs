@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::arm::{Arm, ArmFailure};
 use super::conditions::{self as cond, ReadyReason, condition};
-use super::context::{Context, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, with_finalizer, write_status};
+use super::context::{Context, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, PassStatus, with_finalizer, write_status};
 use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
@@ -204,7 +204,8 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
         status.resources = record_intents(&api, &name, &status.resources, intents).await?;
         baseline = None;
     }
-    let ends = run_with_progress(&api, &name, generation, &conv, &status.resources, ctx.settings.progress_every, nodes).await;
+    let pass = PassStatus { generation, conditions: &status.conditions, resources: &status.resources };
+    let (ends, progressed) = run_with_progress(&api, &name, pass, &conv, ctx.settings.progress_every, nodes).await;
 
     // Status: connection state, addresses, names.
     let pe = conv.body(&ids.endpoint);
@@ -221,8 +222,8 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     status.fqdns = records;
     status.resources = conv.record_after(&status.resources);
     status.operations = ops.snapshot().await;
-    if ops.wrote() {
-        // status.operations changed in the apiserver during the pass: write the end state.
+    if ops.wrote() || progressed {
+        // status changed in the apiserver during the pass (operations, progress): write the end state.
         baseline = None;
     }
 

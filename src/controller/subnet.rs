@@ -9,7 +9,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::conditions::{self as cond, ReadyReason, condition};
-use super::context::{Context, FINALIZER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, with_finalizer, write_status};
+use super::context::{Context, FINALIZER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, PassStatus, with_finalizer, write_status};
 use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
@@ -219,12 +219,13 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
         status.resources = record_intents(&api, &name, &status.resources, intents).await?;
         baseline = None;
     }
-    let ends = run_with_progress(&api, &name, generation, &conv, &status.resources, ctx.settings.progress_every, nodes).await;
+    let pass = PassStatus { generation, conditions: &status.conditions, resources: &status.resources };
+    let (ends, progressed) = run_with_progress(&api, &name, pass, &conv, ctx.settings.progress_every, nodes).await;
 
     status.resources = conv.record_after(&status.resources);
     status.operations = ops.snapshot().await;
-    if ops.wrote() {
-        // status.operations changed in the apiserver during the pass: write the end state.
+    if ops.wrote() || progressed {
+        // status changed in the apiserver during the pass (operations, progress): write the end state.
         baseline = None;
     }
     let problems = |pred: &dyn Fn(&Desired) -> bool| -> Vec<String> {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::arm::Arm;
 use super::conditions::{self as cond, ReadyReason, condition};
-use super::context::{Context, MANAGER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, with_finalizer, write_status};
+use super::context::{Context, MANAGER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, PassStatus, with_finalizer, write_status};
 use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
@@ -359,12 +359,13 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         status.resources = record_intents(&api, &name, &status.resources, intents).await?;
         baseline = None;
     }
-    let ends = run_with_progress(&api, &name, generation, &conv, &status.resources, ctx.settings.progress_every, nodes).await;
+    let pass = PassStatus { generation, conditions: &status.conditions, resources: &status.resources };
+    let (ends, progressed) = run_with_progress(&api, &name, pass, &conv, ctx.settings.progress_every, nodes).await;
 
     // Status.
     status.operations = ops.snapshot().await;
-    if ops.wrote() {
-        // status.operations changed in the apiserver during the pass: write the end state.
+    if ops.wrote() || progressed {
+        // status changed in the apiserver during the pass (operations, progress): write the end state.
         baseline = None;
     }
     status.resources = conv.record_after(&status.resources);
