@@ -420,6 +420,10 @@ impl<'a> Converger<'a> {
                             // 404 was spurious): nothing was written; read it and decide again.
                             Ok(None) if !found_on_create => {
                                 found_on_create = true;
+                                // Not moat's creation: it must not be recorded as moat's.
+                                if let Ok(mut c) = self.created.lock() {
+                                    c.remove(&d.id.to_ascii_lowercase());
+                                }
                                 tracing::info!(id = %d.id, "a create-only PUT found the resource there (412); reading it before deciding again");
                                 observed = match self.arm.get(&d.id).await {
                                     Ok(v) => v,
@@ -428,6 +432,9 @@ impl<'a> Converger<'a> {
                                 continue;
                             }
                             Ok(None) => {
+                                if let Ok(mut c) = self.created.lock() {
+                                    c.remove(&d.id.to_ascii_lowercase());
+                                }
                                 self.record(d, "Unknown");
                                 return NodeEnd::NotDone(format!("{} {}: ARM says it exists (412 to a create-only PUT) but reads it as absent; looking again later", d.kind, d.id));
                             }
@@ -831,7 +838,7 @@ mod tests {
         assert!(matches!(end, NodeEnd::Done), "{end:?}");
         // The create-only PUT wrote nothing (412); one read, and no other write.
         assert_eq!(arm.requests(), vec![format!("PUT if-none-match {ZONE}"), format!("GET {ZONE}")]);
-        assert_eq!(resources.iter().map(|r| r.state.as_str()).collect::<Vec<_>>(), vec!["Succeeded"]);
+        assert_eq!(resources.iter().map(|r| (r.state.as_str(), r.owned)).collect::<Vec<_>>(), vec![("Succeeded", false)], "someone else's zone is never recorded as moat's");
     }
 
     #[tokio::test]
