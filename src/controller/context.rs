@@ -449,8 +449,9 @@ where
 }
 
 /// Runs the pass's graph, writing its progress into the object's Ready condition,
-/// `status.resources` and `status.operations` every `every` while it lasts (one status PATCH per tick, only when the
-/// message changes; `conditions` are the object's as the pass holds them). Returns the ends of
+/// `status.resources` and `status.operations` every `every` while it lasts (one status PATCH
+/// per tick, only when the message changes; `conditions` are the object's as the pass holds
+/// them). Returns the ends of
 /// the nodes, and whether progress was written (the final status write must then not be
 /// skipped: the apiserver no longer holds what the pass read).
 pub async fn run_with_progress<'a, K>(
@@ -497,8 +498,13 @@ where
                 let mut now = conditions.to_vec();
                 super::conditions::set(&mut now, super::conditions::ready(super::conditions::ReadyReason::Converging, &message, generation));
                 wrote = true;
-                let operations = conv.ops.snapshot().await;
-                match patch_status(api, name, &serde_json::json!({"conditions": now, "observedGeneration": generation, "resources": resources, "operations": operations})).await {
+                let written = conv
+                    .ops
+                    .write_with(|operations| async move {
+                        patch_status(api, name, &serde_json::json!({"conditions": now, "observedGeneration": generation, "resources": resources, "operations": operations})).await
+                    })
+                    .await;
+                match written {
                     Ok(()) => last = Some(message),
                     Err(e) => tracing::debug!(%name, error = %e, "could not write progress"),
                 }

@@ -78,6 +78,13 @@ impl OpsTracker {
     pub async fn snapshot(&self) -> Vec<PendingOperation> {
         self.ops.lock().await.clone()
     }
+
+    /// Runs `write` with the operations as they are, no operation being added meanwhile: a status
+    /// write that carries them cannot overtake a record written at once and drop it.
+    pub async fn write_with<R, F: std::future::Future<Output = R>>(&self, write: impl FnOnce(Vec<PendingOperation>) -> F) -> R {
+        let ops = self.ops.lock().await;
+        write(ops.clone()).await
+    }
 }
 
 /// Converges the resources of one object during one reconcile.

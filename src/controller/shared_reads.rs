@@ -12,7 +12,10 @@
 //! - so do the reads of a workspace whose own Azure resources are settled for its generation
 //!   (every one `Succeeded`, no operation running) while it waits for its bindings, set per
 //!   reconcile with [`with_settled`];
-//! - converging work never reuses an old answer.
+//! - converging work never reuses an old answer, but for [`Arm::get_lasting`]: that something a
+//!   reconcile needs but does not manage exists (a resource group, a binding's target or VNet)
+//!   may be an answer a few seconds old, so the reconciles of a workspace that start together
+//!   read it once; an absence is never reused.
 //!
 //! Every write, deletion and finished operation forgets what it may have changed (the resource,
 //! the parent that lists it, the collections and record lists it touches) before and after it
