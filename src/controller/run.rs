@@ -239,6 +239,17 @@ fn own<K: ResourceExt>(o: &K) -> Option<u64> {
     Some(own_view(o))
 }
 
+/// The ComputeSubnets of a workspace.
+fn subnets_of(ws: &SecureWorkspace, stores: &super::watch::Stores) -> Vec<ObjectRef<ComputeSubnet>> {
+    let name = ws.name_any();
+    stores
+        .subnets()
+        .into_iter()
+        .filter(|c| c.namespace() == ws.namespace() && c.spec.workspace_ref.name == name)
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
+}
+
 /// The ids of a workspace's own resources (what its bindings target).
 fn workspace_targets(ws: &SecureWorkspace) -> Vec<String> {
     let ids = WorkspaceIds::of(&ws.spec);
@@ -423,24 +434,11 @@ async fn run_namespace(
     let (cstore1, cstore2, cstore3, ctx_c) = (stores.clone(), stores.clone(), stores.clone(), ctx.clone());
     let (o3, w3, latest3, s3) = (observer.clone(), workers(), set.subnets.clone(), SteadySlots::new(concurrency));
     let subnets = Controller::for_shared_stream(cs_self, set.subnets.clone())
-        .watches_shared_stream(cs_from_ws, move |ws: Arc<SecureWorkspace>| {
-            let name = ws.name_any();
-            cstore1
-                .subnets()
-                .into_iter()
-                .filter(|c| c.namespace() == ws.namespace() && c.spec.workspace_ref.name == name)
-                .map(|c| ObjectRef::from_obj(c.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        .watches_shared_stream(cs_from_ws, move |ws: Arc<SecureWorkspace>| subnets_of(&ws, &cstore1))
         .watches_shared_stream(cs_from_ws_ready, move |ws: Arc<SecureWorkspace>| {
-            let name = ws.name_any();
-            cstore3
-                .subnets()
-                .into_iter()
-                .filter(|c| c.namespace() == ws.namespace() && c.spec.workspace_ref.name == name)
-                .filter(|c| readiness_wakes(&ctx_c.awaiting, &ws, c.uid()))
-                .map(|c| ObjectRef::from_obj(c.as_ref()))
-                .collect::<Vec<_>>()
+            let mut refs = subnets_of(&ws, &cstore3);
+            refs.retain(|r| readiness_wakes(&ctx_c.awaiting, &ws, r.extra.uid.clone()));
+            refs
         })
         .watches_shared_stream(cs_from_cs, move |cs: Arc<ComputeSubnet>| {
             cstore2
