@@ -17,6 +17,7 @@ pub const TABLE: &[(&str, &str)] = &[
     ("Microsoft.Network/privateEndpoints/privateDnsZoneGroups", NETWORK),
     ("Microsoft.Network/privateDnsZones", PRIVATE_DNS),
     ("Microsoft.Network/privateDnsZones/virtualNetworkLinks", PRIVATE_DNS),
+    ("Microsoft.Network/privateDnsZones/A", PRIVATE_DNS),
     ("Microsoft.MachineLearningServices/workspaces", MACHINE_LEARNING),
     ("Microsoft.MachineLearningServices/workspaces/computes", MACHINE_LEARNING),
     ("Microsoft.Storage/storageAccounts", STORAGE),

@@ -157,15 +157,15 @@ struct Counters {
 
 /// A raw HTTP exchange result (2xx only; errors become [`ArmError`]).
 #[derive(Debug)]
-struct Raw {
+pub(crate) struct Raw {
     status: StatusCode,
     headers: HeaderMap,
     body: Vec<u8>,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Raw {
-    fn json(&self) -> Result<Option<serde_json::Value>> {
+    pub(crate) fn json(&self) -> Result<Option<serde_json::Value>> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
@@ -346,7 +346,7 @@ impl ArmClient {
         self.path_url(id.segments(), api_version)
     }
 
-    fn path_url<'a>(&self, segments: impl IntoIterator<Item = &'a str>, api_version: &str) -> Result<Url> {
+    pub(crate) fn path_url<'a>(&self, segments: impl IntoIterator<Item = &'a str>, api_version: &str) -> Result<Url> {
         let mut url = self.inner.base.clone();
         url.path_segments_mut()
             .map_err(|_| ArmError::config(format!("ARM endpoint {} cannot be a base URL", self.inner.base)))?
@@ -359,7 +359,7 @@ impl ArmClient {
     /// Resolves a URL from a response header or a saved token and refuses anything that is not
     /// on the configured ARM endpoint (scheme, host and port), so the bearer token never
     /// leaves for another host.
-    fn vet_url(&self, raw: &str) -> Result<Url> {
+    pub(crate) fn vet_url(&self, raw: &str) -> Result<Url> {
         let base = &self.inner.base;
         let url = base.join(raw).map_err(|e| ArmError::protocol(format!("invalid poll URL '{raw}': {e}")))?;
         let same = url.scheme() == base.scheme()
@@ -442,7 +442,7 @@ impl ArmClient {
         }
     }
 
-    async fn send(&self, method: Method, url: Url, body: Option<&[u8]>, cond: &Conditions) -> Result<Raw> {
+    pub(crate) async fn send(&self, method: Method, url: Url, body: Option<&[u8]>, cond: &Conditions) -> Result<Raw> {
         let inner = &self.inner;
         let start = inner.sleeper.now();
         let permits = self.permit_for(&url);

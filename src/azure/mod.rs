@@ -11,6 +11,7 @@
 //! - [`pacing`]: the client-side limiter that keeps moat under ARM's request limits.
 //! - `spec_check` (feature `emulator`): checks JSON bodies against the bundled OpenAPI specs.
 
+pub mod activity;
 pub mod api_versions;
 pub mod auth;
 pub mod client;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::azure::pacing::{PacingConfig, RateModel};
 use crate::azure::{ArmClientConfig, AzureCloud, AzureIdentityToken, CredentialConfig, ExtraTrust, ObserverHandle, Secret, StaticToken, TokenSource};
 use crate::controller::azure_arm::AzureArmProvider;
+use crate::controller::resync::Resyncs;
 use crate::controller::{Context, run};
 use crate::runtime::{Cloud, CredentialKind, RunArgs, RunContext};
 
@@ -77,7 +78,15 @@ async fn controllers(ctx: RunContext) -> Result<(), RunError> {
     let settings = args.controller_settings();
     let provider = AzureArmProvider::new(ctx.client.clone(), config, token, args.tenant_id.clone(), settings.shared_read_max_age())?;
     let policies = crate::tenancy::WatchedPolicies::start(ctx.client.clone());
-    let context = Arc::new(Context::new(ctx.client.clone(), Arc::new(provider), settings).with_policies(policies).with_observer(Arc::new(ctx.metrics.clone())));
+    // A full pass may use an answer up to the shared-read age old: its baseline lies that far
+    // back, and a little more for the clocks of moat and ARM.
+    let resyncs = Resyncs::new(args.full_read_every, settings.resync, settings.shared_read_max_age() + crate::controller::resync::CLOCK_ALLOWANCE);
+    let context = Arc::new(
+        Context::new(ctx.client.clone(), Arc::new(provider), settings)
+            .with_policies(policies)
+            .with_observer(Arc::new(ctx.metrics.clone()))
+            .with_resyncs(resyncs),
+    );
     tracing::info!(namespaces = ?args.namespaces, selector = ?args.selector, endpoint = %args.arm_endpoint(), "controllers starting");
     run::run(context, args.watch_scope(), args.concurrency, Some(Arc::new(ctx.metrics.clone())), ctx.stopped()).await;
     Ok(())

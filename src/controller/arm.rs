@@ -8,6 +8,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::api::PendingOperation;
+use crate::azure::activity::ActivityEvent;
+
+/// What the Activity Log holds for one resource group since a moment (`Arm::changes`).
+pub type Changes = std::sync::Arc<Vec<ActivityEvent>>;
 
 /// An ARM failure as the reconcilers need it: the code and message ARM sent, and whether
 /// retrying later can help.
@@ -120,5 +124,22 @@ pub trait Arm: Send + Sync {
     /// succeeded may end `Done(None)` without the final GET of the resource. By default a poll.
     async fn poll_status(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
         self.poll(op).await
+    }
+    /// The Activity Log's events of `resource_group` at or after `since`: what anyone wrote or
+    /// deleted there (`crate::azure::activity`). The answer may be one another caller got a few
+    /// seconds ago for the same or an earlier `since`. By default unsupported: a caller then
+    /// reads everything, as without a change feed.
+    /// Whether [`Arm::changes`] may ask for `resource_group`'s log: a tenancy scope that grants
+    /// only some resources of the group (a target, an adopted VNet) does not open its log.
+    fn may_read_changes(&self, _subscription: &str, _resource_group: &str) -> bool {
+        true
+    }
+    async fn changes(&self, subscription: &str, resource_group: &str, _since: jiff::Timestamp) -> Result<Changes, ArmFailure> {
+        Err(ArmFailure::local(
+            "GET",
+            &format!("/subscriptions/{subscription}/resourceGroups/{resource_group}"),
+            "ActivityLogUnsupported",
+            "this ARM access cannot read the Activity Log",
+        ))
     }
 }

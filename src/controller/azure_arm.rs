@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use serde_json::Value;
 
-use super::arm::{Arm, ArmFailure, Polled, Started};
+use super::arm::{Arm, ArmFailure, Changes, Polled, Started};
 use super::context::ArmProvider;
 use super::shared_reads::SharedReads;
 use super::error::{Error, Result};
@@ -153,6 +153,13 @@ impl Arm for ClientArm {
             Err(e) if e.is_not_found() => Ok(Started::Done(None)),
             Err(e) => Err(failure("DELETE", id, &e)),
         }
+    }
+
+    async fn changes(&self, subscription: &str, resource_group: &str, since: jiff::Timestamp) -> std::result::Result<Changes, ArmFailure> {
+        // Up to a minute ahead of this clock: an event ARM stamped a little ahead of it is kept.
+        let to = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+        let scope = format!("/subscriptions/{subscription}/resourceGroups/{resource_group}");
+        self.client.activity_log(subscription, resource_group, since, to).await.map(std::sync::Arc::new).map_err(|e| failure("GET", &scope, &e))
     }
 
     async fn poll(&self, op: &PendingOperation) -> std::result::Result<Polled, ArmFailure> {

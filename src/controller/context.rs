@@ -139,6 +139,9 @@ pub struct Context {
     failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
     /// Which objects wait for something other objects provide ([`Awaiting`]).
     pub awaiting: Awaiting,
+    /// Resyncs that ask the Activity Log what changed (`super::resync`); off unless
+    /// [`Context::with_resyncs`].
+    pub resyncs: Arc<super::resync::Resyncs>,
 }
 
 /// Per object (by uid): whether its current or last pass waits for something other objects
@@ -179,7 +182,32 @@ impl Context {
             observer: Arc::new(super::run::NoObserver),
             failures: Default::default(),
             awaiting: Default::default(),
+            resyncs: Default::default(),
         }
+    }
+
+    /// Resyncs that ask the Activity Log what changed before reading (`super::resync`).
+    pub fn with_resyncs(mut self, resyncs: super::resync::Resyncs) -> Self {
+        self.resyncs = Arc::new(resyncs);
+        self
+    }
+
+    /// At the start of a pass of a `kind` object: true when it may end here, reading nothing
+    /// more, because its last pass converged and nothing it reads changed since
+    /// ([`super::resync::Resyncs::check`]). Otherwise the pass reads everything, and records
+    /// again if it converges.
+    pub async fn quiet_resync(&self, kind: &str, arm: &dyn super::arm::Arm, uid: &str, generation: Option<i64>, namespace: &str) -> bool {
+        use super::resync::Verdict;
+        let verdict = self.resyncs.check(arm, uid, generation, namespace).await;
+        if verdict != Verdict::Off {
+            self.observer.resync_checked(kind, verdict.label());
+        }
+        if verdict == Verdict::Quiet {
+            tracing::debug!(kind, uid, "resync: nothing it reads changed (Activity Log); no other read");
+            return true;
+        }
+        self.resyncs.forget(uid);
+        false
     }
 
     /// See [`Awaiting::set`].
@@ -190,6 +218,7 @@ impl Context {
     /// Forgets an object moat no longer reconciles.
     pub fn forget(&self, uid: &str) {
         self.awaiting.forget(uid);
+        self.resyncs.forget(uid);
         self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         forget_writes(uid);
     }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::arm::{Arm, ArmFailure};
 use super::conditions::{self as cond, ReadyReason, condition};
+use super::resync::Noting;
 use super::context::{Context, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, PassStatus, with_finalizer, write_status};
 use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
@@ -64,18 +65,14 @@ fn lists_subnet(vnet: Option<&Value>, subnet_id: &str) -> bool {
 /// endpoint resolves, in a zone linked to its VNet, to the endpoint's own addresses.
 async fn resolution(arm: &dyn Arm, records: &[DnsRecord], zones: &[(String, String)]) -> Result<Vec<String>, ArmFailure> {
     let mut problems = Vec::new();
-    let mut served: std::collections::HashMap<String, Vec<Value>> = std::collections::HashMap::new();
     for r in records {
         let Some((zone, zid, name)) = zones.iter().find_map(|(z, zid)| crate::privatelink::record_name(&r.fqdn, z).map(|n| (z, zid, n))) else {
             problems.push(format!("no zone of this binding serves {}", r.fqdn));
             continue;
         };
-        if !served.contains_key(zid) {
-            let sets = arm.list_shared(&format!("{zid}/A")).await?;
-            served.insert(zid.clone(), sets.value);
-        }
-        let sets = served.get(zid).map(Vec::as_slice).unwrap_or(&[]);
-        let set = sets.iter().find(|rs| rs.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name)));
+        // The one record set, not the zone's list: a shared zone holds every workspace's names.
+        let set = arm.get_shared(&format!("{zid}/A/{name}")).await?.value;
+        let set = set.as_ref();
         let mut ips: Vec<String> = set
             .and_then(|rs| rs.get("properties")?.get("aRecords")?.as_array().cloned())
             .unwrap_or_default()
@@ -117,7 +114,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
 
     // Tenancy: every Azure scope the spec names is checked against the namespace's policies
     // before any ARM request; the ARM access is confined to them.
-    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Endpoint(&peb.spec)).await {
+    let scoped = match tenancy::arm_for(ctx, &ns, &Subject::Endpoint(&peb.spec)).await {
         Ok(a) => a,
         Err(r) => {
             set_blocked(&api, &name, status, generation, r.reason, &r.message).await?;
@@ -125,6 +122,13 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
         }
     };
     let owner = owner_of(&peb, &ns)?;
+    // A resync after a converged pass: the Activity Log says whether anything it read changed.
+    if ctx.quiet_resync("PrivateEndpointBinding", scoped.as_ref(), &owner.uid, generation, &ns).await {
+        return Ok(ctx.next_pass(&owner.uid, &resync_group(&peb, &ns), Outcome::Settled));
+    }
+    let start = ctx.resyncs.start(&ns);
+    let noting = Noting::new(scoped.as_ref());
+    let arm: &dyn Arm = &noting;
     let zones = zones_for(&peb);
     let mut wanted = desired(&peb.spec, &name, &owner, &zones);
     let ids = EndpointIds::of(&peb.spec, &name, &zones);
@@ -139,7 +143,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     // DNS servers: what the catalog reads; listing the subnet proves the subnet exists).
     let vnet_id = vnet_of(&peb).to_string();
     let (planned, target, vnet) = futures::join!(
-        observe_for_plan(arm.as_ref(), &wanted, &owner, |_| Ok::<_, std::convert::Infallible>((wanted.clone(), ()))),
+        observe_for_plan(arm, &wanted, &owner, |_| Ok::<_, std::convert::Infallible>((wanted.clone(), ()))),
         arm.get_lasting(peb.spec.target.id.as_str()),
         arm.get_lasting(&vnet_id)
     );
@@ -172,7 +176,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     if let Some(rg) = &peb.spec.dns.zone_resource_group {
         rg_fields.push((rg.as_str(), "spec.dns.zoneResourceGroup"));
     }
-    if let Some(msg) = super::converge::missing_resource_group(arm.as_ref(), &wanted, &observed, &rg_fields).await? {
+    if let Some(msg) = super::converge::missing_resource_group(arm, &wanted, &observed, &rg_fields).await? {
         set_blocked(&api, &name, status, generation, ReadyReason::AzureError, &msg).await?;
         return Ok(ctx.next_pass(&peb.metadata.uid.clone().unwrap_or_default(), "", Outcome::Failed));
     }
@@ -184,7 +188,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     }
     let events = ObjectEvents { recorder: &ctx.recorder, object: peb.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
+    let conv = ctx.converger(arm, &owner, &ops, &events, &status.resources);
     let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, None);
     // The subnet and the target may be another object's to create (a SecureWorkspace's): the
     // endpoint waits for them instead of sending a PUT that ARM would refuse.
@@ -269,7 +273,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
             } else {
                 // Every link the plan wants exists (the graph ended Done), so each zone answers in the
                 // endpoint's VNet: what it answers is what counts.
-                match resolution(arm.as_ref(), &status.fqdns, &ids.zones).await? {
+                match resolution(arm, &status.fqdns, &ids.zones).await? {
                     wrong if wrong.is_empty() => condition(
                         cond::DNS_READY,
                         true,
@@ -301,6 +305,9 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     status.observed_generation = generation;
     write_status(&api, &name, baseline.as_ref(), &status).await?;
     let outcome = if ready { Outcome::Settled } else if failure.is_none() { Outcome::Progressing } else { Outcome::Failed };
+    if ready && status.operations.is_empty() {
+        ctx.resyncs.converged(&owner.uid, generation, start, noting.ids());
+    }
     Ok(ctx.next_pass(&owner.uid, &resync_group(&peb, &ns), outcome))
 }
 

@@ -104,6 +104,9 @@ pub trait Observer: Send + Sync + 'static {
     /// empty list once it is clean or being deleted. Call it whenever a reconcile computes the
     /// findings (`Context::report_findings`).
     fn findings(&self, _kind: &str, _object: &str, _findings: &[FindingStatus]) {}
+    /// A pass of a `kind` object decided whether to read (`super::resync::Verdict::label`):
+    /// `quiet` read only the Activity Log.
+    fn resync_checked(&self, _kind: &str, _outcome: &str) {}
 }
 
 /// Counts one reconcile in the queue gauge until it gets a worker, then in the in-flight gauge
@@ -313,11 +316,16 @@ async fn run_namespace(
         Some(selector) => wc.labels(selector),
         None => wc,
     };
-    let mut ws_watch = SharedWatch::new(api::<SecureWorkspace>(&client, ns), wc.clone(), writers.workspaces);
-    let mut cs_watch = SharedWatch::new(api::<ComputeSubnet>(&client, ns), wc.clone(), writers.subnets);
-    let mut peb_watch = SharedWatch::new(api::<PrivateEndpointBinding>(&client, ns), wc, writers.endpoints);
+    let mut ws_watch = SharedWatch::new(api::<SecureWorkspace>(&client, ns), wc.clone(), writers.workspaces).noting_changes(ctx.resyncs.clone());
+    let mut cs_watch = SharedWatch::new(api::<ComputeSubnet>(&client, ns), wc.clone(), writers.subnets).noting_changes(ctx.resyncs.clone());
+    let mut peb_watch = SharedWatch::new(api::<PrivateEndpointBinding>(&client, ns), wc, writers.endpoints).noting_changes(ctx.resyncs.clone());
     let stores = ctx.stores.clone();
-    let tenancy_changes = || ctx.policies.changes();
+    // A policy or namespace-label change also makes every converged object's next resync read
+    // everything (`super::resync`).
+    let tenancy_changes = || {
+        let resyncs = ctx.resyncs.clone();
+        ctx.policies.changes().inspect(move |_| resyncs.kube_changed(None))
+    };
     // kube-runtime runs every due object at once (still one reconcile per object); the limit is
     // a semaphore per controller, so that the reconciles waiting for a worker can be counted.
     let workers = || Arc::new(Semaphore::new(usize::from(concurrency.max(1))));

@@ -34,7 +34,7 @@ use futures::future::{BoxFuture, Shared};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::arm::{Arm, ArmFailure, Observed, Polled, Started};
+use super::arm::{Arm, ArmFailure, Changes, Observed, Polled, Started};
 use crate::api::PendingOperation;
 use crate::azure::ObserverHandle;
 use crate::azure::pacing::{Priority, current_priority};
@@ -148,7 +148,20 @@ pub struct SharedReads {
     observer: ObserverHandle,
     state: Mutex<State>,
     counts: Mutex<SharedReadCounts>,
+    /// The last Activity Log answer per resource group (lower-cased `sub/rg`), behind an async
+    /// lock: the resyncs of one workspace, due together, send one query.
+    activity: Mutex<HashMap<String, ActivitySlot>>,
 }
+
+/// One resource group's last Activity Log answer: the `since` it was asked for, when, and what.
+type ActivitySlot = Arc<tokio::sync::Mutex<Option<(jiff::Timestamp, Instant, Changes)>>>;
+
+/// How old an Activity Log answer may be for another resync check that asks from the same or a
+/// later moment: the objects of one workspace resync together (`Context::next_pass`).
+const ACTIVITY_REUSE_AGE: Duration = Duration::from_secs(5);
+
+/// How much earlier than asked an Activity Log query starts (see [`SharedReads::changes`]).
+const ACTIVITY_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
 
 impl SharedReads {
     /// Shares the reads of `inner`; at steady state an answer is reused for `steady_max_age`.
@@ -160,6 +173,7 @@ impl SharedReads {
             observer: ObserverHandle::default(),
             state: Mutex::new(State::default()),
             counts: Mutex::new(SharedReadCounts::default()),
+            activity: Mutex::new(HashMap::new()),
         }
     }
 
@@ -202,11 +216,15 @@ impl SharedReads {
         s.forget(&key, now);
         match read_of(id) {
             Read::InParent { parent, .. } => s.forget(&parent.to_ascii_lowercase(), now),
-            Read::InList { collection } => s.forget(&collection.to_ascii_lowercase(), now),
             Read::Own => {}
         }
+        // The collection it is listed in.
+        if let Some((collection, _)) = key.rsplit_once('/') {
+            s.forget(collection, now);
+        }
         if key.contains("/providers/microsoft.network/privateendpoints/") {
-            s.forget_where(now, |k| k.contains("/providers/microsoft.network/privatednszones/") && k.ends_with("/a"));
+            // The A record sets its zone group fills (each read on its own, or a zone's list).
+            s.forget_where(now, |k| k.contains("/providers/microsoft.network/privatednszones/") && (k.ends_with("/a") || k.contains("/a/")));
         }
     }
 
@@ -377,6 +395,32 @@ impl Arm for SharedReads {
         }
         r
     }
+
+    fn may_read_changes(&self, subscription: &str, resource_group: &str) -> bool {
+        self.inner.may_read_changes(subscription, resource_group)
+    }
+
+    async fn changes(&self, subscription: &str, resource_group: &str, since: jiff::Timestamp) -> Result<Changes, ArmFailure> {
+        let key = format!("{subscription}/{resource_group}").to_ascii_lowercase();
+        let slot = self.activity.lock().map(|mut m| m.entry(key).or_default().clone()).ok();
+        let Some(slot) = slot else { return self.inner.changes(subscription, resource_group, since).await };
+        // Callers of one resource group wait for each other: the first asks, the others reuse.
+        let mut last = slot.lock().await;
+        let now = Instant::now();
+        if let Some((from, at, changes)) = last.as_ref()
+            && *from <= since
+            && now.duration_since(*at) <= ACTIVITY_REUSE_AGE
+        {
+            self.count(|c| c.reused += 1);
+            return Ok(changes.clone());
+        }
+        // A little earlier than asked: the other objects of the workspace, whose passes started a
+        // moment before this one's, find their baselines inside this answer.
+        let from = since.checked_sub(ACTIVITY_SLACK).unwrap_or(since);
+        let changes = self.inner.changes(subscription, resource_group, from).await?;
+        *last = Some((from, now, changes.clone()));
+        Ok(changes)
+    }
 }
 
 #[cfg(test)]
@@ -391,6 +435,7 @@ mod tests {
     struct Counting {
         gets: AtomicU64,
         lists: AtomicU64,
+        changes: AtomicU64,
         /// Ids that answer 404.
         absent: std::sync::Mutex<Vec<String>>,
     }
@@ -418,6 +463,27 @@ mod tests {
         async fn poll(&self, _: &PendingOperation) -> Result<Polled, ArmFailure> {
             Ok(Polled::Done(None))
         }
+        async fn changes(&self, _: &str, _: &str, _: jiff::Timestamp) -> Result<Changes, ArmFailure> {
+            self.changes.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(Arc::new(vec![]))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_resyncs_of_a_workspace_share_one_activity_log_query_per_resource_group() {
+        let inner = Arc::new(Counting::default());
+        let arm = shared(&inner);
+        let now = jiff::Timestamp::now();
+        let ago = |s: i64| now - jiff::SignedDuration::from_secs(s);
+        // Eight objects whose passes started within a few seconds of each other, at once.
+        let asks = futures::future::join_all((0..8).map(|k| arm.changes("s", "rg", ago(100 + k)))).await;
+        assert!(asks.iter().all(Result::is_ok));
+        assert_eq!(inner.changes.load(Ordering::SeqCst), 1, "one query for the resource group");
+        // Another resource group, or a baseline before what was asked, is another query.
+        arm.changes("s", "rg-dns", ago(100)).await.expect("changes");
+        arm.changes("s", "rg", ago(400)).await.expect("changes");
+        assert_eq!(inner.changes.load(Ordering::SeqCst), 3);
     }
 
     const VNET: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v";

@@ -9,6 +9,8 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::conditions::{self as cond, ReadyReason, condition};
+use super::resync::Noting;
+use super::arm::Arm;
 use super::context::{Context, FINALIZER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, PassStatus, with_finalizer, write_status};
 use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
@@ -119,7 +121,7 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     };
     // Tenancy: every Azure scope the spec (and its workspace) names is checked against the
     // namespace's policies before any ARM request; the ARM access is confined to them.
-    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Subnet { spec: &cs.spec, workspace: &ws }).await {
+    let scoped = match tenancy::arm_for(ctx, &ns, &Subject::Subnet { spec: &cs.spec, workspace: &ws }).await {
         Ok(a) => a,
         Err(r) => {
             set_blocked(&api, &name, status, generation, r.reason, &r.message).await?;
@@ -127,6 +129,14 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
         }
     };
     let owner = owner_of(&cs, &ns)?;
+    let group = format!("{ns}/{}", cs.spec.workspace_ref.name);
+    // A resync after a converged pass: the Activity Log says whether anything it read changed.
+    if ctx.quiet_resync("ComputeSubnet", scoped.as_ref(), &owner.uid, generation, &ns).await {
+        return Ok(ctx.next_pass(&owner.uid, &group, Outcome::Settled));
+    }
+    let start = ctx.resyncs.start(&ns);
+    let noting = Noting::new(scoped.as_ref());
+    let arm: &dyn Arm = &noting;
     let ids = SubnetIds::of(&cs.spec, &ws.spec);
     let first = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags, None);
     status.subnet_id = Some(ids.subnet.clone());
@@ -145,7 +155,7 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let vnet_first = arm.get_shared(&ids.vnet).await?;
     let to_read: &[Desired] = if vnet_first.value.is_some() { &first } else { &[] };
     let known = std::collections::HashMap::from([(ids.vnet.to_ascii_lowercase(), vnet_first)]);
-    let planned = observe_for_plan_knowing(arm.as_ref(), to_read, &owner, &known, |observed| {
+    let planned = observe_for_plan_knowing(arm, to_read, &owner, &known, |observed| {
         let existing_nsg = observed.get(&ids.nsg.to_ascii_lowercase()).cloned().flatten();
         let wanted = desired(&cs.spec, &ws.spec, &owner, &ws.spec.tags, existing_nsg.as_ref());
         Ok::<_, std::convert::Infallible>((wanted, rules_and_routes(&cs.spec, &ws.spec, existing_nsg.as_ref())))
@@ -203,7 +213,7 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
 
     let events = ObjectEvents { recorder: &ctx.recorder, object: cs.object_ref(&()) };
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
+    let conv = ctx.converger(arm, &owner, &ops, &events, &status.resources);
     // moat-named rules and routes the spec no longer asks for go, in the safe order.
     let mut stale = stale(&ids, &wanted, &observed);
     order_transition(&mut wanted, &mut stale);
@@ -270,7 +280,10 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     status.observed_generation = generation;
     write_status(&api, &name, baseline.as_ref(), &status).await?;
     let outcome = if ready { Outcome::Settled } else if failure.is_none() { Outcome::Progressing } else { Outcome::Failed };
-    Ok(ctx.next_pass(&owner.uid, &format!("{ns}/{}", cs.spec.workspace_ref.name), outcome))
+    if ready && status.operations.is_empty() {
+        ctx.resyncs.converged(&owner.uid, generation, start, noting.ids());
+    }
+    Ok(ctx.next_pass(&owner.uid, &group, outcome))
 }
 
 async fn cleanup(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {

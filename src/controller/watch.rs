@@ -43,6 +43,9 @@ where
     config: watcher::Config,
     writer: Writer<K>,
     subscribers: Vec<Subscriber<K>>,
+    /// Told of every change a subscriber is passed (`super::resync`: a converged object's
+    /// resync reads everything again after one in its namespace).
+    resyncs: Option<Arc<super::resync::Resyncs>>,
 }
 
 /// The stores of one watched namespace (or of all namespaces), one per kind.
@@ -142,7 +145,13 @@ where
 {
     /// The watch of `api` that fills the store behind `writer`.
     pub fn new(api: Api<K>, config: watcher::Config, writer: Writer<K>) -> Self {
-        SharedWatch { api, config, writer, subscribers: Vec::new() }
+        SharedWatch { api, config, writer, subscribers: Vec::new(), resyncs: None }
+    }
+
+    /// Tells `resyncs` of every change passed on to a subscriber.
+    pub fn noting_changes(mut self, resyncs: Arc<super::resync::Resyncs>) -> Self {
+        self.resyncs = Some(resyncs);
+        self
     }
 }
 
@@ -164,6 +173,7 @@ where
     fn offer(&mut self, obj: &K, deleted: bool) {
         let k = key(obj);
         let arc = Arc::new(obj.clone());
+        let mut passed = false;
         for s in &mut self.subscribers {
             let pass = if deleted {
                 s.last.remove(&k);
@@ -174,9 +184,13 @@ where
                     Some(h) => s.last.insert(k.clone(), h) != Some(h),
                 }
             };
+            passed |= pass;
             if pass && s.tx.send(arc.clone()).is_err() {
                 tracing::debug!(subscriber = s.name, "subscriber gone");
             }
+        }
+        if passed && let Some(r) = &self.resyncs {
+            r.kube_changed(obj.namespace().as_deref());
         }
     }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::arm::Arm;
 use super::conditions::{self as cond, ReadyReason, condition};
+use super::resync::Noting;
 use super::context::{Context, MANAGER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, run_with_progress, PassStatus, with_finalizer, write_status};
 use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
@@ -72,7 +73,7 @@ pub struct Observation {
 
 /// Reads every desired resource at once, with the fewest requests (`plan::reads`): one GET per
 /// resource that stands alone or serves children (a VNet its subnets, an NSG its rules, a route
-/// table its routes), one LIST per private DNS zone's links. Keys are lower-case ARM ids. Every
+/// table its routes). Keys are lower-case ARM ids. Every
 /// read goes to ARM (deletions and confirmations use this).
 pub async fn observe(arm: &dyn Arm, desired: &[Desired]) -> Result<HashMap<String, Option<Value>>> {
     Ok(read_all(arm, desired, false, false, &HashMap::new()).await?.bodies)
@@ -138,7 +139,7 @@ pub async fn observe_for_plan_knowing<P, E>(
 /// object's first pass does not pay a 404 for each child of each absent parent.
 async fn read_all(arm: &dyn Arm, desired: &[Desired], shared: bool, parents: bool, known: &HashMap<String, super::arm::Observed<Option<Value>>>) -> Result<Observation> {
     use crate::plan::reads::{Read, container_of, item_named, read_of, requests};
-    let (mut get_ids, list_ids) = requests(desired.iter().map(|d| d.id.as_str()));
+    let mut get_ids = requests(desired.iter().map(|d| d.id.as_str()));
     let read_here: std::collections::HashSet<String> = get_ids.iter().map(|i| i.to_ascii_lowercase()).collect();
     let mut reused = known.values().any(|o| o.reused);
     let mut bodies: HashMap<String, Option<Value>> = known.iter().map(|(k, o)| (k.to_ascii_lowercase(), o.value.clone())).collect();
@@ -150,45 +151,25 @@ async fn read_all(arm: &dyn Arm, desired: &[Desired], shared: bool, parents: boo
         (read_here.contains(&c) && first_round).then_some(c)
     };
     let (later_gets, first_gets): (Vec<&String>, Vec<&String>) = get_ids.iter().partition(|i| container(i).is_some());
-    let (later_lists, first_lists): (Vec<&String>, Vec<&String>) = list_ids.iter().partition(|c| container(c).is_some());
-    let mut listed: HashMap<String, Option<Vec<Value>>> = HashMap::new();
     for round in 0..2 {
-        let (get_now, list_now): (Vec<&String>, Vec<&String>) = if round == 0 {
-            (first_gets.clone(), first_lists.clone())
+        let get_now: Vec<&String> = if round == 0 {
+            first_gets.clone()
         } else {
             // Only what lives in a resource that exists; the rest is absent with it.
             let exists = |t: &&String| container(t).is_none_or(|c| !matches!(bodies.get(&c), Some(None)));
             let (gets, absent_gets): (Vec<&String>, Vec<&String>) = later_gets.iter().copied().partition(exists);
-            let (lists, absent_lists): (Vec<&String>, Vec<&String>) = later_lists.iter().copied().partition(exists);
             bodies.extend(absent_gets.iter().map(|t| (t.to_ascii_lowercase(), None)));
-            listed.extend(absent_lists.iter().map(|t| (t.to_ascii_lowercase(), None)));
-            (gets, lists)
+            gets
         };
         let gets = join_all(get_now.iter().map(|id| async move {
             let r = if shared { arm.get_shared(id).await } else { arm.get(id).await.map(super::arm::Observed::fresh) };
             (id.to_ascii_lowercase(), r)
-        }));
-        let lists = join_all(list_now.iter().map(|c| async move {
-            let r = if shared { arm.list_shared(c).await } else { arm.list(c).await.map(super::arm::Observed::fresh) };
-            (c.to_ascii_lowercase(), r)
-        }));
-        let (gets, lists) = futures::join!(gets, lists);
+        }))
+        .await;
         for (id, r) in gets {
             let o = r?;
             reused |= o.reused;
             bodies.insert(id, o.value);
-        }
-        for (collection, r) in lists {
-            let items = match r {
-                Ok(o) => {
-                    reused |= o.reused;
-                    Some(o.value)
-                }
-                // The zone itself is not there (yet): none of its links are.
-                Err(e) if e.code.contains("NotFound") => None,
-                Err(e) => return Err(e.into()),
-            };
-            listed.insert(collection, items);
         }
     }
     let mut out = HashMap::new();
@@ -200,7 +181,6 @@ async fn read_all(arm: &dyn Arm, desired: &[Desired], shared: bool, parents: boo
                 .get(&parent.to_ascii_lowercase())
                 .and_then(Option::as_ref)
                 .and_then(|p| p.get("properties")?.get(array)?.as_array().and_then(|items| item_named(items, &d.id))),
-            Read::InList { collection } => listed.get(&collection.to_ascii_lowercase()).and_then(Option::as_ref).and_then(|items| item_named(items, &d.id)),
         };
         out.insert(key, value);
     }
@@ -267,10 +247,19 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
 
     // Tenancy: every Azure scope the spec names is checked against the namespace's policies
     // before any ARM request; the ARM access is confined to them.
-    let arm = match tenancy::arm_for(ctx, &ns, &Subject::Workspace(&ws.spec)).await {
+    let scoped = match tenancy::arm_for(ctx, &ns, &Subject::Workspace(&ws.spec)).await {
         Ok(a) => a,
         Err(r) => return blocked(&api, &name, status, generation, r.reason, &r.message, ctx).await,
     };
+    let uid = ws.uid().ok_or(Error::MissingMetadata("uid"))?;
+    let group = format!("{ns}/{name}");
+    // A resync after a converged pass: the Activity Log says whether anything it read changed.
+    if ctx.quiet_resync("SecureWorkspace", scoped.as_ref(), &uid, generation, &ns).await {
+        return Ok(ctx.next_pass(&uid, &group, Outcome::Settled));
+    }
+    let start = ctx.resyncs.start(&ns);
+    let noting = Noting::new(scoped.as_ref());
+    let arm: &dyn Arm = &noting;
 
     // Validate against the spec and the sibling objects first: an Error here writes nothing.
     let subnets = compute_subnets(ctx, &ns, &name);
@@ -291,7 +280,7 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
 
     // Observe, then validate with what Azure says.
     let ids = crate::plan::ids::WorkspaceIds::of(&ws.spec);
-    let planned = observe_for_plan(arm.as_ref(), &first, &owner, |observed| {
+    let planned = observe_for_plan(arm, &first, &owner, |observed| {
         let vnet = observed.get(&ids.vnet.to_ascii_lowercase()).and_then(Option::as_ref);
         let storage_subnets = subnets_with_endpoint(&ids.vnet, vnet, &subnets, "Microsoft.Storage");
         let vault_subnets = subnets_with_endpoint(&ids.vnet, vnet, &subnets, "Microsoft.KeyVault");
@@ -316,13 +305,13 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
 
     // A resource group that does not exist fails every create in it: say so, send nothing.
     let rg_fields = [(ws.spec.resource_group.as_str(), "spec.resourceGroup")];
-    if let Some(msg) = super::converge::missing_resource_group(arm.as_ref(), &wanted, &observed, &rg_fields).await? {
+    if let Some(msg) = super::converge::missing_resource_group(arm, &wanted, &observed, &rg_fields).await? {
         return blocked(&api, &name, status, generation, ReadyReason::AzureError, &msg, ctx).await;
     }
 
     // Apply: ARM resources and owned private endpoints, as one dependency graph.
     let ops = OpsTracker::new(status.operations.clone(), ops_persister(api.clone(), name.clone()));
-    let conv = ctx.converger(arm.as_ref(), &owner, &ops, &events, &status.resources);
+    let conv = ctx.converger(arm, &owner, &ops, &events, &status.resources);
     let bindings = owned_bindings_cached(ctx, &ns, &name);
     let wanted_endpoints = endpoints(&ws);
     let mut nodes: Vec<Node<'_>> = conv.nodes(&wanted, &observed, None);
@@ -441,7 +430,10 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     } else {
         Outcome::Progressing
     };
-    Ok(ctx.next_pass(&owner.uid, &format!("{ns}/{name}"), outcome))
+    if ready && all_done && failure.is_none() && status.operations.is_empty() {
+        ctx.resyncs.converged(&uid, generation, start, noting.ids());
+    }
+    Ok(ctx.next_pass(&owner.uid, &group, outcome))
 }
 
 fn reason_of(conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], t: &str) -> String {

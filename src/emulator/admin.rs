@@ -524,7 +524,11 @@ impl State {
         if spec.is(types::DNS_ZONE) {
             hooks::after_write(self, &key);
         }
-        self.render_key(&key).ok_or_else(|| "vanished".into())
+        let out = self.render_key(&key).ok_or("vanished")?;
+        if let Some(t) = self.entry_target(&key) {
+            self.record_admin(t, super::activity::Verb::Write);
+        }
+        Ok(out)
     }
 }
 
@@ -652,6 +656,11 @@ pub fn routes() -> Router<Emulator> {
         .route("/_emulator/ratelimits", get(get_rate_limits))
         .route("/_emulator/identities", get(get_identities))
         .route("/_emulator/settle", post(settle))
+        .route("/_emulator/activity", get(get_activity))
+}
+
+async fn get_activity(AxState(emu): AxState<Emulator>) -> Response {
+    axum::Json(json!({"value": emu.activity_events()})).into_response()
 }
 
 async fn get_faults(AxState(emu): AxState<Emulator>) -> Response {
@@ -824,6 +833,9 @@ pub(crate) fn seed_rg(st: &mut State, sub: &str, rg: &str, location: Option<&str
         .map(str::to_string)
         .unwrap_or_else(|| st.cfg.location_default.clone());
     st.ensure_rg(sub, rg, &loc);
+    if let Some(t) = st.rg_target(&rg_key(sub, rg)) {
+        st.record_admin(t, super::activity::Verb::Write);
+    }
     st.rgs
         .get(&rg_key(sub, rg))
         .map(|r| r.render())

@@ -73,6 +73,7 @@ pub fn dispatch(st: &mut State, req: &ArmRequest<'_>) -> ArmResult {
         ArmPath::DeletedVault {
             sub, name, purge, ..
         } => deleted_vault(st, req, sub, name, *purge),
+        ArmPath::ActivityLog { sub } => super::activity::list(st, req, sub),
         ArmPath::Unknown => Err(ArmError::not_found(
             "NotFound",
             format!(
@@ -83,7 +84,7 @@ pub fn dispatch(st: &mut State, req: &ArmRequest<'_>) -> ArmResult {
     }
 }
 
-fn method_not_allowed(method: &Method) -> ArmError {
+pub(super) fn method_not_allowed(method: &Method) -> ArmError {
     ArmError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "MethodNotAllowed",

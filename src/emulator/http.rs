@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::Emulator;
 use super::admin::{Fault, LogEntry};
-use super::arm::{self, ArmRequest, ArmResponse};
+use super::activity;
+use super::arm::{ArmRequest, ArmResponse};
 use super::error::ArmError;
 use super::path::{self, ArmPath};
 use super::identity::{Identities, Principal, token_principal};
@@ -51,6 +52,8 @@ pub fn request_type(parsed: &ArmPath) -> Option<String> {
         ArmPath::DeletedVaults { .. } | ArmPath::DeletedVault { .. } => {
             Some("Microsoft.KeyVault/deletedVaults".into())
         }
+        // A subscription read; no resource provider's limit applies to it.
+        ArmPath::ActivityLog { .. } => Some(super::activity::EVENT_TYPES.into()),
         ArmPath::Unknown => None,
     }
 }
@@ -64,7 +67,8 @@ fn subscription_of(parsed: &ArmPath) -> Option<&str> {
         | ArmPath::Operation { sub, .. }
         | ArmPath::SubscriptionCollection { sub, .. }
         | ArmPath::DeletedVaults { sub }
-        | ArmPath::DeletedVault { sub, .. } => Some(sub),
+        | ArmPath::DeletedVault { sub, .. }
+        | ArmPath::ActivityLog { sub } => Some(sub),
         ArmPath::Unknown => None,
     }
 }
@@ -397,7 +401,8 @@ pub async fn arm_handler(AxState(emu): AxState<Emulator>, req: Request) -> Respo
                 base: &base,
                 fail_lro: fail_lro.as_ref().map(|(_, e)| e.clone()),
             };
-            let r = arm::dispatch(st, &req);
+            // Mutating requests (and the operations they end) go to the Activity Log.
+            let r = activity::dispatch_recorded(st, &req, principal.id(), &correlation);
             st.journal_commit("arm");
             let r = r?;
             if r.used_fail_lro

@@ -61,6 +61,7 @@
 //! | `/subscriptions/{s}/providers/{ns}/locations/{loc}/operations/{id}` | GET: the Azure-AsyncOperation status resource |
 //! | `/subscriptions/{s}/providers/{ns}/locations/{loc}/operationResults/{id}` (`asyncoperations` for Storage) | GET: Location poll (202 while running; then 200 + body, or 204 after a delete) |
 //! | `/subscriptions/{s}/providers/Microsoft.KeyVault/deletedVaults`, `.../locations/{loc}/deletedVaults/{name}[/purge]` | GET, POST (purge) |
+//! | `/subscriptions/{s}/providers/Microsoft.Insights/eventtypes/management/values` | GET (api-version `2015-04-01`, `$filter`, `$select`): the Activity Log ([`activity`]) |
 //!
 //! Types: virtual networks + subnets, NSGs + security rules (+ `defaultSecurityRules`), route
 //! tables + routes, private endpoints + private DNS zone groups, network interfaces (read-only,
@@ -110,7 +111,8 @@
 //! | `DELETE /_emulator/resources?id=...` | removes a resource at once without ARM rules (with its children, a PE's NIC, a zone group's A records): `{"deleted": bool}` |
 //! | `POST /_emulator/resource-groups` | `{"subscriptionId", "name", "location"?}` (201) |
 //! | `POST /_emulator/settle` | completes every running operation: `{"completed": n}` |
-//! | `POST /_emulator/reset` | clears resources, operations, faults and log; re-creates configured resource groups (204) |
+//! | `POST /_emulator/reset` | clears resources, operations, faults, log and Activity Log; re-creates configured resource groups (204) |
+//! | `GET /_emulator/activity` | `{"value": [event]}`: every Activity Log event, newest first |
 //!
 //! A `FaultRule` is `{"method"?, "resourceType"?, "pathContains"? (alias "nameContains"),
 //! "fault", "times"? (null = always), "id" (answer), "fired" (answer)}` with `fault` one of
@@ -119,6 +121,7 @@
 //! `{"kind": "delay", "millis": 300}`, `{"kind": "failLro", "code": "...", "message": "..."}`
 //! (the operation the request starts ends `Failed`); the form `{"throttle": {...}}` is accepted too.
 
+pub mod activity;
 pub mod admin;
 mod arm;
 pub mod cli;
@@ -384,10 +387,19 @@ impl Emulator {
     pub fn delete_resource(&self, id: &str) -> bool {
         self.with_state(|s| {
             let key = path::key_of(id);
-            let found = s.get(&key).is_some();
+            let target = s.entry_target(&key);
             s.remove_with_effects(&key);
+            let found = target.is_some();
+            if let Some(t) = target {
+                s.record_admin(t, activity::Verb::Delete);
+            }
             found
         })
+    }
+
+    /// Every Activity Log event, newest first, as the Activity Logs API returns them.
+    pub fn activity_events(&self) -> Vec<Value> {
+        self.with_state(|s| s.activity.newest_first().map(|e| e.to_json()).collect())
     }
 
     /// Completes every running operation; returns how many.

@@ -69,6 +69,11 @@ pub enum ArmPath {
         name: String,
         purge: bool,
     },
+    /// `/subscriptions/{s}/providers/Microsoft.Insights/eventtypes/management/values`: the
+    /// Activity Log (see `activity`).
+    ActivityLog {
+        sub: String,
+    },
     Unknown,
 }
 
@@ -140,6 +145,14 @@ pub fn parse(path: &str) -> ArmPath {
     }
     if eq(2, "providers") && segs.len() >= 5 {
         let ns = segs[3].clone();
+        if segs.len() == 7
+            && eq(3, "microsoft.insights")
+            && eq(4, "eventtypes")
+            && eq(5, "management")
+            && eq(6, "values")
+        {
+            return ArmPath::ActivityLog { sub };
+        }
         if eq(4, "locations") && segs.len() == 8 {
             if segs[6].eq_ignore_ascii_case("deletedVaults") {
                 return ArmPath::DeletedVault {
@@ -300,6 +313,10 @@ mod tests {
             }
         );
         assert_eq!(parse("/foo"), ArmPath::Unknown);
+        assert_eq!(
+            parse("/subscriptions/S/providers/microsoft.insights/EventTypes/management/values/"),
+            ArmPath::ActivityLog { sub: "S".into() }
+        );
     }
 
     #[test]

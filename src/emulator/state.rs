@@ -291,6 +291,8 @@ pub struct State {
     pub identities: super::identity::Identities,
     /// Every change, in order (when `cfg.journal` is on).
     pub journal: super::journal::Journal,
+    /// Azure's Activity Log: an event for every change (see `activity`).
+    pub activity: super::activity::ActivityLog,
     seq: u64,
 }
 
@@ -314,6 +316,7 @@ impl State {
             limiter: Default::default(),
             identities: Default::default(),
             journal: super::journal::Journal::default(),
+            activity: super::activity::ActivityLog::default(),
             seq: 0,
         };
         st.journal.enabled = st.cfg.journal;
@@ -321,7 +324,8 @@ impl State {
         st
     }
 
-    /// Clears resources, operations, faults and the log; re-seeds the configured resource groups.
+    /// Clears resources, operations, faults, the log and the Activity Log; re-seeds the configured
+    /// resource groups.
     /// Issued managed-identity tokens stay valid (clients keep their cached tokens); the rate
     /// limits start afresh.
     pub fn reset(&mut self) {
@@ -494,6 +498,7 @@ impl State {
         };
         self.ops.insert(id.clone(), op);
         self.in_progress.insert(id.clone());
+        self.activity.op_started(&id);
         if self.cfg.polls_to_complete == 0 {
             self.complete_op(&id);
         }
@@ -530,12 +535,18 @@ impl State {
             OpStatus::Succeeded
         };
         op.end = Some(now_rfc3339());
-        let (kind, target, affected, lock) = (
+        let (kind, target, affected, lock, fail) = (
             op.kind,
             op.target.clone(),
             op.affected.clone(),
             op.lock.clone(),
+            op.fail.clone(),
         );
+        // What the Activity Log names, taken before a delete removes it.
+        let subject = match kind {
+            OpKind::DeleteResourceGroup => self.rg_target(&target),
+            _ => self.entry_target(&target),
+        };
         self.in_progress.remove(op_id);
         if let Some(l) = lock
             && self.locks.get(&l).map(String::as_str) == Some(op_id)
@@ -580,6 +591,7 @@ impl State {
                 }
             }
         }
+        self.record_op_end(op_id, kind, subject, fail.as_ref());
     }
 
     /// Completes every running operation older than `lro_max_duration`, if that is set.

@@ -1,10 +1,14 @@
 //! How a reconcile reads what it manages with the fewest ARM requests (pure). A child that its
 //! parent's body lists in full (a VNet's `subnets`, an NSG's `securityRules`, a route table's
-//! `routes`) is read through one GET of the parent; the VNet links of a private DNS zone through
-//! one LIST of the zone's links; anything else with its own GET. ARM returns the same child
-//! objects either way (id, name, etag, properties with provisioningState), so the plan decides on
-//! the same facts for a fraction of the reads: a ComputeSubnet with 15 rules and 3 routes costs 3
-//! GETs, not 21.
+//! `routes`) is read through one GET of the parent; anything else with its own GET. ARM returns
+//! the same child objects either way (id, name, etag, properties with provisioningState), so the
+//! plan decides on the same facts for a fraction of the reads: a ComputeSubnet with 15 rules and 3
+//! routes costs 3 GETs, not 21.
+//!
+//! A private DNS zone's VNet links are read one GET each, not with a LIST of the zone's links: a
+//! shared privatelink zone holds one link per VNet of every workspace that uses it, so a LIST
+//! grows with the fleet (500 links are five pages, each a GET counted against Private DNS's 500
+//! reads per 5 minutes) while a pass wants one link per VNet.
 
 use std::collections::BTreeSet;
 
@@ -15,14 +19,10 @@ pub enum Read {
     Own,
     /// An item of `array` in the body of `parent` (matched by name).
     InParent { parent: String, array: &'static str },
-    /// An item of the collection LIST `collection` (matched by name).
-    InList { collection: String },
 }
 
 /// Children listed in full inside their parent's body: (collection segment, body array).
 const INLINE: &[(&str, &str)] = &[("subnets", "subnets"), ("securityrules", "securityRules"), ("routes", "routes")];
-/// Children read with one LIST per parent.
-const LISTED: &[&str] = &["virtualnetworklinks"];
 
 /// How `id` is read.
 pub fn read_of(id: &str) -> Read {
@@ -37,30 +37,24 @@ pub fn read_of(id: &str) -> Read {
     if let Some((_, array)) = INLINE.iter().find(|(s, _)| *s == seg) {
         return Read::InParent { parent: parent.to_string(), array };
     }
-    if LISTED.contains(&seg.as_str()) {
-        return Read::InList { collection: collection.to_string() };
-    }
     Read::Own
 }
 
-/// The requests that read `ids`: the GETs (each resource read on its own, and each parent that
-/// serves children) and the LISTs, each once (ARM ids compare case-insensitively).
-pub fn requests<'a>(ids: impl IntoIterator<Item = &'a str>) -> (Vec<String>, Vec<String>) {
+/// The GETs that read `ids`: each resource read on its own, and each parent that serves
+/// children, once (ARM ids compare case-insensitively).
+pub fn requests<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut gets: BTreeSet<String> = BTreeSet::new();
-    let mut lists: BTreeSet<String> = BTreeSet::new();
-    let mut seen_get: BTreeSet<String> = BTreeSet::new();
-    let mut seen_list: BTreeSet<String> = BTreeSet::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
     for id in ids {
-        let (target, set, seen) = match read_of(id) {
-            Read::Own => (id.to_string(), &mut gets, &mut seen_get),
-            Read::InParent { parent, .. } => (parent, &mut gets, &mut seen_get),
-            Read::InList { collection } => (collection, &mut lists, &mut seen_list),
+        let target = match read_of(id) {
+            Read::Own => id.to_string(),
+            Read::InParent { parent, .. } => parent,
         };
         if seen.insert(target.to_ascii_lowercase()) {
-            set.insert(target);
+            gets.insert(target);
         }
     }
-    (gets.into_iter().collect(), lists.into_iter().collect())
+    gets.into_iter().collect()
 }
 
 /// The resource a child resource or a child collection lives in: `.../privateEndpoints/pe` for
@@ -133,8 +127,10 @@ mod tests {
         let rt = format!("{RG}/Microsoft.Network/routeTables/t");
         assert_eq!(read_of(&format!("{rt}/routes/x")), Read::InParent { parent: rt, array: "routes" });
         let zone = format!("{RG}/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net");
-        assert_eq!(read_of(&format!("{zone}/virtualNetworkLinks/l")), Read::InList { collection: format!("{zone}/virtualNetworkLinks") });
-        for own in [vnet.clone(), zone, format!("{RG}/Microsoft.Network/privateEndpoints/p/privateDnsZoneGroups/default"), format!("{RG}/Microsoft.Storage/storageAccounts/st")] {
+        // A zone's link has its own GET: a LIST of a shared zone's links grows with the fleet.
+        assert_eq!(read_of(&format!("{zone}/virtualNetworkLinks/l")), Read::Own);
+        assert_eq!(container_of(&format!("{zone}/virtualNetworkLinks/l")), Some(zone.as_str()));
+        for own in [vnet.clone(), zone.clone(), format!("{RG}/Microsoft.Network/privateEndpoints/p/privateDnsZoneGroups/default"), format!("{RG}/Microsoft.Storage/storageAccounts/st")] {
             assert_eq!(read_of(&own), Read::Own, "{own}");
         }
         // A resource group or provider path that merely ends in "routes" is no child.
@@ -145,9 +141,8 @@ mod tests {
     fn each_parent_and_list_is_requested_once() {
         let nsg = format!("{RG}/Microsoft.Network/networkSecurityGroups/n");
         let ids = [nsg.clone(), format!("{nsg}/securityRules/a"), format!("{}/securityRules/b", nsg.to_uppercase()), format!("{RG}/Microsoft.Network/routeTables/t/routes/r")];
-        let (gets, lists) = requests(ids.iter().map(String::as_str));
+        let gets = requests(ids.iter().map(String::as_str));
         assert_eq!(gets, vec![format!("{RG}/Microsoft.Network/networkSecurityGroups/n"), format!("{RG}/Microsoft.Network/routeTables/t")]);
-        assert!(lists.is_empty());
     }
 
     #[test]

@@ -45,6 +45,13 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub resync_seconds: u64,
 
+    /// Every N-th resync of a converged object reads all it observes; the resyncs between ask
+    /// Azure's Activity Log of its resource groups what anyone wrote or deleted since its last
+    /// full read, and read nothing else when none of it concerns the object. 1: every resync
+    /// reads everything (no Activity Log; needs no `Microsoft.Insights/eventtypes/values/read`).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=10_000), value_name = "N")]
+    pub full_read_every: u32,
+
     /// Requeue interval, in seconds, while an object is still converging.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub retry_seconds: u64,

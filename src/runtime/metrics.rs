@@ -8,6 +8,7 @@
 //! | `moat_reconcile_total` | counter | `kind`, `result` (`success`, `error`, `aborted`) |
 //! | `moat_reconcile_duration_seconds` | histogram | `kind` |
 //! | `moat_reconcile_errors_total` | counter | `kind`, `reason` |
+//! | `moat_resync_checks_total` | counter | `kind`, `outcome` (`quiet`: only the Activity Log was read; `azure_change`, `kubernetes_change`, `backstop`, `unknown`, `activity_log_error`: everything was read) |
 //! | `moat_reconcile_queue_depth` | gauge | `kind` (reconciles due and waiting for a worker) |
 //! | `moat_reconciles_in_flight` | gauge | `kind` |
 //! | `moat_arm_requests_total` | counter | `method`, `resource_type`, `status` (HTTP code; `error` without a response) |
@@ -95,6 +96,12 @@ struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    kind: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ArmRequestLabels {
     method: String,
     resource_type: String,
@@ -176,6 +183,7 @@ struct Inner {
     reconciles: Family<ReconcileLabels, Counter>,
     reconcile_duration: HistogramFamily<KindLabels>,
     reconcile_errors: Family<ErrorLabels, Counter>,
+    resync_checks: Family<OutcomeLabels, Counter>,
     queue_depth: Family<KindLabels, Gauge>,
     in_flight: Family<KindLabels, Gauge>,
     arm: Arc<ArmFamilies>,
@@ -213,6 +221,12 @@ impl Metrics {
             "moat_reconcile_errors",
             "Failed reconciles by kind and error reason",
             reconcile_errors.clone(),
+        );
+        let resync_checks = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "moat_resync_checks",
+            "Passes that asked the Activity Log whether anything they read changed, by kind and outcome: quiet (nothing else read) or why everything was read",
+            resync_checks.clone(),
         );
         let queue_depth = Family::<KindLabels, Gauge>::default();
         registry.register(
@@ -267,6 +281,7 @@ impl Metrics {
                 reconciles,
                 reconcile_duration,
                 reconcile_errors,
+                resync_checks,
                 queue_depth,
                 in_flight,
                 arm,
@@ -329,6 +344,11 @@ impl Metrics {
             .reconcile_errors
             .get_or_create(&ErrorLabels { kind: kind.to_owned(), reason: reason.to_owned() })
             .inc();
+    }
+
+    /// Counts one pass's resync decision in `moat_resync_checks_total`.
+    pub fn resync_checked(&self, kind: &str, outcome: &str) {
+        self.inner.resync_checks.get_or_create(&OutcomeLabels { kind: kind.to_owned(), outcome: outcome.to_owned() }).inc();
     }
 
     /// The recorder the ARM client calls for each HTTP request.
@@ -408,6 +428,10 @@ impl crate::controller::run::Observer for Metrics {
 
     fn in_flight(&self, kind: &str, delta: i64) {
         self.add_in_flight(kind, delta);
+    }
+
+    fn resync_checked(&self, kind: &str, outcome: &str) {
+        Metrics::resync_checked(self, kind, outcome);
     }
 
     fn findings(&self, kind: &str, object: &str, findings: &[crate::api::FindingStatus]) {

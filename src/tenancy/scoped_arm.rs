@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::scope::{EffectiveScope, Verb};
 use crate::api::PendingOperation;
-use crate::controller::arm::{Arm, ArmFailure, Observed, Polled, Started};
+use crate::controller::arm::{Arm, ArmFailure, Changes, Observed, Polled, Started};
 
 /// Code of the failure a refused request returns.
 pub const OUT_OF_SCOPE: &str = "OutOfScope";
@@ -115,6 +115,16 @@ impl Arm for ScopedArm {
     async fn poll_status(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
         self.guard_poll(op)?;
         self.inner.poll_status(op).await
+    }
+
+    fn may_read_changes(&self, subscription: &str, resource_group: &str) -> bool {
+        self.scope.check(Verb::Read, &format!("/subscriptions/{subscription}/resourceGroups/{resource_group}")).is_ok() && self.inner.may_read_changes(subscription, resource_group)
+    }
+
+    async fn changes(&self, subscription: &str, resource_group: &str, since: jiff::Timestamp) -> Result<Changes, ArmFailure> {
+        // A read of the resource group's own log: only where the object may read.
+        self.guard("GET", &format!("/subscriptions/{subscription}/resourceGroups/{resource_group}"))?;
+        self.inner.changes(subscription, resource_group, since).await
     }
 }
 

@@ -145,6 +145,25 @@ impl Harness {
         }
     }
 
+    /// Serves moat's health and metrics on a free loopback port (before [`Harness::start_moat`]),
+    /// so that [`Harness::metric`] can scrape it.
+    pub fn serve_metrics(&mut self) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        self.metrics_addr = format!("127.0.0.1:{port}");
+    }
+
+    /// The sum of moat's samples of `name` whose labels hold every `labels` pair, scraped now
+    /// (0 when there is none). Needs [`Harness::serve_metrics`].
+    #[allow(dead_code)]
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let body = reqwest::get(format!("http://{}/metrics", self.metrics_addr)).await.expect("scrape").text().await.expect("metrics body");
+        body.lines()
+            .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
+            .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
