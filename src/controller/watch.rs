@@ -200,6 +200,7 @@ where
         while let Some(ev) = events.next().await {
             match ev {
                 Ok(ev) => {
+                    let ev = ev.modify(slim);
                     self.writer.apply_watcher_event(&ev);
                     match &ev {
                         watcher::Event::Apply(o) | watcher::Event::InitApply(o) => self.offer(o, false),
@@ -213,6 +214,17 @@ where
     }
 }
 
+
+/// What no reconcile reads is not kept in the store: the managed fields (every field manager's
+/// field set, often larger than the object's spec and status together) and kubectl's
+/// last-applied copy of the object. With thousands of objects, they were most of moat's memory.
+fn slim<K: Resource>(o: &mut K) {
+    let meta = o.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
 
 /// A stable hash of anything hashable.
 pub fn hash_of(v: impl Hash) -> u64 {
@@ -234,4 +246,30 @@ pub fn conditions_view(cs: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Con
 pub fn own_view<K: ResourceExt>(o: &K) -> u64 {
     let moat_annotations: Vec<(&String, &String)> = o.annotations().iter().filter(|(k, _)| k.starts_with("moat.dev/")).collect();
     hash_of((o.meta().generation, o.meta().deletion_timestamp.is_some(), o.finalizers(), o.labels(), moat_annotations))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_keeps_neither_managed_fields_nor_the_last_applied_copy() {
+        let mut ws: SecureWorkspace = serde_json::from_value(serde_json::json!({
+            "apiVersion": "moat.dev/v1alpha1", "kind": "SecureWorkspace",
+            "metadata": {"name": "ws", "namespace": "ns",
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}", "moat.dev/paused": "true"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {
+                "subscriptionId": "6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b", "resourceGroup": "rg", "location": "westeurope",
+                "network": {"vnet": {"name": "vnet", "addressSpace": ["10.20.0.0/16"]}, "privateEndpointSubnet": {"name": "snet-pe", "addressPrefix": "10.20.0.0/24"}},
+                "workspace": {"name": "mlw"}, "storage": {"name": "st01"}, "keyVault": {"name": "kv-01"}, "containerRegistry": {"name": "cr01"}, "applicationInsights": {"name": "appi"}
+            }
+        }))
+        .expect("workspace");
+        let before = own_view(&ws);
+        slim(&mut ws);
+        assert!(ws.metadata.managed_fields.is_none());
+        assert_eq!(ws.annotations().len(), 1, "moat's own annotations stay: {:?}", ws.annotations());
+        assert_eq!(own_view(&ws), before, "nothing a reconcile reacts to is gone");
+    }
 }
