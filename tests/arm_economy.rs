@@ -120,12 +120,22 @@ async fn a_converge_costs_few_requests_and_a_resync_asks_the_activity_log_what_c
     assert!(per_resync <= 0.3, "{per_resync:.2} GETs per managed resource per resync");
 
     // Drift seen through the log: a rule moat owns, deleted in the portal, is back at the next
-    // resync, which read everything because the log showed the deletion.
+    // resync, which read everything because the log showed the deletion. The rule goes just after
+    // a backstop pass, so that the next resyncs are not backstops (one in FULL_EVERY is).
     let training = h.api::<ComputeSubnet>().get("training").await.expect("get");
     let rule = training.status.iter().flat_map(|s| s.resources.iter()).find(|r| r.kind == "SecurityRule" && r.owned).map(|r| r.id.clone()).expect("an owned rule");
+    let backstops = || h.metric("moat_resync_checks_total", &[("kind", "ComputeSubnet"), ("outcome", "backstop")]);
+    let seen = backstops().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(h.resync_seconds * (FULL_EVERY + 2));
+    while backstops().await <= seen {
+        assert!(std::time::Instant::now() < deadline, "no backstop pass of the compute subnets\n{}", h.log_tail());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let before = h.metric("moat_resync_checks_total", &[("kind", "ComputeSubnet"), ("outcome", "azure_change")]).await;
     assert!(h.emu.admin.delete_resource(&rule), "{rule} deleted");
-    let deadline = std::time::Instant::now() + Duration::from_secs(h.resync_seconds * 3);
+    // Back within two resyncs, long before the next backstop (FULL_EVERY resyncs away).
+    let deadline = std::time::Instant::now() + Duration::from_secs(h.resync_seconds * 2 + 6);
     while h.emu.admin.resource(&rule).is_none() {
         assert!(std::time::Instant::now() < deadline, "{rule} not restored\n{}", h.log_tail());
         tokio::time::sleep(Duration::from_millis(200)).await;
