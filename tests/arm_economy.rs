@@ -75,8 +75,10 @@ async fn a_converge_costs_few_requests_and_a_resync_asks_the_activity_log_what_c
     // then 4.6 (shared reads); about 3.0 since children of absent parents go unread, zones and
     // links are created create-only, bodies nothing reads get no final GET and dependents are
     // not woken for a readiness they already saw. The two polls per operation of this emulator
-    // are 61 of the requests.
-    assert!(per_resource <= 3.3, "{per_resource:.2} ARM requests per managed resource to converge");
+    // are 61 of the requests. The endpoints' record sets are read one by one since (9 GETs where 6
+    // zone lists were: a list grows with every workspace that shares the zone), 3.1–3.2 in this
+    // debug build; one more observe pass of the workspace, as timing allows, is 5 more requests.
+    assert!(per_resource <= 3.4, "{per_resource:.2} ARM requests per managed resource to converge");
 
     // Steady state. A resync of a converged object asks the Activity Log of its resource groups
     // what changed and reads nothing else when nothing it reads did; every fourth one (here)
