@@ -152,7 +152,10 @@ where
     let _permit = workers.acquire().await.ok();
     slot.start();
     let t = std::time::Instant::now();
-    let r = reconcile().await;
+    // Boxed once it runs: kube-runtime holds a future for every due object, and one that holds
+    // its reconcile inline is as large as the reconcile's state (about 7 KB) while it only waits
+    // for a worker.
+    let r = Box::pin(reconcile()).await;
     observer.reconciled(kind, r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
     r
 }
@@ -535,6 +538,19 @@ mod tests {
         async fn poll(&self, op: &crate::api::PendingOperation) -> Result<crate::controller::arm::Polled, crate::controller::arm::ArmFailure> {
             Err(crate::controller::arm::ArmFailure::local("GET", &op.resource_id, "Unexpected", "no ARM here"))
         }
+    }
+
+    #[tokio::test]
+    async fn a_reconcile_waiting_for_a_worker_does_not_hold_the_reconcile_state() {
+        let big = || async {
+            let state = [7u8; 64 * 1024];
+            tokio::task::yield_now().await;
+            Ok::<_, Error>(Action::requeue(Duration::from_secs(u64::from(state[0]))))
+        };
+        let observer: Arc<dyn Observer> = Arc::new(NoObserver);
+        let waiting = observed("SecureWorkspace", observer.clone(), Arc::new(Semaphore::new(1)), big);
+        assert!(std::mem::size_of_val(&waiting) < 1024, "{} bytes while waiting", std::mem::size_of_val(&waiting));
+        assert!(waiting.await.is_ok());
     }
 
     #[tokio::test]
