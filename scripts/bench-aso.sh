@@ -125,6 +125,9 @@ kubectl apply --server-side -f crds/ >/dev/null
 kubectl apply --server-side -f "$cache/crds.yaml" >/dev/null
 kubectl wait --for=condition=Established --timeout=120s crd --all >/dev/null
 kubectl create namespace moat-bench >/dev/null
+# moat touches Azure for a namespace only as an AzureScopePolicy allows (docs/tenancy.md): the
+# sample policy's grant (rg-ml-prod, moat's own identity), for this namespace.
+sed 's/name: ml-platform/name: moat-bench/; s/names: \[ml-platform\]/names: [moat-bench]/' config/samples/azurescopepolicy.yaml | kubectl apply -f - >/dev/null
 kubectl create namespace aso-bench >/dev/null
 kubectl create namespace azureserviceoperator-system >/dev/null
 
