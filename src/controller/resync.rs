@@ -26,9 +26,11 @@
 //! The baseline is the pass's start less `lookback`: the age of a shared answer the pass may have
 //! used (`super::shared_reads`) plus an allowance for the clocks of moat and ARM. The objects of a
 //! workspace share one query per resource group (`SharedReads` asks a minute earlier than the
-//! first of them needs, so the others' baselines fall in its answer). A pass's own writes fall after its baseline, so the resync after a converging pass reads
-//! everything once more, and the next ones are quiet. The log is read from the baseline each
-//! time, so an event ARM publishes late (the log lags by minutes) is still seen.
+//! first of them needs, so the others' baselines fall in its answer). A pass's own writes fall
+//! after its baseline, so the resync after a converging pass reads everything once more, and the
+//! next ones are quiet. The log is read from the baseline each time, so an event ARM publishes
+//! late (the log lags by minutes) is still seen; the answer grows with what happens in the group
+//! until the next full read.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
