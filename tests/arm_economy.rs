@@ -133,7 +133,14 @@ async fn a_converge_costs_few_requests_and_a_resync_asks_the_activity_log_what_c
         assert!(std::time::Instant::now() < deadline, "no backstop pass of the compute subnets\n{}", h.log_tail());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The backstop is counted when its pass starts: the rule goes once those passes have ended
+    // (have read the NSG), not while they may still be reading it.
+    let reconciles = || h.metric("moat_reconcile_total", &[("kind", "ComputeSubnet")]);
+    let (started, ended_before) = (backstops().await - seen, reconciles().await);
+    while reconciles().await < ended_before + started {
+        assert!(std::time::Instant::now() < deadline, "the backstop passes did not end\n{}", h.log_tail());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let before = h.metric("moat_resync_checks_total", &[("kind", "ComputeSubnet"), ("outcome", "azure_change")]).await;
     assert!(h.emu.admin.delete_resource(&rule), "{rule} deleted");
     // Back within two resyncs, long before the next backstop (FULL_EVERY resyncs away).
