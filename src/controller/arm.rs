@@ -125,15 +125,15 @@ pub trait Arm: Send + Sync {
     async fn poll_status(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
         self.poll(op).await
     }
-    /// The Activity Log's events of `resource_group` at or after `since`: what anyone wrote or
-    /// deleted there (`crate::azure::activity`). The answer may be one another caller got a few
-    /// seconds ago for the same or an earlier `since`. By default unsupported: a caller then
-    /// reads everything, as without a change feed.
     /// Whether [`Arm::changes`] may ask for `resource_group`'s log: a tenancy scope that grants
     /// only some resources of the group (a target, an adopted VNet) does not open its log.
     fn may_read_changes(&self, _subscription: &str, _resource_group: &str) -> bool {
         true
     }
+    /// The Activity Log's events of `resource_group` at or after `since`: what anyone wrote or
+    /// deleted there (`crate::azure::activity`). The answer may be one another caller got a few
+    /// seconds ago for the same or an earlier `since`. By default unsupported: a caller then
+    /// reads everything, as without a change feed.
     async fn changes(&self, subscription: &str, resource_group: &str, _since: jiff::Timestamp) -> Result<Changes, ArmFailure> {
         Err(ArmFailure::local(
             "GET",

@@ -9,6 +9,7 @@ pub mod converge;
 pub mod dag;
 pub mod endpoint;
 pub mod error;
+pub mod progress;
 pub mod resync;
 pub mod run;
 pub mod shared_reads;
