@@ -166,6 +166,7 @@ async fn a_converged_design_is_healthy_counted_and_plans_no_write() {
         let k = format!(r#"kind="{kind}""#);
         assert_eq!(series(&text, "moat_reconciles_in_flight").get(&k), Some(&0.0), "{kind} at rest");
         assert_eq!(series(&text, "moat_reconcile_queue_depth").get(&k), Some(&0.0), "{kind} at rest");
+        assert_eq!(series(&text, "moat_reconcile_longest_running_seconds").get(&k), Some(&0.0), "{kind}: no reconcile left running");
         assert!(series(&text, "moat_reconcile_total").get(&format!(r#"{k},result="success""#)).is_some_and(|v| *v >= 1.0), "{kind} reconciled");
     }
 

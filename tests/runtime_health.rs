@@ -7,12 +7,13 @@ use std::time::Duration;
 use clap::Parser;
 use moat::runtime::{self, Health, HealthServer, Metrics, Phase, RunArgs, Shutdown, StopReason};
 
-const METRIC_NAMES: [&str; 11] = [
+const METRIC_NAMES: [&str; 12] = [
     "moat_reconcile_total",
     "moat_reconcile_duration_seconds",
     "moat_reconcile_errors_total",
     "moat_reconcile_queue_depth",
     "moat_reconciles_in_flight",
+    "moat_reconcile_longest_running_seconds",
     "moat_arm_requests_total",
     "moat_arm_request_duration_seconds",
     "moat_arm_operations_in_flight",

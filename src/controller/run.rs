@@ -100,6 +100,9 @@ pub trait Observer: Send + Sync + 'static {
     fn queued(&self, _kind: &str, _delta: i64) {}
     /// A reconcile of `kind` started running (+1) or ended (-1).
     fn in_flight(&self, _kind: &str, _delta: i64) {}
+    /// A reconcile of `kind` that started running at `since` runs now (`true`) or ended: how
+    /// long the oldest has run shows a reconcile that hangs.
+    fn running(&self, _kind: &str, _since: std::time::Instant, _running: bool) {}
     /// The constraint findings the object `object` (`namespace/name`) of `kind` has now; an
     /// empty list once it is clean or being deleted. Call it whenever a reconcile computes the
     /// findings (`Context::report_findings`).
@@ -114,26 +117,30 @@ pub trait Observer: Send + Sync + 'static {
 struct Slot<'a> {
     observer: &'a dyn Observer,
     kind: &'static str,
-    running: bool,
+    /// When it got a worker.
+    running: Option<std::time::Instant>,
 }
 
 impl<'a> Slot<'a> {
     fn queued(observer: &'a dyn Observer, kind: &'static str) -> Self {
         observer.queued(kind, 1);
-        Self { observer, kind, running: false }
+        Self { observer, kind, running: None }
     }
 
     fn start(&mut self) {
         self.observer.queued(self.kind, -1);
         self.observer.in_flight(self.kind, 1);
-        self.running = true;
+        let now = std::time::Instant::now();
+        self.observer.running(self.kind, now, true);
+        self.running = Some(now);
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        if self.running {
+        if let Some(since) = self.running {
             self.observer.in_flight(self.kind, -1);
+            self.observer.running(self.kind, since, false);
         } else {
             self.observer.queued(self.kind, -1);
         }
@@ -538,6 +545,34 @@ mod tests {
         async fn poll(&self, op: &crate::api::PendingOperation) -> Result<crate::controller::arm::Polled, crate::controller::arm::ArmFailure> {
             Err(crate::controller::arm::ArmFailure::local("GET", &op.resource_id, "Unexpected", "no ARM here"))
         }
+    }
+
+    #[tokio::test]
+    async fn a_hung_reconcile_shows_in_the_longest_running_gauge_until_it_ends() {
+        let metrics = crate::runtime::metrics::Metrics::new();
+        metrics.init_kinds(&["ComputeSubnet"]);
+        let observer: Arc<dyn Observer> = Arc::new(metrics.clone());
+        let longest = |m: &crate::runtime::metrics::Metrics| -> f64 {
+            let text = m.encode_prometheus().expect("encode");
+            text.lines()
+                .find_map(|l| l.strip_prefix(r#"moat_reconcile_longest_running_seconds{kind="ComputeSubnet"} "#))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN)
+        };
+        assert_eq!(longest(&metrics), 0.0, "nothing runs");
+        let (release, hold) = tokio::sync::oneshot::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(observed("ComputeSubnet", observer, Arc::new(Semaphore::new(1)), move || async move {
+            let _ = started.send(());
+            let _ = hold.await;
+            Ok(Action::await_change())
+        }));
+        running.await.expect("the reconcile started");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(longest(&metrics) >= 0.05, "a reconcile that runs shows its age: {}", longest(&metrics));
+        let _ = release.send(());
+        assert!(task.await.expect("join").is_ok());
+        assert_eq!(longest(&metrics), 0.0, "back to 0 once it ended");
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@
 //! | `moat_resync_checks_total` | counter | `kind`, `outcome` (`quiet`: only the Activity Log was read; `azure_change`, `kubernetes_change`, `backstop`, `unknown`, `activity_log_error`: everything was read) |
 //! | `moat_reconcile_queue_depth` | gauge | `kind` (reconciles due and waiting for a worker) |
 //! | `moat_reconciles_in_flight` | gauge | `kind` |
+//! | `moat_reconcile_longest_running_seconds` | gauge | `kind` (how long the oldest reconcile running now has run, at scrape time; 0 when none runs) |
 //! | `moat_arm_requests_total` | counter | `method`, `resource_type`, `status` (HTTP code; `error` without a response) |
 //! | `moat_arm_request_duration_seconds` | histogram | `method`, `resource_type` |
 //! | `moat_arm_operations_in_flight` | gauge | `method`, `resource_type` (long-running operations started and not yet ended) |
@@ -186,6 +187,9 @@ struct Inner {
     resync_checks: Family<OutcomeLabels, Counter>,
     queue_depth: Family<KindLabels, Gauge>,
     in_flight: Family<KindLabels, Gauge>,
+    longest_running: Family<KindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// When each reconcile running now started, by kind (a count per instant).
+    running_since: Mutex<HashMap<String, BTreeMap<Instant, u32>>>,
     arm: Arc<ArmFamilies>,
     findings: Family<FindingLabels, Gauge>,
     findings_state: Mutex<FindingsState>,
@@ -236,6 +240,12 @@ impl Metrics {
         );
         let in_flight = Family::<KindLabels, Gauge>::default();
         registry.register("moat_reconciles_in_flight", "Reconciles running now, by kind", in_flight.clone());
+        let longest_running = Family::<KindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "moat_reconcile_longest_running_seconds",
+            "How long the oldest reconcile running now has run, in seconds, by kind (0 when none runs); a pass waits on Azure for at most --operation-budget-seconds, so a value far past it is a stuck reconcile",
+            longest_running.clone(),
+        );
         let arm = Arc::new(ArmFamilies {
             requests: Family::default(),
             duration: HistogramFamily::new_with_constructor(arm_histogram as fn() -> _),
@@ -284,6 +294,8 @@ impl Metrics {
                 resync_checks,
                 queue_depth,
                 in_flight,
+                longest_running,
+                running_since: Mutex::new(HashMap::new()),
                 arm,
                 findings,
                 findings_state: Mutex::new(FindingsState::default()),
@@ -306,6 +318,7 @@ impl Metrics {
             let _ = self.inner.reconcile_duration.get_or_create(&labels);
             let _ = self.inner.queue_depth.get_or_create(&labels);
             let _ = self.inner.in_flight.get_or_create(&labels);
+            let _ = self.inner.longest_running.get_or_create(&labels);
         }
     }
 
@@ -317,6 +330,29 @@ impl Metrics {
     /// Adds `delta` to `moat_reconciles_in_flight{kind}`.
     pub fn add_in_flight(&self, kind: &str, delta: i64) {
         self.inner.in_flight.get_or_create(&KindLabels { kind: kind.to_owned() }).inc_by(delta);
+    }
+
+    /// Notes that a reconcile of `kind` that started at `since` runs (`running`) or ended.
+    pub fn reconcile_running(&self, kind: &str, since: Instant, running: bool) {
+        let mut all = lock(&self.inner.running_since);
+        let of_kind = all.entry(kind.to_owned()).or_default();
+        if running {
+            *of_kind.entry(since).or_default() += 1;
+        } else if let Some(n) = of_kind.get_mut(&since) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                of_kind.remove(&since);
+            }
+        }
+    }
+
+    /// Sets `moat_reconcile_longest_running_seconds` for every kind seen, as of `now`.
+    fn publish_longest_running(&self, now: Instant) {
+        let all = lock(&self.inner.running_since);
+        for (kind, since) in all.iter() {
+            let oldest = since.keys().next().map_or(0.0, |s| now.saturating_duration_since(*s).as_secs_f64());
+            self.inner.longest_running.get_or_create(&KindLabels { kind: kind.clone() }).set(oldest);
+        }
     }
 
     /// Starts timing a reconcile of `kind`; finish it with [`ReconcileTimer::success`] or
@@ -396,6 +432,7 @@ impl Metrics {
 
     /// The registry in OpenMetrics text (`# EOF` terminated).
     pub fn encode_openmetrics(&self) -> Result<String, std::fmt::Error> {
+        self.publish_longest_running(Instant::now());
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)?;
         Ok(out)
@@ -403,6 +440,7 @@ impl Metrics {
 
     /// The registry in the Prometheus text format 0.0.4.
     pub fn encode_prometheus(&self) -> Result<String, std::fmt::Error> {
+        self.publish_longest_running(Instant::now());
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &self.inner.registry)?;
         Ok(out)
@@ -428,6 +466,10 @@ impl crate::controller::run::Observer for Metrics {
 
     fn in_flight(&self, kind: &str, delta: i64) {
         self.add_in_flight(kind, delta);
+    }
+
+    fn running(&self, kind: &str, since: Instant, running: bool) {
+        self.reconcile_running(kind, since, running);
     }
 
     fn resync_checked(&self, kind: &str, outcome: &str) {
@@ -731,6 +773,33 @@ mod tests {
         let text = m.encode_prometheus().expect("encode");
         assert!(text.contains(r#"moat_reconcile_queue_depth{kind="ComputeSubnet"} 1"#), "{text}");
         assert!(text.contains(r#"moat_reconciles_in_flight{kind="ComputeSubnet"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn the_longest_running_reconcile_shows_until_it_ends() {
+        use crate::controller::run::Observer;
+        let m = Metrics::new();
+        m.init_kinds(&["ComputeSubnet", "SecureWorkspace"]);
+        let now = Instant::now();
+        let (old, young) = (now - Duration::from_secs(700), now - Duration::from_secs(3));
+        m.running("ComputeSubnet", old, true);
+        m.running("ComputeSubnet", young, true);
+        m.running("ComputeSubnet", young, true);
+        m.publish_longest_running(now);
+        let text = m.encode_prometheus().expect("encode");
+        let value = |text: &str, kind: &str| -> f64 {
+            let prefix = format!(r#"moat_reconcile_longest_running_seconds{{kind="{kind}"}} "#);
+            text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+        };
+        assert!(value(&text, "ComputeSubnet") >= 700.0, "{text}");
+        assert_eq!(value(&text, "SecureWorkspace"), 0.0, "{text}");
+        m.running("ComputeSubnet", old, false);
+        m.running("ComputeSubnet", young, false);
+        let text = m.encode_prometheus().expect("encode");
+        let left = value(&text, "ComputeSubnet");
+        assert!((3.0..700.0).contains(&left), "the other reconcile of the same start still runs: {left}");
+        m.running("ComputeSubnet", young, false);
+        assert_eq!(value(&m.encode_prometheus().expect("encode"), "ComputeSubnet"), 0.0);
     }
 
     #[test]
