@@ -35,8 +35,9 @@
 //! Environment: `MOAT_BENCH_WORKSPACES` (default 100), `MOAT_BENCH_LATENCY_MS` (default 100),
 //! `MOAT_BENCH_CONCURRENCY` (unset: moat's default), `MOAT_BENCH_ONLY` (`writes`, `path`,
 //! `many` or `limits`), `MOAT_BENCH_LIMITS`, `MOAT_BENCH_PACING`, `MOAT_BENCH_DEADLINE_SECS`
-//! (section 4, default 8 hours). Needs the control plane built by `scripts/testenv-build.sh`
-//! (the test harness builds it when missing).
+//! (section 4, default 8 hours), `MOAT_TEST_WRAPPER` (a command moat runs under, e.g.
+//! `heaptrack -o /tmp/moat`: the RSS figures are then the wrapper's). Needs the control plane
+//! built by `scripts/testenv-build.sh` (the test harness builds it when missing).
 
 #[path = "../tests/support/mod.rs"]
 mod support;

@@ -109,7 +109,18 @@ impl Harness {
         let err = log.try_clone().expect("log file");
         let resync = self.resync_seconds.to_string();
         let retry = self.retry_seconds.to_string();
-        let child = Command::new(env!("CARGO_BIN_EXE_moat"))
+        // `MOAT_TEST_WRAPPER` (a command and its arguments, split on whitespace) runs moat under
+        // a profiler, e.g. `heaptrack -o /tmp/moat`; the harness's pid is then the wrapper's.
+        let wrapper: Vec<String> = std::env::var("MOAT_TEST_WRAPPER").unwrap_or_default().split_whitespace().map(str::to_string).collect();
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_moat"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_moat")),
+        };
+        let child = command
             .args(["run", "--leader-elect=false", "--credential", "managed", "--metrics-addr", &self.metrics_addr])
             .args(["--kubeconfig", self.env.kubeconfig.to_str().expect("utf-8 path")])
             .args(["--arm-endpoint", &self.emu.base_url, "--namespace", &self.ns, "--tenant-id", TENANT])
