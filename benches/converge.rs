@@ -35,7 +35,8 @@
 //! Environment: `MOAT_BENCH_WORKSPACES` (default 100), `MOAT_BENCH_LATENCY_MS` (default 100),
 //! `MOAT_BENCH_CONCURRENCY` (unset: moat's default), `MOAT_BENCH_ONLY` (`writes`, `path`,
 //! `many` or `limits`), `MOAT_BENCH_LIMITS`, `MOAT_BENCH_PACING`, `MOAT_BENCH_DEADLINE_SECS`
-//! (section 4, default 8 hours), `MOAT_TEST_WRAPPER` (a command moat runs under, e.g.
+//! (section 4, default 8 hours), `MOAT_BENCH_DUMP` (section 4: a file to write every ARM request
+//! to, one line each), `MOAT_TEST_WRAPPER` (a command moat runs under, e.g.
 //! `heaptrack -o /tmp/moat`: the RSS figures are then the wrapper's). Needs the control plane
 //! built by `scripts/testenv-build.sh` (the test harness builds it when missing).
 
@@ -559,6 +560,10 @@ struct Tally {
     /// Refused requests (4xx but 404 and 429: a conflict, a failed precondition, a bad request)
     /// by "method resource type status", to tell where they come from.
     refused: BTreeMap<String, u64>,
+    /// Admitted GETs by resource type and status class (`200`, `404`), to tell which reads bind.
+    reads_by_type: BTreeMap<String, u64>,
+    /// Every request, one line each (`MOAT_BENCH_DUMP`: a file path), to follow one resource.
+    dump: Option<std::io::BufWriter<std::fs::File>>,
 }
 
 /// `privatedns`, `network` or `other`, as ARM's provider limits (and the emulator) key requests.
@@ -586,6 +591,12 @@ impl Tally {
     fn absorb(&mut self, h: &Harness) {
         let log = h.emu.admin.requests(Some(self.last_seq));
         self.last_seq = log.last_seq;
+        if let Some(dump) = &mut self.dump {
+            use std::io::Write as _;
+            for e in &log.entries {
+                let _ = writeln!(dump, "{} {} {} {}", e.time, e.status, e.method, path_of(e));
+            }
+        }
         for e in &log.entries {
             self.total += 1;
             *self.by_status.entry(e.status).or_default() += 1;
@@ -600,6 +611,8 @@ impl Tally {
             match e.method.as_str() {
                 "GET" | "HEAD" => {
                     self.reads += 1;
+                    let class = if e.status == 404 { "404" } else { "200" };
+                    *self.reads_by_type.entry(format!("{} {class}", e.resource_type.as_deref().unwrap_or("?"))).or_default() += 1;
                     match fam {
                         "privatedns" => self.dns_reads += 1,
                         "network" => self.network_reads += 1,
@@ -682,7 +695,8 @@ async fn limits_run(model: ThrottleModel, n: usize) {
     let pid = h.moat_pid().expect("moat runs");
     let client = h.env.client();
     let before = apiserver_requests(&client).await;
-    let mut tally = Tally { last_seq: h.last_seq(), ..Default::default() };
+    let dump = std::env::var_os("MOAT_BENCH_DUMP").map(|p| std::io::BufWriter::new(std::fs::File::create(p).expect("MOAT_BENCH_DUMP: a file moat's bench can create")));
+    let mut tally = Tally { last_seq: h.last_seq(), dump, ..Default::default() };
     let tag = format!("{:04x}", (std::process::id() as usize + n) % 0xffff);
     let api = h.api::<SecureWorkspace>();
     let mut own_requests = 0usize;
@@ -764,6 +778,12 @@ async fn limits_run(model: ThrottleModel, n: usize) {
         for (what, count) in &tally.refused {
             println!("     {count:>6}  {what}");
         }
+    }
+    println!("   GETs by resource type and answer, per workspace (the most first):");
+    let mut by_type: Vec<(&String, &u64)> = tally.reads_by_type.iter().collect();
+    by_type.sort_by(|a, b| b.1.cmp(a.1));
+    for (what, count) in by_type.iter().take(16) {
+        println!("     {:>8.2}  {what} ({family})", **count as f64 / n as f64, family = family(what.split(' ').next()));
     }
     println!(
         "   apiserver requests by moat: {moat_api:.0} = {:.1} per workspace; moat peak RSS (VmHWM) {:.1} MiB\n",

@@ -349,17 +349,20 @@ impl<'a> Converger<'a> {
         }
         // Where the provider honours `If-None-Match: *` (Private DNS), a create is sent create-only:
         // ARM refuses it (412) if the resource exists after all, so a 404 needs no second look,
-        // unless another reconcile held the turn first (it has likely just created it: a read
-        // then costs less than a refused write).
+        // unless another reconcile held this very resource's turn first (it has likely just
+        // created the zone: a read then costs less than a refused write). A VNet link waits for
+        // its zone's turn, which the other links of a shared zone hold one after the other: their
+        // holders wrote other links, so the link is sent create-only without a second read (a
+        // Private DNS read is the scarcest ARM allows: 500 per 5 minutes).
         let create_only = self.arm.can_create_only(&d.id);
         let mut turn = None;
         if d.mode == Mode::Shared && observed.is_none() {
-            let (guard, waited) = match self.turn_noting_wait(&d.id).await {
-                Some((g, w)) => (Some(g), w),
+            let (guard, held_for_it) = match self.turn_noting_wait(&d.id).await {
+                Some((g, waited)) => (Some(g), waited && turn_is_its_own(&d.id)),
                 None => (None, true),
             };
             turn = guard;
-            if (!create_only || waited)
+            if (!create_only || held_for_it)
                 && let Ok(now) = self.arm.get(&d.id).await
             {
                 observed = now;
@@ -712,6 +715,13 @@ pub async fn missing_resource_group(
     Ok(None)
 }
 
+/// Whether the turn `id` waits for (`crate::azure::locks::operation_key`) is its own: a private
+/// DNS zone's, not the zone a VNet link of it waits for.
+fn turn_is_its_own(id: &str) -> bool {
+    let Ok(rid) = crate::azure::ResourceId::parse(id) else { return true };
+    crate::azure::locks::operation_key(&rid).is_none_or(|key| key == rid)
+}
+
 /// What a second look at a 404 says.
 enum Absence {
     /// Gone, as far as ARM can tell: create it.
@@ -864,6 +874,46 @@ mod tests {
         assert!(matches!(end, NodeEnd::Done), "{end:?}");
         assert_eq!(arm.requests(), vec![format!("PUT if-none-match {ZONE}"), format!("POLL {ZONE}")]);
         assert!(!body_read_after_write("PrivateDnsZone") && body_read_after_write("PrivateEndpoint") && body_read_after_write("VirtualNetwork"));
+    }
+
+    /// Converges `d` (read absent) while another reconcile holds the zone's turn for a moment.
+    async fn converge_after_the_zone_was_held(d: Desired) -> (NodeEnd, Vec<String>) {
+        let arm = Dns::new(None, false);
+        let owner = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
+        let ops = OpsTracker::new(vec![], Box::new(|_| Box::pin(async { Ok(()) })));
+        let locks = KeyedLocks::new();
+        let key = crate::azure::locks::operation_key(&crate::azure::ResourceId::parse(ZONE).expect("zone id")).expect("a zone serialises its writes");
+        let held = locks.lock(&key).await;
+        let conv = Converger::new(&arm, &owner, &ops, &NoEvents, &Settings::default(), &locks, &[]);
+        let release = async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            drop(held);
+        };
+        let (end, ()) = tokio::join!(conv.converge(&d, None, 0), release);
+        (end, arm.requests())
+    }
+
+    #[tokio::test]
+    async fn a_link_that_waited_for_its_zone_is_created_create_only_without_a_second_read() {
+        let owner = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
+        let link = format!("{ZONE}/virtualNetworkLinks/moat-vnet-a");
+        let managed = json!({"properties": {"virtualNetwork": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet-a"}, "registrationEnabled": false}});
+        let mut body = json!({"location": "global", "tags": owner.tags(&Default::default())});
+        crate::plan::diff::merge(&mut body, &managed);
+        let d = Desired { kind: "VirtualNetworkLink", id: link.clone(), mode: Mode::Shared, managed, body, update: UpdateStyle::MergePut, deps: vec![] };
+        let (end, requests) = converge_after_the_zone_was_held(d).await;
+        assert!(matches!(end, NodeEnd::Done), "{end:?}");
+        // The holder wrote the zone or another of its links: no Private DNS read for this one.
+        assert_eq!(requests, vec![format!("PUT if-none-match {link}")]);
+    }
+
+    #[tokio::test]
+    async fn a_zone_whose_turn_another_held_is_read_again_before_its_create() {
+        let owner = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
+        let (end, requests) = converge_after_the_zone_was_held(zone(&owner)).await;
+        assert!(matches!(end, NodeEnd::Done), "{end:?}");
+        // The holder has likely just created this very zone: a read costs less than a refused write.
+        assert_eq!(requests, vec![format!("GET {ZONE}"), format!("PUT if-none-match {ZONE}")]);
     }
 
     #[derive(Default)]

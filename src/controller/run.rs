@@ -217,14 +217,31 @@ fn readiness_of(ws: &SecureWorkspace) -> (bool, bool) {
     (ready(cond::NETWORK_READY), ready(cond::RESOURCES_READY))
 }
 
-/// Whether a change of `ws`'s readiness wakes the dependent `uid`. A workspace less than fully
-/// ready wakes every dependent (something it relies on may be gone). One that became ready wakes
+/// The readiness each workspace last showed one subscription, to tell a drop from a rise.
+#[derive(Default)]
+struct LastReadiness(std::sync::Mutex<std::collections::HashMap<String, (bool, bool)>>);
+
+impl LastReadiness {
+    /// Records `ws`'s readiness; true when a condition it last showed true is now false (a
+    /// workspace first seen has not dropped: its dependents have their own first pass).
+    fn dropped(&self, ws: &SecureWorkspace) -> bool {
+        let now = readiness_of(ws);
+        let key = ws.uid().unwrap_or_else(|| format!("{}/{}", ws.namespace().unwrap_or_default(), ws.name_any()));
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let before = if ws.metadata.deletion_timestamp.is_some() { seen.remove(&key) } else { seen.insert(key, now) };
+        before.is_some_and(|(network, resources)| (network && !now.0) || (resources && !now.1))
+    }
+}
+
+/// Whether a change of a workspace's readiness wakes the dependent `uid`. One whose readiness
+/// dropped wakes every dependent (something it relies on may be gone). Any other change wakes
 /// only those waiting for others ([`Awaiting`]), or not yet observed: a dependent that has seen
 /// its subnet, target and VNet present gains nothing from the wake (its own next pass is due
-/// anyway), and a pass queued behind its running one would read everything again for nothing.
-fn readiness_wakes(awaiting: &Awaiting, ws: &SecureWorkspace, uid: Option<String>) -> bool {
-    let (network, resources) = readiness_of(ws);
-    !(network && resources) || uid.is_none_or(|u| awaiting.awaits(&u))
+/// anyway), and a pass queued behind its running one, or after it converged, would read
+/// everything again for nothing (a converged binding's VNet links: Private DNS reads, the
+/// scarcest ARM allows).
+fn readiness_wakes(awaiting: &Awaiting, dropped: bool, uid: Option<String>) -> bool {
+    dropped || uid.is_none_or(|u| awaiting.awaits(&u))
 }
 
 /// A binding as its workspace reads it: spec, deletion, conditions and names; not the
@@ -418,14 +435,15 @@ async fn run_namespace(
             .collect::<Vec<_>>()
     };
     let (related_to2, related_to3) = (related_to, related_to);
-    let (bstore4, ctx_b) = (stores.clone(), ctx.clone());
+    let (bstore4, ctx_b, last_b) = (stores.clone(), ctx.clone(), LastReadiness::default());
     let (r1, r2, r3, r4) = (ctx.resyncs.clone(), ctx.resyncs.clone(), ctx.resyncs.clone(), ctx.resyncs.clone());
     let (o2, w2, latest2, s2) = (observer.clone(), workers(), set.endpoints.clone(), SteadySlots::new(concurrency));
     let endpoints = Controller::for_shared_stream(peb_self, set.endpoints.clone())
         .watches_shared_stream(peb_from_ws, move |ws: Arc<SecureWorkspace>| woken(&r1, related_to(&ws, &bstore1)))
         .watches_shared_stream(peb_from_ws_ready, move |ws: Arc<SecureWorkspace>| {
             let mut refs = related_to3(&ws, &bstore4);
-            refs.retain(|r| readiness_wakes(&ctx_b.awaiting, &ws, r.extra.uid.clone()));
+            let dropped = last_b.dropped(&ws);
+            refs.retain(|r| readiness_wakes(&ctx_b.awaiting, dropped, r.extra.uid.clone()));
             woken(&r2, refs)
         })
         .watches_shared_stream(peb_from_cs, move |cs: Arc<ComputeSubnet>| {
@@ -463,13 +481,14 @@ async fn run_namespace(
     let cs_from_ws = ws_watch.subscribe("ComputeSubnet<-SecureWorkspace", spec_view, true);
     let cs_from_ws_ready = ws_watch.subscribe("ComputeSubnet<-SecureWorkspace readiness", workspace_readiness, false);
     let cs_from_cs = cs_watch.subscribe("ComputeSubnet<-ComputeSubnet", spec_view, true);
-    let (cstore1, cstore2, cstore3, ctx_c) = (stores.clone(), stores.clone(), stores.clone(), ctx.clone());
+    let (cstore1, cstore2, cstore3, ctx_c, last_c) = (stores.clone(), stores.clone(), stores.clone(), ctx.clone(), LastReadiness::default());
     let (o3, w3, latest3, s3) = (observer.clone(), workers(), set.subnets.clone(), SteadySlots::new(concurrency));
     let subnets = Controller::for_shared_stream(cs_self, set.subnets.clone())
         .watches_shared_stream(cs_from_ws, move |ws: Arc<SecureWorkspace>| subnets_of(&ws, &cstore1))
         .watches_shared_stream(cs_from_ws_ready, move |ws: Arc<SecureWorkspace>| {
             let mut refs = subnets_of(&ws, &cstore3);
-            refs.retain(|r| readiness_wakes(&ctx_c.awaiting, &ws, r.extra.uid.clone()));
+            let dropped = last_c.dropped(&ws);
+            refs.retain(|r| readiness_wakes(&ctx_c.awaiting, dropped, r.extra.uid.clone()));
             refs
         })
         .watches_shared_stream(cs_from_cs, move |cs: Arc<ComputeSubnet>| {
@@ -618,20 +637,26 @@ mod tests {
     }
 
     #[test]
-    fn a_workspace_becoming_ready_wakes_only_the_dependents_that_wait_for_it() {
+    fn a_workspace_wakes_the_dependents_that_wait_for_it_and_all_of_them_when_its_readiness_drops() {
         let awaiting = Awaiting::default();
         awaiting.set("waits", true);
         awaiting.set("has-all", false);
-        let ready = workspace(true, true);
-        assert!(readiness_wakes(&awaiting, &ready, Some("waits".into())));
-        assert!(!readiness_wakes(&awaiting, &ready, Some("has-all".into())), "saw its prerequisites: no second pass");
-        assert!(readiness_wakes(&awaiting, &ready, Some("never-observed".into())));
-        // Less ready: everyone looks again (what they rely on may be gone).
-        let degraded = workspace(false, true);
-        assert!(readiness_wakes(&awaiting, &degraded, Some("has-all".into())));
-        assert_ne!(workspace_readiness(&ready), workspace_readiness(&degraded));
+        let last = LastReadiness::default();
+        let wakes = |ws: &SecureWorkspace| {
+            let dropped = last.dropped(ws);
+            ["waits", "has-all", "never-observed"].into_iter().filter(|u| readiness_wakes(&awaiting, dropped, Some(u.to_string()))).collect::<Vec<_>>()
+        };
+        // Rising, whether or not all the way: only those that wait (or were never observed).
+        assert_eq!(wakes(&workspace(false, false)), vec!["waits", "never-observed"], "first seen");
+        assert_eq!(wakes(&workspace(true, false)), vec!["waits", "never-observed"], "network ready: a converged binding gains nothing");
+        assert_eq!(wakes(&workspace(true, true)), vec!["waits", "never-observed"], "saw its prerequisites: no second pass");
+        // Dropping: everyone looks again (what they rely on may be gone).
+        assert_eq!(wakes(&workspace(false, true)), vec!["waits", "has-all", "never-observed"]);
+        assert_ne!(workspace_readiness(&workspace(true, true)), workspace_readiness(&workspace(false, true)));
+        assert_eq!(wakes(&workspace(true, true)), vec!["waits", "never-observed"], "back up");
+        assert_eq!(wakes(&workspace(true, false)), vec!["waits", "has-all", "never-observed"], "resources dropped");
         awaiting.forget("has-all");
-        assert!(readiness_wakes(&awaiting, &ready, Some("has-all".into())));
+        assert!(readiness_wakes(&awaiting, false, Some("has-all".into())), "forgotten: as if never observed");
     }
 
     #[tokio::test]
