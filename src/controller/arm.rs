@@ -104,6 +104,14 @@ pub trait Arm: Send + Sync {
     async fn get_lasting(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
         self.get_shared(id).await
     }
+    /// GET of shared infrastructure that many objects use and moat writes nothing to once it
+    /// exists (a privatelink zone: `Mode::Shared`, nothing managed): an answer that it exists may
+    /// be as old as a steady-state one (`super::shared_reads`), even for converging work, since no
+    /// write is decided on its content; one that it is absent is always asked of ARM. By default
+    /// [`Arm::get_lasting`].
+    async fn get_infrastructure(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
+        self.get_lasting(id).await
+    }
     /// PUT or PATCH.
     async fn write(&self, method: &str, id: &str, body: &Value) -> Result<Started, ArmFailure>;
     /// Whether [`Arm::create_only`] can create `id` without ever writing over it: its provider

@@ -1,6 +1,7 @@
 //! The PrivateEndpointBinding reconciler: the private endpoint, its privatelink zones and VNet
 //! links, and its DNS zone group; or, in Custom DNS mode, the host records in status.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
@@ -15,7 +16,7 @@ use super::context::{Context, ObjectEvents, Outcome, current_status, ns_name, op
 use super::converge::{EventSink, OpsTracker};
 use super::dag::{self, Node, NodeEnd};
 use super::error::{Error, Result};
-use super::workspace::observe_for_plan;
+use super::workspace::observe_for_plan_knowing;
 use crate::api::{DeletionPolicy, DnsRecord, EndpointDnsMode, PrivateEndpointBinding, PrivateEndpointBindingStatus};
 use crate::plan::endpoint::{EndpointIds, desired};
 use crate::plan::ownership::Owner;
@@ -142,12 +143,23 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
 
     // Observe the target (its region, that it exists) and the VNet (its region, its subnets, its
     // DNS servers: what the catalog reads; listing the subnet proves the subnet exists).
+    // The privatelink zones first: every binding of the fleet that uses one reads it, and moat
+    // writes nothing to a zone that exists (`Mode::Shared`, nothing managed), so an answer that it
+    // exists may be one another binding got up to half a resync ago (`Arm::get_infrastructure`);
+    // what lives in it (this VNet's link) is still read on its own, and a zone deleted meanwhile
+    // fails the link's create, which the next pass reads again. Private DNS allows 500 reads per
+    // 5 minutes: at 500 workspaces the zones were a third of them.
     let vnet_id = vnet_of(&peb).to_string();
-    let (planned, target, vnet) = futures::join!(
-        observe_for_plan(arm, &wanted, &owner, |_| Ok::<_, std::convert::Infallible>((wanted.clone(), ()))),
+    let (zones_read, target, vnet) = futures::join!(
+        futures::future::join_all(ids.zones.iter().map(|(_, zid)| async move { (zid.to_ascii_lowercase(), arm.get_infrastructure(zid).await) })),
         arm.get_lasting(peb.spec.target.id.as_str()),
         arm.get_lasting(&vnet_id)
     );
+    let mut known = HashMap::new();
+    for (zid, read) in zones_read {
+        known.insert(zid, super::arm::Observed::fresh(read?.value));
+    }
+    let planned = observe_for_plan_knowing(arm, &wanted, &owner, &known, |_| Ok::<_, std::convert::Infallible>((wanted.clone(), ()))).await;
     let mut observed = match planned? {
         Ok((observed, _, ())) => observed,
         Err(never) => match never {},

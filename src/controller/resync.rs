@@ -340,6 +340,10 @@ impl Arm for Noting<'_> {
         self.note(id);
         self.inner.get_lasting(id).await
     }
+    async fn get_infrastructure(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
+        self.note(id);
+        self.inner.get_infrastructure(id).await
+    }
     async fn write(&self, method: &str, id: &str, body: &Value) -> Result<Started, ArmFailure> {
         self.note(id);
         self.inner.write(method, id, body).await

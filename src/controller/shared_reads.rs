@@ -199,6 +199,23 @@ impl SharedReads {
         }
     }
 
+    /// An answer that `id` exists at most `age` old, else a read (joining one in flight): never
+    /// an older absence.
+    async fn existing(&self, id: &str, age: Duration) -> Result<Observed<Option<Value>>, ArmFailure> {
+        let key = id.to_ascii_lowercase();
+        let now = Instant::now();
+        let seen = self.state.lock().ok().and_then(|s| s.gets.get(&key).filter(|e| e.value.is_some() && now.duration_since(e.at) <= age).map(|e| e.value.clone()));
+        if let Some(value) = seen {
+            self.count(|c| c.reused += 1);
+            self.observer.get().observe_read(id, "reused");
+            return Ok(Observed { value, reused: true });
+        }
+        // Joins a read in flight, never reuses an older answer (an absence).
+        let (inner, owned) = (self.inner.clone(), id.to_string());
+        let maps = Maps { done: |s: &mut State| &mut s.gets, inflight: |s: &mut State| &mut s.inflight_gets };
+        self.observe(id, maps, move || async move { inner.get(&owned).await }.boxed(), None).await
+    }
+
     fn max_age(&self) -> Option<Duration> {
         let settled = SETTLED.try_with(|s| *s).unwrap_or(false);
         (settled || current_priority() == Priority::Steady).then_some(self.steady_max_age)
@@ -334,19 +351,11 @@ impl Arm for SharedReads {
     }
 
     async fn get_lasting(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
-        let key = id.to_ascii_lowercase();
-        let now = Instant::now();
-        let age = self.max_age().unwrap_or(self.lasting_converging_age);
-        let seen = self.state.lock().ok().and_then(|s| s.gets.get(&key).filter(|e| e.value.is_some() && now.duration_since(e.at) <= age).map(|e| e.value.clone()));
-        if let Some(value) = seen {
-            self.count(|c| c.reused += 1);
-            self.observer.get().observe_read(id, "reused");
-            return Ok(Observed { value, reused: true });
-        }
-        // Joins a read in flight, never reuses an older answer (an absence).
-        let (inner, owned) = (self.inner.clone(), id.to_string());
-        let maps = Maps { done: |s: &mut State| &mut s.gets, inflight: |s: &mut State| &mut s.inflight_gets };
-        self.observe(id, maps, move || async move { inner.get(&owned).await }.boxed(), None).await
+        self.existing(id, self.max_age().unwrap_or(self.lasting_converging_age)).await
+    }
+
+    async fn get_infrastructure(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
+        self.existing(id, self.steady_max_age).await
     }
 
     async fn list_shared(&self, collection_id: &str) -> Result<Observed<Vec<Value>>, ArmFailure> {
@@ -517,6 +526,35 @@ mod tests {
             assert!(gone.value.is_none() && !gone.reused);
         }
         assert_eq!(inner.gets.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_shared_zone_that_exists_is_reused_by_converging_work_for_the_steady_age_and_an_absence_never() {
+        const ZONE: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net";
+        const NEW: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/privatelink.file.core.windows.net";
+        let inner = Arc::new(Counting::default());
+        inner.absent.lock().expect("lock").push(NEW.into());
+        let arm = SharedReads::new(inner.clone(), Duration::from_millis(300)).with_lasting_converging_age(Duration::from_millis(10));
+        let converging = |id: &'static str| with_priority(Priority::Converge, arm.get_infrastructure(id));
+        assert!(!converging(ZONE).await.expect("get").reused);
+        // Other bindings converging later than a lasting read's few seconds: the same answer.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        for _ in 0..3 {
+            assert!(converging(ZONE).await.expect("get").reused);
+        }
+        assert!(!with_priority(Priority::Converge, arm.get_lasting(ZONE)).await.expect("get").reused, "a plain lasting read is older than its age");
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 2);
+        // Past the steady age it is read again; a zone that does not exist is asked every time.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(!converging(ZONE).await.expect("get").reused);
+        for _ in 0..2 {
+            let absent = converging(NEW).await.expect("get");
+            assert!(absent.value.is_none() && !absent.reused);
+        }
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 5);
+        // A write to the zone (its create, its deletion) forgets it.
+        arm.delete(ZONE).await.expect("delete");
+        assert!(!converging(ZONE).await.expect("get").reused);
     }
 
     #[tokio::test]

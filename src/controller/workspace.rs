@@ -151,7 +151,18 @@ async fn read_all(arm: &dyn Arm, desired: &[Desired], shared: bool, parents: boo
         let first_round = !container_of(&c).is_some_and(|cc| read_here.contains(&cc.to_ascii_lowercase()));
         (read_here.contains(&c) && first_round).then_some(c)
     };
-    let (later_gets, first_gets): (Vec<&String>, Vec<&String>) = get_ids.iter().partition(|i| container(i).is_some());
+    // What lives in a resource the caller already read is read in the first round (or known
+    // absent with it); what lives in one read here, in the second.
+    let mut absent_with_known: Vec<String> = Vec::new();
+    get_ids.retain(|id| {
+        let gone = container(id).and_then(|c| bodies.get(&c)).is_some_and(Option::is_none);
+        if gone {
+            absent_with_known.push(id.to_ascii_lowercase());
+        }
+        !gone
+    });
+    bodies.extend(absent_with_known.into_iter().map(|k| (k, None)));
+    let (later_gets, first_gets): (Vec<&String>, Vec<&String>) = get_ids.iter().partition(|i| container(i).is_some_and(|c| !bodies.contains_key(&c)));
     for round in 0..2 {
         let get_now: Vec<&String> = if round == 0 {
             first_gets.clone()
@@ -745,5 +756,33 @@ mod tests {
         assert!(log[2..].iter().all(|r| r.contains("privateDnsZoneGroups") || r.contains("virtualNetworkLinks")), "children after their parents: {log:?}");
         assert!(seen.get(&group.to_ascii_lowercase()).is_some_and(Option::is_some));
         assert!(matches!(seen.get(&link.to_ascii_lowercase()), Some(None)));
+    }
+
+    #[tokio::test]
+    async fn what_lives_in_a_resource_the_caller_read_already_is_read_in_the_first_round_and_only_it() {
+        let pe = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe";
+        let zone = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net";
+        let gone = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/privatelink.file.core.windows.net";
+        let (link, gone_link) = (format!("{zone}/virtualNetworkLinks/moat-vnet"), format!("{gone}/virtualNetworkLinks/moat-vnet"));
+        let wanted = vec![want("PrivateEndpoint", pe), want("PrivateDnsZone", zone), want("VirtualNetworkLink", &link), want("PrivateDnsZone", gone), want("VirtualNetworkLink", &gone_link)];
+        // The binding read its zones already (`Arm::get_infrastructure`): one exists, one does not.
+        let known: HashMap<String, super::super::arm::Observed<Option<Value>>> = [
+            (zone.to_ascii_lowercase(), super::super::arm::Observed::fresh(Some(json!({"id": zone})))),
+            (gone.to_ascii_lowercase(), super::super::arm::Observed::fresh(None)),
+        ]
+        .into_iter()
+        .collect();
+        let arm = Holding { present: vec![pe.into(), zone.into(), link.clone()], log: Mutex::new(vec![]) };
+        let owner = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
+        let planned = observe_for_plan_knowing(&arm, &wanted, &owner, &known, |_| Ok::<_, std::convert::Infallible>((wanted.clone(), ()))).await.expect("observe");
+        let Ok((seen, _, ())) = planned;
+        let log = arm.log.lock().expect("lock").clone();
+        // The existing zone's link and the endpoint, in one round (the first round goes in id
+        // order; a second round would come after the endpoint); neither zone again, and nothing
+        // for the link of the zone that does not exist.
+        assert_eq!(log, vec![format!("GET {link}"), format!("GET {pe}")]);
+        assert!(seen.get(&link.to_ascii_lowercase()).is_some_and(Option::is_some));
+        assert!(matches!(seen.get(&gone_link.to_ascii_lowercase()), Some(None)));
+        assert!(seen.get(&zone.to_ascii_lowercase()).is_some_and(Option::is_some));
     }
 }

@@ -88,6 +88,11 @@ impl Arm for ScopedArm {
         self.inner.get_lasting(id).await
     }
 
+    async fn get_infrastructure(&self, id: &str) -> Result<Observed<Option<Value>>, ArmFailure> {
+        self.guard("GET", id)?;
+        self.inner.get_infrastructure(id).await
+    }
+
     async fn write(&self, method: &str, id: &str, body: &Value) -> Result<Started, ArmFailure> {
         self.guard(method, id)?;
         self.inner.write(method, id, body).await
@@ -180,6 +185,9 @@ mod tests {
 
         for e in [
             arm.get(OTHER).await.err(),
+            arm.get_shared(OTHER).await.err(),
+            arm.get_lasting(OTHER).await.err(),
+            arm.get_infrastructure(OTHER).await.err(),
             arm.list(&format!("{OTHER}/securityRules")).await.err(),
             arm.write("PUT", &format!("{OTHER}/securityRules/moat-ssh"), &Value::Null).await.err(),
             arm.write("PATCH", OTHER, &Value::Null).await.err(),
