@@ -21,6 +21,7 @@ use crate::api::{DeletionPolicy, DnsRecord, EndpointDnsMode, PrivateEndpointBind
 use crate::plan::endpoint::{EndpointIds, desired};
 use crate::plan::ownership::Owner;
 use crate::plan::Desired;
+use crate::plan::decide::{Decision, decide};
 use crate::tenancy::{self, Subject};
 
 pub async fn reconcile(peb: Arc<PrivateEndpointBinding>, ctx: Arc<Context>) -> Result<Action> {
@@ -98,6 +99,11 @@ async fn resolution(arm: &dyn Arm, records: &[DnsRecord], zones: &[(String, Stri
     Ok(problems)
 }
 
+/// Whether the plan writes nothing to zone `zid` as `body` shows it (absent: it creates it).
+fn leaves_zone_alone(wanted: &[Desired], zid: &str, body: Option<&Value>, owner: &Owner) -> bool {
+    wanted.iter().find(|d| d.id.eq_ignore_ascii_case(zid)).is_none_or(|d| matches!(decide(d, body, owner, 0), Decision::Converged))
+}
+
 /// The resync group of a binding (`Context::next_pass`): its workspace's, so that it resyncs with
 /// the workspace and the other bindings that read the same VNet and targets.
 fn resync_group(peb: &PrivateEndpointBinding, ns: &str) -> String {
@@ -157,7 +163,11 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     );
     let mut known = HashMap::new();
     for (zid, read) in zones_read {
-        known.insert(zid, super::arm::Observed::fresh(read?.value));
+        let read = read?;
+        // Nothing is written on the strength of another binding's answer: one that would have
+        // moat write the zone (its own, failed or busy) is read again.
+        let value = if read.reused && !leaves_zone_alone(&wanted, &zid, read.value.as_ref(), &owner) { arm.get(&zid).await? } else { read.value };
+        known.insert(zid, super::arm::Observed::fresh(value));
     }
     let planned = observe_for_plan_knowing(arm, &wanted, &owner, &known, |_| Ok::<_, std::convert::Infallible>((wanted.clone(), ()))).await;
     let mut observed = match planned? {
@@ -510,4 +520,33 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
     let msg = format!("deleting: {}", left.join("; "));
     set_blocked(&api, &name, status, peb.metadata.generation, ReadyReason::Deleting, &msg).await?;
     Err(Error::Waiting(msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_zone_answer_is_taken_from_another_binding_only_when_moat_would_write_nothing_to_it() {
+        let zid = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net";
+        let mine = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
+        let other = Owner::new("PrivateEndpointBinding", "ns", "c", "uid-2");
+        let wanted = vec![Desired {
+            kind: "PrivateDnsZone",
+            id: zid.into(),
+            mode: crate::plan::decide::Mode::Shared,
+            body: json!({"location": "global", "tags": mine.tags(&Default::default())}),
+            managed: json!({}),
+            update: crate::plan::decide::UpdateStyle::MergePut,
+            deps: vec![],
+        }];
+        let zone = |owner: &Owner, state: &str| json!({"id": zid, "location": "global", "tags": owner.tags(&Default::default()), "properties": {"provisioningState": state}});
+        assert!(leaves_zone_alone(&wanted, zid, Some(&zone(&mine, "Succeeded")), &mine));
+        assert!(leaves_zone_alone(&wanted, zid, Some(&zone(&other, "Succeeded")), &mine));
+        assert!(leaves_zone_alone(&wanted, zid, Some(&zone(&other, "Failed")), &mine), "another's zone is never written");
+        assert!(!leaves_zone_alone(&wanted, zid, Some(&zone(&mine, "Failed")), &mine), "its own failed zone is written again: read it first");
+        assert!(!leaves_zone_alone(&wanted, zid, Some(&zone(&mine, "Updating")), &mine), "a busy zone is waited on");
+        assert!(!leaves_zone_alone(&wanted, zid, None, &mine), "an absent zone is created");
+    }
 }

@@ -15,7 +15,9 @@
 //! - converging work never reuses an old answer, but for [`Arm::get_lasting`]: that something a
 //!   reconcile needs but does not manage exists (a resource group, a binding's target or VNet)
 //!   may be an answer a few seconds old, so the reconciles of a workspace that start together
-//!   read it once; an absence is never reused.
+//!   read it once; and for [`Arm::get_infrastructure`]: that a privatelink zone exists, which
+//!   every binding of the fleet that uses it reads and moat writes nothing to once it exists, may
+//!   be an answer as old as a steady-state one. An absence is never reused.
 //!
 //! Every write, deletion and finished operation forgets what it may have changed (the resource,
 //! the parent that lists it, the collections and record lists it touches) before and after it
@@ -216,6 +218,17 @@ impl SharedReads {
         self.observe(id, maps, move || async move { inner.get(&owned).await }.boxed(), None).await
     }
 
+    /// After a refused write: what `id` lives in (a zone whose link ARM refused, say because the
+    /// zone is gone) is read again, not taken from an answer that may say it is there.
+    fn forget_container_if_failed(&self, id: &str, failed: bool) {
+        if !failed {
+            return;
+        }
+        if let (Some(container), Ok(mut s)) = (crate::plan::reads::container_of(id), self.state.lock()) {
+            s.forget(&container.to_ascii_lowercase(), Instant::now());
+        }
+    }
+
     fn max_age(&self) -> Option<Duration> {
         let settled = SETTLED.try_with(|s| *s).unwrap_or(false);
         (settled || current_priority() == Priority::Steady).then_some(self.steady_max_age)
@@ -368,6 +381,7 @@ impl Arm for SharedReads {
         self.forget_for(id);
         let r = self.inner.write(method, id, body).await;
         self.forget_for(id);
+        self.forget_container_if_failed(id, r.is_err());
         r
     }
 
@@ -379,6 +393,7 @@ impl Arm for SharedReads {
         self.forget_for(id);
         let r = self.inner.create_only(id, body).await;
         self.forget_for(id);
+        self.forget_container_if_failed(id, r.is_err());
         r
     }
 
@@ -447,6 +462,8 @@ mod tests {
         changes: AtomicU64,
         /// Ids that answer 404.
         absent: std::sync::Mutex<Vec<String>>,
+        /// Every write is refused (ARM's 404 for a parent that is gone).
+        refuse_writes: std::sync::atomic::AtomicBool,
     }
 
     #[async_trait]
@@ -463,7 +480,10 @@ mod tests {
             let n = self.lists.fetch_add(1, Ordering::SeqCst) + 1;
             Ok(vec![json!({"name": "a", "n": n})])
         }
-        async fn write(&self, _: &str, _: &str, _: &Value) -> Result<Started, ArmFailure> {
+        async fn write(&self, method: &str, id: &str, _: &Value) -> Result<Started, ArmFailure> {
+            if self.refuse_writes.load(Ordering::SeqCst) {
+                return Err(ArmFailure::local(method, id, "ParentResourceNotFound", "the parent is gone"));
+            }
             Ok(Started::Done(None))
         }
         async fn delete(&self, _: &str) -> Result<Started, ArmFailure> {
@@ -554,6 +574,13 @@ mod tests {
         assert_eq!(inner.gets.load(Ordering::SeqCst), 5);
         // A write to the zone (its create, its deletion) forgets it.
         arm.delete(ZONE).await.expect("delete");
+        assert!(!converging(ZONE).await.expect("get").reused);
+        // So does a refused write of a link in it (the zone may be gone): the next pass asks ARM.
+        let link = format!("{ZONE}/virtualNetworkLinks/moat-vnet");
+        arm.write("PUT", &link, &json!({})).await.expect("write");
+        assert!(converging(ZONE).await.expect("get").reused, "an accepted link write leaves the zone's answer");
+        inner.refuse_writes.store(true, Ordering::SeqCst);
+        assert!(arm.write("PUT", &link, &json!({})).await.is_err());
         assert!(!converging(ZONE).await.expect("get").reused);
     }
 
