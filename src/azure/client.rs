@@ -453,12 +453,12 @@ impl ArmClient {
             let result = {
                 // ARM's limits first (may wait), then a concurrency slot: a request waiting for
                 // its meters holds no slot.
-                inner.pacer.admit(&method, &url, inner.sleeper.as_ref()).await.map_err(|e| ArmError::config(e.to_string()))?;
+                let admitted = inner.pacer.admit(&method, &url, inner.sleeper.as_ref()).await.map_err(|e| ArmError::config(e.to_string()))?;
                 let _permit = permits
                     .acquire()
                     .await
                     .map_err(|_| ArmError::config("concurrency semaphore closed"))?;
-                self.send_once(&method, &url, body, cond).await
+                self.send_once(&method, &url, body, cond, admitted).await
             };
             let err = match result {
                 Ok(raw) => return Ok(raw),
@@ -488,7 +488,8 @@ impl ArmClient {
         }
     }
 
-    async fn send_once(&self, method: &Method, url: &Url, body: Option<&[u8]>, cond: &Conditions) -> Result<Raw> {
+    /// One request; `admitted`: when the pacer counted it in (`Pacer::admit`).
+    async fn send_once(&self, method: &Method, url: &Url, body: Option<&[u8]>, cond: &Conditions, admitted: std::time::Instant) -> Result<Raw> {
         let inner = &self.inner;
         let token = inner.token.token().await?;
         let client_request_id = uuid::Uuid::new_v4().to_string();
@@ -521,7 +522,7 @@ impl ArmClient {
             Ok(r) => r,
             Err(e) => {
                 observer.request(method.as_str(), url.path(), None, t0.elapsed());
-                inner.pacer.unanswered(method, url, inner.sleeper.now());
+                inner.pacer.unanswered(method, url, admitted, inner.sleeper.now());
                 if let Some(why) = untrusted_certificate(&e) {
                     // Not transient: retrying cannot help, the operator must add the CA.
                     return Err(ArmError::config(format!(
@@ -537,7 +538,7 @@ impl ArmClient {
         let retry_after = parse_retry_after(&headers, jiff::Timestamp::now());
         // A 429 holds the other requests of its meters back as long as this one's retry waits.
         let hold = retry_after.map(|d| inner.config.retry.retry_after.clamp(d));
-        inner.pacer.observe(method, url, status.as_u16(), &headers, hold, inner.sleeper.now());
+        inner.pacer.observe(method, url, status.as_u16(), &headers, hold, admitted, inner.sleeper.now());
         let bytes = resp.bytes().await.map_err(transport)?.to_vec();
         let request_id = header_str(&headers, "x-ms-request-id");
         debug!(

@@ -294,6 +294,23 @@ impl Meter {
         }
     }
 
+    /// Our request counted in at `admitted` was answered at `now`. ARM counted it when it
+    /// arrived, somewhere in between (a request may wait after its admission for a connection
+    /// slot, or for its task to run), so in a window it counts until `now + window`: counted from
+    /// the admission it would leave our window before ARM's, and the request sent in its place
+    /// be refused (4 × 429 in a 500-workspace run, each admitted seconds before it was sent).
+    fn answered_at(&mut self, admitted: Instant, now: Instant) {
+        if !matches!(self.shape, Shape::Window { .. }) || now <= admitted {
+            return;
+        }
+        let i = self.sent.partition_point(|t| *t < admitted);
+        if self.sent.get(i) == Some(&admitted) {
+            self.sent.remove(i);
+            let j = self.sent.partition_point(|t| *t <= now);
+            self.sent.insert(j, now);
+        }
+    }
+
     fn answered_without_header(&mut self) {
         self.inflight = self.inflight.saturating_sub(1);
     }
@@ -433,6 +450,19 @@ impl PaceBook {
             }
         }
         None
+    }
+
+    /// The request `method url`, admitted at `admitted`, was answered (or failed) at `now`: its
+    /// entries in windowed meters count from the answer ([`Meter::answered_at`]).
+    pub fn answered(&mut self, method: &Method, url: &Url, admitted: Instant, now: Instant) {
+        if !self.config.enabled {
+            return;
+        }
+        for key in self.needs(method, url, Priority::Converge).meters {
+            if let Some(m) = self.meters.get_mut(&key) {
+                m.answered_at(admitted, now);
+            }
+        }
     }
 
     /// Feeds an answer's `x-ms-ratelimit-remaining-*` headers (and a 429's `Retry-After`) back.
@@ -625,16 +655,17 @@ impl Pacer {
         f(&mut g)
     }
 
-    /// Waits until the request may be sent, then counts it against its meters; fails only when
-    /// the process shuts down meanwhile.
-    pub async fn admit(&self, method: &Method, url: &Url, sleeper: &dyn Sleeper) -> Result<(), ShuttingDown> {
+    /// Waits until the request may be sent, then counts it against its meters, and returns when
+    /// (give it back with the answer: [`Pacer::observe`]); fails only when the process shuts down
+    /// meanwhile.
+    pub async fn admit(&self, method: &Method, url: &Url, sleeper: &dyn Sleeper) -> Result<Instant, ShuttingDown> {
         let priority = current_priority();
         let needs = self.with_book(|b| b.needs(method, url, priority));
         let start = sleeper.now();
         let mut waited = false;
-        loop {
+        let admitted = loop {
             let now = sleeper.now();
-            let Some((wait, short)) = self.with_book(|b| b.try_admit(&needs, now).map(|w| (w, b.last_short.clone()))) else { break };
+            let Some((wait, short)) = self.with_book(|b| b.try_admit(&needs, now).map(|w| (w, b.last_short.clone()))) else { break now };
             if !waited {
                 waited = true;
                 let (meter, left) = short.unwrap_or_default();
@@ -650,26 +681,34 @@ impl Pacer {
                 _ = mine => {}
                 _ = all => {}
             }
-        }
+        };
         if waited {
             self.waited.fetch_add(1, Ordering::Relaxed);
             let ms = sleeper.now().saturating_duration_since(start).as_millis() as u64;
             self.wait_ms.fetch_add(ms, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(admitted)
     }
 
-    /// Feeds an answer back (call once per admitted request that got an HTTP answer).
-    pub fn observe(&self, method: &Method, url: &Url, status: u16, headers: &HeaderMap, retry_after: Option<Duration>, now: Instant) {
+    /// Feeds an answer back (call once per admitted request that got an HTTP answer), with the
+    /// moment [`Pacer::admit`] returned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn observe(&self, method: &Method, url: &Url, status: u16, headers: &HeaderMap, retry_after: Option<Duration>, admitted: Instant, now: Instant) {
         if status == 429 {
             self.throttled.fetch_add(1, Ordering::Relaxed);
         }
-        self.with_book(|b| b.observe(url, method, status, headers, retry_after, now));
+        self.with_book(|b| {
+            b.answered(method, url, admitted, now);
+            b.observe(url, method, status, headers, retry_after, now)
+        });
     }
 
     /// A request that got no answer (transport error): its meters stop waiting for one.
-    pub fn unanswered(&self, method: &Method, url: &Url, now: Instant) {
-        self.with_book(|b| b.observe(url, method, 0, &HeaderMap::new(), None, now));
+    pub fn unanswered(&self, method: &Method, url: &Url, admitted: Instant, now: Instant) {
+        self.with_book(|b| {
+            b.answered(method, url, admitted, now);
+            b.observe(url, method, 0, &HeaderMap::new(), None, now)
+        });
     }
 
     pub fn stats(&self) -> PacingStats {
@@ -831,6 +870,33 @@ mod tests {
         book.observe(&st, &Method::GET, 200, &headers(&[("subscription-resource-entities-read", "3")]), None, t1);
         assert_eq!(book.remaining(&key("subscription-resource-entities-read@microsoft.storage"), t1), Some(3.0));
         assert_eq!(drain(&mut book, &st_read, t1).0, 1);
+    }
+
+    #[test]
+    fn a_request_admitted_long_before_it_was_sent_counts_in_the_window_from_its_answer() {
+        let t0 = Instant::now();
+        let mut book = PaceBook::new(PacingConfig::default());
+        let zone = url("Microsoft.Network/privateDnsZones/privatelink.api.azureml.ms");
+        let dns = key("subscription-resource-entities-read@privatedns");
+        let read = book.needs(&Method::GET, &zone, Priority::Converge);
+        // Two bursts fill most of the window (the read bucket holds 250); the last request of the
+        // second waits 3 s for a connection slot before it is sent.
+        let t1 = t0 + Duration::from_secs(10);
+        let (a, _) = drain(&mut book, &read, t0);
+        let (b, _) = drain(&mut book, &read, t1);
+        assert_eq!(book.remaining(&dns, t1), Some(500.0 - (a + b) as f64));
+        for (t, n) in [(t0, a), (t1, b - 1)] {
+            for _ in 0..n {
+                book.answered(&Method::GET, &zone, t, t + Duration::from_millis(20));
+            }
+        }
+        book.answered(&Method::GET, &zone, t1, t1 + Duration::from_secs(3));
+        // ARM counted it on arrival, up to 3 s after we did: it is still in our window when
+        // its burst has left it, and leaves it 5 minutes after its answer.
+        let window = Duration::from_secs(300);
+        assert_eq!(book.remaining(&dns, t0 + window + Duration::from_secs(1)), Some(500.0 - b as f64));
+        assert_eq!(book.remaining(&dns, t1 + window + Duration::from_secs(1)), Some(499.0));
+        assert_eq!(book.remaining(&dns, t1 + window + Duration::from_secs(3)), Some(500.0));
     }
 
     #[test]
