@@ -99,6 +99,12 @@ async fn resolution(arm: &dyn Arm, records: &[DnsRecord], zones: &[(String, Stri
     Ok(problems)
 }
 
+/// The privatelink zones the plan wants: none unless the binding manages its DNS in Azure
+/// (`AzurePrivateDns`), whatever zones its groupId documents.
+fn zones_wanted(wanted: &[Desired]) -> impl Iterator<Item = &str> {
+    wanted.iter().filter(|d| d.kind == "PrivateDnsZone").map(|d| d.id.as_str())
+}
+
 /// Whether the plan writes nothing to zone `zid` as `body` shows it (absent: it creates it).
 fn leaves_zone_alone(wanted: &[Desired], zid: &str, body: Option<&Value>, owner: &Owner) -> bool {
     wanted.iter().find(|d| d.id.eq_ignore_ascii_case(zid)).is_none_or(|d| matches!(decide(d, body, owner, 0), Decision::Converged))
@@ -157,7 +163,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     // 5 minutes: at 500 workspaces the zones were a third of them.
     let vnet_id = vnet_of(&peb).to_string();
     let (zones_read, target, vnet) = futures::join!(
-        futures::future::join_all(ids.zones.iter().map(|(_, zid)| async move { (zid.to_ascii_lowercase(), arm.get_infrastructure(zid).await) })),
+        futures::future::join_all(zones_wanted(&wanted).map(|zid| async move { (zid.to_ascii_lowercase(), arm.get_infrastructure(zid).await) })),
         arm.get_lasting(peb.spec.target.id.as_str()),
         arm.get_lasting(&vnet_id)
     );
@@ -526,6 +532,27 @@ async fn cleanup(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Acti
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_a_binding_that_manages_its_dns_in_azure_reads_zones() {
+        let owner = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
+        let spec = |mode: &str| -> crate::api::PrivateEndpointBindingSpec {
+            serde_json::from_value(json!({
+                "location": "westeurope",
+                "subnetId": "/subscriptions/6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/pe",
+                "target": {"id": "/subscriptions/6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st", "groupId": "blob"},
+                "dns": {"mode": mode}
+            }))
+            .expect("spec")
+        };
+        for (mode, zones) in [("AzurePrivateDns", 1), ("Custom", 0), ("None", 0)] {
+            let s = spec(mode);
+            let documented = crate::plan::endpoint::zones(&s);
+            assert_eq!(documented.len(), 1, "the groupId documents its zone in every mode");
+            let wanted = desired(&s, "b", &owner, &documented);
+            assert_eq!(zones_wanted(&wanted).count(), zones, "{mode}");
+        }
+    }
 
     #[test]
     fn a_zone_answer_is_taken_from_another_binding_only_when_moat_would_write_nothing_to_it() {
