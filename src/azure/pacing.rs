@@ -298,7 +298,7 @@ impl Meter {
     /// arrived, somewhere in between (a request may wait after its admission for a connection
     /// slot, or for its task to run), so in a window it counts until `now + window`: counted from
     /// the admission it would leave our window before ARM's, and the request sent in its place
-    /// be refused (4 × 429 in a 500-workspace run, each admitted seconds before it was sent).
+    /// be refused (5 × 429 in a 500-workspace run, each as its window turned).
     fn answered_at(&mut self, admitted: Instant, now: Instant) {
         if !matches!(self.shape, Shape::Window { .. }) || now <= admitted {
             return;
