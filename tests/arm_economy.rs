@@ -152,3 +152,88 @@ async fn a_converge_costs_few_requests_and_a_resync_asks_the_activity_log_what_c
     let after = h.metric("moat_resync_checks_total", &[("kind", "ComputeSubnet"), ("outcome", "azure_change")]).await;
     assert!(after > before, "the rule came back through a resync the Activity Log triggered ({before} -> {after})");
 }
+
+/// How many resyncs of the workspace decided `outcome` (`moat_resync_checks_total`).
+async fn ws_checks(h: &Harness, outcome: &str) -> f64 {
+    h.metric("moat_resync_checks_total", &[("kind", "SecureWorkspace"), ("outcome", outcome)]).await
+}
+
+/// What a SecureWorkspace takes from its bindings' statuses it takes again at every pass, so
+/// their status changes wake it without making it read Azure: a workspace waiting for its
+/// bindings asks the Activity Log (or, if Azure was seen unchanged within half a resync, nothing)
+/// instead of reading its own resources again each time one of them reports progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_status_change_wakes_its_workspace_without_a_read_of_azure() {
+    use kube::api::{Patch, PatchParams};
+    use moat::plan::workspace::WORKSPACE_LABEL;
+
+    let mut h = Harness::new("arm-economy-status", EmulatorConfig::for_tests()).await;
+    h.resync_seconds = 12;
+    // No backstop in this test's time: every full read in it has another cause.
+    h.extra_args = vec!["--full-read-every".into(), "1000".into()];
+    h.serve_metrics();
+    h.start_moat();
+    h.apply(&sample("secureworkspace.yaml", &h.ns)).await;
+    h.wait_for::<SecureWorkspace>("ml-prod", CONVERGE, "Ready", ready_sws).await;
+    // Its last writes are in the log after its baseline: it reads once more, then is quiet.
+    let checks = |outcome: &'static str| ws_checks(&h, outcome);
+    let deadline = std::time::Instant::now() + Duration::from_secs(h.resync_seconds * 6);
+    while checks("quiet").await < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "no quiet resync of the workspace\n{}", h.log_tail());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let reads = || async {
+        let mut n = 0.0;
+        for o in ["unknown", "kubernetes_change", "azure_change", "backstop", "activity_log_error", "log_not_in_scope"] {
+            n += checks(o).await;
+        }
+        n
+    };
+    let (reads_before, spared_before) = (reads().await, checks("quiet").await + checks("recent").await);
+    let s1 = h.last_seq();
+
+    // A binding of the workspace reports its names unresolved (a status change, as moat's
+    // bindings make while they converge), then resolved again.
+    let bindings = h.api::<PrivateEndpointBinding>();
+    let list = bindings.list(&kube::api::ListParams::default().labels(&format!("{WORKSPACE_LABEL}=ml-prod"))).await.expect("list");
+    let b = list.items.first().expect("a binding of the workspace").clone();
+    let name = b.name_any();
+    let original = b.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    let mut changed = original.clone();
+    let dns = changed.iter_mut().find(|c| c.type_ == "DnsReady").expect("DnsReady");
+    dns.status = "False".into();
+    dns.reason = "InjectedByTest".into();
+    dns.message = "injected by the test".into();
+    let put = |conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>| {
+        let bindings = bindings.clone();
+        let name = name.clone();
+        async move {
+            let patch = serde_json::json!({"status": {"conditions": conditions}});
+            bindings.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("status patch");
+        }
+    };
+    put(changed).await;
+    h.wait_for::<SecureWorkspace>("ml-prod", Duration::from_secs(30), "DnsReady False with the binding's reason", |w| {
+        w.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "DnsReady" && c.status == "False" && c.message.contains("injected by the test")))
+            && !ready_sws(w)
+    })
+    .await;
+    put(original).await;
+    h.wait_for::<SecureWorkspace>("ml-prod", Duration::from_secs(30), "Ready again", ready_sws).await;
+
+    // It took both changes without a read of Azure: no verdict that reads, and not one GET of
+    // what only the workspace reads (its Application Insights component).
+    assert_eq!(reads().await, reads_before, "the workspace read Azure for a binding's status change\n{}", h.log_tail());
+    let spared = checks("quiet").await + checks("recent").await;
+    assert!(spared >= spared_before + 2.0, "two passes spared their reads ({spared_before} -> {spared})");
+    let insights: Vec<String> = h
+        .emu
+        .admin
+        .requests(Some(s1))
+        .entries
+        .iter()
+        .filter(|e| e.method == "GET" && e.path.to_ascii_lowercase().contains("/microsoft.insights/components/"))
+        .map(|e| short(&e.path))
+        .collect();
+    assert!(insights.is_empty(), "the workspace's own resources read again: {insights:?}");
+}

@@ -15,7 +15,6 @@ use super::converge::{Converger, EventSink, OpsTracker};
 use super::error::{Error, Result};
 use super::watch::Stores;
 use crate::api::{ResourceStatus, SecretRef};
-use crate::azure::locks::KeyedLocks;
 use crate::plan::ownership::Owner;
 use crate::tenancy::{NoPolicies, PolicySource};
 
@@ -126,7 +125,7 @@ pub struct Context {
     /// One lock per serialised Azure parent (VNet, NSG, route table, private endpoint, private
     /// DNS zone), held from a write until its operation ends, across every object moat
     /// reconciles: ARM would refuse the second write with 409 `AnotherOperationInProgress`.
-    pub parent_locks: Arc<KeyedLocks>,
+    pub parent_locks: Arc<super::turns::Turns>,
     /// Every SecureWorkspace, ComputeSubnet and PrivateEndpointBinding moat watches, kept by one
     /// shared watch per kind (`controller::run`): the related objects a reconcile reads.
     pub stores: Stores,
@@ -176,7 +175,7 @@ impl Context {
             arm,
             recorder,
             settings,
-            parent_locks: Arc::new(KeyedLocks::new()),
+            parent_locks: Arc::new(super::turns::Turns::new()),
             stores: Stores::default(),
             policies: Arc::new(NoPolicies),
             observer: Arc::new(super::run::NoObserver),
@@ -196,15 +195,23 @@ impl Context {
     /// more, because its last pass converged and nothing it reads changed since
     /// ([`super::resync::Resyncs::check`]). Otherwise the pass reads everything, and records
     /// again if it converges.
-    pub async fn quiet_resync(&self, kind: &str, arm: &dyn super::arm::Arm, uid: &str, generation: Option<i64>, namespace: &str) -> bool {
+    /// `changes`: which changes in Kubernetes make it read ([`super::resync::KubeChanges`]).
+    pub async fn quiet_resync(&self, kind: &str, arm: &dyn super::arm::Arm, uid: &str, generation: Option<i64>, namespace: &str, changes: super::resync::KubeChanges) -> bool {
         use super::resync::Verdict;
-        let verdict = self.resyncs.check(arm, uid, generation, namespace).await;
+        let verdict = self.resyncs.check(arm, uid, generation, namespace, changes).await;
         if verdict != Verdict::Off {
             self.observer.resync_checked(kind, verdict.label());
         }
-        if verdict == Verdict::Quiet {
-            tracing::debug!(kind, uid, "resync: nothing it reads changed (Activity Log); no other read");
-            return true;
+        match verdict {
+            Verdict::Quiet => {
+                tracing::debug!(kind, uid, "resync: nothing it reads changed (Activity Log); no other read");
+                return true;
+            }
+            Verdict::Recent => {
+                tracing::debug!(kind, uid, "only statuses changed, and Azure was seen unchanged lately: no read");
+                return true;
+            }
+            _ => {}
         }
         self.resyncs.forget(uid);
         false

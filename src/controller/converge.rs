@@ -12,7 +12,7 @@ use super::arm::{Arm, ArmFailure, Polled, Started};
 use super::dag::NodeEnd;
 use crate::api::{PendingOperation, ResourceStatus};
 use super::context::Settings;
-use crate::azure::locks::KeyedLocks;
+use super::turns::Turns;
 use crate::plan::decide::{is_terminal, provisioning_state};
 use crate::plan::ownership::Owner;
 use crate::plan::{Decision, Desired, Mode, Verb, decide};
@@ -102,8 +102,9 @@ pub struct Converger<'a> {
     pub bodies: Mutex<std::collections::HashMap<String, Value>>,
     /// Children and shared resources status already records as created by moat (lower-cased ids).
     pub prior_owned: std::collections::HashSet<String>,
-    /// Locks shared by every reconcile, one per serialised parent (see `Context::parent_locks`).
-    pub parent_locks: &'a KeyedLocks,
+    /// Turns shared by every reconcile, one per serialised parent, and the operations left
+    /// running on them (`super::turns`; `Context::parent_locks`).
+    pub parent_locks: &'a Turns,
     /// Resources the object's status records as existing at some point (lower-cased ids): a 404
     /// for one of them is confirmed before anything is created over it.
     pub seen: std::collections::HashSet<String>,
@@ -125,7 +126,7 @@ impl<'a> Converger<'a> {
         ops: &'a OpsTracker,
         events: &'a dyn EventSink,
         settings: &Settings,
-        parent_locks: &'a KeyedLocks,
+        parent_locks: &'a Turns,
         recorded: &[ResourceStatus],
     ) -> Self {
         Self {
@@ -318,8 +319,37 @@ impl<'a> Converger<'a> {
 
     /// [`Self::turn`], and whether another reconcile held it first.
     async fn turn_noting_wait(&self, id: &str) -> Option<(tokio::sync::OwnedMutexGuard<()>, bool)> {
-        let key = crate::azure::locks::operation_key(&crate::azure::ResourceId::parse(id).ok()?)?;
-        Some(self.parent_locks.lock_noting_wait(&key).await)
+        self.parent_locks.take(id).await
+    }
+
+    /// With the turn for a write to `d` taken: when an operation a pass stopped waiting for
+    /// still holds the parent in ARM (`super::turns`), polls it until it ends rather than send
+    /// a write ARM would refuse; `Some` when it still runs at the deadline (nothing written).
+    async fn after_the_holder(&self, d: &Desired) -> Option<NodeEnd> {
+        let op = self.parent_locks.holder(&d.id)?;
+        tracing::info!(id = %d.id, holder = %op.resource_id, "an operation left running holds the parent: polling it before writing");
+        loop {
+            match self.arm.poll_status(&op).await {
+                Ok(Polled::Running(after)) => {
+                    if Instant::now() + after > self.deadline {
+                        return Some(NodeEnd::NotDone(format!("{} {} waits for {} {}, which holds its parent in Azure", d.kind, d.id, op.method, op.resource_id)));
+                    }
+                    tokio::time::sleep(after).await;
+                }
+                Err(e) if e.retryable => {
+                    if Instant::now() + self.busy_poll > self.deadline {
+                        return Some(NodeEnd::NotDone(format!("{} {} waits for {} {} (polling it: {e})", d.kind, d.id, op.method, op.resource_id)));
+                    }
+                    tokio::time::sleep(self.busy_poll).await;
+                }
+                // Done, failed, or unknown to ARM (or not this object's to read): the parent is
+                // not held by it, or a refused write will tell.
+                Ok(Polled::Done(_)) | Err(_) => {
+                    self.parent_locks.ended(&op);
+                    return None;
+                }
+            }
+        }
     }
 
     /// Records that a constraint holds back the writes of `d`, and writes nothing.
@@ -419,6 +449,9 @@ impl<'a> Converger<'a> {
                         Some(t) => Some(t),
                         None => self.turn(&d.id).await,
                     };
+                    if let Some(end) = self.after_the_holder(d).await {
+                        return end;
+                    }
                     let mut body = action.body.clone().unwrap_or(Value::Null);
                     if action.verb == Verb::Create {
                         body = self.with_inline_children(d, body);
@@ -550,6 +583,9 @@ impl<'a> Converger<'a> {
         }
         self.record(d, "Deleting");
         let _turn = self.turn(&d.id).await;
+        if let Some(end) = self.after_the_holder(d).await {
+            return end;
+        }
         let result = match self.arm.delete(&d.id).await {
             Err(e) => Err(self.failed(d, "Delete", e).await),
             Ok(Started::Done(_)) => Ok(None),
@@ -587,6 +623,7 @@ impl<'a> Converger<'a> {
     /// costs a read that reports the operation still running.
     async fn wait_after(&self, d: &Desired, op: &PendingOperation, after: Duration) -> Result<Option<Value>, NodeEnd> {
         if Instant::now() + after > self.deadline {
+            self.parent_locks.left_running(op);
             return Err(NodeEnd::NotDone(format!("{} {} is still running", op.method, op.resource_id)));
         }
         tokio::time::sleep(after).await;
@@ -603,17 +640,20 @@ impl<'a> Converger<'a> {
             let polled = if read_body { self.arm.poll(op).await } else { self.arm.poll_status(op).await };
             match polled {
                 Ok(Polled::Done(v)) => {
+                    self.parent_locks.ended(op);
                     self.ops.remove(&op.resource_id).await;
                     return Ok(v);
                 }
                 Ok(Polled::Running(after)) => {
                     if Instant::now() + after > self.deadline {
+                        self.parent_locks.left_running(op);
                         return Err(NodeEnd::NotDone(format!("{} {} is still running", op.method, op.resource_id)));
                     }
                     tokio::time::sleep(after).await;
                 }
                 Err(e) if e.retryable => {
                     if Instant::now() + self.busy_poll > self.deadline {
+                        self.parent_locks.left_running(op);
                         return Err(NodeEnd::NotDone(format!("polling {}: {}", op.resource_id, e)));
                     }
                     tokio::time::sleep(self.busy_poll).await;
@@ -621,6 +661,7 @@ impl<'a> Converger<'a> {
                 Err(e) => {
                     // The operation failed: forget it, so the next reconcile decides afresh (and
                     // writes the resource again, after the object's backoff).
+                    self.parent_locks.ended(op);
                     self.ops.remove(&op.resource_id).await;
                     self.record(d, "Failed");
                     let msg = format!("{} {} failed: {}: {}", op.method, op.resource_id, e.code, e.message);
@@ -833,7 +874,7 @@ mod tests {
     async fn converge_zone(arm: &Dns, recorded: &[ResourceStatus]) -> (NodeEnd, Vec<ResourceStatus>) {
         let owner = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
         let ops = OpsTracker::new(vec![], Box::new(|_| Box::pin(async { Ok(()) })));
-        let locks = KeyedLocks::new();
+        let locks = Turns::new();
         let conv = Converger::new(arm, &owner, &ops, &NoEvents, &Settings::default(), &locks, recorded);
         let end = conv.converge(&zone(&owner), None, 0).await;
         (end, conv.resources())
@@ -881,9 +922,8 @@ mod tests {
         let arm = Dns::new(None, false);
         let owner = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
         let ops = OpsTracker::new(vec![], Box::new(|_| Box::pin(async { Ok(()) })));
-        let locks = KeyedLocks::new();
-        let key = crate::azure::locks::operation_key(&crate::azure::ResourceId::parse(ZONE).expect("zone id")).expect("a zone serialises its writes");
-        let held = locks.lock(&key).await;
+        let locks = Turns::new();
+        let (held, _) = locks.take(ZONE).await.expect("a zone serialises its writes");
         let conv = Converger::new(&arm, &owner, &ops, &NoEvents, &Settings::default(), &locks, &[]);
         let release = async move {
             tokio::time::sleep(Duration::from_millis(30)).await;
@@ -916,6 +956,99 @@ mod tests {
         assert_eq!(requests, vec![format!("GET {ZONE}"), format!("PUT if-none-match {ZONE}")]);
     }
 
+    /// [`Dns`] whose operations run for `polls` polls (`u32::MAX`: for ever).
+    struct Slow {
+        dns: Dns,
+        polls: std::sync::atomic::AtomicU32,
+    }
+
+    impl Slow {
+        fn new(polls: u32) -> Self {
+            Slow { dns: Dns::new(None, true), polls: std::sync::atomic::AtomicU32::new(polls) }
+        }
+        fn next(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
+            self.dns.log(format!("POLL {}", op.resource_id));
+            let left = self.polls.load(std::sync::atomic::Ordering::SeqCst);
+            if left == 0 {
+                return Ok(Polled::Done(None));
+            }
+            if left != u32::MAX {
+                self.polls.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok(Polled::Running(Duration::from_millis(10)))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Arm for Slow {
+        async fn get(&self, id: &str) -> Result<Option<Value>, ArmFailure> {
+            self.dns.get(id).await
+        }
+        async fn list(&self, c: &str) -> Result<Vec<Value>, ArmFailure> {
+            self.dns.list(c).await
+        }
+        async fn write(&self, method: &str, id: &str, body: &Value) -> Result<Started, ArmFailure> {
+            self.dns.write(method, id, body).await
+        }
+        fn can_create_only(&self, _: &str) -> bool {
+            true
+        }
+        async fn create_only(&self, id: &str, body: &Value) -> Result<Option<Started>, ArmFailure> {
+            self.dns.create_only(id, body).await
+        }
+        async fn delete(&self, id: &str) -> Result<Started, ArmFailure> {
+            self.dns.delete(id).await
+        }
+        async fn poll(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
+            self.next(op)
+        }
+        async fn poll_status(&self, op: &PendingOperation) -> Result<Polled, ArmFailure> {
+            self.next(op)
+        }
+    }
+
+    fn link(owner: &Owner, vnet: &str) -> Desired {
+        let managed = json!({"properties": {"virtualNetwork": {"id": format!("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/{vnet}")}, "registrationEnabled": false}});
+        let mut body = json!({"location": "global", "tags": owner.tags(&Default::default())});
+        crate::plan::diff::merge(&mut body, &managed);
+        Desired { kind: "VirtualNetworkLink", id: format!("{ZONE}/virtualNetworkLinks/moat-{vnet}"), mode: Mode::Shared, managed, body, update: UpdateStyle::MergePut, deps: vec![] }
+    }
+
+    #[tokio::test]
+    async fn a_write_under_a_parent_an_operation_left_running_holds_polls_that_operation_first() {
+        let owner = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
+        let ops = OpsTracker::new(vec![], Box::new(|_| Box::pin(async { Ok(()) })));
+        let turns = Turns::new();
+        // Another binding's link create: its pass stopped waiting (its budget spent) while ARM ran it.
+        let (a, b) = (link(&owner, "vnet-a"), link(&owner, "vnet-b"));
+        let arm = Slow::new(u32::MAX);
+        let mut first = Converger::new(&arm, &owner, &ops, &NoEvents, &Settings::default(), &turns, &[]);
+        first.deadline = Instant::now() + Duration::from_millis(50);
+        let end = first.converge(&a, None, 0).await;
+        assert!(matches!(&end, NodeEnd::NotDone(m) if m.contains("still running")), "{end:?}");
+        assert_eq!(turns.holder(&b.id).map(|o| o.resource_id), Some(a.id.clone()), "the zone is held by it");
+
+        // The next write to the zone polls that operation, and writes once it ended.
+        let arm = Slow::new(2);
+        let conv = Converger::new(&arm, &owner, &ops, &NoEvents, &Settings::default(), &turns, &[]);
+        let end = conv.converge(&b, None, 0).await;
+        assert!(matches!(end, NodeEnd::Done), "{end:?}");
+        let poll_a = format!("POLL {}", a.id);
+        assert_eq!(arm.dns.requests()[..3], [poll_a.clone(), poll_a.clone(), poll_a.clone()], "{:?}", arm.dns.requests());
+        assert_eq!(arm.dns.requests()[3], format!("PUT if-none-match {}", b.id));
+        assert_eq!(turns.unfinished(), 0, "it ended: nothing holds the zone");
+
+        // Still running at the writer's own deadline: nothing is sent, and it still holds the zone.
+        let arm = Slow::new(u32::MAX);
+        turns.left_running(&PendingOperation { resource_id: a.id.clone(), method: "PUT".into(), poll_url: "https://op".into(), poll_kind: "AzureAsyncOperation".into(), started_at: String::new() });
+        let mut conv = Converger::new(&arm, &owner, &ops, &NoEvents, &Settings::default(), &turns, &[]);
+        conv.deadline = Instant::now() + Duration::from_millis(50);
+        let end = conv.converge(&b, None, 0).await;
+        assert!(matches!(&end, NodeEnd::NotDone(m) if m.contains("waits for PUT") && m.contains("moat-vnet-a")), "{end:?}");
+        assert!(arm.dns.requests().iter().all(|r| r.starts_with("POLL ")), "no write: {:?}", arm.dns.requests());
+        assert_eq!(turns.unfinished(), 1);
+    }
+
     #[derive(Default)]
     struct Recording(Mutex<Vec<(String, String, bool)>>);
     impl EventSink for Recording {
@@ -930,7 +1063,7 @@ mod tests {
         let arm = Dns::new(None, false);
         let owner = Owner::new("PrivateEndpointBinding", "ns", "b", "uid-1");
         let ops = OpsTracker::new(vec![], Box::new(|_| Box::pin(async { Ok(()) })));
-        let locks = KeyedLocks::new();
+        let locks = Turns::new();
         let events = Recording::default();
         let conv = Converger::new(&arm, &owner, &ops, &events, &Settings::default(), &locks, &[]);
         let mut second = zone(&owner);

@@ -137,7 +137,7 @@ async fn apply(peb: Arc<PrivateEndpointBinding>, ctx: &Context) -> Result<Action
     };
     let owner = owner_of(&peb, &ns)?;
     // A resync after a converged pass: the Activity Log says whether anything it read changed.
-    if ctx.quiet_resync("PrivateEndpointBinding", scoped.as_ref(), &owner.uid, generation, &ns).await {
+    if ctx.quiet_resync("PrivateEndpointBinding", scoped.as_ref(), &owner.uid, generation, &ns, super::resync::KubeChanges::All).await {
         return Ok(ctx.next_pass(&owner.uid, &resync_group(&peb, &ns), Outcome::Settled));
     }
     let start = ctx.resyncs.start(&ns);

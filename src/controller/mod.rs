@@ -14,6 +14,7 @@ pub mod resync;
 pub mod run;
 pub mod shared_reads;
 pub mod subnet;
+pub mod turns;
 pub mod validation;
 pub mod watch;
 pub mod workspace;

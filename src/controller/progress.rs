@@ -124,7 +124,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::azure::locks::KeyedLocks;
+    use crate::controller::turns::Turns;
     use crate::controller::Settings;
     use crate::controller::arm::{Arm, ArmFailure, Polled, Started};
     use crate::controller::converge::{EventSink, OpsTracker};
@@ -189,7 +189,7 @@ mod tests {
                 })
             }),
         );
-        let locks = KeyedLocks::new();
+        let locks = Turns::new();
         let conv = Converger::new(&arm, &owner, &ops, &NoEvents, &Settings::default(), &locks, &[]);
         let rules: Vec<Desired> = (0..9).map(|i| rule(&format!("moat-out-{i}"))).collect();
         let nodes: Vec<Node<'_>> = rules

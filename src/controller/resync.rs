@@ -52,6 +52,10 @@ pub const CLOCK_ALLOWANCE: Duration = Duration::from_secs(10);
 pub enum Verdict {
     /// The Activity Log shows nothing the object reads changed: no other read.
     Quiet,
+    /// Only statuses changed in Kubernetes, which the object's Azure work does not read, and
+    /// the Activity Log said nothing changed less than half a resync period ago: no read at all
+    /// ([`KubeChanges::StatusesIgnored`]).
+    Recent,
     /// No converged pass recorded for the object (first pass since start, or the last one did
     /// not converge), or its generation changed.
     Unknown,
@@ -75,6 +79,7 @@ impl Verdict {
     pub fn label(self) -> &'static str {
         match self {
             Verdict::Quiet => "quiet",
+            Verdict::Recent => "recent",
             Verdict::Unknown => "unknown",
             Verdict::Kubernetes => "kubernetes_change",
             Verdict::Azure => "azure_change",
@@ -86,10 +91,27 @@ impl Verdict {
     }
 }
 
+/// Which changes in Kubernetes make an object's resync read everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KubeChanges {
+    /// Any change a controller's watch passes on, statuses included.
+    All,
+    /// Changes of spec, deletion, labels, annotations or finalizers (and of the ComputeSubnet
+    /// states others read), not statuses: for an object whose Azure work reads no other
+    /// object's status, and which recomputes what it takes from statuses at every pass (a
+    /// SecureWorkspace's readiness from its bindings'). A pass woken by a status change then
+    /// reads nothing from Azure when the Activity Log was asked less than half a resync ago.
+    StatusesIgnored,
+}
+
 #[derive(Clone, Debug)]
 struct Record {
     generation: Option<i64>,
     epoch: u64,
+    /// The epoch of changes other than statuses ([`KubeChanges::StatusesIgnored`]).
+    structural: u64,
+    /// When Azure last showed nothing changed: the pass's start, then each quiet answer.
+    confirmed: Timestamp,
     baseline: Timestamp,
     /// Lower-cased ids the pass read or wrote.
     ids: Vec<String>,
@@ -103,6 +125,7 @@ struct Record {
 #[derive(Clone, Copy, Debug)]
 pub struct PassStart {
     epoch: u64,
+    structural: u64,
     at: Timestamp,
 }
 
@@ -111,8 +134,14 @@ pub struct Resyncs {
     /// The backstop window; zero: off.
     window: Duration,
     lookback: Duration,
+    /// How long a quiet answer of the Activity Log spares a pass woken by a status change
+    /// from asking again: half the resync period.
+    fresh_for: Duration,
     global: AtomicU64,
+    /// Every change passed on, by namespace.
     epochs: Mutex<HashMap<String, u64>>,
+    /// The changes that are not statuses only, by namespace.
+    structural: Mutex<HashMap<String, u64>>,
     records: Mutex<HashMap<String, Record>>,
     /// Resource groups whose log ARM refused to show (no permission): not asked again for
     /// [`REFUSED_FOR`]; their objects read everything at each resync meanwhile.
@@ -159,8 +188,10 @@ impl Resyncs {
         Self {
             window,
             lookback,
+            fresh_for: resync / 2,
             global: AtomicU64::new(0),
             epochs: Mutex::new(HashMap::new()),
+            structural: Mutex::new(HashMap::new()),
             records: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
         }
@@ -184,15 +215,34 @@ impl Resyncs {
                 self.global.fetch_add(1, Ordering::SeqCst);
             }
             Some(ns) => {
-                if let Ok(mut e) = self.epochs.lock() {
-                    *e.entry(ns.to_string()).or_default() += 1;
-                }
+                bump(&self.epochs, ns);
+                bump(&self.structural, ns);
             }
         }
     }
 
+    /// Only the status of an object in `namespace` changed: objects that read statuses
+    /// ([`KubeChanges::All`]) read everything at their next resync; the others do not.
+    pub fn kube_status_changed(&self, namespace: &str) {
+        bump(&self.epochs, namespace);
+    }
+
     fn epoch(&self, namespace: &str) -> u64 {
-        let local = self.epochs.lock().map(|e| e.get(namespace).copied().unwrap_or(0)).unwrap_or(u64::MAX);
+        self.epoch_of(&self.epochs, namespace)
+    }
+
+    fn structural_epoch(&self, namespace: &str) -> u64 {
+        self.epoch_of(&self.structural, namespace)
+    }
+
+    /// The epochs of `namespace`: (every change, changes other than statuses).
+    #[cfg(test)]
+    pub(crate) fn epochs_of(&self, namespace: &str) -> (u64, u64) {
+        (self.epoch(namespace), self.structural_epoch(namespace))
+    }
+
+    fn epoch_of(&self, epochs: &Mutex<HashMap<String, u64>>, namespace: &str) -> u64 {
+        let local = epochs.lock().map(|e| e.get(namespace).copied().unwrap_or(0)).unwrap_or(u64::MAX);
         self.global.load(Ordering::SeqCst).wrapping_add(local)
     }
 
@@ -202,7 +252,7 @@ impl Resyncs {
     }
 
     fn start_at(&self, namespace: &str, at: Timestamp) -> PassStart {
-        PassStart { epoch: self.epoch(namespace), at }
+        PassStart { epoch: self.epoch(namespace), structural: self.structural_epoch(namespace), at }
     }
 
     /// The full pass that started at `start` converged, having read or written `ids`: later
@@ -222,7 +272,7 @@ impl Resyncs {
         }
         let back = jiff::SignedDuration::try_from(self.lookback).unwrap_or(jiff::SignedDuration::ZERO);
         let baseline = start.at.checked_sub(back).unwrap_or(start.at);
-        let record = Record { generation, epoch: start.epoch, baseline, ids, groups: groups.into_iter().collect(), window: self.window_of(start.at) };
+        let record = Record { generation, epoch: start.epoch, structural: start.structural, confirmed: start.at, baseline, ids, groups: groups.into_iter().collect(), window: self.window_of(start.at) };
         if let Ok(mut r) = self.records.lock() {
             r.insert(uid.to_string(), record);
         }
@@ -237,11 +287,12 @@ impl Resyncs {
 
     /// Whether a resync of the object (`uid`, at `generation`, in `namespace`) may skip its
     /// reads: [`Verdict::Quiet`] when nothing it reads changed since its last converged pass.
-    pub async fn check(&self, arm: &dyn Arm, uid: &str, generation: Option<i64>, namespace: &str) -> Verdict {
-        self.check_at(arm, uid, generation, namespace, Timestamp::now()).await
+    /// `changes`: which changes in Kubernetes count.
+    pub async fn check(&self, arm: &dyn Arm, uid: &str, generation: Option<i64>, namespace: &str, changes: KubeChanges) -> Verdict {
+        self.check_at(arm, uid, generation, namespace, changes, Timestamp::now()).await
     }
 
-    async fn check_at(&self, arm: &dyn Arm, uid: &str, generation: Option<i64>, namespace: &str, now: Timestamp) -> Verdict {
+    async fn check_at(&self, arm: &dyn Arm, uid: &str, generation: Option<i64>, namespace: &str, changes: KubeChanges, now: Timestamp) -> Verdict {
         if !self.enabled() {
             return Verdict::Off;
         }
@@ -249,11 +300,21 @@ impl Resyncs {
         if rec.generation != generation {
             return Verdict::Unknown;
         }
-        if rec.epoch != self.epoch(namespace) {
+        let kube_changed = match changes {
+            KubeChanges::All => rec.epoch != self.epoch(namespace),
+            KubeChanges::StatusesIgnored => rec.structural != self.structural_epoch(namespace),
+        };
+        if kube_changed {
             return Verdict::Kubernetes;
         }
         if self.window_of(now) > rec.window {
             return Verdict::Backstop;
+        }
+        // Woken by a status change soon after Azure was last seen unchanged: a resync comes at
+        // least half a period after its object's last pass, so it always asks.
+        let fresh = jiff::SignedDuration::try_from(self.fresh_for).unwrap_or(jiff::SignedDuration::ZERO);
+        if changes == KubeChanges::StatusesIgnored && rec.epoch != self.epoch(namespace) && now < rec.confirmed.checked_add(fresh).unwrap_or(rec.confirmed) {
+            return Verdict::Recent;
         }
         if !rec.groups.iter().all(|(sub, rg)| arm.may_read_changes(sub, rg)) {
             return Verdict::NotInScope;
@@ -290,7 +351,19 @@ impl Resyncs {
                 }
             }
         }
+        if let Ok(mut r) = self.records.lock()
+            && let Some(rec) = r.get_mut(uid)
+        {
+            rec.confirmed = now;
+        }
         Verdict::Quiet
+    }
+}
+
+fn bump(epochs: &Mutex<HashMap<String, u64>>, namespace: &str) {
+    if let Ok(mut e) = epochs.lock() {
+        let n = e.entry(namespace.to_string()).or_default();
+        *n = n.wrapping_add(1);
     }
 }
 
@@ -454,19 +527,56 @@ mod tests {
     async fn a_converged_object_reads_only_the_log_until_something_it_read_changes() {
         let r = Resyncs::new(12, Duration::from_secs(300), Duration::from_secs(30));
         let log = Log::default();
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Unknown, "nothing recorded: read everything");
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Unknown, "nothing recorded: read everything");
         converged(&r, "u", &[VNET, RG]);
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Quiet);
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Quiet);
         assert_eq!(log.asked.load(Ordering::SeqCst), 1, "one resource group, one query");
         // Someone else's resource in the same group: still quiet.
         log.write("/subscriptions/s1/resourceGroups/rg-net/providers/Microsoft.Network/networkSecurityGroups/other", Timestamp::now());
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Quiet);
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Quiet);
         // A subnet of the VNet written in the portal: read everything.
         log.write(&format!("{VNET}/subnets/added"), Timestamp::now());
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Azure);
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Azure);
         // A new generation is a new spec.
         converged(&r, "u2", &[VNET]);
-        assert_eq!(r.check(&log, "u2", Some(2), "ns").await, Verdict::Unknown);
+        assert_eq!(r.check(&log, "u2", Some(2), "ns", KubeChanges::All).await, Verdict::Unknown);
+    }
+
+    #[tokio::test]
+    async fn a_status_change_spares_an_object_that_ignores_statuses_while_azure_was_seen_unchanged_lately() {
+        // Resyncs every 100 s, no backstop in this test's time: quiet answers spare 50 s.
+        let r = Resyncs::new(1000, Duration::from_secs(100), Duration::ZERO);
+        let log = Log::default();
+        let t0 = Timestamp::now();
+        let at = |s: i64| t0 + jiff::SignedDuration::from_secs(s);
+        r.converged("ws", Some(1), r.start_at("ns", t0), vec![VNET.to_ascii_lowercase()]);
+        r.converged("peb", Some(1), r.start_at("ns", t0), vec![VNET.to_ascii_lowercase()]);
+        // A binding's status changed: an object that reads statuses reads everything; one that
+        // takes them again at every pass reads nothing, not even the log, while Azure's last
+        // quiet answer (here the pass itself) is less than half a resync old.
+        r.kube_status_changed("ns");
+        assert_eq!(r.check_at(&log, "peb", Some(1), "ns", KubeChanges::All, at(10)).await, Verdict::Kubernetes);
+        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(10)).await, Verdict::Recent);
+        assert_eq!(log.asked.load(Ordering::SeqCst), 0);
+        // Later, the log is asked; its quiet answer spares the next half period again.
+        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(60)).await, Verdict::Quiet);
+        assert_eq!(log.asked.load(Ordering::SeqCst), 1);
+        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(100)).await, Verdict::Recent);
+        assert_eq!(log.asked.load(Ordering::SeqCst), 1);
+        // A resync with nothing changed in Kubernetes asks the log however recent the answer.
+        r.converged("quiet-ns", Some(1), r.start_at("other", t0), vec![VNET.to_ascii_lowercase()]);
+        assert_eq!(r.check_at(&log, "quiet-ns", Some(1), "other", KubeChanges::StatusesIgnored, at(1)).await, Verdict::Quiet);
+        assert_eq!(log.asked.load(Ordering::SeqCst), 2);
+        // What Azure shows changed is seen whenever the log is asked.
+        log.write(VNET, at(70));
+        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(200)).await, Verdict::Azure);
+        // Anything more than a status (a spec, an object added or deleted, a policy) reads.
+        r.converged("ws", Some(1), r.start_at("ns", at(300)), vec![VNET.to_ascii_lowercase()]);
+        r.kube_changed(Some("ns"));
+        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(301)).await, Verdict::Kubernetes);
+        r.converged("ws", Some(1), r.start_at("ns", at(400)), vec![VNET.to_ascii_lowercase()]);
+        r.kube_changed(None);
+        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(401)).await, Verdict::Kubernetes);
     }
 
     #[tokio::test]
@@ -475,28 +585,28 @@ mod tests {
         let log = Log::default();
         converged(&r, "u", &[VNET]);
         r.kube_changed(Some("other-ns"));
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Quiet, "another namespace's change is not this object's");
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Quiet, "another namespace's change is not this object's");
         r.kube_changed(Some("ns"));
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Kubernetes);
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Kubernetes);
         converged(&r, "u", &[VNET]);
         r.kube_changed(None);
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Kubernetes, "a policy change concerns every namespace");
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Kubernetes, "a policy change concerns every namespace");
         // The backstop windows are on the clock: every object whose last full read is in an
         // earlier window reads fully at its first resync in this one.
         let w = 300_000;
         let t0 = Timestamp::from_millisecond((Timestamp::now().as_millisecond().div_euclid(w) - 1) * w + 10).expect("time");
         r.converged("u", Some(1), r.start_at("ns", t0), vec![VNET.to_ascii_lowercase()]);
         let at = |ms: i64| t0 + jiff::SignedDuration::from_millis(ms);
-        assert_eq!(r.check_at(&log, "u", Some(1), "ns", at(100_000)).await, Verdict::Quiet);
-        assert_eq!(r.check_at(&log, "u", Some(1), "ns", at(200_000)).await, Verdict::Quiet);
-        assert_eq!(r.check_at(&log, "u", Some(1), "ns", at(299_995)).await, Verdict::Backstop, "the next window reads everything");
+        assert_eq!(r.check_at(&log, "u", Some(1), "ns", KubeChanges::All, at(100_000)).await, Verdict::Quiet);
+        assert_eq!(r.check_at(&log, "u", Some(1), "ns", KubeChanges::All, at(200_000)).await, Verdict::Quiet);
+        assert_eq!(r.check_at(&log, "u", Some(1), "ns", KubeChanges::All, at(299_995)).await, Verdict::Backstop, "the next window reads everything");
         converged(&r, "u", &[VNET]);
         log.fail.store(true, Ordering::SeqCst);
         let asked = log.asked.load(Ordering::SeqCst);
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Error);
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Error);
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Error);
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Error);
         assert_eq!(log.asked.load(Ordering::SeqCst), asked + 1, "a log ARM refused to show is not asked again at the next resync");
-        assert_eq!(Resyncs::default().check(&log, "u", Some(1), "ns").await, Verdict::Off);
+        assert_eq!(Resyncs::default().check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Off);
     }
 
     #[tokio::test]
@@ -507,13 +617,13 @@ mod tests {
         let log = Log::default();
         converged(&r, "u", &[VNET]);
         log.write(VNET, Timestamp::now() - jiff::SignedDuration::from_secs(100));
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Azure);
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Azure);
         // One from before the baseline is what the pass read.
         let r = Resyncs::new(12, Duration::from_secs(300), Duration::ZERO);
         let log = Log::default();
         log.write(VNET, Timestamp::now() - jiff::SignedDuration::from_secs(120));
         converged(&r, "u", &[VNET]);
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Quiet);
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Quiet);
     }
 
     #[tokio::test]
@@ -526,11 +636,11 @@ mod tests {
         let scope = EffectiveScope::new([(VNET.to_string(), Access::Children, "spec.vnet.id".to_string())]);
         let scoped = ScopedArm::new(log.clone(), scope, "https://management.azure.com".parse().expect("url"));
         converged(&r, "u", &[VNET]);
-        assert_eq!(r.check(&scoped, "u", Some(1), "ns").await, Verdict::NotInScope);
+        assert_eq!(r.check(&scoped, "u", Some(1), "ns", KubeChanges::All).await, Verdict::NotInScope);
         assert_eq!(log.asked.load(Ordering::SeqCst), 0, "nothing sent");
         let scope = EffectiveScope::new([(RG.to_string(), Access::Full, "spec.resourceGroup".to_string())]);
         let scoped = ScopedArm::new(log.clone(), scope, "https://management.azure.com".parse().expect("url"));
-        assert_eq!(r.check(&scoped, "u", Some(1), "ns").await, Verdict::Quiet);
+        assert_eq!(r.check(&scoped, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Quiet);
     }
 
     #[tokio::test]
@@ -538,7 +648,7 @@ mod tests {
         let r = Resyncs::new(12, Duration::from_secs(300), Duration::ZERO);
         let log = Log::default();
         converged(&r, "u", &[VNET, "/subscriptions/s1"]);
-        assert_eq!(r.check(&log, "u", Some(1), "ns").await, Verdict::Unknown);
+        assert_eq!(r.check(&log, "u", Some(1), "ns", KubeChanges::All).await, Verdict::Unknown);
         assert_eq!(log.asked.load(Ordering::SeqCst), 0);
     }
 

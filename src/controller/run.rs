@@ -269,16 +269,33 @@ fn own<K: ResourceExt>(o: &K) -> Option<u64> {
     Some(own_view(o))
 }
 
+/// A ComputeSubnet as more than its status: what [`own_view`] sees, and whether its subnet
+/// exists (a workspace's Azure work reads that).
+fn subnet_structure(cs: &ComputeSubnet) -> u64 {
+    hash_of((own_view(cs), subnet_for_others(cs)))
+}
+
 /// The bindings a change of another object wakes, their namespaces noted as changed for the
 /// resyncs (`super::resync`): a binding may relate to objects of another namespace (a workspace
 /// whose resources it targets, another binding to the same target), whose watch notes only its
 /// own namespace. The other kinds relate within their namespace only.
 fn woken(resyncs: &super::resync::Resyncs, refs: Vec<ObjectRef<PrivateEndpointBinding>>) -> Vec<ObjectRef<PrivateEndpointBinding>> {
-    let namespaces: std::collections::BTreeSet<&str> = refs.iter().filter_map(|r| r.namespace.as_deref()).collect();
-    for ns in namespaces {
+    for ns in namespaces_of(&refs) {
         resyncs.kube_changed(Some(ns));
     }
     refs
+}
+
+/// [`woken`], by a change of another object's status only (a workspace's readiness).
+fn woken_by_status(resyncs: &super::resync::Resyncs, refs: Vec<ObjectRef<PrivateEndpointBinding>>) -> Vec<ObjectRef<PrivateEndpointBinding>> {
+    for ns in namespaces_of(&refs) {
+        resyncs.kube_status_changed(ns);
+    }
+    refs
+}
+
+fn namespaces_of(refs: &[ObjectRef<PrivateEndpointBinding>]) -> std::collections::BTreeSet<&str> {
+    refs.iter().filter_map(|r| r.namespace.as_deref()).collect()
 }
 
 /// The ComputeSubnets of a workspace.
@@ -355,9 +372,9 @@ async fn run_namespace(
         Some(selector) => wc.labels(selector),
         None => wc,
     };
-    let mut ws_watch = SharedWatch::new(api::<SecureWorkspace>(&client, ns), wc.clone(), writers.workspaces).noting_changes(ctx.resyncs.clone());
-    let mut cs_watch = SharedWatch::new(api::<ComputeSubnet>(&client, ns), wc.clone(), writers.subnets).noting_changes(ctx.resyncs.clone());
-    let mut peb_watch = SharedWatch::new(api::<PrivateEndpointBinding>(&client, ns), wc, writers.endpoints).noting_changes(ctx.resyncs.clone());
+    let mut ws_watch = SharedWatch::new(api::<SecureWorkspace>(&client, ns), wc.clone(), writers.workspaces).noting_changes(ctx.resyncs.clone(), own_view);
+    let mut cs_watch = SharedWatch::new(api::<ComputeSubnet>(&client, ns), wc.clone(), writers.subnets).noting_changes(ctx.resyncs.clone(), subnet_structure);
+    let mut peb_watch = SharedWatch::new(api::<PrivateEndpointBinding>(&client, ns), wc, writers.endpoints).noting_changes(ctx.resyncs.clone(), own_view);
     let stores = ctx.stores.clone();
     // A policy or namespace-label change also makes every converged object's next resync read
     // everything (`super::resync`).
@@ -444,7 +461,7 @@ async fn run_namespace(
             let mut refs = related_to3(&ws, &bstore4);
             let dropped = last_b.dropped(&ws);
             refs.retain(|r| readiness_wakes(&ctx_b.awaiting, dropped, r.extra.uid.clone()));
-            woken(&r2, refs)
+            woken_by_status(&r2, refs)
         })
         .watches_shared_stream(peb_from_cs, move |cs: Arc<ComputeSubnet>| {
             let ws = wstore2.workspaces().into_iter().find(|w| w.namespace() == cs.namespace() && w.name_any() == cs.spec.workspace_ref.name);
@@ -609,17 +626,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_binding_woken_by_another_namespace_reads_everything_at_its_next_pass() {
-        use crate::controller::resync::{Resyncs, Verdict};
+        use crate::controller::resync::{KubeChanges, Resyncs, Verdict};
         let r = Resyncs::new(12, Duration::from_secs(300), Duration::ZERO);
         let vnet = "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/virtualnetworks/v".to_string();
         r.converged("b", Some(1), r.start("team-b"), vec![vnet]);
         // A change in the workspace's namespace alone leaves the binding's epoch as it was (the
         // log it then asks for is unreadable here).
         r.kube_changed(Some("team-a"));
-        assert_eq!(r.check(&NoArm, "b", Some(1), "team-b").await, Verdict::Error);
+        assert_eq!(r.check(&NoArm, "b", Some(1), "team-b", KubeChanges::All).await, Verdict::Error);
         let refs = woken(&r, vec![ObjectRef::<PrivateEndpointBinding>::new("b").within("team-b")]);
         assert_eq!(refs.len(), 1, "the wake itself is passed on");
-        assert_eq!(r.check(&NoArm, "b", Some(1), "team-b").await, Verdict::Kubernetes);
+        assert_eq!(r.check(&NoArm, "b", Some(1), "team-b", KubeChanges::All).await, Verdict::Kubernetes);
     }
 
     fn workspace(network: bool, resources: bool) -> SecureWorkspace {

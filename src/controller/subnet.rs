@@ -132,7 +132,7 @@ async fn apply(cs: Arc<ComputeSubnet>, ctx: &Context) -> Result<Action> {
     let owner = owner_of(&cs, &ns)?;
     let group = format!("{ns}/{}", cs.spec.workspace_ref.name);
     // A resync after a converged pass: the Activity Log says whether anything it read changed.
-    if ctx.quiet_resync("ComputeSubnet", scoped.as_ref(), &owner.uid, generation, &ns).await {
+    if ctx.quiet_resync("ComputeSubnet", scoped.as_ref(), &owner.uid, generation, &ns, super::resync::KubeChanges::All).await {
         return Ok(ctx.next_pass(&owner.uid, &group, Outcome::Settled));
     }
     let start = ctx.resyncs.start(&ns);

@@ -44,8 +44,40 @@ where
     writer: Writer<K>,
     subscribers: Vec<Subscriber<K>>,
     /// Told of every change a subscriber is passed (`super::resync`: a converged object's
-    /// resync reads everything again after one in its namespace).
-    resyncs: Option<Arc<super::resync::Resyncs>>,
+    /// resync reads everything again after one in its namespace), and of whether it was more
+    /// than a status: a change of the [`NotedChanges::structural`] view.
+    resyncs: Option<NotedChanges<K>>,
+}
+
+/// Where a watch notes its changes, and the view of an object that is more than its status.
+struct NotedChanges<K> {
+    resyncs: Arc<super::resync::Resyncs>,
+    structural: fn(&K) -> u64,
+    last: HashMap<String, u64>,
+}
+
+impl<K: ResourceExt> NotedChanges<K> {
+    /// `obj` (key `k`) changed or went (`deleted`); `passed`: a subscriber was told. A change of
+    /// the structural view, or an object appearing or going, is noted as any change (even one
+    /// no subscriber was told of: the next status change must not stand for it); else, one a
+    /// subscriber was told of, as a status change.
+    fn note(&mut self, k: String, obj: &K, deleted: bool, passed: bool) {
+        let structural = if deleted {
+            self.last.remove(&k).is_some() || passed
+        } else {
+            let view = (self.structural)(obj);
+            self.last.insert(k, view) != Some(view)
+        };
+        let ns = obj.namespace();
+        if structural {
+            self.resyncs.kube_changed(ns.as_deref());
+        } else if passed {
+            match ns.as_deref() {
+                Some(ns) => self.resyncs.kube_status_changed(ns),
+                None => self.resyncs.kube_changed(None),
+            }
+        }
+    }
 }
 
 /// The stores of one watched namespace (or of all namespaces), one per kind.
@@ -148,9 +180,11 @@ where
         SharedWatch { api, config, writer, subscribers: Vec::new(), resyncs: None }
     }
 
-    /// Tells `resyncs` of every change passed on to a subscriber.
-    pub fn noting_changes(mut self, resyncs: Arc<super::resync::Resyncs>) -> Self {
-        self.resyncs = Some(resyncs);
+    /// Tells `resyncs` of every change passed on to a subscriber: a change of `structural` (or
+    /// an object appearing or going) as any change, any other as a status change
+    /// ([`super::resync::Resyncs::kube_status_changed`]).
+    pub fn noting_changes(mut self, resyncs: Arc<super::resync::Resyncs>, structural: fn(&K) -> u64) -> Self {
+        self.resyncs = Some(NotedChanges { resyncs, structural, last: HashMap::new() });
         self
     }
 }
@@ -189,8 +223,8 @@ where
                 tracing::debug!(subscriber = s.name, "subscriber gone");
             }
         }
-        if passed && let Some(r) = &self.resyncs {
-            r.kube_changed(obj.namespace().as_deref());
+        if let Some(noted) = &mut self.resyncs {
+            noted.note(k, obj, deleted, passed);
         }
     }
 
@@ -251,6 +285,37 @@ pub fn own_view<K: ResourceExt>(o: &K) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watch_tells_a_status_change_from_a_change_of_more() {
+        let resyncs = Arc::new(super::super::resync::Resyncs::new(12, std::time::Duration::from_secs(60), std::time::Duration::ZERO));
+        let mut noted = NotedChanges::<PrivateEndpointBinding> { resyncs: resyncs.clone(), structural: own_view, last: HashMap::new() };
+        let mut b: PrivateEndpointBinding = serde_json::from_value(serde_json::json!({
+            "apiVersion": "moat.dev/v1alpha1", "kind": "PrivateEndpointBinding",
+            "metadata": {"name": "b", "namespace": "ns", "uid": "u", "generation": 1},
+            "spec": {"target": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st", "groupId": "blob"},
+                     "subnetId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/pe",
+                     "location": "westeurope"}
+        }))
+        .expect("binding");
+        let epochs = || resyncs.epochs_of("ns");
+        noted.note("u".into(), &b, false, true);
+        assert_eq!(epochs(), (1, 1), "a new object is more than a status");
+        b.status = Some(Default::default());
+        noted.note("u".into(), &b, false, true);
+        assert_eq!(epochs(), (2, 1), "its status changed");
+        noted.note("u".into(), &b, false, false);
+        assert_eq!(epochs(), (2, 1), "nothing a subscriber was told of");
+        b.metadata.generation = Some(2);
+        noted.note("u".into(), &b, false, false);
+        assert_eq!(epochs(), (3, 2), "a new spec counts even when no subscriber was told");
+        b.metadata.labels = Some([("team".to_string(), "a".to_string())].into());
+        noted.note("u".into(), &b, false, true);
+        assert_eq!(epochs(), (4, 3), "labels are more than a status");
+        noted.note("u".into(), &b, true, true);
+        assert_eq!(epochs(), (5, 4), "a deletion");
+        assert_eq!(resyncs.epochs_of("other"), (0, 0));
+    }
 
     #[test]
     fn the_store_keeps_neither_managed_fields_nor_the_last_applied_copy() {

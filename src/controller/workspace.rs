@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::arm::Arm;
 use super::conditions::{self as cond, ReadyReason, condition};
-use super::resync::Noting;
+use super::resync::{KubeChanges, Noting};
 use super::progress::{PassStatus, run_with_progress};
 use super::context::{Context, MANAGER, ObjectEvents, Outcome, current_status, ns_name, ops_persister, record_intents, with_finalizer, write_status};
 use super::converge::{EventSink, OpsTracker};
@@ -266,7 +266,11 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     let uid = ws.uid().ok_or(Error::MissingMetadata("uid"))?;
     let group = format!("{ns}/{name}");
     // A resync after a converged pass: the Activity Log says whether anything it read changed.
-    if ctx.quiet_resync("SecureWorkspace", scoped.as_ref(), &uid, generation, &ns).await {
+    // Its Azure work reads no status of another object, so a change of one (a binding's) does
+    // not make it read; what it takes from its bindings' statuses is taken again here.
+    if ctx.quiet_resync("SecureWorkspace", scoped.as_ref(), &uid, generation, &ns, KubeChanges::StatusesIgnored).await {
+        settle_with_bindings(&ws, &mut status, &owned_bindings_cached(ctx, &ns, &name), None, generation);
+        write_status(&api, &name, recorded.as_ref(), &status).await?;
         return Ok(ctx.next_pass(&uid, &group, Outcome::Settled));
     }
     let start = ctx.resyncs.start(&ns);
@@ -388,11 +392,38 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
     // Their status as the store has it, unless this reconcile created or changed one.
     let wrote = to_write.iter().any(|k| ends.get(&k.to_ascii_lowercase()) == Some(&NodeEnd::Done));
     let fresh = if wrote { owned_bindings(ctx, &ns, &name).await? } else { bindings };
+    let failure = super::converge::failure_summary(&ends);
+    settle_with_bindings(&ws, &mut status, &fresh, failure.as_ref(), generation);
+    status.observed_generation = generation;
+    write_status(&api, &name, baseline.as_ref(), &status).await?;
+    // When every step of this reconcile finished, what is left is the bindings converging: their
+    // status changes wake this object (it watches them), so there is nothing to poll for.
+    let all_done = ends.values().all(|e| *e == NodeEnd::Done);
+    let outcome = if failure.is_some() {
+        Outcome::Failed
+    } else if all_done || cond::is_true(&status.conditions, cond::READY) {
+        Outcome::Settled
+    } else {
+        Outcome::Progressing
+    };
+    // Azure as this workspace wants it, whether or not its bindings are ready yet: what they
+    // report is taken again at every pass, quiet or not, so its resyncs and the wake-ups their
+    // status changes cause ask the Activity Log instead of reading (`KubeChanges::StatusesIgnored`).
+    if all_done && failure.is_none() && status.operations.is_empty() {
+        ctx.resyncs.converged(&uid, generation, start, noting.ids());
+    }
+    Ok(ctx.next_pass(&owner.uid, &group, outcome))
+}
+
+/// What a workspace takes from its bindings' statuses, computed again at every pass (a quiet one
+/// too): `PrivateEndpointsReady`, `DnsReady`, the names of Custom DNS mode, and `Ready` from
+/// those and the Azure conditions already in `status`; `failure`: the pass's Azure failure.
+fn settle_with_bindings(ws: &SecureWorkspace, status: &mut SecureWorkspaceStatus, bindings: &[PrivateEndpointBinding], failure: Option<&String>, generation: Option<i64>) {
     let mut ep_missing = Vec::new();
     let mut dns_missing = Vec::new();
     let mut records: Vec<DnsRecord> = Vec::new();
-    for ep in &wanted_endpoints {
-        match fresh.iter().find(|b| b.name_any() == ep.name) {
+    for ep in &endpoints(ws) {
+        match bindings.iter().find(|b| b.name_any() == ep.name) {
             None => {
                 ep_missing.push(format!("{} not created yet", ep.name));
                 dns_missing.push(format!("{} not created yet", ep.name));
@@ -410,8 +441,8 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
             }
         }
     }
-    set_part(&mut status, cond::PRIVATE_ENDPOINTS_READY, &ep_missing, "all private endpoints approved and provisioned", generation);
-    set_part(&mut status, cond::DNS_READY, &dns_missing, "every private endpoint's names resolve to its addresses", generation);
+    set_part(status, cond::PRIVATE_ENDPOINTS_READY, &ep_missing, "all private endpoints approved and provisioned", generation);
+    set_part(status, cond::DNS_READY, &dns_missing, "every private endpoint's names resolve to its addresses", generation);
     status.dns_records = if ws.spec.dns.mode == DnsMode::Custom { records } else { vec![] };
     let pending: Vec<String> = [cond::NETWORK_READY, cond::RESOURCES_READY, cond::PRIVATE_ENDPOINTS_READY, cond::DNS_READY]
         .iter()
@@ -419,33 +450,16 @@ async fn apply(ws: Arc<SecureWorkspace>, ctx: &Context) -> Result<Action> {
         .map(|t| t.to_string())
         .collect();
     let ready = pending.is_empty();
-    let failure = super::converge::failure_summary(&ends);
     cond::set(
         &mut status.conditions,
         if ready {
             cond::ready(ReadyReason::Converged, "the secure workspace matches its spec", generation)
-        } else if let Some(failure) = &failure {
+        } else if let Some(failure) = failure {
             cond::ready(ReadyReason::AzureError, failure.clone(), generation)
         } else {
             cond::ready(ReadyReason::Converging, format!("waiting for {}", pending.join(", ")), generation)
         },
     );
-    status.observed_generation = generation;
-    write_status(&api, &name, baseline.as_ref(), &status).await?;
-    // When every step of this reconcile finished, what is left is the bindings converging: their
-    // status changes wake this object (it watches them), so there is nothing to poll for.
-    let all_done = ends.values().all(|e| *e == NodeEnd::Done);
-    let outcome = if failure.is_some() {
-        Outcome::Failed
-    } else if ready || all_done {
-        Outcome::Settled
-    } else {
-        Outcome::Progressing
-    };
-    if ready && all_done && failure.is_none() && status.operations.is_empty() {
-        ctx.resyncs.converged(&uid, generation, start, noting.ids());
-    }
-    Ok(ctx.next_pass(&owner.uid, &group, outcome))
 }
 
 fn reason_of(conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], t: &str) -> String {
