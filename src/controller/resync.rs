@@ -31,6 +31,14 @@
 //! next ones are quiet. The log is read from the baseline each time, so an event ARM publishes
 //! late (the log lags by minutes) is still seen; the answer grows with what happens in the group
 //! until the next full read.
+//!
+//! A SecureWorkspace reads no other object's status in its Azure work, and takes what it shows
+//! of its bindings' statuses (endpoints and names ready) again at every pass, quiet or not. So
+//! its record counts only changes that are more than a status ([`KubeChanges::StatusesIgnored`];
+//! the watches tell them apart), and it records once its own Azure steps are all done, its
+//! bindings ready or not. A workspace waiting for its bindings then asks the Activity Log, not
+//! its six resources, each time one of them reports progress, and asks nothing at all when Azure
+//! was seen unchanged less than half a resync ago ([`Verdict::Recent`]); its resyncs still ask.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
