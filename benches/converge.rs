@@ -291,9 +291,18 @@ async fn workspace_graph(h: &Harness, name: &str) -> (BTreeMap<String, HashSet<S
         let binding = format!("binding/{}", ep.name);
         add(&binding, &ep.deps);
         let peb = PrivateEndpointBinding::new(&ep.name, ep.spec.clone());
-        for d in moat::plan::endpoint::desired(&ep.spec, &ep.name, &owner, &zones_for(&peb)) {
+        let planned = moat::plan::endpoint::desired(&ep.spec, &ep.name, &owner, &zones_for(&peb));
+        let zone_group = planned.iter().find(|d| d.kind == "PrivateDnsZoneGroup").map(|d| d.id.clone());
+        for d in &planned {
             let mut deps = d.deps.clone();
             deps.push(binding.clone());
+            // Records before links (`controller::endpoint`): a link waits for its endpoint's
+            // zone group.
+            if d.kind == "VirtualNetworkLink"
+                && let Some(g) = &zone_group
+            {
+                deps.push(g.clone());
+            }
             add(&d.id, &deps);
         }
     }
@@ -649,8 +658,33 @@ fn window_floor(n: u64, max: u64, window: f64) -> f64 {
     if n == 0 { 0.0 } else { ((n - 1) / max) as f64 * window }
 }
 
-/// The floor's parts, largest first.
-fn floor_parts(t: &Tally, model: ThrottleModel, op_secs: f64) -> Vec<(String, f64)> {
+/// The least time before the first VNet link of `zone` can be written, then its other writes
+/// one after the other: one workspace's dependency chain to its link in that zone, each step
+/// taking what the emulator's protocol needs (`op_secs` for an operation, `latency` for a
+/// synchronous write), with no limit at all; then the zone's other writes but its create and that
+/// first link (ARM runs one operation at a time per zone). `zone`: the lower-cased zone id.
+fn zone_chain_floor(graph: &BTreeMap<String, HashSet<String>>, lro: &HashSet<String>, zone: &str, writes: u64, op_secs: f64, latency: f64) -> Option<(String, f64)> {
+    let prefix = format!("{zone}/virtualnetworklinks/");
+    let link = graph.keys().find(|k| k.starts_with(&prefix))?.clone();
+    // The link and what it waits for, directly or not.
+    let mut keep: HashSet<String> = HashSet::new();
+    let mut todo = vec![link.clone()];
+    while let Some(k) = todo.pop() {
+        if keep.insert(k.clone()) {
+            todo.extend(graph.get(&k).into_iter().flatten().cloned());
+        }
+    }
+    let nodes: Vec<(String, Vec<String>)> = graph.iter().filter(|(k, _)| keep.contains(*k)).map(|(k, d)| (k.clone(), d.iter().filter(|x| keep.contains(*x)).cloned().collect())).collect();
+    let cost = |k: &str| if lro.contains(k) { op_secs } else if k.starts_with('/') { latency } else { 0.0 };
+    let chain = critical_path(&nodes, cost);
+    let after = writes.saturating_sub(2);
+    let name = zone.rsplit('/').next().unwrap_or(zone);
+    let what = format!("{:.1} s of dependencies to the first link of zone {name} ({} steps), then its {after} other writes, ≥ {op_secs:.2} s each", chain.length, chain.chain.iter().filter(|k| k.starts_with('/')).count());
+    Some((what, chain.length + after as f64 * op_secs))
+}
+
+/// The floor's parts, largest first. `chain`: [`zone_chain_floor`] of the busiest zone.
+fn floor_parts(t: &Tally, model: ThrottleModel, op_secs: f64, chain: Option<(String, f64)>) -> Vec<(String, f64)> {
     let mut v: Vec<(String, f64)> = match model {
         ThrottleModel::Regional => vec![
             (format!("{} reads, 250 + 25/s", t.reads), bucket_floor(t.reads, 250, 25.0)),
@@ -668,6 +702,7 @@ fn floor_parts(t: &Tally, model: ThrottleModel, op_secs: f64) -> Vec<(String, f6
     v.push((format!("{} Private DNS GETs, 500/5 min", t.dns_reads), window_floor(t.dns_reads, 500, 300.0)));
     let (zone, most) = t.zone_writes.iter().max_by_key(|(_, n)| **n).map(|(z, n)| (z.rsplit('/').next().unwrap_or(z).to_string(), *n)).unwrap_or_default();
     v.push((format!("{most} serial writes to zone {zone}, ≥ {op_secs:.2} s each"), most as f64 * op_secs));
+    v.extend(chain);
     v.sort_by(|a, b| b.1.total_cmp(&a.1));
     v
 }
@@ -745,7 +780,18 @@ async fn limits_run(model: ThrottleModel, n: usize) {
     let api_total: f64 = after.iter().map(|(verb, v)| v - before.get(verb).copied().unwrap_or(0.0)).filter(|d| *d > 0.0).sum();
     let moat_api = api_total - own_requests as f64;
     let op_secs = retry_after as f64 * (polls as f64 + 1.0) + latency as f64 / 1000.0 * (polls as f64 + 2.0);
-    let parts = floor_parts(&tally, model, op_secs);
+    // The busiest zone's chain, from the first workspace's plan; an operation is what the
+    // emulator ran one for.
+    let chain = match tally.zone_writes.iter().max_by_key(|(_, n)| **n).map(|(z, n)| (z.clone(), *n)) {
+        Some((zone, writes)) => {
+            let (graph, _) = workspace_graph(&h, "ws-000").await;
+            let ops = h.emu.admin.state_dump()["operations"].as_array().cloned().unwrap_or_default();
+            let lro: HashSet<String> = ops.iter().filter_map(|o| o["target"].as_str()).map(str::to_ascii_lowercase).filter(|t| graph.contains_key(t)).collect();
+            zone_chain_floor(&graph, &lro, &zone, writes, op_secs, latency as f64 / 1000.0)
+        }
+        None => None,
+    };
+    let parts = floor_parts(&tally, model, op_secs, chain);
     let floor = parts.first().map(|p| p.1).unwrap_or(0.0);
     let stats = h.emu.admin.rate_stats();
     let model_name = match model {
