@@ -780,17 +780,16 @@ async fn limits_run(model: ThrottleModel, n: usize) {
     let api_total: f64 = after.iter().map(|(verb, v)| v - before.get(verb).copied().unwrap_or(0.0)).filter(|d| *d > 0.0).sum();
     let moat_api = api_total - own_requests as f64;
     let op_secs = retry_after as f64 * (polls as f64 + 1.0) + latency as f64 / 1000.0 * (polls as f64 + 2.0);
-    // The busiest zone's chain, from the first workspace's plan; an operation is what the
-    // emulator ran one for.
-    let chain = match tally.zone_writes.iter().max_by_key(|(_, n)| **n).map(|(z, n)| (z.clone(), *n)) {
-        Some((zone, writes)) => {
-            let (graph, _) = workspace_graph(&h, "ws-000").await;
-            let ops = h.emu.admin.state_dump()["operations"].as_array().cloned().unwrap_or_default();
-            let lro: HashSet<String> = ops.iter().filter_map(|o| o["target"].as_str()).map(str::to_ascii_lowercase).filter(|t| graph.contains_key(t)).collect();
-            zone_chain_floor(&graph, &lro, &zone, writes, op_secs, latency as f64 / 1000.0)
-        }
-        None => None,
-    };
+    // Each zone's chain, from the first workspace's plan (an operation is what the emulator ran
+    // one for); the longest counts.
+    let (graph, _) = workspace_graph(&h, "ws-000").await;
+    let ops = h.emu.admin.state_dump()["operations"].as_array().cloned().unwrap_or_default();
+    let lro: HashSet<String> = ops.iter().filter_map(|o| o["target"].as_str()).map(str::to_ascii_lowercase).filter(|t| graph.contains_key(t)).collect();
+    let chain = tally
+        .zone_writes
+        .iter()
+        .filter_map(|(zone, writes)| zone_chain_floor(&graph, &lro, zone, *writes, op_secs, latency as f64 / 1000.0))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
     let parts = floor_parts(&tally, model, op_secs, chain);
     let floor = parts.first().map(|p| p.1).unwrap_or(0.0);
     let stats = h.emu.admin.rate_stats();

@@ -160,7 +160,7 @@ async fn ws_checks(h: &Harness, outcome: &str) -> f64 {
 
 /// What a SecureWorkspace takes from its bindings' statuses it takes again at every pass, so
 /// their status changes wake it without making it read Azure: a workspace waiting for its
-/// bindings asks the Activity Log (or, if Azure was seen unchanged within half a resync, nothing)
+/// bindings asks the Activity Log (or, if Azure was seen unchanged within a resync period, nothing)
 /// instead of reading its own resources again each time one of them reports progress.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binding_status_change_wakes_its_workspace_without_a_read_of_azure() {

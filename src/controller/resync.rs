@@ -38,7 +38,9 @@
 //! the watches tell them apart), and it records once its own Azure steps are all done, its
 //! bindings ready or not. A workspace waiting for its bindings then asks the Activity Log, not
 //! its six resources, each time one of them reports progress, and asks nothing at all when Azure
-//! was seen unchanged less than half a resync ago ([`Verdict::Recent`]); its resyncs still ask.
+//! was seen unchanged less than a resync period ago ([`Verdict::Recent`]): at most one query per
+//! period however often its bindings wake it. A resync with no status change since the record
+//! (a Ready workspace whose bindings are quiet) asks, as any other object's.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -61,7 +63,7 @@ pub enum Verdict {
     /// The Activity Log shows nothing the object reads changed: no other read.
     Quiet,
     /// Only statuses changed in Kubernetes, which the object's Azure work does not read, and
-    /// the Activity Log said nothing changed less than half a resync period ago: no read at all
+    /// the Activity Log said nothing changed less than a resync period ago: no read at all
     /// ([`KubeChanges::StatusesIgnored`]).
     Recent,
     /// No converged pass recorded for the object (first pass since start, or the last one did
@@ -108,7 +110,7 @@ pub enum KubeChanges {
     /// states others read), not statuses: for an object whose Azure work reads no other
     /// object's status, and which recomputes what it takes from statuses at every pass (a
     /// SecureWorkspace's readiness from its bindings'). A pass woken by a status change then
-    /// reads nothing from Azure when the Activity Log was asked less than half a resync ago.
+    /// reads nothing from Azure when the Activity Log was asked less than a resync period ago.
     StatusesIgnored,
 }
 
@@ -143,7 +145,7 @@ pub struct Resyncs {
     window: Duration,
     lookback: Duration,
     /// How long a quiet answer of the Activity Log spares a pass woken by a status change
-    /// from asking again: half the resync period.
+    /// from asking again: the resync period.
     fresh_for: Duration,
     global: AtomicU64,
     /// Every change passed on, by namespace.
@@ -196,7 +198,7 @@ impl Resyncs {
         Self {
             window,
             lookback,
-            fresh_for: resync / 2,
+            fresh_for: resync,
             global: AtomicU64::new(0),
             epochs: Mutex::new(HashMap::new()),
             structural: Mutex::new(HashMap::new()),
@@ -318,8 +320,9 @@ impl Resyncs {
         if self.window_of(now) > rec.window {
             return Verdict::Backstop;
         }
-        // Woken by a status change soon after Azure was last seen unchanged: a resync comes at
-        // least half a period after its object's last pass, so it always asks.
+        // Woken by a status change less than a period after Azure was last seen unchanged: while
+        // statuses change, the log is asked at most once a period (a pass after that asks, and a
+        // resync comes at most one and a half periods after the last pass).
         let fresh = jiff::SignedDuration::try_from(self.fresh_for).unwrap_or(jiff::SignedDuration::ZERO);
         if changes == KubeChanges::StatusesIgnored && rec.epoch != self.epoch(namespace) && now < rec.confirmed.checked_add(fresh).unwrap_or(rec.confirmed) {
             return Verdict::Recent;
@@ -552,7 +555,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_status_change_spares_an_object_that_ignores_statuses_while_azure_was_seen_unchanged_lately() {
-        // Resyncs every 100 s, no backstop in this test's time: quiet answers spare 50 s.
+        // Resyncs every 100 s, no backstop in this test's time: quiet answers spare 100 s.
         let r = Resyncs::new(1000, Duration::from_secs(100), Duration::ZERO);
         let log = Log::default();
         let t0 = Timestamp::now();
@@ -561,23 +564,23 @@ mod tests {
         r.converged("peb", Some(1), r.start_at("ns", t0), vec![VNET.to_ascii_lowercase()]);
         // A binding's status changed: an object that reads statuses reads everything; one that
         // takes them again at every pass reads nothing, not even the log, while Azure's last
-        // quiet answer (here the pass itself) is less than half a resync old.
+        // quiet answer (here the pass itself) is less than a resync period old.
         r.kube_status_changed("ns");
         assert_eq!(r.check_at(&log, "peb", Some(1), "ns", KubeChanges::All, at(10)).await, Verdict::Kubernetes);
         assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(10)).await, Verdict::Recent);
         assert_eq!(log.asked.load(Ordering::SeqCst), 0);
-        // Later, the log is asked; its quiet answer spares the next half period again.
-        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(60)).await, Verdict::Quiet);
+        // A period later, the log is asked; its quiet answer spares the next period again.
+        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(110)).await, Verdict::Quiet);
         assert_eq!(log.asked.load(Ordering::SeqCst), 1);
-        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(100)).await, Verdict::Recent);
+        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(200)).await, Verdict::Recent);
         assert_eq!(log.asked.load(Ordering::SeqCst), 1);
         // A resync with nothing changed in Kubernetes asks the log however recent the answer.
         r.converged("quiet-ns", Some(1), r.start_at("other", t0), vec![VNET.to_ascii_lowercase()]);
         assert_eq!(r.check_at(&log, "quiet-ns", Some(1), "other", KubeChanges::StatusesIgnored, at(1)).await, Verdict::Quiet);
         assert_eq!(log.asked.load(Ordering::SeqCst), 2);
         // What Azure shows changed is seen whenever the log is asked.
-        log.write(VNET, at(70));
-        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(200)).await, Verdict::Azure);
+        log.write(VNET, at(120));
+        assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(211)).await, Verdict::Azure);
         // Anything more than a status (a spec, an object added or deleted, a policy) reads.
         r.converged("ws", Some(1), r.start_at("ns", at(300)), vec![VNET.to_ascii_lowercase()]);
         r.kube_changed(Some("ns"));
