@@ -450,6 +450,12 @@ impl<'a> Converger<'a> {
                         None => self.turn(&d.id).await,
                     };
                     if let Some(end) = self.after_the_holder(d).await {
+                        // Nothing was sent: not moat's creation (another object may create it
+                        // meanwhile), as after a 412.
+                        if let Ok(mut c) = self.created.lock() {
+                            c.remove(&d.id.to_ascii_lowercase());
+                        }
+                        self.record(d, "Blocked");
                         return end;
                     }
                     let mut body = action.body.clone().unwrap_or(Value::Null);
@@ -1047,6 +1053,9 @@ mod tests {
         assert!(matches!(&end, NodeEnd::NotDone(m) if m.contains("waits for PUT") && m.contains("moat-vnet-a")), "{end:?}");
         assert!(arm.dns.requests().iter().all(|r| r.starts_with("POLL ")), "no write: {:?}", arm.dns.requests());
         assert_eq!(turns.unfinished(), 1);
+        // Not recorded as moat's: nothing was created, and another binding may create it meanwhile.
+        let rec = conv.resources().into_iter().find(|r| r.id == b.id).expect("recorded");
+        assert_eq!((rec.state.as_str(), rec.owned), ("Blocked", false));
     }
 
     #[derive(Default)]
