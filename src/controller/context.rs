@@ -124,8 +124,9 @@ pub struct Context {
     pub settings: Settings,
     /// One lock per serialised Azure parent (VNet, NSG, route table, private endpoint, private
     /// DNS zone), held from a write until its operation ends, across every object moat
-    /// reconciles: ARM would refuse the second write with 409 `AnotherOperationInProgress`.
-    pub parent_locks: Arc<super::turns::Turns>,
+    /// reconciles: ARM would refuse the second write with 409 `AnotherOperationInProgress`;
+    /// and the operations a pass stopped waiting for, which still hold theirs (`super::turns`).
+    pub turns: Arc<super::turns::Turns>,
     /// Every SecureWorkspace, ComputeSubnet and PrivateEndpointBinding moat watches, kept by one
     /// shared watch per kind (`controller::run`): the related objects a reconcile reads.
     pub stores: Stores,
@@ -175,7 +176,7 @@ impl Context {
             arm,
             recorder,
             settings,
-            parent_locks: Arc::new(super::turns::Turns::new()),
+            turns: Arc::new(super::turns::Turns::new()),
             stores: Stores::default(),
             policies: Arc::new(NoPolicies),
             observer: Arc::new(super::run::NoObserver),
@@ -282,7 +283,7 @@ impl Context {
         events: &'a dyn EventSink,
         recorded: &[ResourceStatus],
     ) -> Converger<'a> {
-        Converger::new(arm, owner, ops, events, &self.settings, &self.parent_locks, recorded)
+        Converger::new(arm, owner, ops, events, &self.settings, &self.turns, recorded)
     }
 }
 

@@ -103,8 +103,8 @@ pub struct Converger<'a> {
     /// Children and shared resources status already records as created by moat (lower-cased ids).
     pub prior_owned: std::collections::HashSet<String>,
     /// Turns shared by every reconcile, one per serialised parent, and the operations left
-    /// running on them (`super::turns`; `Context::parent_locks`).
-    pub parent_locks: &'a Turns,
+    /// running on them (`super::turns`; `Context::turns`).
+    pub turns: &'a Turns,
     /// Resources the object's status records as existing at some point (lower-cased ids): a 404
     /// for one of them is confirmed before anything is created over it.
     pub seen: std::collections::HashSet<String>,
@@ -126,7 +126,7 @@ impl<'a> Converger<'a> {
         ops: &'a OpsTracker,
         events: &'a dyn EventSink,
         settings: &Settings,
-        parent_locks: &'a Turns,
+        turns: &'a Turns,
         recorded: &[ResourceStatus],
     ) -> Self {
         Self {
@@ -139,7 +139,7 @@ impl<'a> Converger<'a> {
             resources: Mutex::new(Vec::new()),
             bodies: Mutex::new(Default::default()),
             prior_owned: recorded.iter().filter(|r| r.owned).map(|r| r.id.to_ascii_lowercase()).collect(),
-            parent_locks,
+            turns,
             seen: recorded
                 .iter()
                 .filter(|r| !matches!(r.state.as_str(), "Deleted" | "Missing" | "Refused" | "Blocked"))
@@ -319,14 +319,14 @@ impl<'a> Converger<'a> {
 
     /// [`Self::turn`], and whether another reconcile held it first.
     async fn turn_noting_wait(&self, id: &str) -> Option<(tokio::sync::OwnedMutexGuard<()>, bool)> {
-        self.parent_locks.take(id).await
+        self.turns.take(id).await
     }
 
     /// With the turn for a write to `d` taken: when an operation a pass stopped waiting for
     /// still holds the parent in ARM (`super::turns`), polls it until it ends rather than send
     /// a write ARM would refuse; `Some` when it still runs at the deadline (nothing written).
     async fn after_the_holder(&self, d: &Desired) -> Option<NodeEnd> {
-        let op = self.parent_locks.holder(&d.id)?;
+        let op = self.turns.holder(&d.id)?;
         tracing::info!(id = %d.id, holder = %op.resource_id, "an operation left running holds the parent: polling it before writing");
         loop {
             match self.arm.poll_status(&op).await {
@@ -345,7 +345,7 @@ impl<'a> Converger<'a> {
                 // Done, failed, or unknown to ARM (or not this object's to read): the parent is
                 // not held by it, or a refused write will tell.
                 Ok(Polled::Done(_)) | Err(_) => {
-                    self.parent_locks.ended(&op);
+                    self.turns.ended(&op);
                     return None;
                 }
             }
@@ -629,7 +629,7 @@ impl<'a> Converger<'a> {
     /// costs a read that reports the operation still running.
     async fn wait_after(&self, d: &Desired, op: &PendingOperation, after: Duration) -> Result<Option<Value>, NodeEnd> {
         if Instant::now() + after > self.deadline {
-            self.parent_locks.left_running(op);
+            self.turns.left_running(op);
             return Err(NodeEnd::NotDone(format!("{} {} is still running", op.method, op.resource_id)));
         }
         tokio::time::sleep(after).await;
@@ -646,20 +646,20 @@ impl<'a> Converger<'a> {
             let polled = if read_body { self.arm.poll(op).await } else { self.arm.poll_status(op).await };
             match polled {
                 Ok(Polled::Done(v)) => {
-                    self.parent_locks.ended(op);
+                    self.turns.ended(op);
                     self.ops.remove(&op.resource_id).await;
                     return Ok(v);
                 }
                 Ok(Polled::Running(after)) => {
                     if Instant::now() + after > self.deadline {
-                        self.parent_locks.left_running(op);
+                        self.turns.left_running(op);
                         return Err(NodeEnd::NotDone(format!("{} {} is still running", op.method, op.resource_id)));
                     }
                     tokio::time::sleep(after).await;
                 }
                 Err(e) if e.retryable => {
                     if Instant::now() + self.busy_poll > self.deadline {
-                        self.parent_locks.left_running(op);
+                        self.turns.left_running(op);
                         return Err(NodeEnd::NotDone(format!("polling {}: {}", op.resource_id, e)));
                     }
                     tokio::time::sleep(self.busy_poll).await;
@@ -667,7 +667,7 @@ impl<'a> Converger<'a> {
                 Err(e) => {
                     // The operation failed: forget it, so the next reconcile decides afresh (and
                     // writes the resource again, after the object's backoff).
-                    self.parent_locks.ended(op);
+                    self.turns.ended(op);
                     self.ops.remove(&op.resource_id).await;
                     self.record(d, "Failed");
                     let msg = format!("{} {} failed: {}: {}", op.method, op.resource_id, e.code, e.message);

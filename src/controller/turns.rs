@@ -67,7 +67,8 @@ impl Turns {
         self.unfinished.lock().ok()?.get(&key).cloned()
     }
 
-    /// Operations noted as left running (for tests and figures).
+    /// Operations noted as left running.
+    #[cfg(test)]
     pub fn unfinished(&self) -> usize {
         self.unfinished.lock().map(|m| m.len()).unwrap_or(0)
     }
