@@ -341,6 +341,7 @@ async fn chart_renders_deterministically_with_hardened_pod_and_options() {
         "--allowed-subscriptions=00000000-0000-0000-0000-000000000001,00000000-0000-0000-0000-000000000002",
         "--namespace=ml",
         "--resync-seconds=300",
+        "--activity-log-lag-seconds=300",
     ] {
         assert!(args.contains(&want), "missing {want} in {args:?}");
     }

@@ -1004,8 +1004,8 @@ impl ArmClient {
 
     async fn poll_once_reading<T: DeserializeOwned>(&self, token: &LroToken, final_read: bool) -> Result<PollStatus<T>> {
         let span = info_span!("arm_poll", operation = %token.operation, id = %token.resource_id, kind = ?token.url_kind);
-        // Polls and the final read of an operation are converging work, whoever started it.
-        let priority = pacing::current_priority().max(pacing::Priority::Converge);
+        // Polls and the final read of an operation finish started work, whoever started it.
+        let priority = pacing::current_priority().max(pacing::Priority::Poll);
         let result = pacing::with_priority(priority, self.poll_once_inner(token, final_read)).instrument(span).await;
         let observer = self.inner.config.observer.get();
         let (method, key) = (token.operation.method(), operation_key(token.operation.method().as_str(), token.resource_id.as_str()));

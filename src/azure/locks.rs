@@ -58,28 +58,33 @@ impl KeyedLocks {
     /// [`Self::lock`], and whether it had to wait for another holder (who may have just
     /// changed what the key guards).
     pub async fn lock_noting_wait(&self, key: &ResourceId) -> (OwnedMutexGuard<()>, bool) {
-        let m = {
-            let mut map = match self.map.lock() {
-                Ok(m) => m,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            let existing = map.get(key).and_then(Weak::upgrade);
-            match existing {
-                Some(m) => m,
-                None => {
-                    if map.len() > 64 {
-                        map.retain(|_, w| w.strong_count() > 0);
-                    }
-                    let m = Arc::new(AsyncMutex::new(()));
-                    map.insert(key.clone(), Arc::downgrade(&m));
-                    m
-                }
-            }
-        };
+        let m = self.entry(key);
         match m.clone().try_lock_owned() {
             Ok(g) => (g, false),
             Err(_) => (m.lock_owned().await, true),
         }
+    }
+
+    /// The lock for `key` if no one holds it now.
+    pub fn try_lock(&self, key: &ResourceId) -> Option<OwnedMutexGuard<()>> {
+        self.entry(key).try_lock_owned().ok()
+    }
+
+    /// The mutex of `key`, made if no guard or waiter holds one.
+    fn entry(&self, key: &ResourceId) -> Arc<AsyncMutex<()>> {
+        let mut map = match self.map.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(m) = map.get(key).and_then(Weak::upgrade) {
+            return m;
+        }
+        if map.len() > 64 {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        let m = Arc::new(AsyncMutex::new(()));
+        map.insert(key.clone(), Arc::downgrade(&m));
+        m
     }
 
     /// Number of live entries (for tests).

@@ -22,7 +22,10 @@
 //!   converging work ([`Priority::Converge`], the default) may use a meter down to a small safety
 //!   margin; steady-state reads ([`Priority::Steady`], set by the caller with [`with_priority`])
 //!   leave a share of each meter ([`PacingConfig::steady_reserve`]) to the others while those
-//!   use or wait for it (and for 10 s after), and use all of it otherwise;
+//!   use or wait for it (and for 10 s after), and use all of it otherwise; operation polls and
+//!   their final reads ([`Priority::Poll`]) finish started work: an operation holds its parent
+//!   in ARM until it ends, so converging reads leave them a small reserve
+//!   ([`PacingConfig::poll_reserve`], 2%) while they want a meter;
 //! - a 429 (which pacing should prevent) blocks the meters the request touched for `Retry-After`.
 //!
 //! The core ([`PaceBook`]) is pure and takes `now` as an argument; [`Pacer`] adds the waiting,
@@ -46,8 +49,12 @@ use super::time::Sleeper;
 pub enum Priority {
     /// Reads of objects at steady state (a resync that is expected to change nothing).
     Steady,
-    /// Reads of converging work: observe passes, operation polls, final GETs. The default.
+    /// Reads of converging work: observe passes, checks. The default.
     Converge,
+    /// Reads that finish what was started: operation polls and their final GETs. An operation
+    /// holds its resource (and, for Network and Private DNS, its parent) until it ends, and what
+    /// waits for it waits too; while polls want a meter, converging reads leave them a reserve.
+    Poll,
     /// Writes and deletions (every non-GET request).
     Write,
 }
@@ -125,6 +132,8 @@ pub struct PacingConfig {
     pub model: RateModel,
     /// Share of each meter steady-state reads leave to writes and converging reads (0..1).
     pub steady_reserve: f64,
+    /// Share of each meter converging reads leave to operation polls while polls want it (0..1).
+    pub poll_reserve: f64,
     /// Requests of every meter left unused, against estimation error.
     pub margin: u32,
     /// Longest single wait before the meters are looked at again.
@@ -134,7 +143,7 @@ pub struct PacingConfig {
 
 impl Default for PacingConfig {
     fn default() -> Self {
-        Self { enabled: true, model: RateModel::Regional, steady_reserve: 0.5, margin: 2, max_wait_step: Duration::from_secs(30) }
+        Self { enabled: true, model: RateModel::Regional, steady_reserve: 0.5, poll_reserve: 0.02, margin: 2, max_wait_step: Duration::from_secs(30) }
     }
 }
 
@@ -194,6 +203,9 @@ struct Meter {
     /// Until when writes or converging reads count as wanting this meter (their last use or
     /// wait, plus [`URGENT_HOLD`]): steady-state reads leave them the reserve only meanwhile.
     urgent_until: Option<Instant>,
+    /// Until when operation polls count as wanting this meter: converging reads leave them the
+    /// poll reserve only meanwhile.
+    polls_until: Option<Instant>,
 }
 
 /// How long a write's or a converging read's use of a meter keeps steady-state reads to the
@@ -202,7 +214,7 @@ const URGENT_HOLD: Duration = Duration::from_secs(10);
 
 impl Meter {
     fn new(shape: Shape, now: Instant) -> Self {
-        Meter { shape, tokens: shape.capacity(), at: now, sent: VecDeque::new(), others: 0.0, others_until: None, inflight: 0, blocked_until: None, urgent_until: None }
+        Meter { shape, tokens: shape.capacity(), at: now, sent: VecDeque::new(), others: 0.0, others_until: None, inflight: 0, blocked_until: None, urgent_until: None, polls_until: None }
     }
 
     fn refresh(&mut self, now: Instant) {
@@ -430,9 +442,15 @@ impl PaceBook {
             if urgent {
                 m.urgent_until = Some(now + URGENT_HOLD);
             }
-            // Steady-state reads hold back only while writes or converging reads want the meter.
+            if needs.priority == Priority::Poll {
+                m.polls_until = Some(now + URGENT_HOLD);
+            }
+            // Steady-state reads hold back only while writes or converging reads want the meter,
+            // converging reads only while polls do.
             let contended = m.urgent_until.is_some_and(|u| now < u);
+            let polls_want = m.polls_until.is_some_and(|u| now < u);
             let priority = if contended { needs.priority } else { needs.priority.max(Priority::Converge) };
+            let priority = if priority == Priority::Converge && !polls_want { Priority::Poll } else { priority };
             let need = (reserve(&config, &m.shape, priority) + 1.0).min(m.shape.capacity());
             let w = m.wait_for(need, now);
             if w > wait {
@@ -588,7 +606,8 @@ fn reserve(config: &PacingConfig, shape: &Shape, priority: Priority) -> f64 {
     let margin = config.margin as f64;
     match priority {
         Priority::Steady => margin + (config.steady_reserve.clamp(0.0, 0.95) * shape.capacity()).floor(),
-        Priority::Converge | Priority::Write => margin,
+        Priority::Converge => margin + (config.poll_reserve.clamp(0.0, 0.5) * shape.capacity()).floor(),
+        Priority::Poll | Priority::Write => margin,
     }
 }
 
@@ -837,6 +856,27 @@ mod tests {
         // Once nothing but steady reads wants the meter (10 s on), they may use all of it.
         let t2 = t1 + Duration::from_secs(11);
         assert_eq!(drain(&mut book, &steady, t2).0, 248, "a full bucket less the margin");
+    }
+
+    #[test]
+    fn converging_reads_leave_a_reserve_to_operation_polls_while_polls_want_the_meter() {
+        let t0 = Instant::now();
+        let mut book = PaceBook::new(PacingConfig::default());
+        let u = url("Microsoft.Network/privateEndpoints/pe");
+        let poll = book.needs(&Method::GET, &url("Microsoft.Network/locations/westeurope/operations/1"), Priority::Poll);
+        let converge = book.needs(&Method::GET, &u, Priority::Converge);
+        // No poll wants the meter: converging reads use it down to the margin.
+        assert_eq!(drain(&mut book, &converge, t0).0, 248);
+        // Two seconds of refill (50 tokens); a poll asks: converging reads now stop 5 tokens
+        // (2% of 250) above the margin ...
+        let t1 = t0 + Duration::from_secs(2);
+        assert!(book.try_admit(&poll, t1).is_none());
+        assert_eq!(drain(&mut book, &converge, t1).0, 51 - 7);
+        // ... which the polls may use.
+        assert_eq!(drain(&mut book, &poll, t1).0, 5);
+        // Once no poll has wanted the meter for 10 s, converging reads may use all of it again.
+        let t2 = t1 + Duration::from_secs(11);
+        assert_eq!(drain(&mut book, &converge, t2).0, 248);
     }
 
     #[test]

@@ -76,11 +76,12 @@ async fn controllers(ctx: RunContext) -> Result<(), RunError> {
     let observer = ObserverHandle::new(Arc::new(ctx.metrics.arm()));
     let config = ArmClientConfig { cloud, pacing, trust, observer, ..ArmClientConfig::default() };
     let settings = args.controller_settings();
-    let provider = AzureArmProvider::new(ctx.client.clone(), config, token, args.tenant_id.clone(), settings.shared_read_max_age())?;
+    let provider = AzureArmProvider::new(ctx.client.clone(), config, token, args.tenant_id.clone(), settings.shared_read_max_age(), args.activity_log_lag())?;
     let policies = crate::tenancy::WatchedPolicies::start(ctx.client.clone());
     // A full pass may use an answer up to the shared-read age old: its baseline lies that far
     // back, and a little more for the clocks of moat and ARM.
-    let resyncs = Resyncs::new(args.full_read_every, settings.resync, settings.shared_read_max_age() + crate::controller::resync::CLOCK_ALLOWANCE);
+    let resyncs = Resyncs::new(args.full_read_every, settings.resync, settings.shared_read_max_age() + crate::controller::resync::CLOCK_ALLOWANCE)
+        .with_log_lag(args.activity_log_lag());
     let context = Arc::new(
         Context::new(ctx.client.clone(), Arc::new(provider), settings)
             .with_policies(policies)

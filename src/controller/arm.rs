@@ -11,7 +11,21 @@ use crate::api::PendingOperation;
 use crate::azure::activity::ActivityEvent;
 
 /// What the Activity Log holds for one resource group since a moment (`Arm::changes`).
-pub type Changes = std::sync::Arc<Vec<ActivityEvent>>;
+#[derive(Clone, Debug, PartialEq)]
+pub struct Changes {
+    /// The events, in no promised order; they may include some stamped before the moment asked.
+    pub events: std::sync::Arc<Vec<ActivityEvent>>,
+    /// moat's clock when the query that gave them was sent: every event stamped at or after the
+    /// moment asked that ARM had published by then is in.
+    pub as_of: jiff::Timestamp,
+}
+
+impl Changes {
+    /// `events`, as published when the query is sent now.
+    pub fn now(events: Vec<ActivityEvent>) -> Self {
+        Self { events: std::sync::Arc::new(events), as_of: jiff::Timestamp::now() }
+    }
+}
 
 /// An ARM failure as the reconcilers need it: the code and message ARM sent, and whether
 /// retrying later can help.
@@ -140,7 +154,7 @@ pub trait Arm: Send + Sync {
     }
     /// The Activity Log's events of `resource_group` at or after `since`: what anyone wrote or
     /// deleted there (`crate::azure::activity`). The answer may be one another caller got a few
-    /// seconds ago for the same or an earlier `since`. By default unsupported: a caller then
+    /// seconds ago, or kept from earlier queries (`super::activity_feed`): its `as_of` says. By default unsupported: a caller then
     /// reads everything, as without a change feed.
     async fn changes(&self, subscription: &str, resource_group: &str, _since: jiff::Timestamp) -> Result<Changes, ArmFailure> {
         Err(ArmFailure::local(

@@ -157,9 +157,11 @@ impl Arm for ClientArm {
 
     async fn changes(&self, subscription: &str, resource_group: &str, since: jiff::Timestamp) -> std::result::Result<Changes, ArmFailure> {
         // Up to a minute ahead of this clock: an event ARM stamped a little ahead of it is kept.
-        let to = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+        let as_of = jiff::Timestamp::now();
+        let to = as_of + jiff::SignedDuration::from_secs(60);
         let scope = format!("/subscriptions/{subscription}/resourceGroups/{resource_group}");
-        self.client.activity_log(subscription, resource_group, since, to).await.map(std::sync::Arc::new).map_err(|e| failure("GET", &scope, &e))
+        let events = self.client.activity_log(subscription, resource_group, since, to).await.map_err(|e| failure("GET", &scope, &e))?;
+        Ok(Changes { events: std::sync::Arc::new(events), as_of })
     }
 
     async fn poll(&self, op: &PendingOperation) -> std::result::Result<Polled, ArmFailure> {
@@ -198,16 +200,24 @@ pub struct AzureArmProvider {
     cache: Mutex<HashMap<SecretKey, Arc<dyn Arm>>>,
     /// How long a steady-state observe read may reuse another's answer (`SharedReads`).
     shared_max_age: Duration,
+    /// How late ARM may publish an Activity Log event (`SharedReads::with_log_lag`).
+    log_lag: Duration,
 }
 
 impl AzureArmProvider {
     /// Every credential's reconciles share their observe reads (`SharedReads`); at steady state
-    /// an answer is reused for `shared_max_age` (half the resync period in `moat run`).
-    pub fn new(kube: kube::Client, config: ArmClientConfig, own: Arc<dyn TokenSource>, default_tenant: Option<String>, shared_max_age: Duration) -> Result<Self> {
+    /// an answer is reused for `shared_max_age` (half the resync period in `moat run`); ARM may
+    /// publish an Activity Log event up to `log_lag` late (`--activity-log-lag-seconds`).
+    pub fn new(kube: kube::Client, config: ArmClientConfig, own: Arc<dyn TokenSource>, default_tenant: Option<String>, shared_max_age: Duration, log_lag: Duration) -> Result<Self> {
         let client = ArmClient::new(config.clone(), own).map_err(|e| Error::Credentials(e.to_string()))?;
-        let default: Arc<dyn Arm> = Arc::new(SharedReads::new(Arc::new(ClientArm::new(client)), shared_max_age).with_observer(config.observer.clone()));
-        Ok(Self { kube, config, default, default_tenant, cache: Mutex::new(HashMap::new()), shared_max_age })
+        let default = shared(client, &config, shared_max_age, log_lag);
+        Ok(Self { kube, config, default, default_tenant, cache: Mutex::new(HashMap::new()), shared_max_age, log_lag })
     }
+}
+
+/// One credential's ARM access, its reads shared by its reconciles.
+fn shared(client: ArmClient, config: &ArmClientConfig, shared_max_age: Duration, log_lag: Duration) -> Arc<dyn Arm> {
+    Arc::new(SharedReads::new(Arc::new(ClientArm::new(client)), shared_max_age).with_log_lag(log_lag).with_observer(config.observer.clone()))
 }
 
 fn field(secret: &Secret, key: &str) -> Option<String> {
@@ -250,7 +260,7 @@ impl ArmProvider for AzureArmProvider {
         let token = AzureIdentityToken::from_config_with_trust(&self.config.cloud, &config, secret_value, &self.config.trust)
             .map_err(|e| Error::Credentials(e.to_string()))?;
         let client = ArmClient::new(self.config.clone(), Arc::new(token)).map_err(|e| Error::Credentials(e.to_string()))?;
-        let arm: Arc<dyn Arm> = Arc::new(SharedReads::new(Arc::new(ClientArm::new(client)), self.shared_max_age).with_observer(self.config.observer.clone()));
+        let arm = shared(client, &self.config, self.shared_max_age, self.log_lag);
         if let Ok(mut c) = self.cache.lock() {
             c.retain(|(ns, name, _), _| !(ns == namespace && *name == r.name));
             c.insert(key, arm.clone());

@@ -1,6 +1,7 @@
 //! Reconcilers: one controller per kind, each a staged pipeline
 //! (validate -> observe -> plan -> apply -> status).
 
+pub mod activity_feed;
 pub mod arm;
 pub mod azure_arm;
 pub mod conditions;
@@ -17,6 +18,7 @@ pub mod subnet;
 pub mod turns;
 pub mod validation;
 pub mod watch;
+pub mod workers;
 pub mod workspace;
 
 pub use context::{ArmProvider, Context, Settings};

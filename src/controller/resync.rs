@@ -24,13 +24,19 @@
 //!   others' changes.
 //!
 //! The baseline is the pass's start less `lookback`: the age of a shared answer the pass may have
-//! used (`super::shared_reads`) plus an allowance for the clocks of moat and ARM. The objects of a
-//! workspace share one query per resource group (`SharedReads` asks a minute earlier than the
-//! first of them needs, so the others' baselines fall in its answer). A pass's own writes fall
-//! after its baseline, so the resync after a converging pass reads everything once more, and the
-//! next ones are quiet. The log is read from the baseline each time, so an event ARM publishes
-//! late (the log lags by minutes) is still seen; the answer grows with what happens in the group
-//! until the next full read.
+//! used (`super::shared_reads`) plus an allowance for the clocks of moat and ARM. A pass's own
+//! writes fall after its baseline, so the resync after a converging pass reads everything once
+//! more, and the next ones are quiet.
+//!
+//! ARM publishes an event some time after it happened (the **lag**, `--activity-log-lag-seconds`,
+//! 300 s by default, plus the clocks' allowance), and a query selects on the time it happened.
+//! The first query of a record starts at its baseline; each quiet answer moves the next one to
+//! the answer's time less the lag: what was stamped before that was published by then, and
+//! none of it concerned the object. An event published later than the lag is left to the
+//! backstop. The checks of a resource group share one feed (`super::activity_feed`): it asks
+//! ARM only for what may have been published since its last query, and answers from what it
+//! keeps, so a query costs the group's last few minutes of events, not everything since the
+//! object's last full read.
 //!
 //! A SecureWorkspace reads no other object's status in its Azure work, and takes what it shows
 //! of its bindings' statuses (endpoints and names ready) again at every pass, quiet or not. So
@@ -56,6 +62,10 @@ use crate::api::PendingOperation;
 
 /// How far apart the clocks of moat and ARM may be: a baseline lies this much earlier.
 pub const CLOCK_ALLOWANCE: Duration = Duration::from_secs(10);
+
+/// How long after an event ARM may publish it in the Activity Log, by default
+/// (`--activity-log-lag-seconds`): a query starts this much before the last answer's time.
+pub const LOG_LAG: Duration = Duration::from_secs(300);
 
 /// Why a resync reads everything, or that it does not ([`Verdict::Quiet`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,9 +130,12 @@ struct Record {
     epoch: u64,
     /// The epoch of changes other than statuses ([`KubeChanges::StatusesIgnored`]).
     structural: u64,
-    /// When Azure last showed nothing changed: the pass's start, then each quiet answer.
+    /// When Azure last showed nothing changed: the pass's start, then each quiet answer's time.
     confirmed: Timestamp,
     baseline: Timestamp,
+    /// Where the next query starts: the baseline, then each quiet answer's time less the lag
+    /// (what ARM may have published since is stamped after it), never before the baseline.
+    ask_from: Timestamp,
     /// Lower-cased ids the pass read or wrote.
     ids: Vec<String>,
     /// (subscription, resource group) of those ids.
@@ -144,6 +157,8 @@ pub struct Resyncs {
     /// The backstop window; zero: off.
     window: Duration,
     lookback: Duration,
+    /// How long after an event ARM may publish it, the clocks' allowance included.
+    lag: Duration,
     /// How long a quiet answer of the Activity Log spares a pass woken by a status change
     /// from asking again: the resync period.
     fresh_for: Duration,
@@ -198,6 +213,7 @@ impl Resyncs {
         Self {
             window,
             lookback,
+            lag: LOG_LAG + CLOCK_ALLOWANCE,
             fresh_for: resync,
             global: AtomicU64::new(0),
             epochs: Mutex::new(HashMap::new()),
@@ -205,6 +221,14 @@ impl Resyncs {
             records: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// ARM may publish an Activity Log event up to `lag` after it happened
+    /// (`--activity-log-lag-seconds`; the clocks' allowance is added). An event published later
+    /// than that may be missed by the queries; the backstop's full read puts its drift back.
+    pub fn with_log_lag(mut self, lag: Duration) -> Self {
+        self.lag = lag + CLOCK_ALLOWANCE;
+        self
     }
 
     pub fn enabled(&self) -> bool {
@@ -282,7 +306,7 @@ impl Resyncs {
         }
         let back = jiff::SignedDuration::try_from(self.lookback).unwrap_or(jiff::SignedDuration::ZERO);
         let baseline = start.at.checked_sub(back).unwrap_or(start.at);
-        let record = Record { generation, epoch: start.epoch, structural: start.structural, confirmed: start.at, baseline, ids, groups: groups.into_iter().collect(), window: self.window_of(start.at) };
+        let record = Record { generation, epoch: start.epoch, structural: start.structural, confirmed: start.at, baseline, ask_from: baseline, ids, groups: groups.into_iter().collect(), window: self.window_of(start.at) };
         if let Ok(mut r) = self.records.lock() {
             r.insert(uid.to_string(), record);
         }
@@ -336,13 +360,15 @@ impl Resyncs {
         if refused_lately {
             return Verdict::Error;
         }
-        let answers = futures::future::join_all(rec.groups.iter().map(|(sub, rg)| arm.changes(sub, rg, rec.baseline))).await;
+        let from = rec.ask_from;
+        let answers = futures::future::join_all(rec.groups.iter().map(|(sub, rg)| arm.changes(sub, rg, from))).await;
+        let mut as_of = now;
         for (a, group) in answers.into_iter().zip(&rec.groups) {
             match a {
-                Ok(events) => {
-                    let hit = events.iter().find(|e| {
-                        let ev = e.resource_id.to_ascii_lowercase();
-                        e.timestamp >= rec.baseline && rec.ids.iter().any(|r| related(&ev, r))
+                Ok(changes) => {
+                    as_of = as_of.min(changes.as_of);
+                    let hit = changes.events.iter().find(|e| {
+                        e.timestamp >= from && rec.ids.iter().any(|r| related(&e.resource_id.to_ascii_lowercase(), r))
                     });
                     if let Some(e) = hit {
                         tracing::debug!(uid, resource = %e.resource_id, operation = %e.operation, at = %e.timestamp, "the Activity Log shows a change: reading everything");
@@ -362,10 +388,15 @@ impl Resyncs {
                 }
             }
         }
+        // Everything stamped before the answers' time less the lag was published by then, and
+        // none of it concerns the object: the next query starts there.
+        let lag = jiff::SignedDuration::try_from(self.lag).unwrap_or(jiff::SignedDuration::MAX);
         if let Ok(mut r) = self.records.lock()
-            && let Some(rec) = r.get_mut(uid)
+            && let Some(current) = r.get_mut(uid)
+            && current.baseline == rec.baseline
         {
-            rec.confirmed = now;
+            current.confirmed = current.confirmed.max(as_of);
+            current.ask_from = current.ask_from.max(as_of.checked_sub(lag).unwrap_or(current.ask_from));
         }
         Verdict::Quiet
     }
@@ -473,11 +504,19 @@ mod tests {
     #[derive(Default)]
     struct Log {
         events: Mutex<Vec<ActivityEvent>>,
+        /// The `since` of every query.
+        asked_from: Mutex<Vec<Timestamp>>,
+        /// The time its answers are stamped with (default: now).
+        clock: Mutex<Option<Timestamp>>,
         fail: std::sync::atomic::AtomicBool,
         asked: AtomicU32,
     }
 
     impl Log {
+        fn set_clock(&self, at: Timestamp) {
+            *self.clock.lock().expect("lock") = Some(at);
+        }
+
         fn write(&self, id: &str, at: Timestamp) {
             let e = ActivityEvent { resource_id: id.into(), timestamp: at, operation: "x/write".into(), status: "Succeeded".into() };
             self.events.lock().expect("lock").push(e);
@@ -506,9 +545,17 @@ mod tests {
             if self.fail.load(Ordering::SeqCst) {
                 return Err(ArmFailure::local("GET", &format!("/subscriptions/{sub}/resourceGroups/{rg}"), "AuthorizationFailed", "no"));
             }
+            self.asked_from.lock().expect("lock").push(since);
+            let as_of = self.clock.lock().expect("lock").unwrap_or_else(Timestamp::now);
             let all = self.events.lock().expect("lock").clone();
-            Ok(Arc::new(all.into_iter().filter(|e| e.timestamp >= since).collect()))
+            Ok(Changes { events: Arc::new(all.into_iter().filter(|e| e.timestamp >= since).collect()), as_of })
         }
+    }
+
+    /// A second into the current backstop window of `window_secs`: a test's times stay in it.
+    fn window_start(window_secs: i64) -> Timestamp {
+        let w = window_secs * 1000;
+        Timestamp::from_millisecond(Timestamp::now().as_millisecond().div_euclid(w) * w + 1000).expect("time")
     }
 
     fn converged(r: &Resyncs, uid: &str, ids: &[&str]) {
@@ -558,7 +605,7 @@ mod tests {
         // Resyncs every 100 s, no backstop in this test's time: quiet answers spare 100 s.
         let r = Resyncs::new(1000, Duration::from_secs(100), Duration::ZERO);
         let log = Log::default();
-        let t0 = Timestamp::now();
+        let t0 = window_start(100_000);
         let at = |s: i64| t0 + jiff::SignedDuration::from_secs(s);
         r.converged("ws", Some(1), r.start_at("ns", t0), vec![VNET.to_ascii_lowercase()]);
         r.converged("peb", Some(1), r.start_at("ns", t0), vec![VNET.to_ascii_lowercase()]);
@@ -570,6 +617,7 @@ mod tests {
         assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(10)).await, Verdict::Recent);
         assert_eq!(log.asked.load(Ordering::SeqCst), 0);
         // A period later, the log is asked; its quiet answer spares the next period again.
+        log.set_clock(at(110));
         assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(110)).await, Verdict::Quiet);
         assert_eq!(log.asked.load(Ordering::SeqCst), 1);
         assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(200)).await, Verdict::Recent);
@@ -588,6 +636,38 @@ mod tests {
         r.converged("ws", Some(1), r.start_at("ns", at(400)), vec![VNET.to_ascii_lowercase()]);
         r.kube_changed(None);
         assert_eq!(r.check_at(&log, "ws", Some(1), "ns", KubeChanges::StatusesIgnored, at(401)).await, Verdict::Kubernetes);
+    }
+
+    #[tokio::test]
+    async fn a_quiet_answer_moves_the_next_query_to_its_time_less_the_lag_so_a_late_event_still_counts() {
+        // Passes may use answers 20 s old; ARM publishes an event up to 60 s late (70 s with the
+        // clocks' allowance).
+        let r = Resyncs::new(1000, Duration::from_secs(100), Duration::from_secs(20)).with_log_lag(Duration::from_secs(60));
+        let log = Log::default();
+        let t0 = window_start(100_000);
+        let at = |s: i64| t0 + jiff::SignedDuration::from_secs(s);
+        r.converged("u", Some(1), r.start_at("ns", t0), vec![VNET.to_ascii_lowercase()]);
+        // The first query starts at the baseline; each quiet answer moves the next one to its
+        // time less the lag, never before the baseline.
+        log.set_clock(at(40));
+        assert_eq!(r.check_at(&log, "u", Some(1), "ns", KubeChanges::All, at(40)).await, Verdict::Quiet);
+        log.set_clock(at(200));
+        assert_eq!(r.check_at(&log, "u", Some(1), "ns", KubeChanges::All, at(200)).await, Verdict::Quiet);
+        assert_eq!(log.asked_from.lock().expect("lock").clone(), vec![at(-20), at(-20)]);
+        // A change at 150 s that ARM publishes only after the answer of 200 s: the next query
+        // starts at 130 s and sees it.
+        log.write(VNET, at(150));
+        log.set_clock(at(300));
+        assert_eq!(r.check_at(&log, "u", Some(1), "ns", KubeChanges::All, at(300)).await, Verdict::Azure);
+        assert_eq!(log.asked_from.lock().expect("lock").last().copied(), Some(at(130)));
+        // One published more than the lag late is left to the backstop's full read.
+        r.converged("u", Some(1), r.start_at("ns", at(400)), vec![VNET.to_ascii_lowercase()]);
+        log.set_clock(at(600));
+        assert_eq!(r.check_at(&log, "u", Some(1), "ns", KubeChanges::All, at(600)).await, Verdict::Quiet);
+        log.write(VNET, at(520));
+        log.set_clock(at(700));
+        assert_eq!(r.check_at(&log, "u", Some(1), "ns", KubeChanges::All, at(700)).await, Verdict::Quiet);
+        assert_eq!(log.asked_from.lock().expect("lock").last().copied(), Some(at(530)));
     }
 
     #[tokio::test]

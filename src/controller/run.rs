@@ -20,13 +20,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use tokio::sync::Semaphore;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use super::conditions as cond;
 use super::context::{Awaiting, Context};
+use super::workers::{Workers, holding};
 use super::error::Error;
 use super::watch::{SharedWatch, conditions_view, hash_of, own_view};
 use crate::api::{ComputeSubnet, FindingStatus, PrivateEndpointBinding, SecureWorkspace};
@@ -150,19 +150,18 @@ impl Drop for Slot<'_> {
 /// Runs one reconcile under the controller's worker limit, with the observer's hooks around it.
 /// The reconcile is made (`reconcile()`) only once a worker is free, so it starts from the object
 /// as the store has it then, not as it was when it was queued.
-async fn observed<F>(kind: &'static str, observer: Arc<dyn Observer>, workers: Arc<Semaphore>, reconcile: impl FnOnce() -> F) -> Result<Action, Error>
+async fn observed<F>(kind: &'static str, observer: Arc<dyn Observer>, workers: Arc<Workers>, reconcile: impl FnOnce() -> F) -> Result<Action, Error>
 where
     F: Future<Output = Result<Action, Error>>,
 {
     let mut slot = Slot::queued(observer.as_ref(), kind);
-    // The semaphore is never closed; a closed one would only lift the limit.
-    let _permit = workers.acquire().await.ok();
+    let hold = workers.worker().await;
     slot.start();
     let t = std::time::Instant::now();
     // Boxed once it runs: kube-runtime holds a future for every due object, and one that holds
     // its reconcile inline is as large as the reconcile's state (about 7 KB) while it only waits
-    // for a worker.
-    let r = Box::pin(reconcile()).await;
+    // for a worker. Its waits for turns may trade the worker for a spare slot (`super::workers`).
+    let r = Box::pin(holding(hold, reconcile())).await;
     observer.reconciled(kind, r.is_ok() || r.as_ref().err().is_some_and(Error::is_waiting), t.elapsed(), r.as_ref().err());
     r
 }
@@ -384,7 +383,7 @@ async fn run_namespace(
     };
     // kube-runtime runs every due object at once (still one reconcile per object); the limit is
     // a semaphore per controller, so that the reconciles waiting for a worker can be counted.
-    let workers = || Arc::new(Semaphore::new(usize::from(concurrency.max(1))));
+    let workers = || Workers::new(usize::from(concurrency.max(1)));
 
     // SecureWorkspace.
     let ws_self = ws_watch.subscribe("SecureWorkspace", own, false);
@@ -598,7 +597,7 @@ mod tests {
         assert_eq!(longest(&metrics), 0.0, "nothing runs");
         let (release, hold) = tokio::sync::oneshot::channel::<()>();
         let (started, running) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(observed("ComputeSubnet", observer, Arc::new(Semaphore::new(1)), move || async move {
+        let task = tokio::spawn(observed("ComputeSubnet", observer, Workers::new(1), move || async move {
             let _ = started.send(());
             let _ = hold.await;
             Ok(Action::await_change())
@@ -619,7 +618,7 @@ mod tests {
             Ok::<_, Error>(Action::requeue(Duration::from_secs(u64::from(state[0]))))
         };
         let observer: Arc<dyn Observer> = Arc::new(NoObserver);
-        let waiting = observed("SecureWorkspace", observer.clone(), Arc::new(Semaphore::new(1)), big);
+        let waiting = observed("SecureWorkspace", observer.clone(), Workers::new(1), big);
         assert!(std::mem::size_of_val(&waiting) < 1024, "{} bytes while waiting", std::mem::size_of_val(&waiting));
         assert!(waiting.await.is_ok());
     }
@@ -680,7 +679,7 @@ mod tests {
     async fn reconciles_beyond_the_worker_limit_wait_in_the_queue() {
         let gauges = Arc::new(Gauges::default());
         let observer: Arc<dyn Observer> = gauges.clone();
-        let workers = Arc::new(Semaphore::new(1));
+        let workers = Workers::new(1);
         let (release, hold) = tokio::sync::oneshot::channel::<()>();
         let first = tokio::spawn(observed("ComputeSubnet", observer.clone(), workers.clone(), move || async move {
             let _ = hold.await;
@@ -699,7 +698,7 @@ mod tests {
         assert!(second.await.expect("join").is_ok());
         assert_eq!(*gauges.0.lock().expect("lock"), (0, 0, 2), "both ran and left both gauges");
         // A reconcile dropped while it waits (shutdown) leaves the queue too.
-        let _held = workers.acquire().await.expect("permit");
+        let _held = workers.worker().await;
         let waiting = tokio::spawn(observed("ComputeSubnet", observer.clone(), workers.clone(), || async { Ok(Action::await_change()) }));
         while gauges.0.lock().expect("lock").0 == 0 {
             tokio::task::yield_now().await;

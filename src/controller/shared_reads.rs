@@ -36,6 +36,7 @@ use futures::future::{BoxFuture, Shared};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::activity_feed::{Feed, FeedConfig, Plan};
 use super::arm::{Arm, ArmFailure, Changes, Observed, Polled, Started};
 use crate::api::PendingOperation;
 use crate::azure::ObserverHandle;
@@ -150,20 +151,15 @@ pub struct SharedReads {
     observer: ObserverHandle,
     state: Mutex<State>,
     counts: Mutex<SharedReadCounts>,
-    /// The last Activity Log answer per resource group (lower-cased `sub/rg`), behind an async
-    /// lock: the resyncs of one workspace, due together, send one query.
+    /// Each resource group's Activity Log feed (lower-cased `sub/rg`), behind an async lock: the
+    /// checks of one group wait for each other, the first asks, the others take its answer.
     activity: Mutex<HashMap<String, ActivitySlot>>,
+    /// How the feeds query and what they keep.
+    feed: FeedConfig,
 }
 
-/// One resource group's last Activity Log answer: the `since` it was asked for, when, and what.
-type ActivitySlot = Arc<tokio::sync::Mutex<Option<(jiff::Timestamp, Instant, Changes)>>>;
-
-/// How old an Activity Log answer may be for another resync check that asks from the same or a
-/// later moment: the objects of one workspace resync together (`Context::next_pass`).
-const ACTIVITY_REUSE_AGE: Duration = Duration::from_secs(5);
-
-/// How much earlier than asked an Activity Log query starts (see [`SharedReads::changes`]).
-const ACTIVITY_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+/// One resource group's Activity Log feed.
+type ActivitySlot = Arc<tokio::sync::Mutex<Option<Feed>>>;
 
 impl SharedReads {
     /// Shares the reads of `inner`; at steady state an answer is reused for `steady_max_age`.
@@ -176,7 +172,20 @@ impl SharedReads {
             state: Mutex::new(State::default()),
             counts: Mutex::new(SharedReadCounts::default()),
             activity: Mutex::new(HashMap::new()),
+            feed: FeedConfig::for_steady_age(steady_max_age, super::resync::LOG_LAG + super::resync::CLOCK_ALLOWANCE),
         }
+    }
+
+    /// ARM may publish an Activity Log event up to `lag` after it happened (`--activity-log-lag-seconds`).
+    pub fn with_log_lag(mut self, lag: Duration) -> Self {
+        self.feed = FeedConfig::for_steady_age(self.steady_max_age, lag + super::resync::CLOCK_ALLOWANCE);
+        self
+    }
+
+    #[cfg(test)]
+    fn with_feed(mut self, feed: FeedConfig) -> Self {
+        self.feed = feed;
+        self
     }
 
     #[cfg(test)]
@@ -428,22 +437,21 @@ impl Arm for SharedReads {
         let key = format!("{subscription}/{resource_group}").to_ascii_lowercase();
         let slot = self.activity.lock().map(|mut m| m.entry(key).or_default().clone()).ok();
         let Some(slot) = slot else { return self.inner.changes(subscription, resource_group, since).await };
-        // Callers of one resource group wait for each other: the first asks, the others reuse.
-        let mut last = slot.lock().await;
+        // Checks of one resource group wait for each other: the first asks, the others reuse.
+        let mut feed = slot.lock().await;
         let now = Instant::now();
-        if let Some((from, at, changes)) = last.as_ref()
-            && *from <= since
-            && now.duration_since(*at) <= ACTIVITY_REUSE_AGE
-        {
-            self.count(|c| c.reused += 1);
-            return Ok(changes.clone());
+        match Feed::plan(feed.as_ref(), since, now, &self.feed) {
+            Plan::Reuse(changes) => {
+                self.count(|c| c.reused += 1);
+                Ok(changes)
+            }
+            Plan::Query { from, incremental } => {
+                let answer = self.inner.changes(subscription, resource_group, from).await?;
+                let (kept, given) = Feed::merge(feed.as_ref(), from, incremental, answer, now, &self.feed);
+                *feed = Some(kept);
+                Ok(given)
+            }
         }
-        // A little earlier than asked: the other objects of the workspace, whose passes started a
-        // moment before this one's, find their baselines inside this answer.
-        let from = since.checked_sub(ACTIVITY_SLACK).unwrap_or(since);
-        let changes = self.inner.changes(subscription, resource_group, from).await?;
-        *last = Some((from, now, changes.clone()));
-        Ok(changes)
     }
 }
 
@@ -460,6 +468,9 @@ mod tests {
         gets: AtomicU64,
         lists: AtomicU64,
         changes: AtomicU64,
+        /// The `since` of every Activity Log query, and the log it answers from.
+        changes_from: std::sync::Mutex<Vec<jiff::Timestamp>>,
+        log: std::sync::Mutex<Vec<crate::azure::activity::ActivityEvent>>,
         /// Ids that answer 404.
         absent: std::sync::Mutex<Vec<String>>,
         /// Every write is refused (ARM's 404 for a parent that is gone).
@@ -492,10 +503,11 @@ mod tests {
         async fn poll(&self, _: &PendingOperation) -> Result<Polled, ArmFailure> {
             Ok(Polled::Done(None))
         }
-        async fn changes(&self, _: &str, _: &str, _: jiff::Timestamp) -> Result<Changes, ArmFailure> {
+        async fn changes(&self, _: &str, _: &str, since: jiff::Timestamp) -> Result<Changes, ArmFailure> {
             self.changes.fetch_add(1, Ordering::SeqCst);
+            self.changes_from.lock().expect("lock").push(since);
             tokio::time::sleep(Duration::from_millis(20)).await;
-            Ok(Arc::new(vec![]))
+            Ok(Changes::now(self.log.lock().expect("lock").iter().filter(|e| e.timestamp >= since).cloned().collect()))
         }
     }
 
@@ -513,6 +525,37 @@ mod tests {
         arm.changes("s", "rg-dns", ago(100)).await.expect("changes");
         arm.changes("s", "rg", ago(400)).await.expect("changes");
         assert_eq!(inner.changes.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_resource_groups_log_is_asked_again_only_from_its_last_answer_less_the_lag() {
+        let inner = Arc::new(Counting::default());
+        // Answers shared for 100 ms here (a tenth of a resync period in `moat run`); a lag of 300 s.
+        let feed = FeedConfig { lag: Duration::from_secs(300), reuse_age: Duration::from_millis(100), retain: Duration::from_secs(900), slack: Duration::from_secs(60) };
+        let arm = SharedReads::new(inner.clone(), Duration::from_secs(150)).with_feed(feed);
+        assert_eq!(SharedReads::new(inner.clone(), Duration::from_secs(150)).with_log_lag(Duration::from_secs(290)).feed, FeedConfig::for_steady_age(Duration::from_secs(150), Duration::from_secs(300)), "the clocks' 10 s are added");
+        let now = jiff::Timestamp::now();
+        let secs = jiff::SignedDuration::from_secs;
+        let event = |name: &str, at: jiff::Timestamp| crate::azure::activity::ActivityEvent {
+            resource_id: format!("{VNET}/subnets/{name}"),
+            timestamp: at,
+            operation: "x/write".into(),
+            status: "Succeeded".into(),
+        };
+        inner.log.lock().expect("lock").push(event("ten-minutes-ago", now - secs(600)));
+        // A check whose object read everything an hour ago: from its baseline, less a minute.
+        let first = arm.changes("s", "rg", now - secs(3600)).await.expect("changes");
+        assert_eq!(first.events.len(), 1);
+        // Its next check asks from that answer's time less the lag, after the reuse age: only what
+        // may have been published since is asked, from the first answer's time less 300 s; the
+        // event ten minutes old comes from what the feed kept.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let next = arm.changes("s", "rg", first.as_of - secs(300)).await.expect("changes");
+        assert_eq!(inner.changes_from.lock().expect("lock").clone(), vec![now - secs(3660), first.as_of - secs(300)]);
+        assert_eq!(next.events.len(), 1, "kept, not fetched again");
+        // Within the reuse age, any check the feed covers is answered without a query.
+        arm.changes("s", "rg", first.as_of - secs(200)).await.expect("changes");
+        assert_eq!(inner.changes.load(Ordering::SeqCst), 2);
     }
 
     const VNET: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v";

@@ -37,9 +37,14 @@ impl Turns {
 
     /// Waits for the turn on the parent a write to `id` is serialised under, and whether
     /// another reconcile held it first; `None` when ARM does not serialise `id`'s writes.
+    /// While it waits, the pass may trade its worker for a spare slot (`super::workers`).
     pub async fn take(&self, id: &str) -> Option<(OwnedMutexGuard<()>, bool)> {
         let key = key_of(id)?;
-        Some(self.locks.lock_noting_wait(&key).await)
+        if let Some(g) = self.locks.try_lock(&key) {
+            return Some((g, false));
+        }
+        let (g, _) = super::workers::idle(self.locks.lock_noting_wait(&key)).await;
+        Some((g, true))
     }
 
     /// `op` still runs, and the pass that started it stops waiting for it.

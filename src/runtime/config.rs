@@ -52,6 +52,13 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=10_000), value_name = "N")]
     pub full_read_every: u32,
 
+    /// How long after a change ARM may publish it in the Activity Log, in seconds. A resync asks
+    /// the log from its last answer's time less this (and a 10 s allowance for the clocks); a
+    /// change published later than that is put back at the next full read instead
+    /// (`--full-read-every`). Larger: safer, each query longer.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400), value_name = "SECONDS")]
+    pub activity_log_lag_seconds: u64,
+
     /// Requeue interval, in seconds, while an object is still converging.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub retry_seconds: u64,
@@ -117,7 +124,9 @@ pub struct RunArgs {
 
     /// Objects reconciled at the same time, per controller. A reconcile waits on its Azure
     /// operations (up to --operation-budget-seconds), asleep and cheap, so this is generous;
-    /// ARM itself sees at most 16 requests in flight per subscription.
+    /// ARM itself sees at most 16 requests in flight per subscription. While a reconcile waits
+    /// for its turn on a parent ARM serialises (a privatelink zone, a VNet) it lends its worker
+    /// to the next one and carries on on a spare slot: at most twice this many run at once.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
@@ -338,6 +347,11 @@ impl RunArgs {
     }
 
     /// The reconcilers' settings from these flags (the rest keep their defaults).
+    /// `--activity-log-lag-seconds`.
+    pub fn activity_log_lag(&self) -> Duration {
+        Duration::from_secs(self.activity_log_lag_seconds)
+    }
+
     pub fn controller_settings(&self) -> crate::controller::Settings {
         crate::controller::Settings {
             allowed_subscriptions: self.allowed_subscriptions.clone(),
