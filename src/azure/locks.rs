@@ -52,17 +52,7 @@ impl KeyedLocks {
     /// Waits for and returns the lock for `key`. Entries are dropped once no guard or waiter
     /// holds them.
     pub async fn lock(&self, key: &ResourceId) -> OwnedMutexGuard<()> {
-        self.lock_noting_wait(key).await.0
-    }
-
-    /// [`Self::lock`], and whether it had to wait for another holder (who may have just
-    /// changed what the key guards).
-    pub async fn lock_noting_wait(&self, key: &ResourceId) -> (OwnedMutexGuard<()>, bool) {
-        let m = self.entry(key);
-        match m.clone().try_lock_owned() {
-            Ok(g) => (g, false),
-            Err(_) => (m.lock_owned().await, true),
-        }
+        self.entry(key).lock_owned().await
     }
 
     /// The lock for `key` if no one holds it now.

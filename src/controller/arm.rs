@@ -22,6 +22,7 @@ pub struct Changes {
 
 impl Changes {
     /// `events`, as published when the query is sent now.
+    #[cfg(test)]
     pub fn now(events: Vec<ActivityEvent>) -> Self {
         Self { events: std::sync::Arc::new(events), as_of: jiff::Timestamp::now() }
     }

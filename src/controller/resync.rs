@@ -390,13 +390,12 @@ impl Resyncs {
         }
         // Everything stamped before the answers' time less the lag was published by then, and
         // none of it concerns the object: the next query starts there.
-        let lag = jiff::SignedDuration::try_from(self.lag).unwrap_or(jiff::SignedDuration::MAX);
         if let Ok(mut r) = self.records.lock()
             && let Some(current) = r.get_mut(uid)
             && current.baseline == rec.baseline
         {
             current.confirmed = current.confirmed.max(as_of);
-            current.ask_from = current.ask_from.max(as_of.checked_sub(lag).unwrap_or(current.ask_from));
+            current.ask_from = current.ask_from.max(super::activity_feed::before(as_of, self.lag));
         }
         Verdict::Quiet
     }

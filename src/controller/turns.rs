@@ -43,8 +43,7 @@ impl Turns {
         if let Some(g) = self.locks.try_lock(&key) {
             return Some((g, false));
         }
-        let (g, _) = super::workers::idle(self.locks.lock_noting_wait(&key)).await;
-        Some((g, true))
+        Some((super::workers::idle(self.locks.lock(&key)).await, true))
     }
 
     /// `op` still runs, and the pass that started it stops waiting for it.

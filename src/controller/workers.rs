@@ -51,12 +51,14 @@ impl Workers {
     }
 
     /// Workers free now.
-    pub fn free_workers(&self) -> usize {
+    #[cfg(test)]
+    fn free_workers(&self) -> usize {
         self.workers.available_permits()
     }
 
     /// Spare slots free now.
-    pub fn free_spares(&self) -> usize {
+    #[cfg(test)]
+    fn free_spares(&self) -> usize {
         self.spares.available_permits()
     }
 }
@@ -109,7 +111,8 @@ impl Hold {
     }
 
     /// Whether the pass holds a worker (and not a spare slot) now.
-    pub fn on_worker(&self) -> bool {
+    #[cfg(test)]
+    fn on_worker(&self) -> bool {
         self.state.lock().is_ok_and(|st| matches!(st.slot, Slot::Worker(_)))
     }
 }
