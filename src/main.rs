@@ -36,6 +36,8 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts (`moat::runtime::allocator`).
+    moat::runtime::allocator::tune();
     let cli = Cli::parse();
     match cli.command {
         Command::Crds(args) => moat::cli::crds::run(&args),

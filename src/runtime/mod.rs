@@ -24,6 +24,7 @@
 //! Some(Arc::new(ctx.metrics.clone())), ctx.stopped())`, where `context` is built from
 //! `ctx.client`, `ctx.args.controller_settings()` and an ARM client recording into `ctx.metrics.arm()`.
 
+pub mod allocator;
 pub mod config;
 pub mod health;
 pub mod leader;
