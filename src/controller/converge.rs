@@ -402,10 +402,11 @@ impl<'a> Converger<'a> {
                 None => (None, true),
             };
             turn = guard;
-            if (!create_only || held_for_it)
-                && let Ok(now) = self.get_holding_turn(&d.id).await
-            {
-                observed = now;
+            if !create_only || held_for_it {
+                let read = if turn.is_some() { self.get_holding_turn(&d.id).await } else { self.arm.get(&d.id).await };
+                if let Ok(now) = read {
+                    observed = now;
+                }
             }
         }
         // A 404 for something moat has seen exist is confirmed before anything is created over it:
