@@ -94,5 +94,7 @@ async fn controllers(ctx: RunContext) -> Result<(), RunError> {
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
+    // Freed memory goes back to the system while the controllers run (`runtime::allocator`).
+    crate::runtime::allocator::keep_trimmed(crate::runtime::allocator::TRIM_EVERY);
     crate::runtime::run_blocking(args, controllers)
 }

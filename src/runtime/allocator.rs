@@ -1,24 +1,34 @@
-//! The memory allocator's settings, made before any thread starts.
+//! The memory allocator's settings, made before any thread starts, and the trimming that gives
+//! freed memory back to the system.
 //!
 //! moat runs on glibc (the image is distroless `cc`). Left at its defaults, glibc's `malloc`
-//! costs moat far more resident memory than its heap holds. A heap profile at 100 workspaces
-//! peaks at 24.6 MB while the process's peak RSS is 53 MiB. The benchmark at 500 workspaces
-//! reached 153 MiB. The growth comes from the large short-lived buffers that scale with the
-//! fleet: a privatelink zone's record sets, an Activity Log page, a watch event batch.
+//! keeps far more memory resident than moat's heap holds. Near the end of the 500-workspace
+//! benchmark (1,822 s, 170 of 500 Ready), `malloc_stats` showed 117 MB taken from the system and
+//! 51 MB in use: its second arena held 80.5 MB for 17.5 MB in use. That arena is one of glibc's
+//! mapped heaps, which it shrinks only from the top, so freed memory in the middle stays
+//! resident. `malloc_trim(0)` gives such memory back: called once there, it took the RSS from 138
+//! to 96 MB.
 //!
-//! - glibc serves a buffer above `M_MMAP_THRESHOLD` (128 KiB) from its own mapping and unmaps it
-//!   when freed. But the first time such a buffer is freed, glibc raises the threshold to that
-//!   size, up to 32 MiB. After that, every buffer of that size comes from the heap, and the heap
-//!   only shrinks from its top, so freed space in the middle stays resident. Setting the
-//!   threshold explicitly turns that adjustment off: large buffers stay mapped and are given back
-//!   when freed.
-//! - Each thread that allocates may get its own arena, up to 8 per core. Memory freed in one
-//!   arena is not reused by another. moat's work is I/O-bound and runs on a few runtime threads,
-//!   so two arenas (`M_ARENA_MAX`) are enough.
+//! So, before the runtime starts ([`tune`]):
+//! - at most two arenas (`M_ARENA_MAX`). glibc may give each thread that allocates its own
+//!   arena, up to 8 per core, and memory freed in one arena is not reused by another; moat's
+//!   work is I/O-bound and runs on a few runtime threads;
+//! - a fixed 128 KiB `M_MMAP_THRESHOLD` and a 256 KiB `M_TRIM_THRESHOLD`. By default, the first
+//!   large buffer freed raises the threshold to its size (up to 32 MiB), and later buffers of
+//!   that size come from the heap instead of a mapping of their own that is given back when
+//!   freed: an Activity Log page, a LIST answer, a batch of watch events;
+//!
+//! and while `moat run` runs, [`keep_trimmed`] calls `malloc_trim(0)` every [`TRIM_EVERY`] from
+//! a thread of its own.
 //!
 //! A variable the operator sets (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,
-//! `MALLOC_TRIM_THRESHOLD_`, or any `GLIBC_TUNABLES`) wins: glibc read it at start, and moat
-//! does not override it. `docs/benchmarks.md` has the figures before and after.
+//! `MALLOC_TRIM_THRESHOLD_`) wins: glibc read it at start, and moat does not override it. With any
+//! `GLIBC_TUNABLES`, moat sets nothing and does not trim. `docs/benchmarks.md` has the figures.
+
+use std::time::Duration;
+
+/// How often `moat run` gives freed memory back ([`keep_trimmed`]).
+pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 
 /// What moat sets, and the environment variable that overrides each.
 pub const SETTINGS: [(Setting, &str); 3] = [
@@ -48,11 +58,44 @@ pub fn to_apply(var: impl Fn(&str) -> Option<String>) -> Vec<Setting> {
     SETTINGS.iter().filter(|(_, env)| var(env).is_none()).map(|(s, _)| *s).collect()
 }
 
+fn env(k: &str) -> Option<String> {
+    std::env::var_os(k).map(|v| v.to_string_lossy().into_owned())
+}
+
 /// Applies [`to_apply`] for this process's environment. Call it first thing in `main`, before
 /// any thread starts. Elsewhere than on glibc, it does nothing.
 pub fn tune() {
-    let settings = to_apply(|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()));
-    apply(&settings);
+    apply(&to_apply(env));
+}
+
+/// Starts a thread that gives the memory glibc holds free back to the system, in every arena
+/// (`malloc_trim(0)`), every `every`, for as long as the process runs, unless the
+/// operator set `GLIBC_TUNABLES`. Elsewhere than on glibc, starts nothing.
+pub fn keep_trimmed(every: Duration) {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) || env("GLIBC_TUNABLES").is_some() {
+        return;
+    }
+    let started = std::thread::Builder::new().name("moat-malloc-trim".into()).spawn(move || {
+        loop {
+            std::thread::sleep(every);
+            trim_now();
+        }
+    });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "could not start the thread that gives freed memory back to the system");
+    }
+}
+
+/// `malloc_trim(0)`; true if it gave any memory back.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_now() -> bool {
+    // SAFETY: `malloc_trim` walks glibc's arenas under their locks and only gives free pages back.
+    unsafe { libc::malloc_trim(0) == 1 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_now() -> bool {
+    false
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
