@@ -2,8 +2,8 @@
 //! freed memory back to the system.
 //!
 //! moat runs on glibc (the image is distroless `cc`). Left at its defaults, glibc's `malloc`
-//! keeps far more memory resident than moat's heap holds. Near the end of the 500-workspace
-//! benchmark (1,822 s, 170 of 500 Ready), `malloc_stats` showed 117 MB taken from the system and
+//! keeps far more memory resident than moat's heap holds. In the 500-workspace benchmark, at
+//! 1,822 s (170 of 500 Ready), `malloc_stats` showed 117 MB taken from the system and
 //! 51 MB in use: its second arena held 80.5 MB for 17.5 MB in use. That arena is one of glibc's
 //! mapped heaps, which it shrinks only from the top, so freed memory in the middle stays
 //! resident. `malloc_trim(0)` gives such memory back: called once there, it took the RSS from 138
