@@ -231,6 +231,11 @@ impl Context {
         forget_writes(uid);
     }
 
+    /// The failing reconciles of an object in a row, so far.
+    pub fn failures_in_a_row(&self, uid: &str) -> u32 {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).get(uid).copied().unwrap_or(0)
+    }
+
     /// When to look at an object again after a reconcile that ended with `outcome`; a failure
     /// backs off exponentially (a persistently failing object costs a few ARM calls per resync
     /// period, not a hot loop), anything else resets the count.
@@ -476,8 +481,12 @@ where
     }
     // Every failure reaches a condition: the Ready reason and a message that is the same for the
     // same failure (request ids go to events and logs), so writing it again changes nothing.
+    // A finalizer patch made from an out-of-date copy is looked at again at once, the first time
+    // in a row, and says nothing (`Error::is_stale_copy`).
+    let first_stale = result.as_ref().err().is_some_and(|e| e.is_stale_copy()) && ctx.failures_in_a_row(&uid) == 0;
     if let Err(e) = &result
         && !e.is_waiting()
+        && !first_stale
         && let Err(write) = write_ready(&api, &name, generation, e.ready_reason(), &e.to_string()).await
     {
         tracing::warn!(%name, error = %write, "could not write the failure to status");

@@ -181,14 +181,25 @@ impl Observer for NoObserver {
     fn reconciled(&self, _: &str, _: bool, _: std::time::Duration, _: Option<&Error>) {}
 }
 
+/// How soon a reconcile whose finalizer patch was made from an out-of-date copy of its object
+/// runs again (`Error::is_stale_copy`): the store has caught up by then.
+const AFTER_STALE_COPY: Duration = Duration::from_millis(500);
+
 fn error_policy<K: ResourceExt>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+    let uid = obj.uid().unwrap_or_else(|| obj.name_any());
+    if err.is_stale_copy() && ctx.failures_in_a_row(&uid) == 0 {
+        // Counted, so that a copy that stays out of date backs off as any failure does.
+        let _ = ctx.next_pass(&uid, "", super::context::Outcome::Failed);
+        tracing::debug!(name = %obj.name_any(), %err, "the finalizer patch was made from an out-of-date copy; looking again");
+        return Action::requeue(AFTER_STALE_COPY);
+    }
     if err.is_waiting() {
         tracing::debug!(name = %obj.name_any(), %err, "waiting");
         return Action::requeue(ctx.settings.retry.min(Duration::from_secs(5)));
     }
     tracing::warn!(name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default(), error = %err, "reconcile failed");
     // Backs off exponentially while the failure lasts (the condition already says why).
-    ctx.next_pass(&obj.uid().unwrap_or_else(|| obj.name_any()), "", super::context::Outcome::Failed)
+    ctx.next_pass(&uid, "", super::context::Outcome::Failed)
 }
 
 /// Which namespace the controllers watch (None: all).
@@ -546,6 +557,51 @@ async fn run_namespace(
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    /// No ARM: the error policy never reaches it.
+    struct NoArmProvider;
+    #[async_trait::async_trait]
+    impl super::super::context::ArmProvider for NoArmProvider {
+        async fn arm_for(&self, _: &str, _: Option<&crate::api::SecretRef>) -> Result<Arc<dyn crate::controller::arm::Arm>, Error> {
+            Err(Error::Credentials("no ARM here".into()))
+        }
+        fn default_tenant(&self) -> Option<String> {
+            None
+        }
+        fn arm_endpoint(&self) -> url::Url {
+            url::Url::parse("https://127.0.0.1:1/").expect("url")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_finalizer_patch_from_an_out_of_date_copy_is_retried_at_once_then_backs_off_if_it_stays() {
+        use kube::runtime::finalizer::Error as F;
+        // A client that never connects: the policy makes no request.
+        let config = kube::Config::new("https://127.0.0.1:1".parse().expect("uri"));
+        let client = kube::Client::try_from(config).expect("client");
+        let settings = super::super::context::Settings { retry: Duration::from_secs(10), ..Default::default() };
+        let ctx = Arc::new(Context::new(client, Arc::new(NoArmProvider), settings));
+        let mut peb: PrivateEndpointBinding = serde_json::from_value(serde_json::json!({
+            "apiVersion": "moat.dev/v1alpha1", "kind": "PrivateEndpointBinding",
+            "metadata": {"name": "b", "namespace": "ns", "uid": "uid-b"},
+            "spec": {"target": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st", "groupId": "blob"},
+                     "subnetId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/pe", "location": "westeurope"}
+        }))
+        .expect("binding");
+        peb.metadata.uid = Some("uid-b".into());
+        let peb = Arc::new(peb);
+        let stale = || {
+            let status = kube::core::Status::failure("the server rejected our request due to an error in our request", "Invalid").with_code(422);
+            Error::Finalizer(Box::new(F::AddFinalizer(kube::Error::Api(status.boxed()))))
+        };
+        assert_eq!(error_policy(peb.clone(), &stale(), ctx.clone()), Action::requeue(AFTER_STALE_COPY), "the first: at once");
+        assert_eq!(ctx.failures_in_a_row("uid-b"), 1, "and counted");
+        // Again in a row: the copy stays out of date; a failure like any other, backed off.
+        assert_eq!(error_policy(peb.clone(), &stale(), ctx.clone()), Action::requeue(Duration::from_secs(20)));
+        // A pass that ends well resets the count: the next stale copy is retried at once again.
+        let _ = ctx.next_pass("uid-b", "", super::super::context::Outcome::Progressing);
+        assert_eq!(error_policy(peb, &stale(), ctx), Action::requeue(AFTER_STALE_COPY));
+    }
 
     #[derive(Default)]
     struct Gauges(Mutex<(i64, i64, u32)>);
