@@ -236,6 +236,13 @@ impl Context {
         self.failures.lock().unwrap_or_else(|e| e.into_inner()).get(uid).copied().unwrap_or(0)
     }
 
+    /// Whether `err` is a finalizer patch made from an out-of-date copy of the object `uid`
+    /// ([`Error::is_stale_copy`]) and the first of its failures in a row: looked at again at once,
+    /// without a failure condition. A repeat is a failure like any other.
+    pub fn first_stale_copy(&self, uid: &str, err: &Error) -> bool {
+        err.is_stale_copy() && self.failures_in_a_row(uid) == 0
+    }
+
     /// When to look at an object again after a reconcile that ended with `outcome`; a failure
     /// backs off exponentially (a persistently failing object costs a few ARM calls per resync
     /// period, not a hot loop), anything else resets the count.
@@ -483,7 +490,7 @@ where
     // same failure (request ids go to events and logs), so writing it again changes nothing.
     // A finalizer patch made from an out-of-date copy is looked at again at once, the first time
     // in a row, and says nothing (`Error::is_stale_copy`).
-    let first_stale = result.as_ref().err().is_some_and(|e| e.is_stale_copy()) && ctx.failures_in_a_row(&uid) == 0;
+    let first_stale = result.as_ref().err().is_some_and(|e| ctx.first_stale_copy(&uid, e));
     if let Err(e) = &result
         && !e.is_waiting()
         && !first_stale

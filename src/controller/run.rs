@@ -187,7 +187,7 @@ const AFTER_STALE_COPY: Duration = Duration::from_millis(500);
 
 fn error_policy<K: ResourceExt>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
     let uid = obj.uid().unwrap_or_else(|| obj.name_any());
-    if err.is_stale_copy() && ctx.failures_in_a_row(&uid) == 0 {
+    if ctx.first_stale_copy(&uid, err) {
         // Counted, so that a copy that stays out of date backs off as any failure does.
         let _ = ctx.next_pass(&uid, "", super::context::Outcome::Failed);
         tracing::debug!(name = %obj.name_any(), %err, "the finalizer patch was made from an out-of-date copy; looking again");

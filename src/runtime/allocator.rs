@@ -86,17 +86,15 @@ pub fn keep_trimmed(every: Duration) {
     }
 }
 
-/// `malloc_trim(0)`; true if it gave any memory back.
+/// `malloc_trim(0)`.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim_now() -> bool {
+fn trim_now() {
     // SAFETY: `malloc_trim` walks glibc's arenas under their locks and only gives free pages back.
-    unsafe { libc::malloc_trim(0) == 1 }
+    let _ = unsafe { libc::malloc_trim(0) };
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim_now() -> bool {
-    false
-}
+fn trim_now() {}
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn apply(settings: &[Setting]) {
