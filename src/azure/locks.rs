@@ -77,6 +77,16 @@ impl KeyedLocks {
         m
     }
 
+    /// Whether a pass holds the lock for `key` while another waits for it.
+    pub fn contended(&self, key: &ResourceId) -> bool {
+        let map = match self.map.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // The holder's guard and each waiter keep one reference; the map only a weak one.
+        map.get(key).is_some_and(|w| w.strong_count() > 1)
+    }
+
     /// Number of live entries (for tests).
     pub fn live(&self) -> usize {
         self.map
@@ -118,7 +128,22 @@ mod tests {
         // The same key (other casing) waits.
         let blocked = tokio::time::timeout(Duration::from_millis(50), locks.lock(&a2)).await;
         assert!(blocked.is_err());
+        assert!(!locks.contended(&a), "the waiter above gave up");
+        let waiter = {
+            let (locks, a2) = (locks.clone(), a2.clone());
+            tokio::spawn(async move { drop(locks.lock(&a2).await) })
+        };
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !locks.contended(&a) {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("held while another waits: contended");
+        assert!(!locks.contended(&b), "another key is held by one only");
         drop(g);
+        waiter.await.expect("waiter");
+        assert!(!locks.contended(&a));
         let g2 = tokio::time::timeout(Duration::from_millis(50), locks.lock(&a2)).await;
         assert!(g2.is_ok());
         drop(g2);

@@ -25,7 +25,9 @@
 //!   use or wait for it (and for 10 s after), and use all of it otherwise; operation polls and
 //!   their final reads ([`Priority::Poll`]) finish started work: an operation holds its parent
 //!   in ARM until it ends, so converging reads leave them a small reserve
-//!   ([`PacingConfig::poll_reserve`], 2%) while they want a meter;
+//!   ([`PacingConfig::poll_reserve`], 2%) while they want a meter; and the polls and reads made
+//!   holding a parent other passes wait for now ([`Priority::Held`]) go first of all reads: the
+//!   other polls leave them half that reserve while they want a meter;
 //! - a 429 (which pacing should prevent) blocks the meters the request touched for `Retry-After`.
 //!
 //! The core ([`PaceBook`]) is pure and takes `now` as an argument; [`Pacer`] adds the waiting,
@@ -55,6 +57,10 @@ pub enum Priority {
     /// holds its resource (and, for Network and Private DNS, its parent) until it ends, and what
     /// waits for it waits too; while polls want a meter, converging reads leave them a reserve.
     Poll,
+    /// Polls and reads made holding the turn on a parent that other passes wait for now (a
+    /// privatelink zone whose VNet links queue behind its creation): each of those passes waits
+    /// for them. While they want a meter, polls leave them a reserve (half the polls').
+    Held,
     /// Writes and deletions (every non-GET request).
     Write,
 }
@@ -206,6 +212,9 @@ struct Meter {
     /// Until when operation polls count as wanting this meter: converging reads leave them the
     /// poll reserve only meanwhile.
     polls_until: Option<Instant>,
+    /// Until when reads of [`Priority::Held`] count as wanting this meter: polls leave them their
+    /// reserve only meanwhile.
+    held_until: Option<Instant>,
 }
 
 /// How long a write's or a converging read's use of a meter keeps steady-state reads to the
@@ -214,7 +223,7 @@ const URGENT_HOLD: Duration = Duration::from_secs(10);
 
 impl Meter {
     fn new(shape: Shape, now: Instant) -> Self {
-        Meter { shape, tokens: shape.capacity(), at: now, sent: VecDeque::new(), others: 0.0, others_until: None, inflight: 0, blocked_until: None, urgent_until: None, polls_until: None }
+        Meter { shape, tokens: shape.capacity(), at: now, sent: VecDeque::new(), others: 0.0, others_until: None, inflight: 0, blocked_until: None, urgent_until: None, polls_until: None, held_until: None }
     }
 
     fn refresh(&mut self, now: Instant) {
@@ -445,12 +454,17 @@ impl PaceBook {
             if needs.priority == Priority::Poll {
                 m.polls_until = Some(now + URGENT_HOLD);
             }
+            if needs.priority == Priority::Held {
+                m.held_until = Some(now + URGENT_HOLD);
+            }
             // Steady-state reads hold back only while writes or converging reads want the meter,
             // converging reads only while polls do.
             let contended = m.urgent_until.is_some_and(|u| now < u);
             let polls_want = m.polls_until.is_some_and(|u| now < u);
             let priority = if contended { needs.priority } else { needs.priority.max(Priority::Converge) };
-            let priority = if priority == Priority::Converge && !polls_want { Priority::Poll } else { priority };
+            let held_want = m.held_until.is_some_and(|u| now < u);
+            let priority = if priority == Priority::Converge && !polls_want && !held_want { Priority::Poll } else { priority };
+            let priority = if priority == Priority::Poll && !held_want { Priority::Held } else { priority };
             let need = (reserve(&config, &m.shape, priority) + 1.0).min(m.shape.capacity());
             let w = m.wait_for(need, now);
             if w > wait {
@@ -607,7 +621,8 @@ fn reserve(config: &PacingConfig, shape: &Shape, priority: Priority) -> f64 {
     match priority {
         Priority::Steady => margin + (config.steady_reserve.clamp(0.0, 0.95) * shape.capacity()).floor(),
         Priority::Converge => margin + (config.poll_reserve.clamp(0.0, 0.5) * shape.capacity()).floor(),
-        Priority::Poll | Priority::Write => margin,
+        Priority::Poll => margin + (config.poll_reserve.clamp(0.0, 0.5) / 2.0 * shape.capacity()).floor(),
+        Priority::Held | Priority::Write => margin,
     }
 }
 
@@ -877,6 +892,28 @@ mod tests {
         // Once no poll has wanted the meter for 10 s, converging reads may use all of it again.
         let t2 = t1 + Duration::from_secs(11);
         assert_eq!(drain(&mut book, &converge, t2).0, 248);
+    }
+
+    #[test]
+    fn polls_leave_a_reserve_to_reads_others_wait_for_while_those_want_the_meter() {
+        let t0 = Instant::now();
+        let mut book = PaceBook::new(PacingConfig::default());
+        let poll = book.needs(&Method::GET, &url("Microsoft.Network/locations/westeurope/operations/1"), Priority::Poll);
+        let held = book.needs(&Method::GET, &url("Microsoft.Network/locations/westeurope/operations/2"), Priority::Held);
+        let converge = book.needs(&Method::GET, &url("Microsoft.Network/privateEndpoints/pe"), Priority::Converge);
+        // No held read wants the meter: polls use it down to the margin.
+        assert_eq!(drain(&mut book, &poll, t0).0, 248);
+        // Two seconds of refill (50 tokens); a held read asks: polls now stop 2 tokens (half of
+        // the polls' 2% of 250, rounded down) above the margin, converging reads 5 ...
+        let t1 = t0 + Duration::from_secs(2);
+        assert!(book.try_admit(&held, t1).is_none());
+        assert_eq!(drain(&mut book, &converge, t1).0, 51 - 7);
+        assert_eq!(drain(&mut book, &poll, t1).0, 7 - 4);
+        // ... and what is left is the held reads'.
+        assert_eq!(drain(&mut book, &held, t1).0, 2);
+        // Ten seconds after the last, the polls have it all again.
+        let t2 = t1 + Duration::from_secs(11);
+        assert_eq!(drain(&mut book, &poll, t2).0, 248);
     }
 
     #[test]

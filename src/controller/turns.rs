@@ -46,6 +46,12 @@ impl Turns {
         Some((super::workers::idle(self.locks.lock(&key)).await, true))
     }
 
+    /// Whether other passes wait now for the turn on the parent a write to `id` is serialised
+    /// under (which a pass holds).
+    pub fn others_wait(&self, id: &str) -> bool {
+        key_of(id).is_some_and(|k| self.locks.contended(&k))
+    }
+
     /// `op` still runs, and the pass that started it stops waiting for it.
     pub fn left_running(&self, op: &PendingOperation) {
         if let Some(key) = key_of(&op.resource_id)

@@ -1,25 +1,24 @@
 //! A controller's workers, and a pass that gives its worker to the next while it waits for
-//! another pass's turn.
+//! another pass's turn or for its operation.
 //!
 //! Each controller runs at most `--concurrency` reconciles at once: a pass takes a worker
 //! before it starts. A pass that waits for its turn on a parent ARM serialises (`super::turns`:
 //! a privatelink zone takes its VNet links one at a time) does nothing until other passes'
 //! operations end, often for tens of seconds, and holding its worker meanwhile starves the
-//! passes queued behind it. In the 10-workspace benchmark the bindings of the AML workspaces,
-//! whose chain to their zone's first link is the longest, waited 10 s for a worker that
-//! bindings waiting for their zones' turns held.
+//! passes queued behind it. So does a pass that waits out its operation's `Retry-After` (on real
+//! Azure a private endpoint or a workspace takes minutes). In the 10-workspace benchmark the
+//! bindings of the AML workspaces, whose chain to their zone's first link is the longest,
+//! waited 7 to 10 s for a worker that the workspaces' 40 other bindings held, in about half the
+//! runs (first pass at 11–12 s instead of 4.3 s; all Ready after 38–41 s instead of 33–35 s).
 //!
-//! So while a step of a pass waits for a turn another holds ([`idle`]), the pass trades its
-//! worker for a **spare** slot (a controller has as many as workers), and the next queued pass
-//! starts. When its last idle step's wait ends, it carries on at once on its spare slot: a pass
-//! that holds a turn others wait for never waits for a worker (no deadlock). It takes a worker
-//! back as soon as one is free. With no spare slot left, a pass waits on its worker, as before.
-//! So at most twice `--concurrency` passes of a controller are in flight, and the spare ones
-//! have each waited for a turn.
-//!
-//! Waits for an operation's `Retry-After` keep the worker: lending it then too let more passes
-//! compete for the same read budget, and the 10-workspace run was no faster (37–39 s against
-//! 34–37 s).
+//! So while a step of a pass waits for a turn another holds or for an operation's `Retry-After`
+//! ([`idle`]), the pass trades its worker for a **spare** slot (a controller has as many as
+//! workers), and the next queued pass starts. When its last idle step's wait ends, it carries on
+//! at once on its spare slot: a pass that holds a turn others wait for never waits for a worker
+//! (no deadlock). It takes a worker back as soon as one is free. With no spare slot left, a pass
+//! waits on its worker, as before. So at most twice `--concurrency` passes of a controller are in
+//! flight, and the spare ones have each waited for a turn or an operation. What they send
+//! stays paced as before (`crate::azure::pacing`): more passes in flight share the same budget.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -126,8 +125,9 @@ pub async fn holding<F: Future>(hold: Hold, pass: F) -> F::Output {
     HOLD.scope(Arc::new(hold), pass).await
 }
 
-/// Awaits `wait` (another pass's turn) on a spare slot when one is free, the worker going to
-/// the next queued pass; then takes a worker back if one is free, and carries on either way.
+/// Awaits `wait` (another pass's turn, an operation's `Retry-After`) on a spare slot when one is
+/// free, the worker going to the next queued pass; then takes a worker back if one is free, and
+/// carries on either way.
 /// Outside a pass (tests, the CLI), only awaits.
 pub async fn idle<F: Future>(wait: F) -> F::Output {
     let hold = HOLD.try_with(Arc::clone).ok();

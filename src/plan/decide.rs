@@ -47,6 +47,15 @@ pub struct Desired {
     pub deps: Vec<String>,
 }
 
+impl Desired {
+    /// Shared infrastructure moat writes nothing to once it exists (a privatelink zone:
+    /// [`Mode::Shared`], no managed field): no write is decided on its content, so an answer
+    /// that it exists may be one another reconcile got (`Arm::get_infrastructure`).
+    pub fn is_infrastructure(&self) -> bool {
+        self.mode == Mode::Shared && self.managed.as_object().is_some_and(|m| m.is_empty())
+    }
+}
+
 /// What to do about one resource.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
