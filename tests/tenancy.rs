@@ -355,5 +355,19 @@ async fn no_namespace_can_make_moat_touch_what_it_should_not() {
         assert!(tokio::time::Instant::now() < deadline, "status of {}: {:?}", p.name_any(), p.status);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // A namespace that stops matching leaves that list, also when it was the last one: the
+    // status does not go on naming it.
+    nss.patch(&platform, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"moat.dev/platform": null}}})))
+        .await
+        .expect("unlabel platform namespace");
+    let deadline = tokio::time::Instant::now() + REFUSE;
+    loop {
+        let p = policies.get(&format!("{platform}-policy")).await.expect("policy");
+        if p.status.as_ref().is_some_and(|s| s.namespaces.is_empty()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "status of {} once no namespace matches: {:?}", p.name_any(), p.status);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     eprintln!("tenancy: policy change re-evaluated the subnet in {reevaluated:?}; whole test {:?}", started.elapsed());
 }

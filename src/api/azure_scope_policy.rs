@@ -171,9 +171,9 @@ pub struct NamespacedSecretRef {
 #[serde(rename_all = "camelCase")]
 pub struct AzureScopePolicyStatus {
     /// The generation this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub observed_generation: Option<i64>,
     /// The namespaces that exist and that the policy selects now, sorted.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub namespaces: Vec<String>,
 }

@@ -252,7 +252,7 @@ pub struct RenderedRoute {
 #[serde(rename_all = "camelCase")]
 pub struct ComputeSubnetStatus {
     /// The generation this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub observed_generation: Option<i64>,
     /// `Ready`, `ConstraintsSatisfied`, `SubnetReady`, `NsgReady`, `RoutesReady`.
     #[serde(default)]
@@ -262,10 +262,10 @@ pub struct ComputeSubnetStatus {
     #[serde(default)]
     pub findings: Vec<FindingStatus>,
     /// Addresses usable for nodes: the prefix size minus the 5 Azure reserves.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub usable_ips: Option<i64>,
     /// ARM id of the subnet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub subnet_id: Option<String>,
     /// The NSG rules moat manages on the subnet's NSG.
     #[serde(default)]

@@ -197,7 +197,7 @@ pub struct ManualApproval {
 #[serde(rename_all = "camelCase")]
 pub struct PrivateEndpointBindingStatus {
     /// The generation this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub observed_generation: Option<i64>,
     /// `Ready`, `ConstraintsSatisfied`, `EndpointReady`, `DnsReady`.
     #[serde(default)]
@@ -207,10 +207,10 @@ pub struct PrivateEndpointBindingStatus {
     #[serde(default)]
     pub findings: Vec<FindingStatus>,
     /// Private-link connection state: `Approved`, `Pending`, `Rejected` or `Disconnected`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub connection_state: Option<String>,
     /// ARM id of the private endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub private_endpoint_id: Option<String>,
     /// Private IP addresses of the endpoint.
     #[serde(default)]

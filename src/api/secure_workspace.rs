@@ -371,7 +371,7 @@ pub struct DnsSpec {
 #[serde(rename_all = "camelCase")]
 pub struct SecureWorkspaceStatus {
     /// The generation this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub observed_generation: Option<i64>,
     /// `Ready`, `ConstraintsSatisfied`, `NetworkReady`, `DnsReady`, `ResourcesReady`, `PrivateEndpointsReady`.
     #[serde(default)]
@@ -390,6 +390,6 @@ pub struct SecureWorkspaceStatus {
     #[serde(default)]
     pub operations: Vec<PendingOperation>,
     /// ARM id of the workspace once it exists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub workspace_id: Option<String>,
 }
