@@ -1043,14 +1043,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_shared_answer_that_would_have_moat_write_its_zone_is_read_again() {
-        // The zone is the waiters' own (same owner uid) and failed: moat writes it again, and
-        // never on the strength of another pass's answer.
-        let own = Owner::new("PrivateEndpointBinding", "ns", "b0", "uid-w0");
+        // The zone is the second waiter's own and failed: the first waiter (another binding)
+        // reads it and leaves it alone; the second would write it again, so it does not take the
+        // first one's answer but reads it afresh before writing.
+        let own = Owner::new("PrivateEndpointBinding", "ns", "b1", "uid-w1");
         let failed = json!({"id": ZONE, "location": "global", "tags": own.tags(&Default::default()), "properties": {"provisioningState": "Failed"}});
-        let (_, requests) = zone_waited_for_by(2, failed, "uid-w").await;
-        let gets = requests.iter().filter(|r| r.starts_with("GET ")).count();
-        assert!(gets >= 2, "the failed zone's owner reads it afresh before writing: {requests:?}");
-        assert!(requests.iter().any(|r| r == &format!("PUT {ZONE}")), "and writes it again: {requests:?}");
+        let (ends, requests) = zone_waited_for_by(2, failed, "uid-w").await;
+        assert!(ends.iter().all(|e| matches!(e, NodeEnd::Done)), "{ends:?}");
+        assert_eq!(requests, vec![format!("GET {ZONE}"), format!("GET {ZONE}"), format!("PUT {ZONE}")]);
     }
 
     /// [`Dns`] whose operations run for `polls` polls (`u32::MAX`: for ever).
