@@ -369,7 +369,7 @@ impl<'a> Converger<'a> {
                     if Instant::now() + after > self.deadline {
                         return Some(NodeEnd::NotDone(format!("{} {} waits for {} {}, which holds its parent in Azure", d.kind, d.id, op.method, op.resource_id)));
                     }
-                    super::workers::idle(tokio::time::sleep(after)).await;
+                    super::workers::idle_for_operation(tokio::time::sleep(after)).await;
                 }
                 Err(e) if e.retryable => {
                     if Instant::now() + self.busy_poll > self.deadline {
@@ -663,13 +663,14 @@ impl<'a> Converger<'a> {
 
     /// Waits the `Retry-After` ARM answered a write with, then polls: polling sooner only
     /// costs a read that reports the operation still running. Every wait for an operation's
-    /// `Retry-After` lends the pass's worker to the next queued pass (`super::workers::idle`).
+    /// `Retry-After` lends the pass's worker to the next queued pass where its controller lends on
+    /// operations (`super::workers::idle_for_operation`).
     async fn wait_after(&self, d: &Desired, op: &PendingOperation, after: Duration) -> Result<Option<Value>, NodeEnd> {
         if Instant::now() + after > self.deadline {
             self.turns.left_running(op);
             return Err(NodeEnd::NotDone(format!("{} {} is still running", op.method, op.resource_id)));
         }
-        super::workers::idle(tokio::time::sleep(after)).await;
+        super::workers::idle_for_operation(tokio::time::sleep(after)).await;
         self.wait(d, op).await
     }
 
@@ -692,7 +693,7 @@ impl<'a> Converger<'a> {
                         self.turns.left_running(op);
                         return Err(NodeEnd::NotDone(format!("{} {} is still running", op.method, op.resource_id)));
                     }
-                    super::workers::idle(tokio::time::sleep(after)).await;
+                    super::workers::idle_for_operation(tokio::time::sleep(after)).await;
                 }
                 Err(e) if e.retryable => {
                     if Instant::now() + self.busy_poll > self.deadline {

@@ -395,13 +395,15 @@ async fn run_namespace(
     // kube-runtime runs every due object at once (still one reconcile per object); the limit is
     // a semaphore per controller, so that the reconciles waiting for a worker can be counted.
     let workers = || Workers::new(usize::from(concurrency.max(1)));
+    // A workspace's pass is the largest, and a fleet's workspaces run their operations at once.
+    let workspace_workers = || Workers::lending_only_for_turns(usize::from(concurrency.max(1)));
 
     // SecureWorkspace.
     let ws_self = ws_watch.subscribe("SecureWorkspace", own, false);
     let ws_from_peb = peb_watch.subscribe("SecureWorkspace<-PrivateEndpointBinding", binding_for_workspace, true);
     let ws_from_cs = cs_watch.subscribe("SecureWorkspace<-ComputeSubnet", subnet_for_others, true);
     let wstore = stores.clone();
-    let (o1, w1, latest1, s1) = (observer.clone(), workers(), set.workspaces.clone(), SteadySlots::new(concurrency));
+    let (o1, w1, latest1, s1) = (observer.clone(), workspace_workers(), set.workspaces.clone(), SteadySlots::new(concurrency));
     let workspaces = Controller::for_shared_stream(ws_self, set.workspaces.clone())
         .watches_shared_stream(ws_from_peb, move |b: Arc<PrivateEndpointBinding>| {
             let bns = b.namespace().unwrap_or_default();
