@@ -9,7 +9,7 @@
 //! Azure a private endpoint or a workspace takes minutes). In the 10-workspace benchmark the
 //! bindings of the AML workspaces, whose chain to their zone's first link is the longest,
 //! waited 7 to 10 s for a worker that the workspaces' 40 other bindings held, in about half the
-//! runs (first pass at 11–12 s instead of 4.3 s; all Ready after 38–41 s instead of 33–35 s).
+//! runs (first pass at 11–12 s instead of 4.3 s; all Ready after 38–41 s instead of 33–38 s).
 //!
 //! So while a step of a pass waits for a turn another holds or for an operation's `Retry-After`
 //! ([`idle`]), the pass trades its worker for a **spare** slot (a controller has as many as
@@ -47,10 +47,10 @@ impl Workers {
 
     /// As [`Workers::new`], but a pass lends its worker only while it waits for a turn: for
     /// SecureWorkspaces, whose passes are the largest and whose operations every workspace of a
-    /// fleet runs at once. Lent during their operations too, twice as many workspace passes run
-    /// at once, and at 500 workspaces moat's peak RSS was 165.3 MiB (132.6 MiB before); no
-    /// workspace's first pass was starved for a worker (their bindings' were, in the
-    /// 10-workspace run).
+    /// fleet runs at once. Lent during their operations too, up to twice as many workspace passes
+    /// run at once, and at 500 workspaces moat's peak RSS was 165.3 MiB (132.6 MiB before); in
+    /// the 10-workspace run it was the bindings' first passes that queued for a worker, not the
+    /// workspaces'.
     pub fn lending_only_for_turns(n: usize) -> Arc<Self> {
         let n = n.max(1);
         Arc::new(Self { workers: Arc::new(Semaphore::new(n)), spares: Arc::new(Semaphore::new(n)), lends_on_operations: false })
