@@ -1022,8 +1022,15 @@ mod tests {
         let ops: Vec<OpsTracker> = (0..waiters).map(|_| OpsTracker::new(vec![], Box::new(|_| Box::pin(async { Ok(()) })))).collect();
         let convs: Vec<Converger<'_>> = owners.iter().zip(&ops).map(|(o, ops)| Converger::new(&shared, o, ops, &NoEvents, &Settings::default(), &locks, &[])).collect();
         let desired: Vec<Desired> = owners.iter().map(zone).collect();
+        // The creator ends once the waiters queue for its turn.
         let creator = async {
-            tokio::time::sleep(Duration::from_millis(30)).await;
+            tokio::time::timeout(Duration::from_secs(5), async {
+                while !locks.others_wait(ZONE) {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .expect("the waiters queue for the zone's turn");
             *dns.zone.lock().expect("lock") = Some(zone_then);
             drop(held);
         };

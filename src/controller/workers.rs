@@ -41,8 +41,7 @@ impl Workers {
     /// `n` workers (at least one) and as many spare slots; a pass lends its worker while it
     /// waits for a turn or for an operation.
     pub fn new(n: usize) -> Arc<Self> {
-        let n = n.max(1);
-        Arc::new(Self { workers: Arc::new(Semaphore::new(n)), spares: Arc::new(Semaphore::new(n)), lends_on_operations: true })
+        Self::with(n, true)
     }
 
     /// As [`Workers::new`], but a pass lends its worker only while it waits for a turn: for
@@ -52,8 +51,12 @@ impl Workers {
     /// the 10-workspace run it was the bindings' first passes that queued for a worker, not the
     /// workspaces'.
     pub fn lending_only_for_turns(n: usize) -> Arc<Self> {
+        Self::with(n, false)
+    }
+
+    fn with(n: usize, lends_on_operations: bool) -> Arc<Self> {
         let n = n.max(1);
-        Arc::new(Self { workers: Arc::new(Semaphore::new(n)), spares: Arc::new(Semaphore::new(n)), lends_on_operations: false })
+        Arc::new(Self { workers: Arc::new(Semaphore::new(n)), spares: Arc::new(Semaphore::new(n)), lends_on_operations })
     }
 
     /// Waits for a worker.
