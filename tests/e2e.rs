@@ -70,6 +70,15 @@ async fn samples_converge_to_the_secure_design_then_cost_no_writes() {
     }
     let twice: Vec<_> = per_resource.iter().filter(|(_, m)| m.len() > 1).collect();
     assert!(twice.is_empty(), "written more than once: {twice:#?}");
+    // An NSG and a route table moat creates get their rules and routes in their own create PUT:
+    // one operation each, no write per rule or route.
+    for (parent, children) in [(id("Microsoft.Network/networkSecurityGroups", "nsg-training"), "securityrules"), (id("Microsoft.Network/routeTables", "rt-training"), "routes")] {
+        let parent = parent.to_ascii_lowercase();
+        let own = per_resource.get(&parent).map(Vec::len).unwrap_or(0);
+        assert_eq!(own, 1, "{parent}: one create PUT: {per_resource:#?}");
+        let under: Vec<&String> = per_resource.keys().filter(|k| k.starts_with(&format!("{parent}/{children}/"))).collect();
+        assert!(under.is_empty(), "{parent}: its {children} written one by one instead of in its create: {under:#?}");
+    }
 
     // The workspace: private only, linked to its resources.
     let ws = h.emu.admin.resource(&id("Microsoft.MachineLearningServices/workspaces", "mlw-prod")).expect("workspace exists");
